@@ -1,0 +1,71 @@
+/**
+ * The keys a server knows, found by the key id in a packet's header (docs/protocol.md §4, step 2).
+ * Lookup reads the id in place and allocates nothing, so unknown ids are rejected at wire speed.
+ * @module
+ */
+import { hmac, type _HMAC } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { KEY_ID_SIZE } from './constants.js';
+import { deriveKeys, type UserKey } from './keys.js';
+
+export interface KeyringEntry {
+  readonly user: string;
+  readonly keyId: Uint8Array;
+  readonly keyIdHex: string;
+  /** The server the key file says it is bound to. */
+  readonly serverId: string;
+  readonly encKey: Uint8Array;
+  /** HMAC state keyed once with the MAC key; cloned per packet. */
+  readonly mac: _HMAC<any>;
+}
+
+function readU32(bytes: Uint8Array, at: number): number {
+  return (((bytes[at] as number) << 24) | ((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number)) >>> 0;
+}
+
+export class Keyring {
+  private readonly byPrefix = new Map<number, KeyringEntry[]>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Adds a key; throws if another key already has its id. */
+  add(key: UserKey): KeyringEntry {
+    if (this.find(key.keyId, 0) !== undefined) throw new Error(`key id ${bytesToHex(key.keyId)} (user ${key.user}) is already in use by another key`);
+    const { encKey, macKey } = deriveKeys(key.secret);
+    const entry: KeyringEntry = {
+      user: key.user,
+      keyId: key.keyId.slice(),
+      keyIdHex: bytesToHex(key.keyId),
+      serverId: key.serverId,
+      encKey,
+      mac: hmac.create(sha256, macKey),
+    };
+    macKey.fill(0);
+    const prefix = readU32(entry.keyId, 0);
+    const bucket = this.byPrefix.get(prefix);
+    if (bucket === undefined) this.byPrefix.set(prefix, [entry]);
+    else bucket.push(entry);
+    this.count++;
+    return entry;
+  }
+
+  /** The entry whose key id is bytes[at..at+8), or undefined. */
+  find(bytes: Uint8Array, at: number): KeyringEntry | undefined {
+    const bucket = this.byPrefix.get(readU32(bytes, at));
+    if (bucket === undefined) return undefined;
+    for (const entry of bucket) {
+      let same = true;
+      for (let i = 4; i < KEY_ID_SIZE; i++) if (entry.keyId[i] !== bytes[at + i]) same = false;
+      if (same) return entry;
+    }
+    return undefined;
+  }
+
+  *entries(): IterableIterator<KeyringEntry> {
+    for (const bucket of this.byPrefix.values()) yield* bucket;
+  }
+}
