@@ -33,6 +33,8 @@ export type Action = 'open' | 'close';
 /** Longest grant a packet may ask for; the server caps it further per user. */
 export const MAX_DURATION_SEC = 86_400;
 const U32 = 0x1_0000_0000;
+/** Largest high word of a u64 timestamp that is still a safe integer: 0x1fffff * 2^32 + 0xffffffff = 2^53 - 1. */
+const MAX_SAFE_HIGH = 0x1f_ffff;
 
 export interface KnockFields {
   readonly timestampMs: number;
@@ -137,6 +139,10 @@ export function decodeBody(body: Uint8Array): KnockFields | RejectReason {
   const durationSec = view.getUint32(BODY_OFF_DURATION);
   if (durationSec > MAX_DURATION_SEC || (action === 'close' && durationSec !== 0)) return 'bad-duration';
   if (!isAllZero(body, BODY_OFF_PADDING, BODY_SIZE)) return 'bad-padding';
-  const timestampMs = view.getUint32(BODY_OFF_TIMESTAMP) * U32 + view.getUint32(BODY_OFF_TIMESTAMP + 4);
+  // Above 2^53 - 1 a number cannot hold the timestamp exactly (nor can encodeBody write it back): no
+  // encoder produces one, and any clock would call it the future, so refuse it as such.
+  const timestampHigh = view.getUint32(BODY_OFF_TIMESTAMP);
+  if (timestampHigh > MAX_SAFE_HIGH) return 'future';
+  const timestampMs = timestampHigh * U32 + view.getUint32(BODY_OFF_TIMESTAMP + 4);
   return { timestampMs, action, ports, allowIp, durationSec };
 }

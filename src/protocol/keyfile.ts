@@ -36,10 +36,28 @@ export function formatKeyFile(key: UserKey): string {
   ].join('\n');
 }
 
-function hexField(value: string, size: number, field: Field, line: number): Uint8Array {
+function hexField(value: string, size: number, field: Field, line: number): void {
   if (value.length !== 2 * size || !/^[0-9a-f]+$/.test(value))
     throw new KeyFileError(line, `${field}: expected ${2 * size} lowercase hex digits, got ${field === 'secret' ? `${value.length} characters` : JSON.stringify(value)}`);
-  return hexToBytes(value);
+}
+
+/** Checks one field's value where it stands, so the error names its line. */
+function checkField(field: Field, value: string, line: number): void {
+  switch (field) {
+    case 'user':
+      if (!USER_NAME.test(value)) throw new KeyFileError(line, `user: expected a name matching ${USER_NAME}, got ${JSON.stringify(value)}`);
+      return;
+    case 'server-id':
+      if (!SERVER_ID.test(value)) throw new KeyFileError(line, `server-id: expected a host-name-like identity, got ${JSON.stringify(value)}`);
+      return;
+    case 'created':
+      if (!ISO_TIME.test(value)) throw new KeyFileError(line, `created: expected an ISO 8601 UTC time, got ${JSON.stringify(value)}`);
+      return;
+    case 'key-id':
+      return hexField(value, KEY_ID_SIZE, field, line);
+    case 'secret':
+      return hexField(value, SECRET_SIZE, field, line);
+  }
 }
 
 export function parseKeyFile(text: string): UserKey {
@@ -63,28 +81,20 @@ export function parseKeyFile(text: string): UserKey {
       throw new KeyFileError(lineNo, `unknown field ${JSON.stringify(name)}; expected one of ${FIELDS.join(', ')}`);
     const field = name as Field;
     if (seen.has(field)) throw new KeyFileError(lineNo, `${field}: given twice (first on line ${seen.get(field)?.line})`);
+    checkField(field, value, lineNo);
     seen.set(field, { value, line: lineNo });
   }
   if (!headerSeen) throw new KeyFileError(0, `empty key file: expected "${KEY_FILE_HEADER}" and the fields ${FIELDS.join(', ')}`);
-  const get = (field: Field): { value: string; line: number } => {
+  const get = (field: Field): string => {
     const entry = seen.get(field);
     if (entry === undefined) throw new KeyFileError(0, `missing field "${field}"`);
-    return entry;
+    return entry.value;
   };
-  const user = get('user');
-  if (!USER_NAME.test(user.value)) throw new KeyFileError(user.line, `user: expected a name matching ${USER_NAME}, got ${JSON.stringify(user.value)}`);
-  const serverId = get('server-id');
-  if (!SERVER_ID.test(serverId.value))
-    throw new KeyFileError(serverId.line, `server-id: expected a host-name-like identity, got ${JSON.stringify(serverId.value)}`);
-  const created = get('created');
-  if (!ISO_TIME.test(created.value)) throw new KeyFileError(created.line, `created: expected an ISO 8601 UTC time, got ${JSON.stringify(created.value)}`);
-  const keyId = get('key-id');
-  const secret = get('secret');
   return {
-    user: user.value,
-    keyId: hexField(keyId.value, KEY_ID_SIZE, 'key-id', keyId.line),
-    serverId: serverId.value,
-    created: created.value,
-    secret: hexField(secret.value, SECRET_SIZE, 'secret', secret.line),
+    user: get('user'),
+    keyId: hexToBytes(get('key-id')),
+    serverId: get('server-id'),
+    created: get('created'),
+    secret: hexToBytes(get('secret')),
   };
 }

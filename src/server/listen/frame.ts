@@ -1,0 +1,163 @@
+/**
+ * Captured link-layer frame -> the UDP datagram inside it, for the pcap listener.
+ * Pure and total: returns null for anything that is not one complete, unfragmented UDP-over-IP
+ * datagram, never throws, and allocates only the result object, the payload view and the source text.
+ * IPv6 extension headers are not walked: such packets are dropped, as the BPF filter
+ * "udp dst port N" already does (libpcap only matches Next Header = UDP in the fixed header).
+ * @module
+ */
+
+import { formatIpv4, formatIpv6 } from '../../protocol/address.js';
+
+/** pcap link types (https://www.tcpdump.org/linktypes.html). */
+export const DLT_NULL = 0;
+export const DLT_EN10MB = 1;
+/** DLT_RAW as libpcap reports it on Linux; 101 is the LINKTYPE_ value in savefiles. */
+export const DLT_RAW = 12;
+export const LINKTYPE_RAW = 101;
+export const DLT_LINUX_SLL = 113;
+export const DLT_LINUX_SLL2 = 276;
+
+export interface UdpDatagram {
+  /** Canonical text: dotted quad, or RFC 5952 IPv6. */
+  readonly source: string;
+  readonly sourcePort: number;
+  readonly destPort: number;
+  /** A view into the frame, not a copy. */
+  readonly payload: Uint8Array;
+}
+
+const ETHERTYPE_IPV4 = 0x0800;
+const ETHERTYPE_IPV6 = 0x86dd;
+const ETHERTYPE_VLAN = 0x8100; // IEEE 802.1Q C-tag
+const ETHERTYPE_QINQ = 0x88a8; // IEEE 802.1ad S-tag
+const MAX_VLAN_TAGS = 2;
+const PROTO_UDP = 17;
+const UDP_HEADER = 8;
+const IPV6_HEADER = 40;
+
+export function isSupportedLinkType(linkType: number): boolean {
+  return (
+    linkType === DLT_NULL ||
+    linkType === DLT_EN10MB ||
+    linkType === DLT_RAW ||
+    linkType === LINKTYPE_RAW ||
+    linkType === DLT_LINUX_SLL ||
+    linkType === DLT_LINUX_SLL2
+  );
+}
+
+function u16(b: Uint8Array, i: number): number {
+  return ((b[i] as number) << 8) | (b[i + 1] as number);
+}
+
+/**
+ * Parses a captured frame. `length` is the captured length when `frame` is a larger reused
+ * buffer (node_pcap); bytes past it are never read.
+ */
+export function parseFrame(linkType: number, frame: Uint8Array, length: number = frame.length): UdpDatagram | null {
+  const end = length >= 0 && length <= frame.length ? Math.floor(length) : frame.length;
+  switch (linkType) {
+    case DLT_EN10MB: // dst MAC, src MAC, EtherType at 12, payload at 14
+      return ethertype(frame, end, 12, 14);
+    case DLT_LINUX_SLL: // packet type, ARPHRD, address length, 8-byte address, protocol at 14; 16 bytes
+      return ethertype(frame, end, 14, 16);
+    case DLT_LINUX_SLL2: // protocol at 0, then reserved, ifindex, ARPHRD, type, address; 20 bytes
+      return ethertype(frame, end, 0, 20);
+    case DLT_RAW:
+    case LINKTYPE_RAW:
+      return ip(frame, 0, end);
+    case DLT_NULL:
+      return loopback(frame, end);
+    default:
+      return null;
+  }
+}
+
+/** EtherType dispatch, skipping up to two 802.1Q/802.1ad tags (TCI, then the inner EtherType). */
+function ethertype(b: Uint8Array, end: number, typeAt: number, at: number): UdpDatagram | null {
+  if (at > end) return null;
+  let type = u16(b, typeAt);
+  for (let tags = 0; type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ; tags++) {
+    if (tags === MAX_VLAN_TAGS || at + 4 > end) return null;
+    type = u16(b, at + 2);
+    at += 4;
+  }
+  if (type === ETHERTYPE_IPV4) return ipv4(b, at, end);
+  if (type === ETHERTYPE_IPV6) return ipv6(b, at, end);
+  return null;
+}
+
+/** BSD loopback: a 4-byte address family in the capturing host's byte order. */
+function loopback(b: Uint8Array, end: number): UdpDatagram | null {
+  if (end < 4 || b[1] !== 0 || b[2] !== 0) return null;
+  const family = b[0] === 0 ? (b[3] as number) : b[3] === 0 ? (b[0] as number) : -1;
+  if (family === 2) return ipv4(b, 4, end); // AF_INET everywhere
+  // AF_INET6: Linux 10, NetBSD/OpenBSD 24, FreeBSD 28, macOS 30.
+  if (family === 10 || family === 24 || family === 28 || family === 30) return ipv6(b, 4, end);
+  return null;
+}
+
+/** Raw IP: the version nibble says which. */
+function ip(b: Uint8Array, at: number, end: number): UdpDatagram | null {
+  if (at >= end) return null;
+  const version = (b[at] as number) >> 4;
+  if (version === 4) return ipv4(b, at, end);
+  if (version === 6) return ipv6(b, at, end);
+  return null;
+}
+
+function ipv4(b: Uint8Array, at: number, end: number): UdpDatagram | null {
+  if (at + 20 > end) return null;
+  const vihl = b[at] as number;
+  if (vihl >> 4 !== 4) return null; // RFC 791 §3.1 Version
+  const headerLength = (vihl & 0x0f) * 4; // RFC 791 §3.1 IHL, in 32-bit words, minimum 5
+  if (headerLength < 20) return null;
+  const totalLength = u16(b, at + 2); // RFC 791 §3.1 Total Length: header and data
+  // Bytes past Total Length are link padding (short Ethernet frames); fewer means truncated.
+  if (totalLength < headerLength || at + totalLength > end) return null;
+  // RFC 791 §3.1 Flags/Fragment Offset: only whole datagrams (MF clear, offset 0).
+  if ((u16(b, at + 6) & 0x3fff) !== 0) return null;
+  if (b[at + 9] !== PROTO_UDP) return null; // RFC 791 §3.1 Protocol
+  return udp(b, at + headerLength, at + totalLength, at + 12, false);
+}
+
+function ipv6(b: Uint8Array, at: number, end: number): UdpDatagram | null {
+  if (at + IPV6_HEADER > end) return null;
+  if ((b[at] as number) >> 4 !== 6) return null; // RFC 8200 §3 Version
+  const payloadLength = u16(b, at + 4); // RFC 8200 §3 Payload Length: all after the fixed header
+  if (at + IPV6_HEADER + payloadLength > end) return null;
+  // RFC 8200 §3/§4 Next Header: UDP directly; any extension header (incl. Fragment, 44) is dropped.
+  if (b[at + 6] !== PROTO_UDP) return null;
+  // RFC 4291 §2.5.5.2: IPv4-mapped addresses never appear on the wire; Linux drops them too,
+  // so a UDP socket would never see one, and folding it to IPv4 would let IPv6 pose as IPv4.
+  if (isV4MappedAt(b, at + 8)) return null;
+  return udp(b, at + IPV6_HEADER, at + IPV6_HEADER + payloadLength, at + 8, true);
+}
+
+function isV4MappedAt(b: Uint8Array, at: number): boolean {
+  for (let i = 0; i < 10; i++) if (b[at + i] !== 0) return false;
+  return b[at + 10] === 0xff && b[at + 11] === 0xff;
+}
+
+/**
+ * `end` is where the IP payload ends (from the IP header, already checked against the capture).
+ * The source is formatted last so that rejected frames allocate nothing. Checksums are not
+ * verified: loopback and offloading NICs hand captures unfinished checksums, and the packet
+ * is authenticated anyway.
+ */
+function udp(b: Uint8Array, at: number, end: number, sourceAt: number, v6: boolean): UdpDatagram | null {
+  if (at + UDP_HEADER > end) return null;
+  // RFC 768 Length: header plus data, so >= 8; more than the IP payload is a lie. Less is
+  // accepted, as Linux's udp_rcv does (it trims the excess).
+  const udpLength = u16(b, at + 4);
+  if (udpLength < UDP_HEADER || at + udpLength > end) return null;
+  // RFC 8200 §8.1: a zero UDP checksum is invalid over IPv6, and Linux drops such datagrams.
+  if (v6 && u16(b, at + 6) === 0) return null;
+  return {
+    source: v6 ? formatIpv6(b, sourceAt) : formatIpv4(b, sourceAt),
+    sourcePort: u16(b, at),
+    destPort: u16(b, at + 2),
+    payload: b.subarray(at + UDP_HEADER, at + udpLength),
+  };
+}

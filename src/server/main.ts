@@ -1,0 +1,41 @@
+/**
+ * `knockspa server`: runs the daemon in the foreground until SIGTERM/SIGINT; SIGHUP reloads.
+ * @module
+ */
+import { ConfigError } from './config-error.js';
+import { DEFAULT_CONFIG_PATH } from './config.js';
+import { checkServer, startDaemon } from './daemon.js';
+import { FirewallError } from './firewall/firewall.js';
+import { createLogger } from './log.js';
+
+export interface ServerCommandOptions {
+  readonly config?: string;
+  readonly check?: boolean;
+}
+
+export async function runServer(opts: ServerCommandOptions): Promise<number> {
+  const path = opts.config ?? DEFAULT_CONFIG_PATH;
+  const log = createLogger();
+  try {
+    if (opts.check === true) {
+      const config = await checkServer(path, log);
+      process.stdout.write(`${config.file}: ok (${config.users.size} users, firewall ${config.firewall}, listen ${config.listen} port ${config.port})\n`);
+      return 0;
+    }
+    const daemon = await startDaemon(path, log);
+    process.on('SIGTERM', () => void daemon.stop());
+    process.on('SIGINT', () => void daemon.stop());
+    process.on('SIGHUP', () => daemon.reload());
+    return await daemon.done;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      log.error({ event: 'config-error', message: err.message }, 'invalid configuration');
+      process.stderr.write(`knockspa: ${err.message}\n`);
+      return 2;
+    }
+    const message = err instanceof FirewallError ? `firewall unusable: ${err.message} (run as root, or set firewall = "dry-run")` : (err as Error).message;
+    log.error({ event: 'fatal', message }, 'cannot start');
+    process.stderr.write(`knockspa: ${message}\n`);
+    return 1;
+  }
+}

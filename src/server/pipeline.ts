@@ -1,0 +1,74 @@
+/**
+ * Per packet: verify (protocol) -> authorize (user policy) -> grant.
+ * Silent on the wire whatever happens; every rejection is logged with its reason (rate-limited).
+ * One bad packet never stops the loop.
+ * @module
+ */
+import type { Logger } from 'pino';
+import { formatPortSpec } from '../protocol/ports.js';
+import type { Verifier } from '../protocol/packet.js';
+import type { UserPolicy } from './config.js';
+import type { Grants } from './grants.js';
+import type { Datagram } from './listen/listener.js';
+import { authorize, type Decision } from './policy.js';
+import type { RejectLog } from './reject-log.js';
+
+export interface PipelineOptions {
+  readonly log: Logger;
+  readonly rejects: RejectLog;
+  readonly grants: Grants;
+  readonly now: () => number;
+  /** Persists the replay cache before a knock takes effect. */
+  readonly persist: () => Promise<void>;
+}
+
+/** What may change on reload. */
+export interface PipelinePolicy {
+  readonly verifier: Verifier;
+  readonly users: ReadonlyMap<string, UserPolicy>;
+  readonly defaultDurationSec: number;
+  /** Packets stamped before this are refused (set when the replay cache was lost). */
+  readonly notBeforeMs: number;
+}
+
+export class Pipeline {
+  constructor(
+    private readonly opts: PipelineOptions,
+    public policy: PipelinePolicy,
+  ) {}
+
+  handle(datagram: Datagram): void {
+    const { verifier, users, defaultDurationSec, notBeforeMs } = this.policy;
+    const verified = verifier.verify(datagram.payload, this.opts.now());
+    if (typeof verified === 'string') {
+      this.opts.rejects.reject(verified, datagram.source);
+      return;
+    }
+    if (verified.timestampMs < notBeforeMs) {
+      this.opts.rejects.reject('stale', datagram.source, { user: verified.user, note: 'made before the daemon lost its replay cache' });
+      return;
+    }
+    const decision = authorize(verified, users.get(verified.user), datagram.source, defaultDurationSec);
+    if (typeof decision === 'string') {
+      this.opts.rejects.reject(decision, datagram.source, { user: verified.user, ports: verified.ports.map(formatPortSpec) });
+      return;
+    }
+    this.opts.log.info(
+      {
+        event: 'knock', action: decision.action, user: decision.user, ip: decision.ip, ports: decision.ports.map(formatPortSpec),
+        duration: decision.durationSec, capped: decision.capped, source: datagram.source,
+      },
+      'knock accepted',
+    );
+    this.apply(decision).catch((err: unknown) => this.opts.log.error({ event: 'internal-error', error: String(err) }, 'knock not applied'));
+  }
+
+  private async apply(decision: Decision): Promise<void> {
+    await this.opts.persist();
+    for (const { proto, port } of decision.ports) {
+      const req = { user: decision.user, ip: decision.ip, family: decision.family, proto, port };
+      if (decision.action === 'open') await this.opts.grants.open(req, decision.durationSec);
+      else await this.opts.grants.close(req, 'knock');
+    }
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * Per-key token buckets with a hard cap on keys (oldest evicted first) and an injected clock.
+ * Used to rate-limit reject logging per source; UDP sources can be spoofed, so a bucket refills
+ * by itself and never locks anyone out for longer than capacity / refill seconds.
+ * @module
+ */
+interface Bucket {
+  tokens: number;
+  updatedMs: number;
+}
+
+export interface TokenBucketOptions {
+  /** Tokens a fresh key starts with, and the most it can hold. */
+  readonly capacity: number;
+  readonly refillPerSec: number;
+  /** Most keys remembered at once. */
+  readonly maxKeys: number;
+  readonly now: () => number;
+}
+
+export class TokenBuckets {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(private readonly opts: TokenBucketOptions) {}
+
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  /** Takes one token for `key`; false if it has none left. */
+  take(key: string): boolean {
+    const now = this.opts.now();
+    let bucket = this.buckets.get(key);
+    if (bucket === undefined) {
+      if (this.buckets.size >= this.opts.maxKeys) {
+        const oldest = this.buckets.keys().next().value;
+        if (oldest !== undefined) this.buckets.delete(oldest);
+      }
+      bucket = { tokens: this.opts.capacity, updatedMs: now };
+      this.buckets.set(key, bucket);
+    } else {
+      const refill = ((now - bucket.updatedMs) / 1000) * this.opts.refillPerSec;
+      bucket.tokens = Math.min(this.opts.capacity, bucket.tokens + refill);
+      bucket.updatedMs = now;
+    }
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+}

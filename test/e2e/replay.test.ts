@@ -1,0 +1,67 @@
+/**
+ * (c) The exact bytes of a captured open knock (--dump-packet), sent again, open nothing: the
+ * daemon rejects them as a replay, also from another address, and also after a restart with the
+ * same state_dir.
+ */
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario } from '../support/e2e.js';
+import { grantRule, knockOk, SPA_PORT } from '../support/knockspa.js';
+
+test('replay protection', { timeout: 120_000 }, async (t) => {
+  const net = await e2eNet(t);
+  if (net === null) return;
+
+  await t.test('(c) a replayed open knock opens nothing, before and after a restart', (t) =>
+    withScenario(t, net, {}, async (s) => {
+      const host = net.serverV4;
+      const key = s.site.keyPath('alice');
+      const dump = join(s.site.dir, 'open.bin');
+
+      let m = s.daemon.mark();
+      await knockOk(net, 'open', ['22'], { host, key, dumpPacket: dump });
+      await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
+      const bytes = new Uint8Array(readFileSync(dump));
+      assert.equal(bytes.length, 146, 'the dump is one v1 packet');
+      assert.equal(bytes[0], 0xcb, 'magic byte');
+      assert.deepEqual(await s.extra(4), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT)]);
+
+      m = s.daemon.mark();
+      await knockOk(net, 'close', ['22'], { host, key });
+      await s.daemon.waitEvent('close', { why: 'knock' }, { since: m });
+      await s.assertBase('closed before the replay');
+
+      // Replay from the same address.
+      m = s.daemon.mark();
+      await net.sendUdp(net.cli, host, SPA_PORT, bytes);
+      const rej = await s.daemon.waitEvent('reject', { reason: 'replay' }, { since: m });
+      assert.equal(rej.source, net.clientV4);
+      // Replay from another address (an eavesdropper elsewhere).
+      await net.sendUdp(net.cli, host, SPA_PORT, bytes, { localAddress: net.client2V4 });
+      await s.daemon.waitEvent('reject', { reason: 'replay', source: net.client2V4 }, { since: m });
+      assert.deepEqual(s.daemon.events('open', m), [], 'no open event for a replay');
+      assert.deepEqual(s.daemon.events('knock', m), [], 'no knock event for a replay');
+      await s.assertBase('no rule after the replay');
+      assert.equal((await net.connect(net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout');
+
+      // Restart with the same state_dir: the replay cache survives.
+      const exit = await s.daemon.stop('SIGTERM');
+      assert.equal(exit.code, 0, 'SIGTERM: exit 0');
+      await s.startAgain();
+      m = s.daemon.mark();
+      await net.sendUdp(net.cli, host, SPA_PORT, bytes);
+      await s.daemon.waitEvent('reject', { reason: 'replay', source: net.clientV4 }, { since: m });
+      assert.deepEqual(s.daemon.events('open', m), [], 'no open event for a replay after restart');
+      await s.assertBase('no rule after the replay after restart');
+      assert.equal((await net.connect(net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout');
+
+      // And a fresh knock still works after the restart.
+      m = s.daemon.mark();
+      await knockOk(net, 'open', ['22'], { host, key, duration: 5 });
+      await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
+      assert.equal(await net.canConnect(net.cli, host, PROTECTED_PORT), true, 'a fresh knock still opens');
+    }),
+  );
+});

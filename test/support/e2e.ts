@@ -1,0 +1,123 @@
+/**
+ * The common frame of a daemon e2e test: one TestNet per test file, a protected TCP service on 22
+ * behind the base ruleset, and per scenario a fresh site (keys, config, state) and daemon.
+ * @module
+ */
+import { strict as assert } from 'node:assert';
+import type { TestContext } from 'node:test';
+import { cliUnavailableReason, makeSite, startDaemon, type Daemon, type Site, type SiteOptions } from './knockspa.js';
+import { SPA_PORT } from './knockspa.js';
+import { requireRoot, TestNet, type Family, type NsProcess } from './netns.js';
+
+export const PROTECTED_PORT = 22;
+/** Connect timeout for probes that are expected to fail (a dropped SYN just waits). */
+export const DROP_TIMEOUT_MS = 700;
+
+/**
+ * The TestNet for a test file, or null when the test was skipped (not root, outside CI).
+ * Fails (does not skip) when the CLI is not built: that is a broken build, not a missing capability.
+ */
+export async function e2eNet(t: TestContext): Promise<TestNet | null> {
+  if (!requireRoot(t)) return null;
+  const why = await cliUnavailableReason();
+  if (why !== null) throw new Error(`knockspa CLI unusable: ${why}`);
+  return TestNet.create(t);
+}
+
+const services = new WeakMap<TestNet, Promise<NsProcess>>();
+
+/** The TCP service on {@link PROTECTED_PORT} in the server namespace (started once per TestNet). */
+export function service(net: TestNet): Promise<NsProcess> {
+  let p = services.get(net);
+  if (p === undefined) {
+    p = net.startTcpService(PROTECTED_PORT);
+    services.set(net, p);
+  }
+  return p;
+}
+
+export interface Scenario {
+  readonly net: TestNet;
+  readonly site: Site;
+  daemon: Daemon;
+  /** `iptables -S INPUT` / `ip6tables -S INPUT` right after the base ruleset went in. */
+  readonly base: { v4: string[]; v6: string[] };
+  /** Current INPUT rules of the server namespace. */
+  rules(family?: Family): Promise<string[]>;
+  /** Current INPUT rules beyond the base ruleset (what the daemon added). */
+  extra(family?: Family): Promise<string[]>;
+  /** Asserts INPUT equals the base ruleset exactly, in both families. */
+  assertBase(message?: string): Promise<void>;
+  /** Stops the daemon (SIGTERM) and starts it again with the same config and state. */
+  restart(): Promise<Daemon>;
+  /** Starts the daemon again after it stopped. */
+  startAgain(): Promise<Daemon>;
+}
+
+export interface ScenarioOptions extends SiteOptions {
+  /** Start the daemon. Default true. */
+  start?: boolean;
+}
+
+/**
+ * Fresh base ruleset, service, site and daemon for one test; the daemon is stopped after the test
+ * (and its output printed as a diagnostic if the test failed).
+ */
+export async function scenario(t: TestContext, net: TestNet, opts: ScenarioOptions = {}): Promise<Scenario> {
+  const base = await net.baseRuleset(PROTECTED_PORT, { spaPort: SPA_PORT, udpMode: (opts.listen ?? 'udp') === 'udp' });
+  await service(net);
+  const site = await makeSite(net, opts);
+  const daemons: Daemon[] = [];
+  t.after(async () => {
+    for (const d of daemons) await d.stop('SIGTERM', 3_000);
+  });
+  const start = async (): Promise<Daemon> => {
+    const d = await startDaemon(net, site.configPath);
+    daemons.push(d);
+    return d;
+  };
+  const rules = (family: Family = 4): Promise<string[]> => net.iptablesRules(net.srv, family);
+  const s: Scenario = {
+    net,
+    site,
+    daemon: undefined as unknown as Daemon,
+    base,
+    rules,
+    async extra(family: Family = 4) {
+      const b = family === 4 ? base.v4 : base.v6;
+      return (await rules(family)).filter((r) => !b.includes(r));
+    },
+    async assertBase(message = 'INPUT is exactly the base ruleset') {
+      assert.deepEqual(await rules(4), base.v4, `${message} (iptables)`);
+      assert.deepEqual(await rules(6), base.v6, `${message} (ip6tables)`);
+    },
+    async restart() {
+      await s.daemon.stop('SIGTERM');
+      s.daemon = await start();
+      return s.daemon;
+    },
+    async startAgain() {
+      s.daemon = await start();
+      return s.daemon;
+    },
+  };
+  if (opts.start ?? true) s.daemon = await start();
+  return s;
+}
+
+/** Runs fn; on failure, attaches the daemon's recent log to the error so the report shows it. */
+export async function withLog<T>(s: Scenario, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const e = err as Error;
+    if (s.daemon !== undefined) e.message += `\n--- daemon output ---\n${s.daemon.describe()}`;
+    throw e;
+  }
+}
+
+/** scenario() + withLog(): the usual body of one e2e subtest. */
+export async function withScenario(t: TestContext, net: TestNet, opts: ScenarioOptions, body: (s: Scenario) => Promise<void>): Promise<void> {
+  const s = await scenario(t, net, opts);
+  await withLog(s, () => body(s));
+}

@@ -1,0 +1,293 @@
+/**
+ * Helpers for driving the real knockspa CLI and daemon inside a {@link TestNet}: temp sites with
+ * keys and a config, the daemon with its JSON log, knocks from the client namespace, crafted packets.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseKeyFile, parsePortSpec, sealPacket, type Action, type PortSpec } from '../../src/protocol/index.js';
+import { NODE, run, type LogLine, type NsProcess, type RunResult, type TestNet } from './netns.js';
+
+/** The repository root (this file is dist/test/support/knockspa.js once built). */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const CLI = join(REPO_ROOT, 'dist', 'src', 'cli.js');
+export const SPA_PORT = 62201;
+export const SERVER_ID = 'srv.test';
+
+/** Null when the built CLI answers --help; otherwise why the daemon tests cannot run yet. */
+export async function cliUnavailableReason(): Promise<string | null> {
+  if (!existsSync(CLI)) return `${CLI} not built (npx tsc -p .)`;
+  const r = await run(null, [NODE, CLI, '--help'], { timeoutMs: 15_000 });
+  if (r.code !== 0) return `node ${CLI} --help exited ${r.code}: ${r.stderr.trim()}`;
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config
+
+export interface UserConfig {
+  ports: string[];
+  max_duration?: number;
+  require_ip?: boolean;
+}
+
+export interface ServerConfigInput {
+  listen?: 'udp' | 'pcap';
+  address?: string;
+  interface?: string;
+  port?: number;
+  firewall?: 'iptables' | 'dry-run';
+  server_id?: string;
+  keys_dir?: string;
+  state_dir?: string;
+  max_skew?: number;
+  default_duration?: number;
+  users?: Record<string, UserConfig>;
+}
+
+function tomlValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return `[${v.map(tomlValue).join(', ')}]`;
+  throw new Error(`toml: cannot write ${String(v)}`);
+}
+
+/** Writes a config as TOML (top-level keys, then one [users.NAME] table each). */
+export function toToml(cfg: ServerConfigInput): string {
+  const lines: string[] = [];
+  for (const [k, v] of Object.entries(cfg)) {
+    if (k === 'users' || v === undefined) continue;
+    lines.push(`${k} = ${tomlValue(v)}`);
+  }
+  for (const [name, user] of Object.entries(cfg.users ?? {})) {
+    lines.push('', `[users.${name}]`);
+    for (const [k, v] of Object.entries(user)) if (v !== undefined) lines.push(`${k} = ${tomlValue(v)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** A temp directory with keys/, state/ and server.toml, removed at the TestNet's cleanup. */
+export class Site {
+  readonly keysDir: string;
+  readonly stateDir: string;
+  readonly configPath: string;
+  /** Keys kept outside keys_dir (users the server does not know). */
+  readonly otherKeysDir: string;
+  config: ServerConfigInput;
+
+  constructor(
+    readonly dir: string,
+    config: ServerConfigInput,
+  ) {
+    this.keysDir = join(dir, 'keys');
+    this.stateDir = join(dir, 'state');
+    this.otherKeysDir = join(dir, 'other-keys');
+    this.configPath = join(dir, 'server.toml');
+    this.config = config;
+  }
+
+  keyPath(user: string): string {
+    return join(this.keysDir, `${user}.key`);
+  }
+
+  /** (Re)writes server.toml from `config` (merged over the current one). */
+  writeConfig(patch: ServerConfigInput = {}): string {
+    this.config = { ...this.config, ...patch };
+    writeFileSync(this.configPath, toToml(this.config));
+    return this.configPath;
+  }
+
+  /** Writes raw text as the config file (for the config-error table). */
+  writeRawConfig(text: string): string {
+    writeFileSync(this.configPath, text);
+    return this.configPath;
+  }
+
+  /** Removes the replay/grant state (a fresh daemon). */
+  resetState(): void {
+    rmSync(this.stateDir, { recursive: true, force: true });
+  }
+}
+
+export interface SiteOptions {
+  listen?: 'udp' | 'pcap';
+  /** Bind address in udp mode; default 0.0.0.0. */
+  address?: string;
+  users?: Record<string, UserConfig>;
+  /** Users to make keys for in keys_dir; default: every configured user. */
+  keyUsers?: string[];
+  extra?: ServerConfigInput;
+}
+
+/** Makes a site for `net`: keys (keygen via the real CLI) and a config matching the contract. */
+export async function makeSite(net: TestNet, opts: SiteOptions = {}): Promise<Site> {
+  const dir = mkdtempSync(join(tmpdir(), `knockspa-e2e-${net.id}-`));
+  net.onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const users = opts.users ?? { alice: { ports: ['tcp/22'], max_duration: 300, require_ip: false } };
+  const listen = opts.listen ?? 'udp';
+  const config: ServerConfigInput = {
+    listen,
+    ...(listen === 'udp' ? { address: opts.address ?? '0.0.0.0' } : { interface: net.srvIf }),
+    port: SPA_PORT,
+    firewall: 'iptables',
+    server_id: SERVER_ID,
+    keys_dir: 'keys',
+    state_dir: 'state',
+    max_skew: 30,
+    default_duration: 30,
+    ...opts.extra,
+    users,
+  };
+  const site = new Site(dir, config);
+  mkdirSync(site.keysDir, { mode: 0o700 });
+  mkdirSync(site.otherKeysDir, { mode: 0o700 });
+  for (const user of opts.keyUsers ?? Object.keys(users)) await keygen(site.keysDir, user);
+  site.writeConfig();
+  return site;
+}
+
+/** `knockspa keygen --user USER --out DIR --server-id ID`; returns the key file's path. */
+export async function keygen(outDir: string, user: string, serverId = SERVER_ID): Promise<string> {
+  const r = await run(null, [NODE, CLI, 'keygen', '--user', user, '--out', outDir, '--server-id', serverId], { timeoutMs: 15_000 });
+  const file = join(outDir, `${user}.key`);
+  if (r.code !== 0 || !existsSync(file)) throw new Error(`keygen ${user} failed: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return file;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Daemon
+
+export class Daemon {
+  constructor(
+    readonly proc: NsProcess,
+    /** The start event. */
+    readonly start: LogLine,
+  ) {}
+
+  get log(): LogLine[] {
+    return this.proc.json;
+  }
+
+  mark(): number {
+    return this.proc.mark();
+  }
+
+  /** Waits for a log line with this `event` (and matching fields / predicate) at or after `since`. */
+  waitEvent(event: string, match: Record<string, unknown> | ((l: LogLine) => boolean) = {}, opts: { since?: number; timeoutMs?: number } = {}): Promise<LogLine> {
+    const pred = typeof match === 'function' ? match : (l: LogLine): boolean => Object.entries(match).every(([k, v]) => sameValue(l[k], v));
+    return this.proc.waitForJson((l) => l.event === event && pred(l), opts);
+  }
+
+  /** Log lines with this event since `since`. */
+  events(event: string, since = 0): LogLine[] {
+    return this.proc.find((l) => l.event === event, since);
+  }
+
+  /** SIGTERM (or other signal) and wait for the exit. */
+  stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 5_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return this.proc.stop(signal, graceMs);
+  }
+
+  /** The daemon's output, for failure messages. */
+  describe(): string {
+    return this.proc.describe(60);
+  }
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Starts `knockspa server --config CONFIG` in the server namespace; resolves after its start event. */
+export async function startDaemon(net: TestNet, configPath: string, opts: { timeoutMs?: number } = {}): Promise<Daemon> {
+  const proc = net.spawnIn(net.srv, [NODE, CLI, 'server', '--config', configPath]);
+  const start = await proc.waitForJson((l) => l.event === 'start', { timeoutMs: opts.timeoutMs ?? 15_000 });
+  return new Daemon(proc, start);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client
+
+export interface KnockOptions {
+  host: string;
+  key: string;
+  spaPort?: number;
+  duration?: number;
+  allowIp?: string;
+  serverId?: string;
+  dumpPacket?: string;
+  wait?: boolean;
+  /** Namespace to knock from; default the client namespace. */
+  ns?: string;
+}
+
+/** `knockspa open|close PORT... --host ... --key ...` from the client namespace. */
+export function knock(net: TestNet, action: 'open' | 'close', ports: string[], o: KnockOptions): Promise<RunResult> {
+  const argv = [NODE, CLI, action, ...ports, '--host', o.host, '--key', o.key, '--spa-port', String(o.spaPort ?? SPA_PORT)];
+  if (o.duration !== undefined) argv.push('--duration', String(o.duration));
+  if (o.allowIp !== undefined) argv.push('--allow-ip', o.allowIp);
+  if (o.serverId !== undefined) argv.push('--server-id', o.serverId);
+  if (o.dumpPacket !== undefined) argv.push('--dump-packet', o.dumpPacket);
+  if (o.wait === true) argv.push('--wait');
+  return net.run(o.ns ?? net.cli, argv, { timeoutMs: 20_000 });
+}
+
+/** Like {@link knock} but throws unless the client exits 0. */
+export async function knockOk(net: TestNet, action: 'open' | 'close', ports: string[], o: KnockOptions): Promise<RunResult> {
+  const r = await knock(net, action, ports, o);
+  if (r.code !== 0) throw new Error(`knockspa ${action} ${ports.join(' ')} exited ${r.code}\nargv: ${r.argv.join(' ')}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
+}
+
+export interface CraftOptions {
+  keyFile: string;
+  action?: Action;
+  ports?: string[];
+  timestampMs?: number;
+  durationSec?: number;
+  allowIp?: string | null;
+  serverId?: string;
+}
+
+/** Builds a packet in the test itself with the protocol module (for clocks and ids the CLI cannot fake). */
+export function craftPacket(o: CraftOptions): Uint8Array {
+  const key = parseKeyFile(readFileSync(o.keyFile, 'utf8'));
+  const ports: PortSpec[] = (o.ports ?? ['tcp/22']).map((p) => {
+    const spec = parsePortSpec(p);
+    if (spec === null) throw new Error(`bad port ${p}`);
+    return spec;
+  });
+  return sealPacket(
+    key,
+    { timestampMs: o.timestampMs ?? Date.now(), action: o.action ?? 'open', ports, allowIp: o.allowIp ?? null, durationSec: o.durationSec ?? 0 },
+    new Uint8Array(randomBytes(24)),
+    o.serverId ?? key.serverId,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Assertion helpers
+
+/** Rules an iptables -S INPUT listing has beyond the base ones. */
+export function extraRules(rules: string[], base: string[]): string[] {
+  return rules.filter((r) => !base.includes(r));
+}
+
+/** The rule the daemon is specified to insert for a grant, as `iptables -S` prints it. */
+export function grantRule(ip: string, proto: 'tcp' | 'udp', port: number): string {
+  const mask = ip.includes(':') ? 128 : 32;
+  return `-A INPUT -s ${ip}/${mask} -p ${proto} -m ${proto} --dport ${port} -j ACCEPT`;
+}
+
+/** Polls `probe` until it returns true or timeoutMs passes; returns the last result. */
+export async function eventually(probe: () => Promise<boolean>, timeoutMs = 3_000, everyMs = 100): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await probe()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

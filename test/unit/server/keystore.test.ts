@@ -1,0 +1,75 @@
+// Key loading on the server: permissions, user mismatch, missing files, duplicate ids, server-id warnings.
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { formatKeyFile } from '../../../src/protocol/keyfile.js';
+import { newUserKey, type UserKey } from '../../../src/protocol/keys.js';
+import type { ServerConfig, UserPolicy } from '../../../src/server/config.js';
+import { ConfigError } from '../../../src/server/config-error.js';
+import { loadKeys } from '../../../src/server/keystore.js';
+
+let seed = 1;
+const random = (n: number): Uint8Array => Uint8Array.from({ length: n }, () => (seed = (seed * 48271) % 2147483647) & 0xff);
+
+function setup(users: string[], keys: Record<string, { key: UserKey; mode?: number }>): ServerConfig {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-keys-'));
+  const keysDir = join(dir, 'keys');
+  mkdirSync(keysDir);
+  for (const [file, { key, mode }] of Object.entries(keys)) {
+    writeFileSync(join(keysDir, file), formatKeyFile(key), { mode: 0o600 });
+    if (mode !== undefined) chmodSync(join(keysDir, file), mode);
+  }
+  const policy = (name: string): UserPolicy => ({ name, ports: [{ proto: 'tcp', port: 22 }], maxDurationSec: 300, requireIp: false });
+  return {
+    file: join(dir, 'server.toml'), listen: 'udp', address: '0.0.0.0', interface: undefined, port: 62201, firewall: 'dry-run',
+    serverId: 'srv.test', keysDir, stateDir: join(dir, 'state'), maxSkewSec: 30, defaultDurationSec: 30, replayCapacity: 1000,
+    users: new Map(users.map((u) => [u, policy(u)])),
+  };
+}
+
+const key = (user: string, serverId = 'srv.test'): UserKey => newUserKey({ user, serverId, created: '2026-11-22T00:00:00Z', random });
+
+function expectConfigError(config: ServerConfig, key: string, pattern: RegExp): void {
+  assert.throws(() => loadKeys(config), (err: unknown) => err instanceof ConfigError && err.key === key && pattern.test(err.message));
+}
+
+test('loads every configured user into the keyring', () => {
+  const loaded = loadKeys(setup(['alice', 'bob'], { 'alice.key': { key: key('alice') }, 'bob.key': { key: key('bob') } }));
+  assert.equal(loaded.keyring.size, 2);
+  assert.deepEqual(loaded.warnings, []);
+});
+
+test('a group- or world-readable key file is refused with the chmod to run', () => {
+  for (const mode of [0o640, 0o644, 0o604, 0o660]) {
+    const config = setup(['alice'], { 'alice.key': { key: key('alice'), mode } });
+    expectConfigError(config, 'users.alice', new RegExp(`has mode ${mode.toString(8)}.*run: chmod 600 ${join(config.keysDir, 'alice.key')}`));
+  }
+});
+
+test('a missing key file says how to make one', () => {
+  expectConfigError(setup(['alice'], {}), 'users.alice', /alice\.key \(ENOENT\); make it with: knockspa keygen --user alice/);
+});
+
+test('a key file for another user is refused', () => {
+  expectConfigError(setup(['alice'], { 'alice.key': { key: key('bob') } }), 'users.alice', /belongs to user "bob", expected "alice"/);
+});
+
+test('a malformed key file names its line', () => {
+  const config = setup(['alice'], {});
+  writeFileSync(join(config.keysDir, 'alice.key'), 'knockspa-key: 1\nuser: alice\nkey-id: zz\n', { mode: 0o600 });
+  expectConfigError(config, 'users.alice', /alice\.key: line 3: key-id: expected 16 lowercase hex digits/);
+});
+
+test('two users sharing one key id are refused', () => {
+  const a = key('alice');
+  const b = { ...key('bob'), keyId: a.keyId };
+  expectConfigError(setup(['alice', 'bob'], { 'alice.key': { key: a }, 'bob.key': { key: b } }), 'users.bob', /already in use/);
+});
+
+test('a key bound to another server id loads, with a warning', () => {
+  const loaded = loadKeys(setup(['alice'], { 'alice.key': { key: key('alice', 'other.server') } }));
+  assert.equal(loaded.keyring.size, 1);
+  assert.match(loaded.warnings[0] ?? '', /bound to server id "other.server" but server_id is "srv.test"/);
+});

@@ -1,0 +1,58 @@
+// User policy: ports allowed (all or nothing), duration default and cap, require_ip, the address opened for.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Verified } from '../../../src/protocol/packet.js';
+import type { UserPolicy } from '../../../src/server/config.js';
+import { authorize } from '../../../src/server/policy.js';
+
+const ALICE: UserPolicy = { name: 'alice', ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 53 }], maxDurationSec: 300, requireIp: false };
+
+function knock(over: Partial<Verified>): Verified {
+  return {
+    timestampMs: 0, action: 'open', ports: [{ proto: 'tcp', port: 22 }], allowIp: null, durationSec: 0,
+    user: 'alice', keyIdHex: '00', packetId: '00', ...over,
+  };
+}
+
+test('opens for the source address, with the default duration', () => {
+  const d = authorize(knock({}), ALICE, '198.18.0.2', 30);
+  assert.deepEqual(d, { action: 'open', user: 'alice', ip: '198.18.0.2', family: 4, ports: [{ proto: 'tcp', port: 22 }], durationSec: 30, capped: false });
+});
+
+test('opens for the named address, IPv6 included', () => {
+  const d = authorize(knock({ allowIp: '2001:db8:4b::3' }), ALICE, '198.18.0.2', 30);
+  assert.ok(typeof d !== 'string');
+  assert.equal(d.ip, '2001:db8:4b::3');
+  assert.equal(d.family, 6);
+});
+
+test('caps the duration at max_duration and says so', () => {
+  const d = authorize(knock({ durationSec: 3600 }), ALICE, '198.18.0.2', 30);
+  assert.ok(typeof d !== 'string');
+  assert.equal(d.durationSec, 300);
+  assert.equal(d.capped, true);
+  const ok = authorize(knock({ durationSec: 300 }), ALICE, '198.18.0.2', 30);
+  assert.ok(typeof ok !== 'string' && ok.durationSec === 300 && !ok.capped);
+});
+
+test('one port the user may not open refuses the whole knock', () => {
+  assert.equal(authorize(knock({ ports: [{ proto: 'tcp', port: 22 }, { proto: 'tcp', port: 80 }] }), ALICE, '198.18.0.2', 30), 'port-not-allowed');
+  assert.equal(authorize(knock({ ports: [{ proto: 'udp', port: 22 }] }), ALICE, '198.18.0.2', 30), 'port-not-allowed', 'protocol matters');
+});
+
+test('require_ip refuses knocks for the source address, accepts named ones', () => {
+  const strict = { ...ALICE, requireIp: true };
+  assert.equal(authorize(knock({}), strict, '198.18.0.2', 30), 'ip-required');
+  assert.ok(typeof authorize(knock({ allowIp: '198.18.0.2' }), strict, '198.18.0.2', 30) !== 'string');
+});
+
+test('a user missing from the config is refused', () => {
+  assert.equal(authorize(knock({}), undefined, '198.18.0.2', 30), 'unknown-user');
+});
+
+test('a close knock carries no duration and is never capped', () => {
+  const d = authorize(knock({ action: 'close' }), ALICE, '198.18.0.2', 30);
+  assert.ok(typeof d !== 'string');
+  assert.equal(d.durationSec, 0);
+  assert.equal(d.capped, false);
+});

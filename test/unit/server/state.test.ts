@@ -1,0 +1,58 @@
+// State store: round trip, mode 0600, atomic replace, coalesced saves, corrupt files set aside.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { StateStore, type DaemonState } from '../../../src/server/state.js';
+
+function state(n: number): DaemonState {
+  return {
+    version: 1,
+    replay: { version: 1, entries: [[`id${n}`, 1_800_000_000_000 + n]] },
+    grants: [{ user: 'alice', ip: '198.18.0.2', family: 4, proto: 'tcp', port: 22, deadlineMs: 1_800_000_030_000 + n }],
+  };
+}
+
+test('saves and loads back, mode 0600, no temp file left', async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'knockspa-state-')), 'state');
+  const store = new StateStore(dir);
+  assert.deepEqual(store.load(), { kind: 'missing' });
+  store.prepare();
+  assert.equal(statSync(dir).mode & 0o777, 0o700);
+  await store.save(() => state(1));
+  assert.deepEqual(store.load(), { kind: 'ok', state: state(1) });
+  assert.equal(statSync(store.file).mode & 0o777, 0o600);
+  assert.deepEqual(readdirSync(dir), ['state.json']);
+});
+
+test('saves requested while writing are coalesced, and the last one wins', async () => {
+  const store = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')));
+  let snapshots = 0;
+  let n = 0;
+  const saves = Array.from({ length: 50 }, () => {
+    n++;
+    const mine = n;
+    return store.save(() => {
+      snapshots++;
+      return state(mine);
+    });
+  });
+  await Promise.all(saves);
+  assert.ok(snapshots < 50, `wrote ${snapshots} times for 50 requests`);
+  const loaded = store.load();
+  assert.equal(loaded.kind, 'ok');
+  assert.deepEqual(loaded.kind === 'ok' ? loaded.state : null, state(50));
+});
+
+test('a corrupt file is moved aside and reported, not trusted', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-state-'));
+  const store = new StateStore(dir);
+  for (const bad of ['{not json', '{"version":2,"replay":{},"grants":[]}', '{"version":1,"replay":{},"grants":[{"user":"a"}]}']) {
+    writeFileSync(store.file, bad);
+    const result = store.load();
+    assert.equal(result.kind, 'corrupt', bad);
+    assert.ok(result.kind === 'corrupt' && existsSync(result.movedTo) && readFileSync(result.movedTo, 'utf8') === bad);
+    assert.equal(existsSync(store.file), false);
+  }
+});
