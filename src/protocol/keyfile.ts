@@ -36,22 +36,31 @@ export function formatKeyFile(key: UserKey): string {
   ].join('\n');
 }
 
+/**
+ * A value as an error message may show it: quoted if short, else only its length. No valid non-secret
+ * value is longer than 32 characters (a user name) and a secret is 64, so a secret pasted into the
+ * wrong field is never echoed into a terminal or a log.
+ */
+function shown(value: string): string {
+  return value.length <= 32 ? JSON.stringify(value) : `${value.length} characters`;
+}
+
 function hexField(value: string, size: number, field: Field, line: number): void {
   if (value.length !== 2 * size || !/^[0-9a-f]+$/.test(value))
-    throw new KeyFileError(line, `${field}: expected ${2 * size} lowercase hex digits, got ${field === 'secret' ? `${value.length} characters` : JSON.stringify(value)}`);
+    throw new KeyFileError(line, `${field}: expected ${2 * size} lowercase hex digits, got ${field === 'secret' ? `${value.length} characters` : shown(value)}`);
 }
 
 /** Checks one field's value where it stands, so the error names its line. */
 function checkField(field: Field, value: string, line: number): void {
   switch (field) {
     case 'user':
-      if (!USER_NAME.test(value)) throw new KeyFileError(line, `user: expected a name matching ${USER_NAME}, got ${JSON.stringify(value)}`);
+      if (!USER_NAME.test(value)) throw new KeyFileError(line, `user: expected a name matching ${USER_NAME}, got ${shown(value)}`);
       return;
     case 'server-id':
-      if (!SERVER_ID.test(value)) throw new KeyFileError(line, `server-id: expected a host-name-like identity, got ${JSON.stringify(value)}`);
+      if (!SERVER_ID.test(value)) throw new KeyFileError(line, `server-id: expected a host-name-like identity, got ${shown(value)}`);
       return;
     case 'created':
-      if (!ISO_TIME.test(value)) throw new KeyFileError(line, `created: expected an ISO 8601 UTC time, got ${JSON.stringify(value)}`);
+      if (!ISO_TIME.test(value)) throw new KeyFileError(line, `created: expected an ISO 8601 UTC time, got ${shown(value)}`);
       return;
     case 'key-id':
       return hexField(value, KEY_ID_SIZE, field, line);
@@ -78,7 +87,7 @@ export function parseKeyFile(text: string): UserKey {
     const name = line.slice(0, colon).trim();
     const value = line.slice(colon + 1).trim();
     if (!(FIELDS as readonly string[]).includes(name))
-      throw new KeyFileError(lineNo, `unknown field ${JSON.stringify(name)}; expected one of ${FIELDS.join(', ')}`);
+      throw new KeyFileError(lineNo, `unknown field ${shown(name)}; expected one of ${FIELDS.join(', ')}`);
     const field = name as Field;
     if (seen.has(field)) throw new KeyFileError(lineNo, `${field}: given twice (first on line ${seen.get(field)?.line})`);
     checkField(field, value, lineNo);

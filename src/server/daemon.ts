@@ -80,7 +80,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const snapshot = (): DaemonState => ({ version: STATE_VERSION, replay: replay.toState(), grants: grants.records() });
   const persist = (): Promise<void> =>
     store.save(snapshot).catch((err: unknown) => log.error({ event: 'state-error', error: String(err) }, 'cannot write state'));
-  const grants = new Grants({ firewall, log, now, onChange: () => void persist() });
+  const grants = new Grants({ firewall, log, now, persist });
   await grants.restore(loaded.kind === 'ok' ? loaded.state.grants : []);
 
   const rejects = new RejectLog(log, now);

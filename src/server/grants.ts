@@ -40,8 +40,8 @@ export interface GrantsOptions {
   readonly firewall: Firewall;
   readonly log: Logger;
   readonly now: () => number;
-  /** Called after every change to the set of open grants (the daemon persists state). */
-  readonly onChange: () => void;
+  /** Persists the set of grants; awaited before a rule goes in, so a crash cannot orphan it. */
+  readonly persist: () => Promise<void>;
 }
 
 export class Grants {
@@ -73,16 +73,21 @@ export class Grants {
       if (existing !== undefined) {
         existing.deadlineMs = Math.max(existing.deadlineMs, deadlineMs);
         this.arm(existing);
-        this.logOpen(existing, true);
-        this.opts.onChange();
+        this.logOpen(existing, 'extended');
+        void this.opts.persist();
         return true;
       }
-      if (!(await this.firewallDo('open', req))) return false;
+      // Write-ahead: once the rule is in, a restart must know of it, even after SIGKILL.
       const grant: Grant = { ...req, deadlineMs, timer: undefined };
       this.live.set(grantKey(req), grant);
+      await this.opts.persist();
+      if (!(await this.firewallDo('open', req))) {
+        this.live.delete(grantKey(req));
+        void this.opts.persist();
+        return false;
+      }
       this.arm(grant);
-      this.logOpen(grant, false);
-      this.opts.onChange();
+      this.logOpen(grant, 'new');
       return true;
     });
   }
@@ -120,9 +125,9 @@ export class Grants {
           continue;
         }
         this.arm(grant);
-        this.logOpen(grant, true);
+        this.logOpen(grant, 'restored');
       }
-      this.opts.onChange();
+      await this.opts.persist();
     });
   }
 
@@ -153,7 +158,7 @@ export class Grants {
     this.live.delete(grantKey(grant));
     const { user, ip, proto, port } = grant;
     this.opts.log.info({ event: 'close', user, ip, proto, port, why }, 'grant closed');
-    this.opts.onChange();
+    void this.opts.persist();
   }
 
   private async firewallDo(op: 'open' | 'close', req: GrantRequest): Promise<boolean> {
@@ -167,8 +172,9 @@ export class Grants {
     }
   }
 
-  private logOpen(grant: Grant, extended: boolean): void {
+  private logOpen(grant: Grant, how: 'new' | 'extended' | 'restored'): void {
     const { user, ip, proto, port, deadlineMs } = grant;
-    this.opts.log.info({ event: 'open', user, ip, proto, port, deadline: new Date(deadlineMs).toISOString(), extended }, 'grant open');
+    const deadline = new Date(deadlineMs).toISOString();
+    this.opts.log.info({ event: 'open', user, ip, proto, port, deadline, extended: how === 'extended', restored: how === 'restored' }, 'grant open');
   }
 }

@@ -43,6 +43,8 @@ test('shutdown and restart', { timeout: 180_000 }, async (t) => {
       const m = s.daemon.mark();
       await knockOk(net, 'open', ['22'], { host: net.serverV4, key, duration: 2 });
       const openEv = await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
+      // A live grant, a moment after it opened (the crash right at the open is the next test).
+      await sleep(300);
       await s.daemon.stop('SIGKILL');
       assert.deepEqual(await s.extra(4), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT)], 'a killed daemon leaves its rule (nothing could remove it)');
 
@@ -57,12 +59,40 @@ test('shutdown and restart', { timeout: 180_000 }, async (t) => {
     }),
   );
 
+  await t.test('(f) SIGKILL right after the open event: the restarted daemon still knows the grant (no orphan rule)', (t) =>
+    withScenario(t, net, {}, async (s) => {
+      const key = s.site.keyPath('alice');
+      // The window is short: try a few times. Once the daemon has logged "open" the rule is in the
+      // firewall; if a crash then loses the grant, no later start will ever remove that ACCEPT.
+      for (let i = 0; i < 5; i++) {
+        const m = s.daemon.mark();
+        await knockOk(net, 'open', ['22'], { host: net.serverV4, key, duration: 60 });
+        await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
+        await s.daemon.stop('SIGKILL');
+        const d = await s.startAgain();
+        const afterRestart = await s.extra(4);
+        assert.ok(afterRestart.length <= 1, `no duplicate rule: ${JSON.stringify(afterRestart)}`);
+        await d.stop('SIGTERM');
+        const left = await s.extra(4);
+        assert.deepEqual(
+          left,
+          [],
+          `attempt ${i + 1}: SIGKILL right after "open", restart (start event: grants=${String(d.start.grants)}), SIGTERM: ` +
+            `the firewall still has ${JSON.stringify(left)}, an orphan ACCEPT that no start or stop of the daemon removes`,
+        );
+        await s.assertBase(`attempt ${i + 1}: back to the base ruleset`);
+        await s.startAgain();
+      }
+    }),
+  );
+
   await t.test('(f) SIGKILL with a live grant, restart before its deadline: kept, one rule, closed on time', (t) =>
     withScenario(t, net, {}, async (s) => {
       const key = s.site.keyPath('alice');
       const m = s.daemon.mark();
-      await knockOk(net, 'open', ['22'], { host: net.serverV4, key, duration: 6 });
+        await knockOk(net, 'open', ['22'], { host: net.serverV4, key, duration: 6 });
       await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
+      await sleep(300); // the crash right at the open is the previous test
       await s.daemon.stop('SIGKILL');
       const d = await s.startAgain();
       assert.deepEqual(await s.extra(4), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT)], 'still exactly one rule after the restart');

@@ -40,6 +40,8 @@ export interface Scenario {
   readonly net: TestNet;
   readonly site: Site;
   daemon: Daemon;
+  /** Every daemon started in this scenario, in order (restarts add to it). */
+  readonly daemons: readonly Daemon[];
   /** `iptables -S INPUT` / `ip6tables -S INPUT` right after the base ruleset went in. */
   readonly base: { v4: string[]; v6: string[] };
   /** Current INPUT rules of the server namespace. */
@@ -81,6 +83,7 @@ export async function scenario(t: TestContext, net: TestNet, opts: ScenarioOptio
     net,
     site,
     daemon: undefined as unknown as Daemon,
+    daemons,
     base,
     rules,
     async extra(family: Family = 4) {
@@ -111,7 +114,9 @@ export async function withLog<T>(s: Scenario, fn: () => Promise<T>): Promise<T> 
     return await fn();
   } catch (err) {
     const e = err as Error;
-    if (s.daemon !== undefined) e.message += `\n--- daemon output ---\n${s.daemon.describe()}`;
+    s.daemons.forEach((d, i) => {
+      e.message += `\n--- daemon #${i + 1} of ${s.daemons.length} output ---\n${d.describe()}`;
+    });
     throw e;
   }
 }

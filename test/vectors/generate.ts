@@ -160,19 +160,17 @@ function wrap(hex: string, width = 64): string[] {
 
 const portsText = (ports: readonly PortSpec[]): string => ports.map((p) => `${p.proto}/${p.port}`).join(', ');
 
+/** The vectors as markdown, to replace the VECTORS-PLACEHOLDER line of docs/protocol.md §7 (no heading of its own). */
 export function vectorsMarkdown(): string {
   const out: string[] = [
-    '## Test vectors',
-    '',
-    'Each vector is `sealPacket` with the inputs shown; an implementation must produce the packet byte for byte,',
-    'and a verifier with that key, that server id and a clock near the timestamp must accept it and return exactly',
-    'these fields. Machine-readable copies, with the derived keys, server tag and plaintext body, are in',
-    '`test/vectors/protocol-v1.json`.',
+    'Each vector is the packet an implementation must produce from those inputs, byte for byte; a verifier',
+    'holding that key, for that server id, with a clock near the timestamp accepts it and returns exactly',
+    'those fields. The JSON file also lists the derived keys, the server tag and the plaintext body.',
   ];
   INPUTS.map(buildVector).forEach((v, i) => {
     out.push(
       '',
-      `### Vector ${i + 1}: ${v.name}`,
+      `**Vector ${i + 1}**: ${v.name}`,
       '',
       '```',
       `secret     ${v.secret}`,

@@ -12,15 +12,21 @@ function setup(t: TestContext) {
   let clock = 1_800_000_000_000;
   const fw = new FakeFirewall();
   const captured = captureLog();
-  let changes = 0;
-  const grants = new Grants({ firewall: fw, log: captured.log, now: () => clock, onChange: () => void changes++ });
+  /** Grants on disk at each persist, as "ip port" lists. */
+  const persisted: string[][] = [];
+  const grants: Grants = new Grants({
+    firewall: fw, log: captured.log, now: () => clock,
+    persist: async () => {
+      persisted.push(grants.records().map((r) => `${r.ip} ${r.port}`));
+    },
+  });
   const advance = async (ms: number): Promise<void> => {
     clock += ms;
     t.mock.timers.tick(ms);
     await new Promise((r) => setImmediate(r));
     await grants.settled();
   };
-  return { fw, grants, captured, advance, changes: () => changes, now: () => clock };
+  return { fw, grants, captured, advance, persisted, now: () => clock };
 }
 
 test('open inserts one rule; a second open extends it instead of adding another', async (t) => {
@@ -146,9 +152,24 @@ test('restore closes grants that expired while down and re-arms live ones, re-ad
   assert.equal(fw.rules.size, 0);
 });
 
-test('every change to the set of grants is reported for persisting', async (t) => {
-  const { grants, changes } = setup(t);
+test('a grant is persisted before its rule goes in (write-ahead), and forgotten after it is out', async (t) => {
+  const { fw, grants, persisted } = setup(t);
+  const rulesAtPersist: number[] = [];
+  const original = fw.open.bind(fw);
+  fw.open = async (rule) => {
+    rulesAtPersist.push(persisted.length);
+    return original(rule);
+  };
   await grants.open(ALICE_SSH, 30);
+  assert.deepEqual(persisted[0], ['198.18.0.2 22'], 'on disk before iptables ran');
+  assert.deepEqual(rulesAtPersist, [1]);
   await grants.close(ALICE_SSH, 'knock');
-  assert.equal(changes(), 2);
+  assert.deepEqual(persisted.at(-1), []);
+});
+
+test('a failed open is dropped from the persisted grants again', async (t) => {
+  const { fw, grants, persisted } = setup(t);
+  fw.failOpen = true;
+  await grants.open(ALICE_SSH, 30);
+  assert.deepEqual(persisted.at(-1), []);
 });

@@ -1,0 +1,130 @@
+/**
+ * Protocol throughput: sealPacket, and Verifier.verify on valid packets, unknown key ids and bad tags.
+ *   node dist/bench/protocol.js [seconds per case, default 3]
+ * Figures are printed beside orientation targets; nothing is asserted.
+ * @module
+ */
+import { randomFillSync } from 'node:crypto';
+import { cpus } from 'node:os';
+import { Keyring, ReplayGuard, Verifier, sealPacket, type KnockFields, type UserKey, type VerifyResult } from '../src/protocol/index.js';
+
+const SECONDS = Number(process.argv[2] ?? process.env['BENCH_SECONDS'] ?? 3);
+const WARMUP_SECONDS = Math.min(1, SECONDS / 3);
+const KEYS = 1_000; // users in the server's keyring
+const POOL = 50_000; // distinct valid packets; verified in passes, each pass with a fresh replay guard
+const SERVER = 'bench.example.net';
+const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
+const SKEW = 30_000;
+
+const random = (n: number): Uint8Array => randomFillSync(new Uint8Array(n));
+
+function makeKey(i: number): UserKey {
+  return { user: `user${i}`, keyId: random(8), serverId: SERVER, secret: random(32), created: '2025-01-01T00:00:00Z' };
+}
+
+const FIELDS: KnockFields = { timestampMs: NOW, action: 'open', ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 51820 }], allowIp: '203.0.113.7', durationSec: 3600 };
+
+interface Result {
+  readonly name: string;
+  readonly ops: number;
+  readonly ns: bigint;
+  readonly target?: number;
+  readonly note?: string;
+}
+
+/**
+ * Runs `op` in batches for about `seconds`, after a warm-up of the same kind. `op(i)` gets a running
+ * counter so it can walk a pool; it returns false if a result was not what the case expects.
+ */
+function measure(name: string, op: (i: number) => boolean, opts: { target?: number; note?: string } = {}): Result {
+  const BATCH = 1_000;
+  let i = 0;
+  const run = (seconds: number): { ops: number; ns: bigint } => {
+    const budget = BigInt(Math.round(seconds * 1e9));
+    const start = process.hrtime.bigint();
+    let ops = 0;
+    let elapsed = 0n;
+    do {
+      for (let k = 0; k < BATCH; k++) if (!op(i++)) throw new Error(`${name}: unexpected result at iteration ${i - 1}`);
+      ops += BATCH;
+      elapsed = process.hrtime.bigint() - start;
+    } while (elapsed < budget);
+    return { ops, ns: elapsed };
+  };
+  run(WARMUP_SECONDS);
+  const { ops, ns } = run(SECONDS);
+  return { name, ops, ns, ...opts };
+}
+
+function rate(r: Result): number {
+  return (r.ops * 1e9) / Number(r.ns);
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+function printTable(results: readonly Result[]): void {
+  const rows = results.map((r) => {
+    const perSec = rate(r);
+    const target = r.target === undefined ? '' : `>= ${fmt(r.target)}`;
+    const verdict = r.target === undefined ? '' : perSec >= r.target ? 'ok' : 'BELOW';
+    return [r.name, fmt(perSec), (1e6 / perSec).toFixed(2), target, verdict, r.note ?? ''];
+  });
+  const header = ['case', 'packets/s', 'us/packet', 'target', '', 'notes'];
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
+  const line = (cells: readonly string[]): string =>
+    cells.map((cell, c) => (c === 1 || c === 2 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd();
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of rows) console.log(line(row));
+}
+
+function main(): void {
+  console.log(`knockspa protocol benchmark: node ${process.version}, ${cpus()[0]?.model ?? 'unknown cpu'}, ${SECONDS}s per case`);
+  const keys = Array.from({ length: KEYS }, (_, i) => makeKey(i));
+  const keyring = new Keyring();
+  for (const key of keys) keyring.add(key);
+  const newVerifier = (): Verifier => new Verifier({ keyring, serverId: SERVER, maxSkewMs: SKEW, replay: new ReplayGuard(POOL) });
+  const isVerified = (r: VerifyResult): boolean => typeof r === 'object';
+
+  const nonces = Array.from({ length: 4096 }, () => random(24));
+  const results: Result[] = [];
+
+  results.push(measure('sealPacket (build)', (i) => sealPacket(keys[i % KEYS]!, FIELDS, nonces[i & 4095]!).length === 146, { note: 'HKDF per packet' }));
+
+  process.stdout.write(`building ${fmt(POOL)} valid packets... `);
+  const t0 = process.hrtime.bigint();
+  const pool = Array.from({ length: POOL }, (_, i) => sealPacket(keys[i % KEYS]!, FIELDS, random(24)));
+  console.log(`${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1)} s`);
+
+  let verifier = newVerifier();
+  results.push(
+    measure(
+      'verify: valid packet',
+      (i) => {
+        const at = i % POOL;
+        if (at === 0) verifier = newVerifier(); // every packet once per guard: never a replay
+        return isVerified(verifier.verify(pool[at]!, NOW));
+      },
+      { target: 100_000, note: `fresh nonce each; ${fmt(KEYS)} keys; new guard every ${fmt(POOL)}` },
+    ),
+  );
+
+  const unknown = pool[0]!.slice();
+  unknown.set(random(8), 2);
+  const rejecter = newVerifier();
+  results.push(measure('verify: unknown key id', () => rejecter.verify(unknown, NOW) === 'unknown-key', { target: 1_000_000 }));
+
+  const badTag = pool[1]!.slice();
+  badTag[145]! ^= 1;
+  results.push(measure('verify: bad tag', () => rejecter.verify(badTag, NOW) === 'bad-mac', { note: 'one HMAC, nothing decrypted' }));
+
+  const short = pool[2]!.subarray(0, 100);
+  results.push(measure('verify: bad length', () => rejecter.verify(short, NOW) === 'bad-length'));
+
+  console.log('');
+  printTable(results);
+}
+
+main();

@@ -1,0 +1,121 @@
+// The CLI as a user runs it: exit codes (0 ok, 2 usage/config, 1 other), one-line messages, keygen files.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { parseKeyFile } from '../../../src/protocol/keyfile.js';
+
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../../src/cli.js');
+
+function knockspa(args: string[], cwd = tmpdir(), env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, [CLI, ...args], { cwd, env: { PATH: process.env.PATH, ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
+      done({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+    });
+  });
+}
+
+test('--help on every command shows an example and exits 0', async () => {
+  for (const args of [['--help'], ['keygen', '--help'], ['open', '--help'], ['close', '--help'], ['server', '--help']]) {
+    const r = await knockspa(args);
+    assert.equal(r.code, 0, args.join(' '));
+    assert.match(r.stdout, /Example/, args.join(' '));
+  }
+});
+
+test('keygen writes NAME.key mode 0600, refuses to overwrite without --force, and says what to do next', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-cli-'));
+  const first = await knockspa(['keygen', '--user', 'alice', '--server-id', 'srv.test'], dir);
+  assert.equal(first.code, 0, first.stderr);
+  const file = join(dir, 'keys', 'alice.key');
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  const key = parseKeyFile(readFileSync(file, 'utf8'));
+  assert.equal(key.user, 'alice');
+  assert.equal(key.serverId, 'srv.test');
+  assert.match(first.stdout, /\[users\.alice\]/);
+  assert.match(first.stdout, /knockspa open 22 --host/);
+  assert.doesNotMatch(first.stdout, new RegExp(Buffer.from(key.secret).toString('hex')), 'the secret is never printed');
+
+  const again = await knockspa(['keygen', '--user', 'alice', '--server-id', 'srv.test'], dir);
+  assert.equal(again.code, 2);
+  assert.match(again.stderr, /already exists; use --force/);
+  assert.deepEqual(parseKeyFile(readFileSync(file, 'utf8')).secret, key.secret, 'the old key is untouched');
+
+  const forced = await knockspa(['keygen', '--user', 'alice', '--server-id', 'srv.test', '--force'], dir);
+  assert.equal(forced.code, 0);
+  assert.notDeepEqual(parseKeyFile(readFileSync(file, 'utf8')).secret, key.secret);
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+});
+
+test('usage errors exit 2 with a message that says what to do', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-cli-'));
+  await knockspa(['keygen', '--user', 'alice', '--server-id', 'srv.test'], dir);
+  const cases: Array<[string[], RegExp]> = [
+    [['open', '22'], /required option '--host <host>'/],
+    [['open', '0', '--host', '127.0.0.1'], /port "0": expected 22, tcp\/22 or udp\/53/],
+    [['open', 'sctp/22', '--host', '127.0.0.1'], /expected 22, tcp\/22 or udp\/53/],
+    [['open', '22', '--host', '127.0.0.1', '--allow-ip', '1.2.3'], /--allow-ip: expected one IPv4 or IPv6 address/],
+    [['open', '22', '--host', '127.0.0.1', '--allow-ip', '0.0.0.0'], /--allow-ip/],
+    [['open', '22', '--host', '127.0.0.1', '--duration', '-5'], /--duration: expected a whole number/],
+    [['open', '22', '--host', '127.0.0.1', '--spa-port', '70000'], /--spa-port: expected a whole number from 1 to 65535/],
+    [['open', '1', '2', '3', '4', '5', '6', '7', '8', '9', '--host', '127.0.0.1'], /at most 8 ports/],
+    [['open', '22', '--host', '127.0.0.1', '--key', 'nope.key'], /cannot read key file nope.key \(ENOENT\)/],
+    [['frobnicate'], /unknown command/],
+    [['keygen', '--user', 'Alice Smith'], /--user: expected a name like "alice"/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await knockspa(args, dir);
+    assert.equal(r.code, 2, `${args.join(' ')} -> ${r.code} ${r.stderr}`);
+    assert.match(r.stderr, message, args.join(' '));
+  }
+});
+
+test('a key file others can read is refused by the client with the chmod to run', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-cli-'));
+  await knockspa(['keygen', '--user', 'alice', '--server-id', 'srv.test'], dir);
+  chmodSync(join(dir, 'keys', 'alice.key'), 0o644);
+  const r = await knockspa(['open', '22', '--host', '127.0.0.1'], dir);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /mode 644.*run: chmod 600 keys\/alice.key/);
+});
+
+test('the key is found by --key, then KNOCKSPA_KEY, then the only file in ./keys', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-cli-'));
+  const none = await knockspa(['open', '22', '--host', '127.0.0.1', '--spa-port', '9'], dir);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /which key\? no key file in .\/keys; pass --key FILE or set KNOCKSPA_KEY/);
+  await knockspa(['keygen', '--user', 'alice', '--server-id', 'srv.test'], dir);
+  const one = await knockspa(['open', '22', '--host', '127.0.0.1', '--spa-port', '9'], dir);
+  assert.equal(one.code, 0, one.stderr);
+  assert.match(one.stdout, /sent open tcp\/22 .* as alice/);
+  await knockspa(['keygen', '--user', 'bob', '--server-id', 'srv.test'], dir);
+  const two = await knockspa(['open', '22', '--host', '127.0.0.1', '--spa-port', '9'], dir);
+  assert.match(two.stderr, /which key\? 2 key files in .\/keys/);
+  const env = await knockspa(['open', '22', '--host', '127.0.0.1', '--spa-port', '9'], dir, { KNOCKSPA_KEY: join(dir, 'keys', 'bob.key') });
+  assert.match(env.stdout, /as bob/);
+});
+
+test('--dump-packet writes exactly one 146-byte packet', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-cli-'));
+  await knockspa(['keygen', '--user', 'alice', '--server-id', 'srv.test'], dir);
+  const r = await knockspa(['open', 'tcp/22', 'udp/53', '--host', '127.0.0.1', '--spa-port', '9', '--dump-packet', 'p.bin'], dir);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(readFileSync(join(dir, 'p.bin')).length, 146);
+});
+
+test('server: a bad config exits 2 naming file and key; --check on a good dry-run config exits 0', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-cli-'));
+  await knockspa(['keygen', '--user', 'alice', '--server-id', 'srv.test'], dir);
+  const config = join(dir, 'server.toml');
+  writeFileSync(config, 'firewall = "dry-run"\nserver_id = "srv.test"\nport = 70000\n[users.alice]\nports = ["22"]\n');
+  const bad = await knockspa(['server', '--config', config], dir);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, new RegExp(`${config}: port: expected an integer from 1 to 65535, got 70000`));
+  writeFileSync(config, 'firewall = "dry-run"\nserver_id = "srv.test"\n[users.alice]\nports = ["22"]\n');
+  const ok = await knockspa(['server', '--config', config, '--check'], dir);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /ok \(1 users, firewall dry-run/);
+});
