@@ -79,9 +79,10 @@ export class Verifier {
   private readonly serverTag: Uint8Array;
   private readonly tag = new Uint8Array(TAG_SIZE);
   private readonly body = new Uint8Array(BODY_SIZE);
-  /** 4-byte-aligned copies of the nonce and ciphertext: the cipher takes a much slower path on unaligned views. */
-  private readonly nonce = new Uint8Array(NONCE_SIZE);
-  private readonly ciphertext = new Uint8Array(BODY_SIZE);
+  /** Aligned copy of nonce || ciphertext: noble copies unaligned inputs on every call. */
+  private readonly sealed = new Uint8Array(NONCE_SIZE + BODY_SIZE);
+  private readonly sealedNonce = this.sealed.subarray(0, NONCE_SIZE);
+  private readonly sealedBody = this.sealed.subarray(NONCE_SIZE);
   private scratchMac: KeyringEntry['mac'] | undefined;
 
   constructor(opts: VerifierOptions) {
@@ -106,9 +107,8 @@ export class Verifier {
     mac.digestInto(this.tag);
     if (!equalBytes(this.tag, packet.subarray(OFF_TAG))) return 'bad-mac';
     // 4. Decrypt and parse strictly.
-    for (let i = 0; i < NONCE_SIZE; i++) this.nonce[i] = packet[OFF_NONCE + i] as number;
-    for (let i = 0; i < BODY_SIZE; i++) this.ciphertext[i] = packet[OFF_BODY + i] as number;
-    xchacha20(entry.encKey, this.nonce, this.ciphertext, this.body);
+    this.sealed.set(packet.subarray(OFF_NONCE, OFF_TAG));
+    xchacha20(entry.encKey, this.sealedNonce, this.sealedBody, this.body);
     const fields = decodeBody(this.body);
     if (typeof fields === 'string') return this.wipe(fields);
     // 5. Time window, both directions.
@@ -121,7 +121,7 @@ export class Verifier {
     const packetId = bytesToHex(packet.subarray(OFF_KEY_ID, HEADER_SIZE));
     const claim = this.replay.claim(packetId, fields.timestampMs + this.maxSkewMs, nowMs);
     if (claim !== 'ok') return claim;
-    // Spelled out: in V8 (Node 20) `{ ...fields, user, ... }` costs microseconds, more than the cipher.
+    // Spelled out: in V8 (Node 20) `{ ...fields, user, ... }` takes microseconds, a fifth of a verification.
     const { timestampMs, action, ports, allowIp, durationSec } = fields;
     return { timestampMs, action, ports, allowIp, durationSec, user: entry.user, keyIdHex: entry.keyIdHex, packetId };
   }

@@ -41,7 +41,8 @@ export class ReplayGuard {
   /** Records `id` until `expiresAtMs`, unless it is already recorded (a replay) or the guard is full. */
   claim(id: string, expiresAtMs: number, nowMs: number): ClaimResult {
     this.prune(nowMs);
-    if (this.has(id, nowMs)) return 'replay';
+    const seenUntil = this.expiry.get(id);
+    if (seenUntil !== undefined && seenUntil >= nowMs) return 'replay';
     if (this.expiry.size >= this.capacity) return 'replay-cache-full';
     this.insert(id, expiresAtMs);
     return 'ok';

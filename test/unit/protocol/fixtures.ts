@@ -2,12 +2,10 @@
  * Shared fixtures for the protocol tests (not a test file): fixed keys, fields, nonces and a verifier factory.
  * @module
  */
-import { randomFillSync } from 'node:crypto';
 import {
   Keyring,
   ReplayGuard,
   Verifier,
-  isRejectReason,
   type KnockFields,
   type UserKey,
   type Verified,
@@ -53,10 +51,6 @@ export function nonceOf(n: number): Uint8Array {
   return nonce;
 }
 
-export function randomNonce(): Uint8Array {
-  return randomFillSync(new Uint8Array(24));
-}
-
 export const OPEN_SSH: KnockFields = {
   timestampMs: NOW,
   action: 'open',
@@ -88,5 +82,3 @@ export function mustVerify(result: VerifyResult): Verified {
   if (!isVerified(result)) throw new Error(`expected the packet to verify, got ${JSON.stringify(result)}`);
   return result;
 }
-
-export { isRejectReason };

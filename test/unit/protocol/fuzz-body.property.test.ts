@@ -1,8 +1,4 @@
-/**
- * Property: authentic packets (real key, raw XChaCha20 + HMAC) carrying arbitrary 80-byte bodies exercise
- * decodeBody's strict parsing: it never throws, whatever it accepts re-encodes to the identical body,
- * and Verifier.verify agrees with it.
- */
+/** Property: authentic packets (real key, raw XChaCha20 + HMAC) with forged 80-byte bodies: decodeBody never throws, re-encodes what it accepts, verify agrees. */
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
 import { xchacha20 } from '@noble/ciphers/chacha.js';
