@@ -3,29 +3,45 @@
  * until its timestamp can no longer pass the skew check, then forgets it.
  * O(1) per packet (amortized pruning by expiry second), hard capacity, serializable.
  * When full it refuses new packets rather than forgetting live ones: failing closed is the only
- * safe choice, and only holders of a valid key can fill it.
+ * safe choice, and only holders of a valid key can fill it. A per-owner (key) quota keeps one key
+ * from filling it for everyone.
  * @module
  */
 
-export type ClaimResult = 'ok' | 'replay' | 'replay-cache-full';
+export type ClaimResult = 'ok' | 'replay' | 'replay-cache-full' | 'key-over-quota';
+
+/** Default share of the guard one key may hold: a sixteenth, at least 64 live packets. */
+export function defaultPerOwner(capacity: number): number {
+  return Math.max(64, Math.floor(capacity / 16));
+}
+
+interface Entry {
+  readonly expiresAt: number;
+  readonly owner: string | undefined;
+}
 
 export const REPLAY_STATE_VERSION = 1;
 
 export interface ReplayState {
   readonly version: typeof REPLAY_STATE_VERSION;
-  /** [id, expiresAtMs] pairs. */
-  readonly entries: ReadonlyArray<readonly [string, number]>;
+  /** [id, expiresAtMs] or [id, expiresAtMs, owner]. */
+  readonly entries: ReadonlyArray<readonly [string, number] | readonly [string, number, string]>;
 }
 
 export class ReplayGuard {
-  private readonly expiry = new Map<string, number>();
+  private readonly expiry = new Map<string, Entry>();
+  private readonly perOwnerCount = new Map<string, number>();
   /** Expiry second -> ids expiring in that second. */
   private readonly buckets = new Map<number, string[]>();
   /** Every bucket up to and including this second has been pruned. */
   private prunedThrough = -Infinity;
 
-  constructor(readonly capacity: number) {
+  constructor(
+    readonly capacity: number,
+    readonly perOwner: number = defaultPerOwner(capacity),
+  ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`replay capacity: expected a positive integer, got ${capacity}`);
+    if (!Number.isInteger(perOwner) || perOwner < 1) throw new Error(`replay per-owner quota: expected a positive integer, got ${perOwner}`);
   }
 
   get size(): number {
@@ -34,17 +50,21 @@ export class ReplayGuard {
 
   /** True if `id` was claimed and has not expired at `nowMs`. */
   has(id: string, nowMs: number): boolean {
-    const expiresAt = this.expiry.get(id);
-    return expiresAt !== undefined && expiresAt >= nowMs;
+    const entry = this.expiry.get(id);
+    return entry !== undefined && entry.expiresAt >= nowMs;
   }
 
-  /** Records `id` until `expiresAtMs`, unless it is already recorded (a replay) or the guard is full. */
-  claim(id: string, expiresAtMs: number, nowMs: number): ClaimResult {
+  /**
+   * Records `id` until `expiresAtMs`, unless it is already recorded (a replay), the guard is full,
+   * or `owner` (the key) already holds its quota.
+   */
+  claim(id: string, expiresAtMs: number, nowMs: number, owner?: string): ClaimResult {
     this.prune(nowMs);
-    const seenUntil = this.expiry.get(id);
-    if (seenUntil !== undefined && seenUntil >= nowMs) return 'replay';
+    const seen = this.expiry.get(id);
+    if (seen !== undefined && seen.expiresAt >= nowMs) return 'replay';
     if (this.expiry.size >= this.capacity) return 'replay-cache-full';
-    this.insert(id, expiresAtMs);
+    if (owner !== undefined && (this.perOwnerCount.get(owner) ?? 0) >= this.perOwner) return 'key-over-quota';
+    this.insert(id, expiresAtMs, owner);
     return 'ok';
   }
 
@@ -63,28 +83,31 @@ export class ReplayGuard {
   }
 
   toState(): ReplayState {
-    return { version: REPLAY_STATE_VERSION, entries: [...this.expiry.entries()] };
+    const entries = [...this.expiry].map(([id, { expiresAt, owner }]) => (owner === undefined ? ([id, expiresAt] as const) : ([id, expiresAt, owner] as const)));
+    return { version: REPLAY_STATE_VERSION, entries };
   }
 
   /** Rebuilds a guard from saved state, dropping what has expired; throws on malformed state. */
-  static fromState(state: unknown, capacity: number, nowMs: number): ReplayGuard {
-    const guard = new ReplayGuard(capacity);
+  static fromState(state: unknown, capacity: number, nowMs: number, perOwner = defaultPerOwner(capacity)): ReplayGuard {
+    const guard = new ReplayGuard(capacity, perOwner);
     const s = state as Partial<ReplayState> | null;
     if (s === null || typeof s !== 'object' || s.version !== REPLAY_STATE_VERSION || !Array.isArray(s.entries))
       throw new Error(`replay state: expected {"version": ${REPLAY_STATE_VERSION}, "entries": [...]}`);
     for (const entry of s.entries) {
-      if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string' || !Number.isFinite(entry[1]))
-        throw new Error('replay state: expected each entry to be [id, expiresAtMs]');
-      const [id, expiresAt] = entry as [string, number];
+      const ok = Array.isArray(entry) && (entry.length === 2 || (entry.length === 3 && typeof entry[2] === 'string'));
+      if (!ok || typeof entry[0] !== 'string' || !Number.isFinite(entry[1]))
+        throw new Error('replay state: expected each entry to be [id, expiresAtMs] or [id, expiresAtMs, owner]');
+      const [id, expiresAt, owner] = entry as [string, number, string | undefined];
       // Keep everything live even past capacity: forgetting a live id would reopen a replay.
-      if (expiresAt >= nowMs && !guard.expiry.has(id)) guard.insert(id, expiresAt);
+      if (expiresAt >= nowMs && !guard.expiry.has(id)) guard.insert(id, expiresAt, owner);
     }
     guard.prune(nowMs);
     return guard;
   }
 
-  private insert(id: string, expiresAtMs: number): void {
-    this.expiry.set(id, expiresAtMs);
+  private insert(id: string, expiresAtMs: number, owner: string | undefined): void {
+    this.expiry.set(id, { expiresAt: expiresAtMs, owner });
+    if (owner !== undefined) this.perOwnerCount.set(owner, (this.perOwnerCount.get(owner) ?? 0) + 1);
     const second = Math.floor(expiresAtMs / 1000);
     const bucket = this.buckets.get(second);
     if (bucket === undefined) this.buckets.set(second, [id]);
@@ -94,7 +117,14 @@ export class ReplayGuard {
   private dropBucket(second: number): void {
     const bucket = this.buckets.get(second);
     if (bucket === undefined) return;
-    for (const id of bucket) this.expiry.delete(id);
+    for (const id of bucket) {
+      const owner = this.expiry.get(id)?.owner;
+      this.expiry.delete(id);
+      if (owner === undefined) continue;
+      const left = (this.perOwnerCount.get(owner) ?? 1) - 1;
+      if (left === 0) this.perOwnerCount.delete(owner);
+      else this.perOwnerCount.set(owner, left);
+    }
     this.buckets.delete(second);
   }
 }
