@@ -220,6 +220,7 @@ export interface KnockOptions {
   serverId?: string;
   dumpPacket?: string;
   wait?: boolean;
+  waitTimeout?: number;
   /** Namespace to knock from; default the client namespace. */
   ns?: string;
 }
@@ -232,6 +233,7 @@ export function knock(net: TestNet, action: 'open' | 'close', ports: string[], o
   if (o.serverId !== undefined) argv.push('--server-id', o.serverId);
   if (o.dumpPacket !== undefined) argv.push('--dump-packet', o.dumpPacket);
   if (o.wait === true) argv.push('--wait');
+  if (o.waitTimeout !== undefined) argv.push('--wait-timeout', String(o.waitTimeout));
   return net.run(o.ns ?? net.cli, argv, { timeoutMs: 20_000 });
 }
 
