@@ -93,13 +93,26 @@ export class Verifier {
   }
 
   verify(packet: Uint8Array, nowMs: number): VerifyResult {
+    const entry = this.screen(packet);
+    return typeof entry === 'string' ? entry : this.authenticate(packet, entry, nowMs);
+  }
+
+  /**
+   * Steps 1-2 alone, the checks that cost next to nothing and allocate nothing: the key the packet
+   * names, or why it was refused. Lets a caller decide whether to spend an HMAC on it.
+   */
+  screen(packet: Uint8Array): KeyringEntry | RejectReason {
     // 1. Shape: exact length, magic, version.
     if (packet.length !== PACKET_SIZE) return 'bad-length';
     if (packet[OFF_MAGIC] !== MAGIC) return 'bad-magic';
     if (packet[OFF_VERSION] !== VERSION) return 'bad-version';
     // 2. Key id.
-    const entry = this.keyring.find(packet, OFF_KEY_ID);
-    if (entry === undefined) return 'unknown-key';
+    return this.keyring.find(packet, OFF_KEY_ID) ?? 'unknown-key';
+  }
+
+  /** Steps 3-7 for a packet that passed {@link screen}, with the entry it returned. */
+  authenticate(packet: Uint8Array, entry: KeyringEntry, nowMs: number): VerifyResult {
+    if (packet.length !== PACKET_SIZE) return 'bad-length';
     // 3. Tag, constant time, before anything is decrypted.
     const mac = entry.mac._cloneInto(this.scratchMac);
     this.scratchMac = mac;

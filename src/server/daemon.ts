@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { Verifier } from '../protocol/packet.js';
 import { ReplayGuard } from '../protocol/replay.js';
+import { AuthBudget } from './auth-budget.js';
 import { loadConfig, type ServerConfig } from './config.js';
 import { ConfigError } from './config-error.js';
 import { DryRunFirewall } from './firewall/dry-run.js';
@@ -84,7 +85,8 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   await grants.restore(loaded.kind === 'ok' ? loaded.state.grants : []);
 
   const rejects = new RejectLog(log, now);
-  const pipeline = new Pipeline({ log, rejects, grants, now, persist }, policy);
+  const budget = new AuthBudget({ now });
+  const pipeline = new Pipeline({ log, rejects, budget, grants, now, persist }, policy);
   const listener = makeListener(config);
   await listener.start((datagram) => {
     try {

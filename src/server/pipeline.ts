@@ -1,12 +1,14 @@
 /**
- * Per packet: verify (protocol) -> authorize (user policy) -> grant.
- * Silent on the wire whatever happens; every rejection is logged with its reason (rate-limited).
+ * Per packet: screen (cheap protocol checks) -> authentication budget -> authenticate -> authorize
+ * (user policy) -> grant. Silent on the wire whatever happens; every rejection is logged with its
+ * reason (rate-limited), over-budget drops are only counted.
  * One bad packet never stops the loop.
  * @module
  */
 import type { Logger } from 'pino';
 import { formatPortSpec } from '../protocol/ports.js';
 import type { Verifier } from '../protocol/packet.js';
+import type { AuthBudget } from './auth-budget.js';
 import type { UserPolicy } from './config.js';
 import type { Grants } from './grants.js';
 import type { Datagram } from './listen/listener.js';
@@ -16,6 +18,8 @@ import type { RejectLog } from './reject-log.js';
 export interface PipelineOptions {
   readonly log: Logger;
   readonly rejects: RejectLog;
+  /** Per-source budget for authentication work (survives reloads). */
+  readonly budget: AuthBudget;
   readonly grants: Grants;
   readonly now: () => number;
   /** Persists the replay cache before a knock takes effect. */
@@ -39,12 +43,24 @@ export class Pipeline {
 
   handle(datagram: Datagram): void {
     const { verifier, users, defaultDurationSec, notBeforeMs } = this.policy;
-    const verified = verifier.verify(datagram.payload, this.opts.now());
+    const entry = verifier.screen(datagram.payload);
+    if (typeof entry === 'string') {
+      this.opts.rejects.reject(entry, datagram.source);
+      return;
+    }
+    // The HMAC is the first step that costs: sources that keep failing it wait their turn.
+    if (!this.opts.budget.admit(datagram.source)) {
+      this.opts.rejects.tally('over-budget');
+      return;
+    }
+    const verified = verifier.authenticate(datagram.payload, entry, this.opts.now());
     if (typeof verified === 'string') {
+      this.opts.budget.failed(datagram.source);
       this.opts.rejects.reject(verified, datagram.source);
       return;
     }
     if (verified.timestampMs < notBeforeMs) {
+      this.opts.budget.failed(datagram.source);
       this.opts.rejects.reject('stale', datagram.source, { user: verified.user, note: 'made before the daemon lost its replay cache' });
       return;
     }

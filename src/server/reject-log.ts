@@ -9,6 +9,8 @@ import { TokenBuckets } from './token-buckets.js';
 const PER_SOURCE = { capacity: 5, refillPerSec: 0.5 };
 const OVERALL = { capacity: 50, refillPerSec: 20 };
 const MAX_SOURCES = 10_000;
+/** Distinct reasons counted per summary (the set is closed, so this only guards against a bug). */
+const MAX_REASONS = 100;
 export const SUMMARY_INTERVAL_MS = 10_000;
 
 export class RejectLog {
@@ -30,8 +32,13 @@ export class RejectLog {
       this.log.warn({ event: 'reject', reason, source, ...detail }, 'packet rejected');
       return;
     }
+    this.tally(reason);
+  }
+
+  /** Counts a rejection for the next summary without logging it (floods of one kind, e.g. over-budget). */
+  tally(reason: string): void {
     this.suppressedTotal++;
-    if (this.suppressed.size < 100 || this.suppressed.has(reason)) this.suppressed.set(reason, (this.suppressed.get(reason) ?? 0) + 1);
+    if (this.suppressed.size < MAX_REASONS || this.suppressed.has(reason)) this.suppressed.set(reason, (this.suppressed.get(reason) ?? 0) + 1);
   }
 
   /** Logs and resets the count of rejections held back since the last call. */

@@ -1,7 +1,8 @@
 /**
  * Per-key token buckets with a hard cap on keys (oldest evicted first) and an injected clock.
- * Used to rate-limit reject logging per source; UDP sources can be spoofed, so a bucket refills
- * by itself and never locks anyone out for longer than capacity / refill seconds.
+ * Used to rate-limit reject logging and authentication work per source; UDP sources can be
+ * spoofed, so a bucket refills by itself and never locks anyone out for longer than
+ * capacity / refill seconds.
  * @module
  */
 interface Bucket {
@@ -25,6 +26,13 @@ export class TokenBuckets {
 
   get size(): number {
     return this.buckets.size;
+  }
+
+  /** Tokens `key` holds now (capacity if it has no bucket), without taking one or remembering the key. */
+  level(key: string): number {
+    const bucket = this.buckets.get(key);
+    if (bucket === undefined) return this.opts.capacity;
+    return Math.min(this.opts.capacity, bucket.tokens + ((this.opts.now() - bucket.updatedMs) / 1000) * this.opts.refillPerSec);
   }
 
   /** Takes one token for `key`; false if it has none left. */
