@@ -2,13 +2,13 @@
 /**
  * The knockspa command line: commander wiring only. Each action returns an exit code;
  * UsageError exits 2, any other error 1, each with one line that says what to do.
- * The server is imported only when `knockspa server` runs, to keep the client light.
+ * Each command's code is imported only when that command runs (the server's never for a client
+ * command): start-up time is mostly module loading, so `knockspa open` loads only what it uses.
  * @module
  */
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from './client/errors.js';
-import { runKeygen } from './client/keygen-command.js';
-import { runKnock, type KnockOptions } from './client/knock-command.js';
+import type { KnockOptions } from './client/knock-command.js';
 
 function knockCommand(name: 'open' | 'close', summary: string, example: string): Command {
   const cmd = new Command(name)
@@ -29,6 +29,7 @@ function knockCommand(name: 'open' | 'close', summary: string, example: string):
       .option('--wait-timeout <s>', 'give up waiting after this many seconds', '10');
   }
   return cmd.action(async (ports: string[], opts: KnockOptions) => {
+    const { runKnock } = await import('./client/knock-command.js');
     process.exitCode = await runKnock(name, ports, opts);
   });
 }
@@ -48,7 +49,8 @@ program.addCommand(
     .option('--server-id <id>', 'the server identity the key is bound to (default: this host name)')
     .option('--force', 'replace an existing key file')
     .addHelpText('after', '\nExample:\n  knockspa keygen --user alice --server-id ssh.example.com --out keys')
-    .action((opts: { user: string; out: string; serverId?: string; force?: boolean }) => {
+    .action(async (opts: { user: string; out: string; serverId?: string; force?: boolean }) => {
+      const { runKeygen } = await import('./client/keygen-command.js');
       process.exitCode = runKeygen(opts);
     }),
 );

@@ -40,7 +40,10 @@ export interface GrantsOptions {
   readonly firewall: Firewall;
   readonly log: Logger;
   readonly now: () => number;
-  /** Persists the set of grants; awaited before a rule goes in, so a crash cannot orphan it. */
+  /**
+   * Persists the daemon's state; awaited before a rule goes in (so a crash cannot orphan it) and
+   * before an extension, so an open knock's replay claim is on disk before it takes effect.
+   */
   readonly persist: () => Promise<void>;
 }
 
@@ -72,9 +75,10 @@ export class Grants {
       const existing = this.live.get(grantKey(req));
       if (existing !== undefined) {
         existing.deadlineMs = Math.max(existing.deadlineMs, deadlineMs);
+        // Awaited like the write-ahead below: the save also carries the knock's replay claim.
+        await this.opts.persist();
         this.arm(existing);
         this.logOpen(existing, 'extended');
-        void this.opts.persist();
         return true;
       }
       // Write-ahead: once the rule is in, a restart must know of it, even after SIGKILL.

@@ -80,7 +80,9 @@ export class Pipeline {
   }
 
   private async apply(decision: Decision): Promise<void> {
-    await this.opts.persist();
+    // The replay claim must be on disk before the knock takes effect. An open gets that from the
+    // grant's own write-ahead save (one fsync on the activation path, not two); a close saves here.
+    if (decision.action === 'close') await this.opts.persist();
     for (const { proto, port } of decision.ports) {
       const req = { user: decision.user, ip: decision.ip, family: decision.family, proto, port };
       if (decision.action === 'open') await this.opts.grants.open(req, decision.durationSec);

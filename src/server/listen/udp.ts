@@ -16,6 +16,9 @@ export interface UdpListenerOptions {
   readonly port: number;
 }
 
+/** Receive buffer asked for: thousands of queued datagrams, so a burst or a flood is not dropped at once. */
+export const RECV_BUFFER_BYTES = 4 << 20;
+
 /** Why a bind usually fails, for the one-line error. */
 const BIND_HINTS: Record<string, string> = {
   EADDRINUSE: 'another process has the port',
@@ -36,6 +39,15 @@ export class UdpListener implements Listener {
 
   get description(): string {
     return `udp ${this.#endpoint(this.boundPort ?? this.#port)}`;
+  }
+
+  /** The socket's receive buffer in bytes as the kernel reports it; null unless listening. */
+  get recvBufferBytes(): number | null {
+    try {
+      return this.#socket?.getRecvBufferSize() ?? null;
+    } catch {
+      return null;
+    }
   }
 
   /** The port actually bound (differs from the configured one when that was 0); null unless listening. */
@@ -75,10 +87,20 @@ export class UdpListener implements Listener {
         // Receive errors after bind carry no datagram and need no action; without a listener
         // an 'error' event would crash the daemon.
         socket.on('error', () => undefined);
+        // Room for bursts (a flood must not push a real knock out of a full queue); the kernel caps
+        // it at net.core.rmem_max. Failing to enlarge it is not fatal.
+        try {
+          socket.setRecvBufferSize(RECV_BUFFER_BYTES);
+        } catch {
+          // the default buffer stays
+        }
         socket.on('message', (payload, rinfo) => {
+          const address = rinfo.address;
+          // The kernel writes IPv4 sources as canonical dotted quads already: skip the parse (per packet).
+          if (rinfo.family === 'IPv4') return onDatagram({ payload, source: address, sourcePort: rinfo.port });
           // Link-local peers come as "fe80::1%eth0"; the zone is not part of the address.
-          const zone = rinfo.address.indexOf('%');
-          const source = canonicalIp(zone < 0 ? rinfo.address : rinfo.address.slice(0, zone));
+          const zone = address.indexOf('%');
+          const source = canonicalIp(zone < 0 ? address : address.slice(0, zone));
           if (source !== null) onDatagram({ payload, source, sourcePort: rinfo.port });
         });
         resolve();

@@ -5,9 +5,10 @@
 
 import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { Datagram } from '../../../src/server/listen/listener.js';
-import { UdpListener } from '../../../src/server/listen/udp.js';
+import { RECV_BUFFER_BYTES, UdpListener } from '../../../src/server/listen/udp.js';
 
 /** Every socket that calls send() during these tests; only the tests' own clients may. */
 const senders = new Set<dgram.Socket>();
@@ -116,6 +117,18 @@ describe('UdpListener', () => {
     } finally {
       await listener.close();
     }
+  });
+
+  test('asks for a receive buffer of RECV_BUFFER_BYTES, as far as net.core.rmem_max allows', async () => {
+    const { listener } = await listen('127.0.0.1');
+    try {
+      const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+      // Linux reports twice what was set (bookkeeping overhead), capped at twice rmem_max.
+      assert.equal(listener.recvBufferBytes, 2 * Math.min(RECV_BUFFER_BYTES, rmemMax));
+    } finally {
+      await listener.close();
+    }
+    assert.equal(listener.recvBufferBytes, null);
   });
 
   test('port conflict: one-line error naming the endpoint and the cause', async () => {

@@ -1,0 +1,162 @@
+/**
+ * The benchmark's hands in the client namespace. bench/compare.ts starts it once (ip netns exec)
+ * and sends one JSON command per stdin line; it answers one JSON line per command. Timing from
+ * inside the namespace keeps `ip netns exec` and the bench's own bookkeeping out of the figures.
+ *
+ * {"op":"race", ...RaceCommand}: starts the clock, then spawns a client command and/or sends
+ *   pre-built datagrams, and meanwhile opens a fresh TCP connection to host:port every
+ *   `probeEveryMs` (attempts whose SYN was dropped are abandoned after ABANDON_MS) until one
+ *   connects. Answers {ok, ms: start -> first connect, exitMs: start -> client exit}.
+ * {"op":"run", argv}: wall time of one command, start to exit (client start-up).
+ * {"op":"exit"}.
+ * @module
+ */
+import { spawn } from 'node:child_process';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { connect, isIP, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
+
+/** A dropped SYN is retried by the kernel only after 1 s: a new attempt is cheaper than waiting. */
+const ABANDON_MS = 150;
+
+export interface Datagram {
+  readonly host: string;
+  readonly port: number;
+  readonly hex: string;
+}
+
+export interface RaceCommand {
+  readonly op: 'race';
+  readonly host: string;
+  readonly port: number;
+  /** Source address for the probes and the datagrams. */
+  readonly localAddress?: string;
+  /** Client command to start at time zero. */
+  readonly spawn?: readonly string[];
+  /** Datagrams to send at time zero, in order. */
+  readonly send?: readonly Datagram[];
+  readonly timeoutMs: number;
+  readonly probeEveryMs: number;
+  /** Busy-wait between probes for this long (sub-millisecond spacing), then use 1 ms timers. */
+  readonly spinMs: number;
+}
+
+export interface RaceAnswer {
+  readonly ok: boolean;
+  readonly ms: number | null;
+  readonly exitMs: number | null;
+  readonly exitCode: number | null;
+  readonly attempts: number;
+}
+
+export interface RunCommand {
+  readonly op: 'run';
+  readonly argv: readonly string[];
+}
+
+export interface RunAnswer {
+  readonly ms: number;
+  readonly code: number | null;
+}
+
+type Command = RaceCommand | RunCommand | { readonly op: 'exit' };
+
+function clock(): () => number {
+  const t0 = process.hrtime.bigint();
+  return () => Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+function openUdp(family: 4 | 6, localAddress: string | undefined): Promise<UdpSocket> {
+  const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind({ address: localAddress, port: 0 }, () => resolve(socket));
+  });
+}
+
+async function race(cmd: RaceCommand): Promise<RaceAnswer> {
+  // Sockets for the datagrams are made before the clock starts: sending is all that is timed.
+  const udp = new Map<4 | 6, UdpSocket>();
+  for (const d of cmd.send ?? []) {
+    const family = isIP(d.host) === 6 ? 6 : 4;
+    if (!udp.has(family)) udp.set(family, await openUdp(family, cmd.localAddress));
+  }
+  const payloads = (cmd.send ?? []).map((d) => ({ ...d, bytes: Buffer.from(d.hex, 'hex'), socket: udp.get(isIP(d.host) === 6 ? 6 : 4) as UdpSocket }));
+
+  const ms = clock();
+  let connectedMs: number | null = null;
+  let exitMs: number | null = null;
+  let exitCode: number | null = null;
+  let attempts = 0;
+  const pending = new Map<Socket, number>();
+
+  const answer = await new Promise<RaceAnswer>((resolve) => {
+    let finished = false;
+    const finish = (ok: boolean): void => {
+      if (finished) return;
+      finished = true;
+      for (const s of pending.keys()) s.destroy();
+      resolve({ ok, ms: connectedMs, exitMs, exitCode, attempts });
+    };
+    const settle = (): void => {
+      if (connectedMs !== null && (cmd.spawn === undefined || exitMs !== null)) finish(true);
+    };
+    if (cmd.spawn !== undefined) {
+      const child = spawn(cmd.spawn[0] as string, cmd.spawn.slice(1), { stdio: 'ignore' });
+      child.once('exit', (code) => {
+        exitMs = ms();
+        exitCode = code;
+        settle();
+      });
+      child.once('error', () => finish(false));
+    }
+    for (const p of payloads) p.socket.send(p.bytes, p.port, p.host);
+
+    const attempt = (): void => {
+      attempts++;
+      const s = connect({ host: cmd.host, port: cmd.port, localAddress: cmd.localAddress });
+      pending.set(s, ms());
+      s.on('error', () => pending.delete(s));
+      s.once('connect', () => {
+        connectedMs ??= ms();
+        pending.delete(s);
+        s.destroy();
+        settle();
+      });
+    };
+    let next = 0;
+    const tick = (): void => {
+      if (finished) return;
+      const now = ms();
+      if (now >= cmd.timeoutMs) return finish(false);
+      if (connectedMs === null && now >= next) {
+        next = now + cmd.probeEveryMs;
+        attempt();
+        for (const [s, at] of pending) if (now - at > ABANDON_MS) (pending.delete(s), s.destroy());
+      }
+      if (now < cmd.spinMs) setImmediate(tick);
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+  for (const s of udp.values()) s.close();
+  return answer;
+}
+
+function run(cmd: RunCommand): Promise<RunAnswer> {
+  const ms = clock();
+  return new Promise((resolve) => {
+    const child = spawn(cmd.argv[0] as string, cmd.argv.slice(1), { stdio: 'ignore' });
+    child.once('exit', (code) => resolve({ ms: ms(), code }));
+    child.once('error', () => resolve({ ms: ms(), code: null }));
+  });
+}
+
+const lines = createInterface({ input: process.stdin });
+for await (const line of lines) {
+  const cmd = JSON.parse(line) as Command;
+  if (cmd.op === 'exit') break;
+  const result = cmd.op === 'race' ? await race(cmd) : await run(cmd);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+process.exit(0);

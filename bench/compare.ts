@@ -1,0 +1,308 @@
+/**
+ * `npm run bench` (as root): knockspa (udp and pcap) against fwknopd and knockd, on the same path.
+ * Builds a client and a server namespace (test/support/netns.ts), installs Debian's fwknop-server,
+ * fwknop-client and knockd if missing, and for each daemon in turn measures:
+ *   1. knock-to-connect: client command started -> first TCP connect to port 22, p50/p90;
+ *   2. server activation: pre-built knock sent -> first TCP connect (no client start-up);
+ *   3. daemon CPU seconds per 100,000 invalid packets of three kinds (bounded-rate sender);
+ *   4. valid knocks under a junk flood: success rate, latency, and the daemon's peak RSS.
+ * Prints a table with ratios to the anchors and adds a dated entry to bench/README.md.
+ * Everything it starts and every namespace is removed at the end, also on Ctrl-C.
+ *
+ *   node dist/bench/compare.js [--rounds 30] [--flood-rate 50000] [--flood-seconds 20] [--cpu-rate 25000]
+ *                              [--only NAME]... [--keep] [--no-readme]
+ * --only runs some contenders ("knockspa udp", "fwknopd", ...); --keep leaves the daemons' logs and
+ * configs in the temp directory and prints where.
+ * @module
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startFlood, writePayloads } from '../test/support/junk.js';
+import { REPO_ROOT } from '../test/support/knockspa.js';
+import { netnsUnavailableReason, NODE, run, runOk, sleep, TestNet, type NsProcess } from '../test/support/netns.js';
+import type { RaceAnswer, RaceCommand, RunAnswer } from './agent.js';
+import { fwknopd, JUNK_KINDS, knockd, knockspa, PORT, type Contender, type JunkKind } from './contenders.js';
+import { comm, cpuSeconds, peakRssMb, waitIdle } from './procfs.js';
+import { addResults, fmt, markdownTable, percentile, ratio, textTable, type Table } from './report.js';
+
+const PACKAGES = ['fwknop-server', 'fwknop-client', 'knockd'];
+const AGENT = join(REPO_ROOT, 'dist', 'bench', 'agent.js');
+const README = join(REPO_ROOT, 'bench', 'README.md');
+/** Flood senders' addresses in the client namespace; valid knocks under flood come from CLIENT2. */
+const FLOOD_SOURCES = Array.from({ length: 64 }, (_, i) => `198.18.0.${100 + i}`);
+const STARTUP_RUNS = 20;
+
+interface Options {
+  readonly rounds: number;
+  readonly floodRate: number;
+  readonly floodSeconds: number;
+  readonly cpuRate: number;
+  readonly readme: boolean;
+  readonly only: readonly string[];
+  readonly keep: boolean;
+}
+
+interface Figures {
+  knockToConnect: number[];
+  knockToConnectFailed: number;
+  activation: number[];
+  activationFailed: number;
+  cpuPer100k: Partial<Record<JunkKind, number>>;
+  floodPps: number;
+  floodSent: number;
+  floodKnocks: number;
+  floodOk: number;
+  floodLatency: number[];
+  peakRssMb: number;
+  process: string;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '30' },
+      'flood-rate': { type: 'string', default: '50000' },
+      'flood-seconds': { type: 'string', default: '20' },
+      'cpu-rate': { type: 'string', default: '25000' },
+      'no-readme': { type: 'boolean', default: false },
+      only: { type: 'string', multiple: true, default: [] },
+      keep: { type: 'boolean', default: false },
+    },
+  });
+  const num = (v: string, name: string): number => {
+    const n = Number(v);
+    if (!(n > 0)) throw new Error(`--${name}: expected a positive number, got ${v}`);
+    return n;
+  };
+  return {
+    rounds: num(values.rounds, 'rounds'),
+    floodRate: num(values['flood-rate'], 'flood-rate'),
+    floodSeconds: num(values['flood-seconds'], 'flood-seconds'),
+    cpuRate: num(values['cpu-rate'], 'cpu-rate'),
+    readme: !values['no-readme'],
+    only: values.only,
+    keep: values.keep,
+  };
+}
+
+async function ensurePackages(): Promise<void> {
+  const missing: string[] = [];
+  for (const p of PACKAGES) {
+    const r = await run(null, ['dpkg-query', '-W', '-f', '${Status}', p]);
+    if (!r.stdout.includes('install ok installed')) missing.push(p);
+  }
+  if (missing.length === 0) return;
+  console.log(`installing ${missing.join(', ')} (apt-get)`);
+  await runOk(null, ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...missing], {
+    timeoutMs: 600_000,
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+}
+
+/** The agent in the client namespace: one command per line in, one JSON answer per line out. */
+class Agent {
+  private constructor(private readonly proc: NsProcess) {}
+
+  static start(net: TestNet): Agent {
+    return new Agent(net.spawnIn(net.cli, [NODE, AGENT]));
+  }
+
+  private async ask<T>(cmd: object, timeoutMs: number): Promise<T> {
+    const since = this.proc.mark();
+    this.proc.write(`${JSON.stringify(cmd)}\n`);
+    return (await this.proc.waitForJson(() => true, { since, timeoutMs: timeoutMs + 10_000 })) as T;
+  }
+
+  race(cmd: Omit<RaceCommand, 'op'>): Promise<RaceAnswer> {
+    return this.ask({ op: 'race', ...cmd }, cmd.timeoutMs);
+  }
+
+  run(argv: readonly string[]): Promise<RunAnswer> {
+    return this.ask({ op: 'run', argv }, 30_000);
+  }
+
+  async exit(): Promise<void> {
+    this.proc.write('{"op":"exit"}\n');
+    await this.proc.waitExit(5_000);
+  }
+}
+
+function progress(text: string): void {
+  process.stdout.write(`  ${text}\n`);
+}
+
+async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o: Options): Promise<Figures> {
+  console.log(`\n${c.name}`);
+  await c.start();
+  const f: Figures = {
+    knockToConnect: [], knockToConnectFailed: 0, activation: [], activationFailed: 0, cpuPer100k: {},
+    floodPps: 0, floodSent: 0, floodKnocks: 0, floodOk: 0, floodLatency: [], peakRssMb: NaN, process: '',
+  };
+  const client = net.clientV4;
+  const activate = async (from: string, timeoutMs: number): Promise<RaceAnswer> =>
+    agent.race({ host: net.serverV4, port: PORT, localAddress: from, send: await c.knock(from), timeoutMs, probeEveryMs: 0.2, spinMs: 30 });
+
+  // Ready when a knock opens: daemons report readiness differently, a working knock is the same for all.
+  let ready = false;
+  for (let i = 0; i < 20 && !ready; i++) {
+    ready = (await activate(client, 1_000)).ok;
+    if (!ready) await sleep(500);
+  }
+  if (!ready) throw new Error(`${c.name} did not open port ${PORT} for a valid knock within 30 s (logs in ${dir})`);
+  await c.close(client);
+  f.process = `${comm(c.pid)} (pid ${c.pid})`;
+
+  for (let i = 0; i < o.rounds; i++) {
+    const r = await agent.race({ host: net.serverV4, port: PORT, localAddress: client, spawn: c.clientArgv(client), timeoutMs: 5_000, probeEveryMs: 1, spinMs: 0 });
+    if (r.ok && r.ms !== null) f.knockToConnect.push(r.ms);
+    else f.knockToConnectFailed++;
+    await c.close(client);
+  }
+  progress(`knock-to-connect p50 ${fmt(percentile(f.knockToConnect, 50))} ms (${f.knockToConnect.length} rounds)`);
+
+  for (let i = 0; i < o.rounds; i++) {
+    const r = await activate(client, 3_000);
+    if (r.ok && r.ms !== null) f.activation.push(r.ms);
+    else f.activationFailed++;
+    await c.close(client);
+  }
+  progress(`activation p50 ${fmt(percentile(f.activation, 50), 2)} ms`);
+
+  for (const kind of JUNK_KINDS) {
+    const junk = c.junk(kind, 256);
+    const file = writePayloads(join(dir, `junk-${kind}.hex`), junk.payloads);
+    await waitIdle(c.pid);
+    const before = cpuSeconds(c.pid);
+    const sent = await startFlood(net, net.cli, { host: net.serverV4, port: junk.port, payloads: file, rate: o.cpuRate, count: 100_000, sources: FLOOD_SOURCES }).result;
+    await waitIdle(c.pid);
+    f.cpuPer100k[kind] = ((cpuSeconds(c.pid) - before) * 100_000) / sent.sent;
+    progress(`${kind}: ${fmt(f.cpuPer100k[kind], 3)} CPU s per 100k (sent ${sent.sent} at ${sent.pps} pps)`);
+  }
+
+  const mixed = JUNK_KINDS.map((kind) => c.junk(kind, 100));
+  const floodFile = writePayloads(join(dir, 'flood.hex'), mixed.flatMap((j) => j.payloads));
+  const floodPort = (mixed[0] as { port: number }).port;
+  const flood = startFlood(net, net.cli, { host: net.serverV4, port: floodPort, payloads: floodFile, rate: o.floodRate, seconds: o.floodSeconds, sources: FLOOD_SOURCES });
+  let floodDone = false;
+  void flood.result.finally(() => (floodDone = true)).catch(() => undefined);
+  const started = Date.now();
+  await sleep(1_000);
+  while (!floodDone && Date.now() - started < (o.floodSeconds - 1.5) * 1_000) {
+    f.floodKnocks++;
+    const r = await activate(net.client2V4, 3_000);
+    if (r.ok && r.ms !== null) {
+      f.floodOk++;
+      f.floodLatency.push(r.ms);
+    }
+    await c.close(net.client2V4);
+    await sleep(100);
+  }
+  const sent = await flood.result;
+  f.floodPps = sent.pps;
+  f.floodSent = sent.sent;
+  await waitIdle(c.pid);
+  f.peakRssMb = peakRssMb(c.pid);
+  progress(`flood ${sent.pps} pps: ${f.floodOk}/${f.floodKnocks} knocks ok, p50 ${fmt(percentile(f.floodLatency, 50), 2)} ms, peak RSS ${fmt(f.peakRssMb)} MB`);
+  await c.stop();
+  return f;
+}
+
+async function startupTimes(net: TestNet, agent: Agent, contenders: readonly Contender[]): Promise<Table> {
+  const commands: Array<[string, string[]]> = [
+    ['node -e 0', [NODE, '-e', '0']],
+    ...contenders.filter((c) => c.name !== 'knockspa pcap').map((c): [string, string[]] => [`${c.name.replace(' udp', '')} client`, c.clientArgv(net.clientV4)]),
+  ];
+  const rows: string[][] = [];
+  for (const [name, argv] of commands) {
+    const ms: number[] = [];
+    for (let i = 0; i < STARTUP_RUNS; i++) ms.push((await agent.run(argv)).ms);
+    rows.push([name, fmt(percentile(ms, 50)), fmt(percentile(ms, 90))]);
+  }
+  return rows;
+}
+
+function resultsTable(names: readonly string[], all: ReadonlyMap<string, Figures>): { header: string[]; rows: string[][] } {
+  const mine = names.filter((n) => n.startsWith('knockspa'));
+  const anchors = names.filter((n) => !n.startsWith('knockspa'));
+  const header = ['figure', ...names, ...mine.flatMap((m) => anchors.map((a) => `${m.replace('knockspa ', '')} / ${a}`))];
+  const row = (label: string, get: (f: Figures) => number, decimals = 1): string[] => {
+    const values = names.map((n) => get(all.get(n) as Figures));
+    const byName = new Map(names.map((n, i) => [n, values[i]]));
+    return [label, ...values.map((v) => fmt(v, decimals)), ...mine.flatMap((m) => anchors.map((a) => ratio(byName.get(m), byName.get(a))))];
+  };
+  const rows = [
+    row('knock-to-connect p50 (ms)', (f) => percentile(f.knockToConnect, 50)),
+    row('knock-to-connect p90 (ms)', (f) => percentile(f.knockToConnect, 90)),
+    row('server activation p50 (ms)', (f) => percentile(f.activation, 50), 2),
+    row('server activation p90 (ms)', (f) => percentile(f.activation, 90), 2),
+    ...JUNK_KINDS.map((k) => row(`CPU s / 100k invalid: ${k}`, (f) => f.cpuPer100k[k] ?? NaN, 3)),
+    row('flood: junk sent (packets/s)', (f) => f.floodPps, 0),
+    row('flood: valid knocks ok (%)', (f) => (100 * f.floodOk) / Math.max(1, f.floodKnocks)),
+    row('flood: activation p50 (ms)', (f) => percentile(f.floodLatency, 50), 2),
+    row('flood: activation p90 (ms)', (f) => percentile(f.floodLatency, 90), 2),
+    row('peak RSS (MB, VmHWM)', (f) => f.peakRssMb),
+  ];
+  return { header, rows };
+}
+
+async function main(): Promise<void> {
+  const why = netnsUnavailableReason();
+  if (why !== null) {
+    console.error(`bench: needs root and ip netns (${why}); run: sudo npm run bench`);
+    process.exit(2);
+  }
+  const o = options();
+  await ensurePackages();
+  const net = await TestNet.create();
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-bench-'));
+  if (o.keep) console.log(`logs and configs kept in ${dir}`);
+  else net.onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  let agent: Agent | undefined;
+  try {
+    for (const a of FLOOD_SOURCES) await net.runOk(net.cli, ['ip', 'addr', 'add', `${a}/32`, 'dev', net.cliIf]);
+    await net.startTcpService(PORT);
+    agent = Agent.start(net);
+    const contenders = [knockspa(net, 'udp', dir), knockspa(net, 'pcap', dir), fwknopd(net, dir), knockd(net, dir)].filter(
+      (c) => o.only.length === 0 || o.only.includes(c.name),
+    );
+    if (contenders.length === 0) throw new Error(`--only: none of ${o.only.join(', ')} is a contender`);
+
+    console.log(`client start-up (${STARTUP_RUNS} runs each, no daemon running)`);
+    const startup = await startupTimes(net, agent, contenders);
+    console.log(textTable(['command', 'p50 (ms)', 'p90 (ms)'], startup));
+
+    const all = new Map<string, Figures>();
+    for (const c of contenders) all.set(c.name, await measure(c, net, agent, dir, o));
+
+    const names = contenders.map((c) => c.name);
+    const { header, rows } = resultsTable(names, all);
+    const machine = `${cpus().length} CPUs (nproc), ${cpus()[0]?.model ?? 'unknown CPU'}, Linux, node ${process.version}`;
+    const settings = `${o.rounds} rounds; CPU figures at ${o.cpuRate} packets/s and the flood at ${o.floodRate} packets/s for ${o.floodSeconds} s, both from ${FLOOD_SOURCES.length} source addresses; valid knocks under the flood from another address`;
+    const notes = contenders.filter((c) => c.junkNote !== '').map((c) => `- ${c.name}: ${c.junkNote}`);
+    const failures = names.map((n) => ({ n, f: all.get(n) as Figures })).filter(({ f }) => f.knockToConnectFailed + f.activationFailed > 0);
+    for (const { n, f } of failures) notes.push(`- ${n}: ${f.knockToConnectFailed} knock-to-connect and ${f.activationFailed} activation rounds failed (not in the percentiles)`);
+    for (const n of names) notes.push(`- ${n} measured as ${(all.get(n) as Figures).process}`);
+
+    console.log(`\n${machine}\n${settings}\n`);
+    console.log(textTable(header, rows));
+    console.log(`\n${notes.join('\n')}`);
+    if (o.readme) {
+      const date = new Date().toISOString().slice(0, 10);
+      addResults(
+        README,
+        `### ${date}: ${machine}\n\n${settings}.\n\n${markdownTable(header, rows)}\n\nClient start-up, wall time (${STARTUP_RUNS} runs):\n\n${markdownTable(['command', 'p50 (ms)', 'p90 (ms)'], startup)}\n\n${notes.join('\n')}\n`,
+      );
+      console.log(`\nresults added to ${README}`);
+    }
+  } finally {
+    await agent?.exit();
+    await net.destroy();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench: ${(err as Error).stack ?? String(err)}`);
+  process.exitCode = 1;
+});

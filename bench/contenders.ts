@@ -1,0 +1,207 @@
+/**
+ * The four daemons `npm run bench` compares, each set up in the server namespace to open TCP 22
+ * for the knocking address with the same rule, `iptables -I INPUT -s IP -p tcp --dport 22 -j ACCEPT`:
+ * knockspa (udp and pcap listeners), fwknopd (Debian fwknop-server, CMD_CYCLE_OPEN) and knockd
+ * (a three-port UDP sequence). For each: its base ruleset, how to start it, its client command, a
+ * pre-built valid knock, junk of the three kinds, and how to take a grant away between rounds.
+ * @module
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKET_SIZE } from '../src/protocol/constants.js';
+import { junkPayloads, type JunkKind as AnyJunk } from '../test/support/junk.js';
+import { CLI, craftPacket, makeSite, SPA_PORT } from '../test/support/knockspa.js';
+import { NODE, run, runOk, sleep, type TestNet } from '../test/support/netns.js';
+import type { Datagram } from './agent.js';
+
+export const PORT = 22;
+/** What each contender is asked to do: the rule every one of them inserts. */
+export const RULE = (ip: string): string[] => ['-s', ip, '-p', 'tcp', '--dport', String(PORT), '-j', 'ACCEPT'];
+/** The three kinds of invalid packet the issue measures. */
+export type JunkKind = Extract<AnyJunk, 'random' | 'unknown-key' | 'bad-tag'>;
+export const JUNK_KINDS: readonly JunkKind[] = ['random', 'unknown-key', 'bad-tag'];
+
+const KNOCKD_SEQUENCE = [7000, 8000, 9000];
+
+export interface Junk {
+  readonly port: number;
+  readonly payloads: Uint8Array[];
+}
+
+export interface Contender {
+  readonly name: string;
+  /** What "unknown key id" and "bad tag" mean for it, when they differ from knockspa's. */
+  readonly junkNote: string;
+  /** Installs its base ruleset and starts the daemon in the server namespace. */
+  start(): Promise<void>;
+  /** The daemon's pid (in /proc of this host). */
+  readonly pid: number;
+  stop(): Promise<void>;
+  /** The client command that opens port 22 for `ip` (the address it runs from). */
+  clientArgv(ip: string): string[];
+  /** A fresh valid knock for `ip`, as datagrams to send (built now, sent later). */
+  knock(ip: string): Promise<Datagram[]>;
+  /** Takes the grant for `ip` away; resolves once the ACCEPT rule is gone. */
+  close(ip: string): Promise<void>;
+  junk(kind: JunkKind, count: number): Junk;
+}
+
+/** A daemon whose output goes to a file (a flood must not fill the bench's memory with its log lines). */
+class LoggedProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<void>;
+
+  constructor(net: TestNet, ns: string, argv: readonly string[], readonly logFile: string) {
+    const fd = openSync(logFile, 'a');
+    // `ip netns exec` execs the command in place: the pid is the daemon's.
+    this.child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    this.exited = new Promise((r) => this.child.once('exit', () => r()));
+    net.onCleanup(() => this.stop());
+  }
+
+  get pid(): number {
+    if (this.child.pid === undefined) throw new Error(`could not start: see ${this.logFile}`);
+    return this.child.pid;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGTERM');
+    const timer = sleep(5_000).then(() => 'timeout' as const);
+    if ((await Promise.race([this.exited, timer])) === 'timeout') this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  log(): string {
+    return readFileSync(this.logFile, 'utf8');
+  }
+}
+
+/** Deletes every copy of the grant rule for `ip` (fwknopd and knockd insert one per knock). */
+async function deleteRules(net: TestNet, ip: string): Promise<void> {
+  while ((await run(net.srv, ['iptables', '-w', '-D', 'INPUT', ...RULE(ip)])).code === 0);
+}
+
+async function hasRule(net: TestNet, ip: string): Promise<boolean> {
+  return (await run(net.srv, ['iptables', '-w', '-C', 'INPUT', ...RULE(ip)])).code === 0;
+}
+
+/** Drops the extra UDP ports a contender listens on by capture (so the kernel answers nothing there). */
+async function dropUdp(net: TestNet, ports: readonly number[]): Promise<void> {
+  for (const port of ports) await runOk(net.srv, ['iptables', '-w', '-A', 'INPUT', '-p', 'udp', '--dport', String(port), '-j', 'DROP']);
+}
+
+export function knockspa(net: TestNet, listen: 'udp' | 'pcap', dir: string): Contender {
+  let daemon: LoggedProcess | undefined;
+  let keyFile = '';
+  return {
+    name: `knockspa ${listen}`,
+    junkNote: '',
+    async start() {
+      await net.baseRuleset(PORT, { spaPort: SPA_PORT, udpMode: listen === 'udp' });
+      const site = await makeSite(net, { listen });
+      keyFile = site.keyPath('alice');
+      daemon = new LoggedProcess(net, net.srv, [NODE, CLI, 'server', '--config', site.configPath], join(dir, `knockspa-${listen}.log`));
+    },
+    get pid() {
+      return (daemon as LoggedProcess).pid;
+    },
+    stop: async () => daemon?.stop(),
+    clientArgv: () => [NODE, CLI, 'open', String(PORT), '--host', net.serverV4, '--key', keyFile],
+    knock: async () => [{ host: net.serverV4, port: SPA_PORT, hex: Buffer.from(craftPacket({ keyFile })).toString('hex') }],
+    async close(ip) {
+      // The daemon owns its grant: a close knock, not a rule deletion, or its next open would only
+      // extend. Under a flood a knock can be lost like any datagram: try again.
+      for (let attempt = 0; attempt < 5 && (await hasRule(net, ip)); attempt++) {
+        await net.sendUdp(net.cli, net.serverV4, SPA_PORT, craftPacket({ keyFile, action: 'close' }), { localAddress: ip });
+        for (let i = 0; i < 50 && (await hasRule(net, ip)); i++) await sleep(20);
+      }
+      if (await hasRule(net, ip)) throw new Error(`knockspa did not close the grant for ${ip}:\n${daemon?.log().slice(-2_000)}`);
+    },
+    junk: (kind, count) => ({ port: SPA_PORT, payloads: junkPayloads(kind, count, keyFile) }),
+  };
+}
+
+export function fwknopd(net: TestNet, dir: string): Contender {
+  let daemon: LoggedProcess | undefined;
+  const key = randomBytes(32).toString('base64');
+  const hmacKey = randomBytes(64).toString('base64');
+  const auth = ['--key-base64-rijndael', key, '--key-base64-hmac', hmacKey, '--use-hmac', '--no-rc-file', '--no-save-args'];
+  const home = join(dir, 'fwknop');
+  const argv = (ip: string): string[] => ['fwknop', '-A', `tcp/${PORT}`, '-a', ip, '-D', net.serverV4, ...auth];
+  let n = 0;
+  /** A real packet, built by the fwknop client without sending it. */
+  const build = async (ip: string): Promise<string> => {
+    const file = join(home, `packet-${n++}`);
+    await runOk(null, [...argv(ip), '--test', '--save-packet', file], { env: { ...process.env, HOME: home } });
+    return readFileSync(file, 'utf8').trim();
+  };
+  let sample = '';
+  return {
+    name: 'fwknopd',
+    junkNote: 'fwknop packets carry no key id: "unknown key id" is base64 of the right length, which costs it an HMAC like a bad tag',
+    async start() {
+      await net.baseRuleset(PORT, { spaPort: SPA_PORT, udpMode: false });
+      mkdirSync(home, { recursive: true, mode: 0o700 });
+      const conf = join(home, 'fwknopd.conf');
+      const access = join(home, 'access.conf');
+      writeFileSync(conf, `PCAP_INTF ${net.srvIf};\nPCAP_FILTER udp dst port ${SPA_PORT};\nFWKNOP_RUN_DIR ${home};\nENABLE_PCAP_PROMISC N;\n`, { mode: 0o600 });
+      const rule = (op: string): string => `/usr/sbin/iptables -w ${op} INPUT ${RULE('$SRC').join(' ')}`;
+      writeFileSync(
+        access,
+        `SOURCE ANY\nKEY_BASE64 ${key}\nHMAC_KEY_BASE64 ${hmacKey}\nOPEN_PORTS tcp/${PORT}\nCMD_CYCLE_OPEN ${rule('-I')}\nCMD_CYCLE_CLOSE NONE\nCMD_CYCLE_TIMER 30\n`,
+        { mode: 0o600 },
+      );
+      daemon = new LoggedProcess(net, net.srv, ['fwknopd', '-f', '-c', conf, '-a', access], join(dir, 'fwknopd.log'));
+      sample = await build(net.clientV4);
+    },
+    get pid() {
+      return (daemon as LoggedProcess).pid;
+    },
+    stop: async () => daemon?.stop(),
+    clientArgv: argv,
+    knock: async (ip) => [{ host: net.serverV4, port: SPA_PORT, hex: Buffer.from(await build(ip)).toString('hex') }],
+    close: (ip) => deleteRules(net, ip),
+    junk(kind, count) {
+      const base64 = (): Uint8Array => new Uint8Array(Buffer.from(randomBytes(sample.length).toString('base64').slice(0, sample.length)));
+      const badTag = (): Uint8Array => {
+        const p = Buffer.from(sample);
+        p[p.length - 1] = p[p.length - 1] === 0x41 ? 0x42 : 0x41; // last HMAC character, still base64
+        return new Uint8Array(p);
+      };
+      const make = kind === 'random' ? () => new Uint8Array(randomBytes(PACKET_SIZE)) : kind === 'unknown-key' ? base64 : badTag;
+      return { port: SPA_PORT, payloads: Array.from({ length: count }, make) };
+    },
+  };
+}
+
+export function knockd(net: TestNet, dir: string): Contender {
+  let daemon: LoggedProcess | undefined;
+  return {
+    name: 'knockd',
+    junkNote: 'knockd reads no payload: every kind is a UDP packet to the first port of its sequence',
+    async start() {
+      await net.baseRuleset(PORT, { spaPort: SPA_PORT, udpMode: false });
+      await dropUdp(net, KNOCKD_SEQUENCE);
+      const conf = join(dir, 'knockd.conf');
+      const sequence = KNOCKD_SEQUENCE.map((p) => `${p}:udp`).join(',');
+      writeFileSync(
+        conf,
+        `[options]\n  LogFile = ${join(dir, 'knockd-events.log')}\n  PidFile = ${join(dir, 'knockd.pid')}\n` +
+          `[open]\n  sequence = ${sequence}\n  seq_timeout = 5\n  command = /usr/sbin/iptables -w -I INPUT ${RULE('%IP%').join(' ')}\n`,
+      );
+      daemon = new LoggedProcess(net, net.srv, ['knockd', '-c', conf, '-i', net.srvIf], join(dir, 'knockd.log'));
+    },
+    get pid() {
+      return (daemon as LoggedProcess).pid;
+    },
+    stop: async () => daemon?.stop(),
+    clientArgv: () => ['knock', '-u', net.serverV4, ...KNOCKD_SEQUENCE.map(String)],
+    knock: async () => KNOCKD_SEQUENCE.map((port) => ({ host: net.serverV4, port, hex: Buffer.from('knock').toString('hex') })),
+    close: (ip) => deleteRules(net, ip),
+    junk: (kind, count) => ({ port: KNOCKD_SEQUENCE[0] as number, payloads: junkPayloads(kind === 'bad-tag' ? 'random' : kind, count, '') }),
+  };
+}
