@@ -16,7 +16,7 @@
  * @module
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startFlood, writePayloads } from '../test/support/junk.js';
@@ -212,7 +212,7 @@ async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o:
 async function startupTimes(net: TestNet, agent: Agent, contenders: readonly Contender[]): Promise<Table> {
   const commands: Array<[string, string[]]> = [
     ['node -e 0', [NODE, '-e', '0']],
-    ...contenders.filter((c) => c.name !== 'knockspa pcap').map((c): [string, string[]] => [`${c.name.replace(' udp', '')} client`, c.clientArgv(net.clientV4)]),
+    ...contenders.filter((c) => c.name !== 'knockspa pcap').map((c): [string, string[]] => [c.client, c.clientArgv(net.clientV4)]),
   ];
   const rows: string[][] = [];
   for (const [name, argv] of commands) {
@@ -255,6 +255,7 @@ async function main(): Promise<void> {
   }
   const o = options();
   await ensurePackages();
+  const loadBefore = loadavg()[0] as number;
   const net = await TestNet.create();
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-bench-'));
   if (o.keep) console.log(`logs and configs kept in ${dir}`);
@@ -278,7 +279,9 @@ async function main(): Promise<void> {
 
     const names = contenders.map((c) => c.name);
     const { header, rows } = resultsTable(names, all);
-    const machine = `${cpus().length} CPUs (nproc), ${cpus()[0]?.model ?? 'unknown CPU'}, Linux, node ${process.version}`;
+    // Everything shares the machine: say how busy it was (1-minute load average, before and after).
+    const load = `load average ${fmt(loadBefore, 2)} before, ${fmt(loadavg()[0], 2)} after`;
+    const machine = `${cpus().length} CPUs (nproc), ${cpus()[0]?.model ?? 'unknown CPU'}, Linux, node ${process.version}, ${load}`;
     const settings = `${o.rounds} rounds; CPU figures at ${o.cpuRate} packets/s and the flood at ${o.floodRate} packets/s for ${o.floodSeconds} s, both from ${FLOOD_SOURCES.length} source addresses; valid knocks under the flood from another address`;
     const notes = contenders.filter((c) => c.junkNote !== '').map((c) => `- ${c.name}: ${c.junkNote}`);
     const failures = names.map((n) => ({ n, f: all.get(n) as Figures })).filter(({ f }) => f.knockToConnectFailed + f.activationFailed > 0);

@@ -32,6 +32,8 @@ export interface Junk {
 
 export interface Contender {
   readonly name: string;
+  /** Its client command's name, for the start-up table. */
+  readonly client: string;
   /** What "unknown key id" and "bad tag" mean for it, when they differ from knockspa's. */
   readonly junkNote: string;
   /** Installs its base ruleset and starts the daemon in the server namespace. */
@@ -99,6 +101,7 @@ export function knockspa(net: TestNet, listen: 'udp' | 'pcap', dir: string): Con
   let keyFile = '';
   return {
     name: `knockspa ${listen}`,
+    client: 'knockspa open',
     junkNote: '',
     async start() {
       await net.baseRuleset(PORT, { spaPort: SPA_PORT, udpMode: listen === 'udp' });
@@ -142,6 +145,7 @@ export function fwknopd(net: TestNet, dir: string): Contender {
   let sample = '';
   return {
     name: 'fwknopd',
+    client: 'fwknop',
     junkNote: 'fwknop packets carry no key id: "unknown key id" is base64 of the right length, which costs it an HMAC like a bad tag',
     async start() {
       await net.baseRuleset(PORT, { spaPort: SPA_PORT, udpMode: false });
@@ -182,6 +186,7 @@ export function knockd(net: TestNet, dir: string): Contender {
   let daemon: LoggedProcess | undefined;
   return {
     name: 'knockd',
+    client: 'knock',
     junkNote: 'knockd reads no payload: every kind is a UDP packet to the first port of its sequence',
     async start() {
       await net.baseRuleset(PORT, { spaPort: SPA_PORT, udpMode: false });
