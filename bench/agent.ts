@@ -132,7 +132,11 @@ async function race(cmd: RaceCommand): Promise<RaceAnswer> {
       if (connectedMs === null && now >= next) {
         next = now + cmd.probeEveryMs;
         attempt();
-        for (const [s, at] of pending) if (now - at > ABANDON_MS) (pending.delete(s), s.destroy());
+        for (const [s, at] of pending) {
+          if (now - at <= ABANDON_MS) continue;
+          pending.delete(s);
+          s.destroy();
+        }
       }
       if (now < cmd.spinMs) setImmediate(tick);
       else setTimeout(tick, 1);

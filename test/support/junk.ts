@@ -2,18 +2,18 @@
  * Invalid knocks of each kind an attacker can make, for the flood tests and the benchmark:
  * random bytes, the right shape with an unknown key id, a known key id with a bad tag, and
  * authentic-but-refused packets (stale, for another server); and running the bounded flood
- * sender (flood-sender.ts) with them from a namespace.
+ * sender (scripts/flood-sender.ts) with them from a namespace.
  * @module
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAGIC, PACKET_SIZE, VERSION } from '../../src/protocol/constants.js';
-import type { FloodResult } from './flood-sender.js';
+import type { FloodResult } from '../../scripts/flood-sender.js';
 import { craftPacket, REPO_ROOT } from './knockspa.js';
 import { NODE, type NsProcess, type TestNet } from './netns.js';
 
-export const FLOOD_SENDER = join(REPO_ROOT, 'dist', 'test', 'support', 'flood-sender.js');
+export const FLOOD_SENDER = join(REPO_ROOT, 'dist', 'scripts', 'flood-sender.js');
 
 export type JunkKind = 'random' | 'unknown-key' | 'bad-tag' | 'stale' | 'wrong-server';
 
