@@ -50,6 +50,8 @@ interface Figures {
   activation: number[];
   activationFailed: number;
   cpuPer100k: Partial<Record<JunkKind, number>>;
+  /** Packets that reached the daemon, per junk kind and for the flood (when the contender can tell). */
+  reached: Partial<Record<JunkKind | 'flood', number>>;
   floodPps: number;
   floodSent: number;
   floodKnocks: number;
@@ -137,7 +139,7 @@ async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o:
   console.log(`\n${c.name}`);
   await c.start();
   const f: Figures = {
-    knockToConnect: [], knockToConnectFailed: 0, activation: [], activationFailed: 0, cpuPer100k: {},
+    knockToConnect: [], knockToConnectFailed: 0, activation: [], activationFailed: 0, cpuPer100k: {}, reached: {},
     floodPps: 0, floodSent: 0, floodKnocks: 0, floodOk: 0, floodLatency: [], peakRssMb: NaN, process: '',
   };
   const client = net.clientV4;
@@ -175,15 +177,18 @@ async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o:
     const file = writePayloads(join(dir, `junk-${kind}.hex`), junk.payloads);
     await waitIdle(c.pid);
     const before = cpuSeconds(c.pid);
+    const reachedBefore = await c.reached?.count();
     const sent = await startFlood(net, net.cli, { host: net.serverV4, port: junk.port, payloads: file, rate: o.cpuRate, count: 100_000, sources: FLOOD_SOURCES }).result;
     await waitIdle(c.pid);
     f.cpuPer100k[kind] = ((cpuSeconds(c.pid) - before) * 100_000) / sent.sent;
-    progress(`${kind}: ${fmt(f.cpuPer100k[kind], 3)} CPU s per 100k (sent ${sent.sent} at ${sent.pps} pps)`);
+    if (reachedBefore !== undefined) f.reached[kind] = ((await c.reached?.count()) ?? NaN) - reachedBefore;
+    progress(`${kind}: ${fmt(f.cpuPer100k[kind], 3)} CPU s per 100k (sent ${sent.sent} at ${sent.pps} pps${reachedBefore === undefined ? '' : `, ${f.reached[kind]} reached it`})`);
   }
 
   const mixed = JUNK_KINDS.map((kind) => c.junk(kind, 100));
   const floodFile = writePayloads(join(dir, 'flood.hex'), mixed.flatMap((j) => j.payloads));
   const floodPort = (mixed[0] as { port: number }).port;
+  const floodReachedBefore = await c.reached?.count();
   const flood = startFlood(net, net.cli, { host: net.serverV4, port: floodPort, payloads: floodFile, rate: o.floodRate, seconds: o.floodSeconds, sources: FLOOD_SOURCES });
   let floodDone = false;
   void flood.result.finally(() => (floodDone = true)).catch(() => undefined);
@@ -203,6 +208,7 @@ async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o:
   f.floodPps = sent.pps;
   f.floodSent = sent.sent;
   await waitIdle(c.pid);
+  if (floodReachedBefore !== undefined) f.reached.flood = ((await c.reached?.count()) ?? NaN) - floodReachedBefore;
   f.peakRssMb = peakRssMb(c.pid);
   progress(`flood ${sent.pps} pps: ${f.floodOk}/${f.floodKnocks} knocks ok, p50 ${fmt(percentile(f.floodLatency, 50), 2)} ms, peak RSS ${fmt(f.peakRssMb)} MB`);
   await c.stop();
@@ -286,6 +292,12 @@ async function main(): Promise<void> {
     const notes = contenders.filter((c) => c.junkNote !== '').map((c) => `- ${c.name}: ${c.junkNote}`);
     const failures = names.map((n) => ({ n, f: all.get(n) as Figures })).filter(({ f }) => f.knockToConnectFailed + f.activationFailed > 0);
     for (const { n, f } of failures) notes.push(`- ${n}: ${f.knockToConnectFailed} knock-to-connect and ${f.activationFailed} activation rounds failed (not in the percentiles)`);
+    for (const c of contenders) {
+      const { reached, floodSent } = all.get(c.name) as Figures;
+      if (c.reached === undefined) continue;
+      const kinds = JUNK_KINDS.map((k) => `${k} ${fmt(reached[k], 0)}`).join(', ');
+      notes.push(`- ${c.name}: packets ${c.reached.what}: of each 100,000 sent, ${kinds}; of the flood's ${fmt(floodSent, 0)}, ${fmt(reached.flood, 0)}`);
+    }
     for (const n of names) notes.push(`- ${n} measured as ${(all.get(n) as Figures).process}`);
 
     console.log(`\n${machine}\n${settings}\n`);

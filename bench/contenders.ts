@@ -48,6 +48,12 @@ export interface Contender {
   /** Takes the grant for `ip` away; resolves once the ACCEPT rule is gone. */
   close(ip: string): Promise<void>;
   junk(kind: JunkKind, count: number): Junk;
+  /**
+   * A running count of packets that reached the daemon, where there is a way to know: for knockspa
+   * udp the datagrams the kernel delivered to sockets, for fwknopd the packets it logs as examined
+   * (those that look like SPA data). What a pcap daemon's capture ring drops is not known.
+   */
+  readonly reached?: { readonly what: string; count(): Promise<number> };
 }
 
 /** A daemon whose output goes to a file (a flood must not fill the bench's memory with its log lines). */
@@ -91,6 +97,14 @@ async function hasRule(net: TestNet, ip: string): Promise<boolean> {
   return (await run(net.srv, ['iptables', '-w', '-C', 'INPUT', ...RULE(ip)])).code === 0;
 }
 
+/** Datagrams the server namespace's kernel delivered to UDP sockets so far (/proc/net/snmp Udp InDatagrams). */
+async function udpDelivered(net: TestNet): Promise<number> {
+  const lines = (await runOk(net.srv, ['cat', '/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+  const names = (lines[0] ?? '').split(/\s+/);
+  const values = (lines[1] ?? '').split(/\s+/);
+  return Number(values[names.indexOf('InDatagrams')]);
+}
+
 /** Drops the extra UDP ports a contender listens on by capture (so the kernel answers nothing there). */
 async function dropUdp(net: TestNet, ports: readonly number[]): Promise<void> {
   for (const port of ports) await runOk(net.srv, ['iptables', '-w', '-A', 'INPUT', '-p', 'udp', '--dport', String(port), '-j', 'DROP']);
@@ -125,6 +139,7 @@ export function knockspa(net: TestNet, listen: 'udp' | 'pcap', dir: string): Con
       if (await hasRule(net, ip)) throw new Error(`knockspa did not close the grant for ${ip}:\n${daemon?.log().slice(-2_000)}`);
     },
     junk: (kind, count) => ({ port: SPA_PORT, payloads: junkPayloads(kind, count, keyFile) }),
+    ...(listen === 'udp' ? { reached: { what: 'delivered to its socket', count: () => udpDelivered(net) } } : {}),
   };
 }
 
@@ -169,6 +184,10 @@ export function fwknopd(net: TestNet, dir: string): Contender {
     clientArgv: argv,
     knock: async (ip) => [{ host: net.serverV4, port: SPA_PORT, hex: Buffer.from(await build(ip)).toString('hex') }],
     close: (ip) => deleteRules(net, ip),
+    reached: {
+      what: 'logged as examined (base64 only: it discards binary unlogged)',
+      count: async () => (daemon?.log().match(/SPA Packet from IP/g) ?? []).length,
+    },
     junk(kind, count) {
       const base64 = (): Uint8Array => new Uint8Array(Buffer.from(randomBytes(sample.length).toString('base64').slice(0, sample.length)));
       const badTag = (): Uint8Array => {
