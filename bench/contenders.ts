@@ -161,7 +161,7 @@ export function fwknopd(net: TestNet, dir: string): Contender {
   return {
     name: 'fwknopd',
     client: 'fwknop',
-    junkNote: 'fwknop packets carry no key id: "unknown key id" is base64 of the right length, which costs it an HMAC like a bad tag',
+    junkNote: 'fwknop packets carry no key id: "unknown key id" is random base64 as long as a real packet, "bad tag" a real packet with its HMAC changed',
     async start() {
       await net.baseRuleset(PORT, { spaPort: SPA_PORT, udpMode: false });
       mkdirSync(home, { recursive: true, mode: 0o700 });
