@@ -59,11 +59,24 @@ program.addCommand(
     .summary('run the daemon in the foreground')
     .option('--config <file>', 'server config (TOML)', '/etc/knockspa/server.toml')
     .option('--check', 'validate config, keys and firewall access, then exit')
+    .option('--remove-firewall', 'take out everything knockspa put in the firewall (its table or chain), then exit')
     .addHelpText('after', '\nExample:\n  knockspa server --config /etc/knockspa/server.toml --check')
-    .action(async (opts: { config: string; check?: boolean }) => {
+    .action(async (opts: { config: string; check?: boolean; removeFirewall?: boolean }) => {
       const { runServer } = await import('./server/main.js');
       // Exit explicitly: node_pcap's capture handle keeps the event loop alive after close.
       process.exit(await runServer(opts));
+    }),
+);
+program.addCommand(
+  new Command('grants')
+    .summary('list the live grants: user, address, port, time left')
+    .option('--config <file>', 'server config (TOML)', '/etc/knockspa/server.toml')
+    .option('--from <source>', 'where to look: firewall (what the kernel holds) or state (the daemon\'s state file); default: firewall if the backend can list it')
+    .option('--json', 'one JSON object per grant')
+    .addHelpText('after', '\nExample:\n  knockspa grants --config /etc/knockspa/server.toml')
+    .action(async (opts: { config: string; from?: string; json?: boolean }) => {
+      const { runGrants } = await import('./server/grants-command.js');
+      process.exitCode = await runGrants(opts);
     }),
 );
 
