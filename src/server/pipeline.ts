@@ -65,10 +65,12 @@ export class Pipeline {
 
   private async apply(decision: Decision): Promise<void> {
     await this.opts.persist();
-    for (const { proto, port } of decision.ports) {
-      const req = { user: decision.user, ip: decision.ip, family: decision.family, proto, port };
-      if (decision.action === 'open') await this.opts.grants.open(req, decision.durationSec);
-      else await this.opts.grants.close(req, 'knock');
-    }
+    // All ports at once: the grants apply them in one firewall batch.
+    await Promise.all(
+      decision.ports.map(({ proto, port }) => {
+        const req = { user: decision.user, ip: decision.ip, family: decision.family, proto, port };
+        return decision.action === 'open' ? this.opts.grants.open(req, decision.durationSec) : this.opts.grants.close(req, 'knock');
+      }),
+    );
   }
 }

@@ -39,7 +39,12 @@ export interface ServerConfigInput {
   address?: string;
   interface?: string;
   port?: number;
-  firewall?: 'iptables' | 'dry-run';
+  firewall?: 'nftables' | 'iptables' | 'command' | 'dry-run';
+  protect?: string[];
+  nft_set?: string | string[];
+  iptables_jump_position?: number;
+  sweep_interval?: number;
+  command?: { open?: string; close?: string };
   server_id?: string;
   keys_dir?: string;
   state_dir?: string;
@@ -55,12 +60,18 @@ function tomlValue(v: unknown): string {
   throw new Error(`toml: cannot write ${String(v)}`);
 }
 
-/** Writes a config as TOML (top-level keys, then one [users.NAME] table each). */
+/** Writes a config as TOML (top-level keys, then tables such as [command], then one [users.NAME] table each). */
 export function toToml(cfg: ServerConfigInput): string {
   const lines: string[] = [];
+  const tables: [string, Record<string, unknown>][] = [];
   for (const [k, v] of Object.entries(cfg)) {
     if (k === 'users' || v === undefined) continue;
-    lines.push(`${k} = ${tomlValue(v)}`);
+    if (typeof v === 'object' && !Array.isArray(v)) tables.push([k, v as Record<string, unknown>]);
+    else lines.push(`${k} = ${tomlValue(v)}`);
+  }
+  for (const [name, table] of tables) {
+    lines.push('', `[${name}]`);
+    for (const [k, v] of Object.entries(table)) if (v !== undefined) lines.push(`${k} = ${tomlValue(v)}`);
   }
   for (const [name, user] of Object.entries(cfg.users ?? {})) {
     lines.push('', `[users.${name}]`);
@@ -278,10 +289,30 @@ export function extraRules(rules: string[], base: string[]): string[] {
   return rules.filter((r) => !base.includes(r));
 }
 
-/** The rule the daemon is specified to insert for a grant, as `iptables -S` prints it. */
+/** The rule the daemon is specified to insert for a grant, as `iptables -S KNOCKSPA` prints it, without its comment. */
 export function grantRule(ip: string, proto: 'tcp' | 'udp', port: number): string {
   const mask = ip.includes(':') ? 128 : 32;
-  return `-A INPUT -s ${ip}/${mask} -p ${proto} -m ${proto} --dport ${port} -j ACCEPT`;
+  return `-A KNOCKSPA -s ${ip}/${mask} -p ${proto} -m ${proto} --dport ${port} -j ACCEPT`;
+}
+
+/** The jump from INPUT to knockspa's chain (iptables backend). */
+export const JUMP_RULE = '-A INPUT -j KNOCKSPA';
+
+/** A KNOCKSPA rule without its `-m comment --comment "knockspa USER until T"` part. */
+export function stripComment(rule: string): string {
+  return rule.replace(/ -m comment --comment "[^"]*"/, '');
+}
+
+/** The rules of knockspa's chain (iptables -S KNOCKSPA) in ns, as printed; [] if there is no such chain. */
+export async function knockspaChain(net: TestNet, family: 4 | 6 = 4): Promise<string[]> {
+  const r = await net.run(net.srv, [family === 4 ? 'iptables' : 'ip6tables', '-w', '-S', 'KNOCKSPA']);
+  if (r.code !== 0) return [];
+  return r.stdout.split('\n').filter((l) => l.startsWith('-A '));
+}
+
+/** Whether the server namespace has the KNOCKSPA chain at all. */
+export async function hasKnockspaChain(net: TestNet, family: 4 | 6 = 4): Promise<boolean> {
+  return (await net.run(net.srv, [family === 4 ? 'iptables' : 'ip6tables', '-w', '-S', 'KNOCKSPA'])).code === 0;
 }
 
 /** Polls `probe` until it returns true or timeoutMs passes; returns the last result. */
