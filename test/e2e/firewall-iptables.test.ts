@@ -82,7 +82,7 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
       await s.daemon.waitEvent('open', { ip: net.client2V4 }, { since: m });
       const [error] = s.daemon.events('firewall-error', m);
       assert.equal(error?.argv?.toString(), 'iptables-restore,-w,--noflush');
-      assert.match(String(error?.stderr), /No chain/target/match by that name/, `iptables-restore's stderr: ${String(error?.stderr)}`);
+      assert.match(String(error?.stderr), /No chain\/target\/match by that name/, `iptables-restore's stderr: ${String(error?.stderr)}`);
       assert.equal(s.daemon.proc.exited, false);
       assert.equal(await hasKnockspaChain(net, 4), true);
       assert.ok((await s.rules(4)).includes(JUMP_RULE));
