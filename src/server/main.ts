@@ -39,7 +39,8 @@ export async function runServer(opts: ServerCommandOptions): Promise<number> {
       process.stderr.write(`knockspa: ${err.message}\n`);
       return 2;
     }
-    const message = err instanceof FirewallError ? `firewall unusable: ${err.message} (run as root, or set firewall = "dry-run")` : (err as Error).message;
+    const denied = err instanceof FirewallError && /permission denied|not permitted/i.test(err.stderr);
+    const message = err instanceof FirewallError ? `firewall unusable: ${err.message}${denied ? ' (run as root, or try the config with firewall = "dry-run")' : ''}` : (err as Error).message;
     log.error({ event: 'fatal', message }, 'cannot start');
     process.stderr.write(`knockspa: ${message}\n`);
     return 1;

@@ -7,7 +7,7 @@
  */
 import { accessSync, constants } from 'node:fs';
 import { runTool } from './exec.js';
-import { asFirewallError, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall.js';
+import { asFirewallError, FirewallError, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall.js';
 import { expandTemplate, type CommandTemplate } from './template.js';
 
 export interface CommandTemplates {
@@ -26,17 +26,20 @@ export class CommandFirewall implements Firewall {
     this.description = `open: ${templates.open.words.join(' ')}; close: ${templates.close.words.join(' ')}`;
   }
 
-  async setup(): Promise<void> {}
-
-  async check(): Promise<string> {
+  /** The programs must be there; what they do is the site's business. */
+  async setup(): Promise<void> {
     for (const t of [this.templates.open, this.templates.close]) {
       const program = t.words[0] as string;
       try {
         accessSync(program, constants.X_OK);
       } catch (err) {
-        throw new Error(`command: ${program} is not an executable file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+        throw new FirewallError([program], `not an executable file (${(err as NodeJS.ErrnoException).code ?? String(err)})`, null);
       }
     }
+  }
+
+  async check(): Promise<string> {
+    await this.setup();
     return `command: ${this.description}`;
   }
 

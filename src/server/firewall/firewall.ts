@@ -63,7 +63,7 @@ export class FirewallError extends Error {
     readonly stderr: string,
     readonly exitCode: number | string | null,
   ) {
-    super(`${argv.join(' ')} failed (${exitCode}): ${stderr.trim() || 'no output'}`);
+    super(`${argv.join(' ')} failed${exitCode === null ? '' : ` (${exitCode})`}: ${stderr.trim() || 'no output'}`);
     this.name = 'FirewallError';
   }
 }
