@@ -39,21 +39,23 @@ test('nft: own table script declares sets, protected ports and the chain in one 
   assert.doesNotMatch(script, /delete|flush set inet knockspa allow/, 'live grants (the allow sets) are never flushed');
 });
 
-test('nft: element changes are idempotent add/delete/add with the remaining time as timeout', () => {
+test('nft: a new element is an add with the remaining time as timeout; removals and refreshes never fail on a missing element', () => {
   const script = changesScript(
     [
       { set: OWN_SETS[4], change: { before: undefined, after: ALICE } },
       { set: OWN_SETS[6], change: { before: BOB6, after: undefined } },
+      { set: OWN_SETS[4], change: { before: ALICE, after: { ...ALICE, deadlineMs: NOW + 60_000 } } },
     ],
     NOW,
   );
   assert.equal(
     script,
-    'add element inet knockspa allow4 { 198.18.0.2 . tcp . 22 }\n' +
-      'delete element inet knockspa allow4 { 198.18.0.2 . tcp . 22 }\n' +
-      'add element inet knockspa allow4 { 198.18.0.2 . tcp . 22 timeout 30000ms comment "knockspa alice until 1800000030" }\n' +
+    'add element inet knockspa allow4 { 198.18.0.2 . tcp . 22 timeout 30000ms comment "knockspa alice until 1800000030" }\n' +
       'add element inet knockspa allow6 { 2001:db8:4b::2 . udp . 53 }\n' +
-      'delete element inet knockspa allow6 { 2001:db8:4b::2 . udp . 53 }\n',
+      'delete element inet knockspa allow6 { 2001:db8:4b::2 . udp . 53 }\n' +
+      'add element inet knockspa allow4 { 198.18.0.2 . tcp . 22 }\n' +
+      'delete element inet knockspa allow4 { 198.18.0.2 . tcp . 22 }\n' +
+      'add element inet knockspa allow4 { 198.18.0.2 . tcp . 22 timeout 60000ms comment "knockspa alice until 1800000060" }\n',
   );
   assert.equal(changesScript([], NOW), '');
   const late = changesScript([{ set: OWN_SETS[4], change: { before: undefined, after: { ...ALICE, deadlineMs: NOW - 5 } } }], NOW);
