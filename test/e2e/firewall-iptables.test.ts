@@ -28,7 +28,7 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
       const openEv = await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
       const deadline = Math.ceil(Date.parse(String(openEv.deadline)) / 1000);
       assert.deepEqual(await knockspaChain(net, 4), [
-        `-A KNOCKSPA -s ${net.clientV4}/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice until ${deadline}" -j ACCEPT`,
+        `-A KNOCKSPA -s ${net.clientV4}/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice@${net.clientV4}/tcp/22 until ${deadline}" -j ACCEPT`,
       ]);
       assert.equal(await net.canConnect(net.cli, host, PROTECTED_PORT), true);
       await s.daemon.stop('SIGTERM');

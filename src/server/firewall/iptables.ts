@@ -51,10 +51,11 @@ export function parseChain(listing: string, family: 4 | 6): Entry[] {
   const entries: Entry[] = [];
   for (const line of listing.split('\n')) {
     const m = LISTED.exec(line.trim());
-    const owner = m === null ? null : parseComment(m[5] as string);
     const ip = m === null ? null : canonicalIp(m[1] as string);
-    if (m === null || owner === null || ip === null) continue;
-    entries.push({ ip, family, proto: m[3] as Proto, port: Number(m[4]), user: owner.user, deadlineMs: owner.deadlineMs });
+    if (m === null || ip === null) continue;
+    const rule = { ip, proto: m[3] as Proto, port: Number(m[4]) };
+    const owner = parseComment(m[5] as string, rule);
+    if (owner !== null) entries.push({ ...rule, family, user: owner.user, deadlineMs: owner.deadlineMs });
   }
   return entries;
 }

@@ -125,14 +125,14 @@ export function listedEntries(set: ListedSet, family: 4 | 6, nowMs: number): Ent
   const entries: Entry[] = [];
   for (const item of set.elements) {
     const elem = (item as { elem?: Record<string, unknown> }).elem;
-    if (elem === undefined || typeof elem.comment !== 'string') continue;
-    const owner = parseComment(elem.comment);
-    const parts = (elem.val as { concat?: unknown } | undefined)?.concat;
-    if (owner === null || !Array.isArray(parts) || parts.length !== 3) continue;
+    const parts = (elem?.val as { concat?: unknown } | undefined)?.concat;
+    if (elem === undefined || typeof elem.comment !== 'string' || !Array.isArray(parts) || parts.length !== 3) continue;
     const ip = canonicalIp(String(parts[0]));
     const proto = PROTOS[String(parts[1])];
     const port = Number(parts[2]);
     if (ip === null || proto === undefined || !Number.isInteger(port) || port < 1 || port > 65535) continue;
+    const owner = parseComment(elem.comment, { ip, proto, port });
+    if (owner === null) continue;
     const deadlineMs = typeof elem.expires === 'number' ? nowMs + elem.expires * 1000 : owner.deadlineMs;
     entries.push({ ip, family, proto, port, user: owner.user, deadlineMs });
   }

@@ -13,12 +13,15 @@ const NOW = 1_800_000_000_000;
 const ALICE: Entry = { user: 'alice', ip: '198.18.0.2', family: 4, proto: 'tcp', port: 22, deadlineMs: NOW + 30_000 };
 const BOB6: Entry = { user: 'bob', ip: '2001:db8:4b::2', family: 6, proto: 'udp', port: 53, deadlineMs: NOW + 90_500 };
 
-test('the comment carries owner and deadline (whole seconds, rounded up) and reads back', () => {
-  assert.equal(entryComment(ALICE), 'knockspa alice until 1800000030');
-  assert.equal(entryComment({ user: 'bob', deadlineMs: NOW + 1 }), 'knockspa bob until 1800000001');
-  assert.deepEqual(parseComment('knockspa alice until 1800000030'), { user: 'alice', deadlineMs: NOW + 30_000 });
-  for (const foreign of ['knockspa', 'ssh from office', 'knockspa Alice until 1', 'knockspa alice until soon', 'xknockspa alice until 1'])
-    assert.equal(parseComment(foreign), null, foreign);
+test('the comment carries the grant id (user@ip/proto/port) and the deadline (whole seconds, rounded up), and reads back', () => {
+  assert.equal(entryComment(ALICE), 'knockspa alice@198.18.0.2/tcp/22 until 1800000030');
+  assert.equal(entryComment({ ...BOB6, deadlineMs: NOW + 1 }), 'knockspa bob@2001:db8:4b::2/udp/53 until 1800000001');
+  assert.deepEqual(parseComment('knockspa alice@198.18.0.2/tcp/22 until 1800000030', ALICE), { user: 'alice', deadlineMs: NOW + 30_000 });
+  assert.deepEqual(parseComment('knockspa bob@2001:db8:4b:0::2/udp/53 until 1', BOB6), { user: 'bob', deadlineMs: 1000 }, 'addresses compared canonically');
+  for (const foreign of ['knockspa', 'ssh from office', 'knockspa Alice@198.18.0.2/tcp/22 until 1', 'knockspa alice@198.18.0.2/tcp/22 until soon', 'xknockspa alice@198.18.0.2/tcp/22 until 1'])
+    assert.equal(parseComment(foreign, ALICE), null, foreign);
+  assert.equal(parseComment('knockspa alice@198.18.0.9/tcp/22 until 1', ALICE), null, 'a comment naming another rule is not ours');
+  assert.equal(parseComment('knockspa alice@198.18.0.2/udp/22 until 1', ALICE), null);
 });
 
 test('nft: own table script declares sets, protected ports and the chain in one transaction', () => {
@@ -50,12 +53,12 @@ test('nft: a new element is an add with the remaining time as timeout; removals 
   );
   assert.equal(
     script,
-    'add element inet knockspa allow4 { 198.18.0.2 . tcp . 22 timeout 30000ms comment "knockspa alice until 1800000030" }\n' +
+    'add element inet knockspa allow4 { 198.18.0.2 . tcp . 22 timeout 30000ms comment "knockspa alice@198.18.0.2/tcp/22 until 1800000030" }\n' +
       'add element inet knockspa allow6 { 2001:db8:4b::2 . udp . 53 }\n' +
       'delete element inet knockspa allow6 { 2001:db8:4b::2 . udp . 53 }\n' +
       'add element inet knockspa allow4 { 198.18.0.2 . tcp . 22 }\n' +
       'delete element inet knockspa allow4 { 198.18.0.2 . tcp . 22 }\n' +
-      'add element inet knockspa allow4 { 198.18.0.2 . tcp . 22 timeout 60000ms comment "knockspa alice until 1800000060" }\n',
+      'add element inet knockspa allow4 { 198.18.0.2 . tcp . 22 timeout 60000ms comment "knockspa alice@198.18.0.2/tcp/22 until 1800000060" }\n',
   );
   assert.equal(changesScript([], NOW), '');
   const late = changesScript([{ set: OWN_SETS[4], change: { before: undefined, after: { ...ALICE, deadlineMs: NOW - 5 } } }], NOW);
@@ -69,8 +72,9 @@ const LISTING = JSON.stringify({
       set: {
         family: 'inet', name: 'allow4', table: 'knockspa', type: ['ipv4_addr', 'inet_proto', 'inet_service'], flags: ['timeout'],
         elem: [
-          { elem: { val: { concat: ['198.18.0.2', 'tcp', 22] }, timeout: 30, expires: 25, comment: 'knockspa alice until 1800000030' } },
-          { elem: { val: { concat: ['198.18.0.5', 17, 53] }, timeout: 60, expires: 59, comment: 'knockspa bob until 1800000060' } },
+          { elem: { val: { concat: ['198.18.0.2', 'tcp', 22] }, timeout: 30, expires: 25, comment: 'knockspa alice@198.18.0.2/tcp/22 until 1800000030' } },
+          { elem: { val: { concat: ['198.18.0.5', 17, 53] }, timeout: 60, expires: 59, comment: 'knockspa bob@198.18.0.5/udp/53 until 1800000060' } },
+          { elem: { val: { concat: ['198.18.0.8', 'tcp', 22] }, timeout: 60, expires: 59, comment: 'knockspa eve@198.18.0.1/tcp/22 until 1800000060' } },
           { elem: { val: { concat: ['198.18.0.6', 'tcp', 22] }, timeout: 60, expires: 59, comment: 'the admin' } },
           { concat: ['198.18.0.7', 'tcp', 22] },
         ],
@@ -103,10 +107,10 @@ test('iptables: one restore script per family, deletes of what was and appends o
   assert.equal(
     restoreScript([{ before: undefined, after: ALICE }, { before: ALICE, after: later }, { before: later, after: undefined }]),
     '*filter\n' +
-      '-A KNOCKSPA -s 198.18.0.2/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice until 1800000030" -j ACCEPT\n' +
-      '-D KNOCKSPA -s 198.18.0.2/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice until 1800000030" -j ACCEPT\n' +
-      '-A KNOCKSPA -s 198.18.0.2/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice until 1800000060" -j ACCEPT\n' +
-      '-D KNOCKSPA -s 198.18.0.2/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice until 1800000060" -j ACCEPT\n' +
+      '-A KNOCKSPA -s 198.18.0.2/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice@198.18.0.2/tcp/22 until 1800000030" -j ACCEPT\n' +
+      '-D KNOCKSPA -s 198.18.0.2/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice@198.18.0.2/tcp/22 until 1800000030" -j ACCEPT\n' +
+      '-A KNOCKSPA -s 198.18.0.2/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice@198.18.0.2/tcp/22 until 1800000060" -j ACCEPT\n' +
+      '-D KNOCKSPA -s 198.18.0.2/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice@198.18.0.2/tcp/22 until 1800000060" -j ACCEPT\n' +
       'COMMIT\n',
   );
 });
@@ -114,12 +118,13 @@ test('iptables: one restore script per family, deletes of what was and appends o
 test('iptables: the chain listing gives knockspa\'s rules back, and nobody else\'s', () => {
   const listing = [
     '-N KNOCKSPA',
-    '-A KNOCKSPA -s 198.18.0.2/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice until 1800000030" -j ACCEPT',
+    '-A KNOCKSPA -s 198.18.0.2/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice@198.18.0.2/tcp/22 until 1800000030" -j ACCEPT',
+    '-A KNOCKSPA -s 198.18.0.5/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice@198.18.0.2/tcp/22 until 1800000030" -j ACCEPT',
     '-A KNOCKSPA -s 198.18.0.3/32 -p tcp -m tcp --dport 22 -j ACCEPT',
     '-A KNOCKSPA -s 198.18.0.4/32 -p tcp -m tcp --dport 22 -m comment --comment "office" -j ACCEPT',
   ].join('\n');
   assert.deepEqual(parseChain(listing, 4), [ALICE]);
-  const v6 = '-A KNOCKSPA -s 2001:db8:4b::2/128 -p udp -m udp --dport 53 -m comment --comment "knockspa bob until 1800000091" -j ACCEPT\n';
+  const v6 = '-A KNOCKSPA -s 2001:db8:4b::2/128 -p udp -m udp --dport 53 -m comment --comment "knockspa bob@2001:db8:4b::2/udp/53 until 1800000091" -j ACCEPT\n';
   assert.deepEqual(parseChain(v6, 6), [{ ...BOB6, deadlineMs: NOW + 91_000 }]);
 });
 
