@@ -1,6 +1,8 @@
 // What the backends feed their tools and read back: nft scripts and listings, iptables-restore
 // input and `iptables -S` parsing, the comment, and command templates.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { entryComment, parseComment } from '../../../src/server/firewall/comment.js';
 import type { Entry } from '../../../src/server/firewall/firewall.js';
@@ -8,6 +10,7 @@ import { parseChain, restoreScript } from '../../../src/server/firewall/iptables
 import { changesScript, listedEntries, OWN_SETS, ownTableScript, parseListedSet, setFamily } from '../../../src/server/firewall/nft-script.js';
 import { expandTemplate, parseTemplate, splitWords } from '../../../src/server/firewall/template.js';
 import { formatLeft } from '../../../src/server/grants-command.js';
+import { REPO_ROOT } from '../../support/knockspa.js';
 
 const NOW = 1_800_000_000_000;
 const ALICE: Entry = { user: 'alice', ip: '198.18.0.2', family: 4, proto: 'tcp', port: 22, deadlineMs: NOW + 30_000 };
@@ -40,6 +43,11 @@ test('nft: own table script declares sets, protected ports and the chain in one 
     'meta l4proto . th dport @protected drop',
   ]);
   assert.doesNotMatch(script, /delete|flush set inet knockspa allow/, 'live grants (the allow sets) are never flushed');
+});
+
+test('docs/operations.md shows the exact statements the daemon runs to set up its table', () => {
+  const docs = readFileSync(join(REPO_ROOT, 'docs', 'operations.md'), 'utf8');
+  assert.ok(docs.includes(ownTableScript([{ proto: 'tcp', port: 22 }])), 'paste ownTableScript([tcp/22]) into the nftables.conf example');
 });
 
 test('nft: a new element is an add with the remaining time as timeout; removals and refreshes never fail on a missing element', () => {
