@@ -10,9 +10,12 @@ import { parseKeyFile } from '../../../src/protocol/keyfile.js';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../../src/cli.js');
 
+// No profile file unless a test writes one: XDG_CONFIG_HOME points at an empty directory.
+const NO_PROFILES = mkdtempSync(join(tmpdir(), 'knockspa-xdg-'));
+
 function knockspa(args: string[], cwd = tmpdir(), env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, [CLI, ...args], { cwd, env: { PATH: process.env.PATH, ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [CLI, ...args], { cwd, env: { PATH: process.env.PATH, XDG_CONFIG_HOME: NO_PROFILES, ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
       done({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
     });
   });
@@ -54,7 +57,7 @@ test('usage errors exit 2 with a message that says what to do', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-cli-'));
   await knockspa(['keygen', '--user', 'alice', '--server-id', 'srv.test'], dir);
   const cases: Array<[string[], RegExp]> = [
-    [['open', '22'], /required option '--host <host>'/],
+    [['open', '22'], /which server\? pass --host HOST, or name a profile first/],
     [['open', '0', '--host', '127.0.0.1'], /port "0": expected 22, tcp\/22 or udp\/53/],
     [['open', 'sctp/22', '--host', '127.0.0.1'], /expected 22, tcp\/22 or udp\/53/],
     [['open', '22', '--host', '127.0.0.1', '--allow-ip', '1.2.3'], /--allow-ip: expected one IPv4 or IPv6 address/],
