@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The knockspa command line: commander wiring only. Each action returns an exit code;
- * UsageError exits 2, any other error 1, each with one line that says what to do.
+ * UsageError and ConfigError exit 2, any other error 1, each with one line that says what to do.
  * The server is imported only when `knockspa server` runs, to keep the client light.
  * @module
  */
@@ -91,6 +91,42 @@ program.addCommand(
     }),
 );
 
+program.addCommand(
+  new Command('doctor')
+    .summary('check this server (or, with --client, this client) and say what to fix')
+    .description('Each finding is one line: "ok|warn|fail  what  — fix". Exits 0 when nothing failed, 1 otherwise. On a server: privileges, config, firewall tool, SPA port, pcap, key files, state dir, clock, and whether the base ruleset really drops the protected ports. With --client: profiles, key files, host names, clock.')
+    .argument('[profile]', 'with --client: the profile to check (default: every profile)')
+    .option('--config <file>', 'server config (TOML)', '/etc/knockspa/server.toml')
+    .option('--client', 'check this machine as a client')
+    .option('--key <file>', 'with --client: a key file to check')
+    .option('--host <host>', 'with --client: a server name to resolve')
+    .addHelpText('after', '\nExamples:\n  sudo knockspa doctor --config /etc/knockspa/server.toml\n  knockspa doctor --client myserver')
+    .action(async (profile: string | undefined, opts: { config: string; client?: boolean; key?: string; host?: string }) => {
+      const { report } = await import('./doctor/finding.js');
+      if (opts.client !== true && (profile !== undefined || opts.key !== undefined || opts.host !== undefined)) throw new UsageError('a profile, --key and --host are for --client; on a server: knockspa doctor --config FILE');
+      // The client check loads no server code.
+      const findings =
+        opts.client === true
+          ? await (await import('./doctor/client-doctor.js')).clientDoctor({ profile, key: opts.key, host: opts.host })
+          : await (await import('./doctor/server-doctor.js')).serverDoctor(opts.config);
+      // Exit explicitly: a pcap capture handle keeps the event loop alive after close.
+      process.exit(report(findings, console.log));
+    }),
+);
+program.addCommand(
+  new Command('import-knockd')
+    .summary('translate a knockd config into a knockspa server config')
+    .description('Reads a knockd config and prints an equivalent knockspa server config (TOML) on stdout: doors that add the documents\' iptables ACCEPT rule become user ports, other commands become firewall = "command" templates; doors that cannot be translated are listed on stderr with the reason.')
+    .argument('<file>', 'the knockd config, e.g. /etc/knockd.conf')
+    .option('--user <name>', 'the user who gets the doors\' ports (knockd has no users)', 'knocker')
+    .option('--server-id <id>', 'server_id to write (default: left out, i.e. the host name)')
+    .addHelpText('after', '\nExample:\n  knockspa import-knockd /etc/knockd.conf --user alice > /etc/knockspa/server.toml')
+    .action(async (file: string, opts: { user: string; serverId?: string }) => {
+      const { runImportKnockd } = await import('./server/import-knockd.js');
+      process.exitCode = runImportKnockd(file, opts, (text) => process.stdout.write(text), (line) => process.stderr.write(`${line}\n`));
+    }),
+);
+
 // addCommand does not pass these on; usage errors must exit 2 everywhere.
 for (const cmd of program.commands) cmd.exitOverride().showSuggestionAfterError();
 
@@ -100,8 +136,9 @@ try {
   if (err instanceof CommanderError) {
     // Help and --version are "errors" to commander; usage mistakes exit 2.
     process.exitCode = err.exitCode === 0 ? 0 : 2;
-  } else if (err instanceof UsageError) {
-    process.stderr.write(`knockspa: ${err.message}\n`);
+  } else if (err instanceof UsageError || (err as Error).name === 'ConfigError') {
+    // ConfigError by name: importing it would load server code on the client's path.
+    process.stderr.write(`knockspa: ${(err as Error).message}\n`);
     process.exitCode = 2;
   } else {
     process.stderr.write(`knockspa: ${(err as Error).message}\n`);
