@@ -74,6 +74,12 @@ function walk(chains: ReadonlyMap<string, Chain>, name: string, probe: Probe, de
     const doubt = kind === 'accept' ? maybeDrop : maybeAccept;
     return doubt === undefined ? { kind, by } : { kind: 'unknown', by: doubt };
   };
+  // Leaving a chain: a base chain's policy decides; a user chain returns to its caller.
+  const leave = (): Walk => {
+    if (chain.policy !== undefined) return decided(chain.policy, `${chain.name} policy ${chain.policy.toUpperCase()}`);
+    const doubt = maybeAccept ?? maybeDrop;
+    return doubt === undefined ? { kind: 'return', by: chain.name } : { kind: 'unknown', by: doubt };
+  };
   for (const rule of chain.rules) {
     const m = rule.match(probe);
     if (m === 'no') continue;
@@ -89,7 +95,7 @@ function walk(chains: ReadonlyMap<string, Chain>, name: string, probe: Probe, de
     else outcome = { kind: t.kind, by: rule.text };
 
     if (m === 'yes') {
-      if (outcome.kind === 'return') return maybeAccept !== undefined || maybeDrop !== undefined ? { kind: 'unknown', by: maybeAccept ?? maybeDrop ?? '' } : outcome;
+      if (outcome.kind === 'return') return leave();
       if (outcome.kind === 'unknown') return outcome;
       return decided(outcome.kind, outcome.by);
     }
@@ -101,8 +107,7 @@ function walk(chains: ReadonlyMap<string, Chain>, name: string, probe: Probe, de
       maybeDrop ??= rule.text;
     }
   }
-  if (chain.policy === undefined) return maybeAccept !== undefined || maybeDrop !== undefined ? { kind: 'unknown', by: maybeAccept ?? maybeDrop ?? '' } : { kind: 'return', by: chain.name };
-  return decided(chain.policy, `${chain.name} policy ${chain.policy.toUpperCase()}`);
+  return leave();
 }
 
 /** The verdict of one base chain for the probe. */

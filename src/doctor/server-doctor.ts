@@ -91,7 +91,7 @@ export async function serverDoctor(configPath: string = DEFAULT_CONFIG_PATH): Pr
   }
   return [
     ...privilegeFindings(config.listen),
-    ok(`config ${config.file} is valid (${config.users.size} user${config.users.size === 1 ? "" : "s"}, server_id "${config.serverId}", listen ${config.listen}, firewall ${config.firewall})`),
+    ok(`config ${config.file} is valid (${config.users.size} user${config.users.size === 1 ? '' : 's'}, server_id "${config.serverId}", listen ${config.listen}, firewall ${config.firewall})`),
     ...(await firewallFindings(config)),
     ...(await listenerFindings(config)),
     ...keyFindings(config),

@@ -239,6 +239,9 @@ export function translateKnockd(config: KnockdConfig, opts: ImportOptions = {}):
     return { kind: 'untranslated', door: r.door, why };
   });
   const granted = results.filter((r): r is Extract<DoorResult, { kind: 'ports' | 'command' }> => r.kind === 'ports' || r.kind === 'command');
+  results = results.map((r) =>
+    r.kind === 'closer' && !granted.some((g) => g.door === r.opener) ? { kind: 'untranslated', door: r.door, why: `it closes what [${r.opener}] opens, which is not translated` } : r,
+  );
   const untranslated = results.filter((r): r is Extract<DoorResult, { kind: 'untranslated' }> => r.kind === 'untranslated');
 
   const doorsByName = new Map(config.doors.map((d) => [d.name, d]));
@@ -259,8 +262,8 @@ export function translateKnockd(config: KnockdConfig, opts: ImportOptions = {}):
       const how = r.kind === 'command' ? 'through the [firewall_command] template' : 'with iptables / ip6tables';
       lines.push(`#   [${r.door}]${seq}`, `#     -> opens ${formatPortSpec(r.port)} ${how}: knockspa open ${formatPortSpec(r.port)}; closed by ${r.closedBy}`);
     } else if (r.kind === 'closer') {
-      const opened = granted.find((g) => g.door === r.opener);
-      lines.push(`#   [${r.door}]${seq}`, opened === undefined ? `#     NOT TRANSLATED: it closes what [${r.opener}] opens, which is not translated` : `#     -> closes what [${r.opener}] opens: knockspa close ${formatPortSpec(opened.port)}`);
+      const opened = granted.find((g) => g.door === r.opener) as Extract<DoorResult, { kind: 'ports' | 'command' }>;
+      lines.push(`#   [${r.door}]${seq}`, `#     -> closes what [${r.opener}] opens: knockspa close ${formatPortSpec(opened.port)}`);
     }
     else lines.push(`#   [${r.door}]${seq}`, `#     NOT TRANSLATED: ${r.why}`);
     const door = doorsByName.get(r.door) as KnockdSection;
@@ -311,7 +314,7 @@ export function runImportKnockd(path: string, opts: ImportOptions, out: (text: s
   const total = config.doors.length;
   for (const u of t.untranslated) err(`knockspa: [${u.door}] not translated: ${u.why}`);
   if (t.translated === 0) {
-    err(`knockspa: none of the ${total} doors of ${config.file} could be translated; see the reasons above`);
+    err(`knockspa: no door of ${config.file} could be translated (${total} in all); see the reasons above`);
     return 1;
   }
   err(`knockspa: ${total - t.untranslated.length} of ${total} doors translated. Review the output, then: knockspa server --config FILE --check`);
