@@ -12,6 +12,7 @@ import { canonicalIp } from '../protocol/address.js';
 import { MAX_PORTS } from '../protocol/constants.js';
 import { formatPortSpec, parsePortSpec, type PortSpec } from '../protocol/ports.js';
 import { ProfileError } from './errors.js';
+import { tomlErrorText } from './toml-error.js';
 
 export interface Profile {
   readonly name: string;
@@ -90,9 +91,7 @@ export function parseProfiles(file: string, text: string, home: string = homedir
   try {
     doc = parseToml(text) as Table;
   } catch (err) {
-    const { message, line, column } = err as Error & { line?: number; column?: number };
-    const where = line === undefined ? '' : ` at line ${line}, column ${column ?? 0}`;
-    throw new ProfileError(file, '', `not valid TOML${where}: ${message.split('\n')[0] ?? ''}`);
+    throw new ProfileError(file, '', tomlErrorText(err));
   }
   for (const key of Object.keys(doc)) if (key !== 'servers') throw new ProfileError(file, key, 'unknown key; expected [servers.NAME] tables only');
   const servers = doc.servers ?? {};
