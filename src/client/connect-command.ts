@@ -19,7 +19,7 @@ import { connectWithin } from './probe.js';
 import { getProfile, loadProfiles, type Profile } from './profiles.js';
 import { intOption, resolveTarget, type ServerFlags } from './target.js';
 
-export interface ConnectOptions extends ServerFlags {
+export interface ConnectOptions extends Omit<ServerFlags, 'host'> {
   readonly profile?: string;
   readonly duration?: string;
   readonly attempts?: string;
@@ -104,7 +104,7 @@ export async function runConnect(host: string, portArg: string, opts: ConnectOpt
   const attempts = intOption(opts.attempts, '--attempts', 1, 20) ?? 3;
   const timeoutSec = intOption(opts.timeout, '--timeout', 1, 600) ?? 3;
   const profile = findProfile(host, opts.profile);
-  const connectHost = opts.host ?? (profile !== undefined && profile.name === host ? profile.host : host);
+  const connectHost = profile !== undefined && profile.name === host ? profile.host : host;
   const target = resolveTarget({ ...opts, host: connectHost }, profile);
   const key = loadKeyFile(target.keyFile);
   try {

@@ -87,7 +87,10 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
 
   await t.test('a missing key, a stray key, a rotated key', (t) =>
     withScenario(t, net, { start: false, users: { alice: { ports: ['tcp/22'] }, bob: { ports: ['tcp/22'] } }, keyUsers: ['alice', 'carol'] }, async (s) => {
+      await net.runOk(net.srv, [NODE, CLI, 'keygen', '--user', 'alice', '--rotate', '--out', s.site.keysDir]);
       const r = await serverDoctor(s);
+      assert.ok(has(r.lines, /^ok {4}key file alice\.key of alice /), show(r));
+      assert.ok(has(r.lines, /^ok {4}key file alice\.\d{4}-\d{2}-\d{2}\.key of alice /), `the rotated key is checked too\n${show(r)}`);
       assert.equal(r.code, 1, show(r));
       assert.ok(has(r.lines, /^fail  user bob has no key file in .*  — knockspa keygen --user bob --server-id srv\.test --out /), show(r));
       assert.ok(has(r.lines, /^warn  .*carol\.key belongs to no \[users\.NAME\] table, so it is not loaded  — delete it if that user is revoked/), show(r));
@@ -125,6 +128,18 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
       r = await serverDoctor(s);
       assert.ok(has(r.lines, /^warn  tcp\/22 is open to every IPv4 address \(INPUT policy ACCEPT\)/), show(r));
       await net.runOk(net.srv, ['nft', 'delete', 'table', 'inet', 't']);
+    }),
+  );
+
+  await t.test('pcap mode: the capture works on the interface; a wrong interface fails', (t) =>
+    withScenario(t, net, { listen: 'pcap', start: false }, async (s) => {
+      let r = await serverDoctor(s);
+      assert.ok(has(r.lines, new RegExp(`^ok {4}pcap can capture knocks on ${net.srvIf}$`)), show(r));
+      assert.ok(!has(r.lines, /SPA port udp\/\d+ is (reachable|dropped)/), 'pcap mode sees knocks on a dropped port: no SPA-port verdict');
+      s.site.writeConfig({ interface: 'nosuch0' });
+      r = await serverDoctor(s);
+      assert.equal(r.code, 1, show(r));
+      assert.ok(has(r.lines, /^fail  cannot capture on interface "nosuch0": .*  — check interface = "nosuch0"/), show(r));
     }),
   );
 
