@@ -10,6 +10,7 @@ import { UsageError } from './client/errors.js';
 import { runConnect, type ConnectOptions } from './client/connect-command.js';
 import { runKeygen } from './client/keygen-command.js';
 import { runKnock, type KnockOptions } from './client/knock-command.js';
+import type { DoctorOptions } from './doctor/doctor-command.js';
 
 function knockCommand(name: 'open' | 'close', summary: string, example: string): Command {
   const cmd = new Command(name)
@@ -101,16 +102,10 @@ program.addCommand(
     .option('--key <file>', 'with --client: a key file to check')
     .option('--host <host>', 'with --client: a server name to resolve')
     .addHelpText('after', '\nExamples:\n  sudo knockspa doctor --config /etc/knockspa/server.toml\n  knockspa doctor --client myserver')
-    .action(async (profile: string | undefined, opts: { config: string; client?: boolean; key?: string; host?: string }) => {
-      const { report } = await import('./doctor/finding.js');
-      if (opts.client !== true && (profile !== undefined || opts.key !== undefined || opts.host !== undefined)) throw new UsageError('a profile, --key and --host are for --client; on a server: knockspa doctor --config FILE');
-      // The client check loads no server code.
-      const findings =
-        opts.client === true
-          ? await (await import('./doctor/client-doctor.js')).clientDoctor({ profile, key: opts.key, host: opts.host })
-          : await (await import('./doctor/server-doctor.js')).serverDoctor(opts.config);
+    .action(async (profile: string | undefined, opts: DoctorOptions) => {
+      const { runDoctor } = await import('./doctor/doctor-command.js');
       // Exit explicitly: a pcap capture handle keeps the event loop alive after close.
-      process.exit(report(findings, console.log));
+      process.exit(await runDoctor(profile, opts));
     }),
 );
 program.addCommand(
