@@ -30,12 +30,12 @@ test('knockspa server --check and knockspa grants', { timeout: 120_000 }, async 
       assert.match(nft.stdout, /nftables: table inet knockspa can be set up \(input chain at priority filter - 10, drops tcp\/22, tcp\/2222 unless granted\)/);
       assert.equal(await hasNftTable(net), false, '--check created nothing');
 
-      s.site.writeConfig({ firewall: 'command', protect: undefined, command: { open: '/nonexistent/knock-open %IP%', close: '/bin/true' } });
+      s.site.writeConfig({ firewall: 'command', protect: undefined, firewall_command: { open: '/nonexistent/knock-open %IP%', close: '/bin/true' } });
       const cmd = await cliInServer(net, ['server', '--config', s.site.configPath, '--check']);
       assert.equal(cmd.code, 1);
       assert.match(cmd.stderr, /\/nonexistent\/knock-open .*not an executable file \(ENOENT\)/);
 
-      s.site.writeConfig({ firewall: 'iptables', command: undefined, iptables_jump_position: 50 });
+      s.site.writeConfig({ firewall: 'iptables', firewall_command: undefined, iptables_jump_position: 50 });
       const pos = await cliInServer(net, ['server', '--config', s.site.configPath, '--check']);
       assert.equal(pos.code, 2, pos.stderr);
       assert.match(pos.stderr, /iptables_jump_position: at most 5: iptables INPUT has 4 rules, got 50/);

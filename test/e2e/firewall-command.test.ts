@@ -31,7 +31,7 @@ test('command backend', { timeout: 120_000 }, async (t) => {
     withScenario(t, net, { start: false, extra: { firewall: 'command' } }, async (s) => {
       const tool = wrapper(s);
       const args = `-w %OP% INPUT -s %IP% -p %PROTO% --dport %PORT% -m comment --comment 'knockspa-command %USER%' -j ACCEPT`;
-      s.site.writeConfig({ command: { open: `${tool} ${args.replace('%OP%', '-I')}`, close: `${tool} ${args.replace('%OP%', '-D')}` } });
+      s.site.writeConfig({ firewall_command: { open: `${tool} ${args.replace('%OP%', '-I')}`, close: `${tool} ${args.replace('%OP%', '-D')}` } });
       const d = await s.startAgain();
       assert.equal(d.start.firewall, 'command');
       const key = s.site.keyPath('alice');
@@ -72,7 +72,7 @@ test('command backend', { timeout: 120_000 }, async (t) => {
 
   await t.test('a failing command is logged with its stderr and exit code; the grant is not open', (t) =>
     withScenario(t, net, { start: false, extra: { firewall: 'command' } }, async (s) => {
-      s.site.writeConfig({ command: { open: '/usr/sbin/iptables -w -I NOSUCHCHAIN -s %IP% -j ACCEPT', close: '/usr/sbin/iptables -w -D NOSUCHCHAIN -s %IP% -j ACCEPT' } });
+      s.site.writeConfig({ firewall_command: { open: '/usr/sbin/iptables -w -I NOSUCHCHAIN -s %IP% -j ACCEPT', close: '/usr/sbin/iptables -w -D NOSUCHCHAIN -s %IP% -j ACCEPT' } });
       const d = await s.startAgain();
       const m = d.mark();
       await knockOk(net, 'open', ['22'], { host, key: s.site.keyPath('alice') });

@@ -44,7 +44,7 @@ export interface ServerConfigInput {
   nft_set?: string | string[];
   iptables_jump_position?: number;
   sweep_interval?: number;
-  command?: { open?: string; close?: string };
+  firewall_command?: { open?: string; close?: string };
   server_id?: string;
   keys_dir?: string;
   state_dir?: string;
@@ -60,7 +60,7 @@ function tomlValue(v: unknown): string {
   throw new Error(`toml: cannot write ${String(v)}`);
 }
 
-/** Writes a config as TOML (top-level keys, then tables such as [command], then one [users.NAME] table each). */
+/** Writes a config as TOML (top-level keys, then tables such as [firewall_command], then one [users.NAME] table each). */
 export function toToml(cfg: ServerConfigInput): string {
   const lines: string[] = [];
   const tables: [string, Record<string, unknown>][] = [];

@@ -1,6 +1,6 @@
 /**
  * The firewall part of server.toml: which backend, and the keys only that backend reads
- * (`protect` and `nft_set` for nftables, `iptables_jump_position`, the `[command]` templates),
+ * (`protect` and `nft_set` for nftables, `iptables_jump_position`, the `[firewall_command]` templates),
  * plus `sweep_interval` for all. A key the chosen backend would ignore is an error, so a config
  * never silently means less than it says.
  * @module
@@ -12,7 +12,7 @@ import { parseTemplate, type CommandTemplate } from './template.js';
 
 export type FirewallKind = 'nftables' | 'iptables' | 'command' | 'dry-run';
 
-export const FIREWALL_KEYS = ['protect', 'nft_set', 'iptables_jump_position', 'command', 'sweep_interval'] as const;
+export const FIREWALL_KEYS = ['protect', 'nft_set', 'iptables_jump_position', 'firewall_command', 'sweep_interval'] as const;
 const COMMAND_KEYS = ['open', 'close'] as const;
 
 /** An nftables set named as `FAMILY TABLE SET`, e.g. "inet filter knockspa". */
@@ -66,8 +66,8 @@ function readNftSets(r: TableReader): NftSetRef[] {
 }
 
 function readCommand(r: TableReader): FirewallSettings['command'] {
-  const c: TableReader | undefined = r.child('command', COMMAND_KEYS);
-  if (c === undefined) throw new ConfigError(r.file, 'command', 'a [command] table with open = "..." and close = "..." when firewall = "command"');
+  const c: TableReader | undefined = r.child('firewall_command', COMMAND_KEYS);
+  if (c === undefined) throw new ConfigError(r.file, 'firewall_command', 'a [firewall_command] table with open = "..." and close = "..." when firewall = "command"');
   const template = (key: 'open' | 'close'): CommandTemplate => {
     const text = c.string(key, undefined);
     if (text === undefined) return c.fail(key, 'a command template like "/usr/sbin/iptables -I INPUT -s %IP% -p %PROTO% --dport %PORT% -j ACCEPT"');
@@ -83,7 +83,7 @@ export function readFirewallSettings(r: TableReader, kind: FirewallKind): Firewa
   only(r, 'protect', kind === 'nftables', 'firewall = "nftables" (its own table)');
   only(r, 'nft_set', kind === 'nftables', 'firewall = "nftables"');
   only(r, 'iptables_jump_position', kind === 'iptables', 'firewall = "iptables"');
-  only(r, 'command', kind === 'command', 'firewall = "command"');
+  only(r, 'firewall_command', kind === 'command', 'firewall = "command"');
   const nftSets = readNftSets(r);
   if (nftSets.length > 0 && r.value('protect') !== undefined)
     throw new ConfigError(r.file, 'protect', 'not with nft_set: your own ruleset drops the ports; knockspa only fills the set');

@@ -92,14 +92,14 @@ const BAD: ReadonlyArray<{ name: string; edit: (t: string) => string; key: strin
   { name: 'jump position with nftables', edit: (t) => `iptables_jump_position = 2\n${nft(t)}`, key: 'iptables_jump_position', expected: /only with firewall = "iptables"/ },
   { name: 'jump position zero', edit: (t) => `iptables_jump_position = 0\n${t}`, key: 'iptables_jump_position', expected: /expected an integer from 1/ },
   { name: 'sweep_interval zero', edit: (t) => `sweep_interval = 0\n${t}`, key: 'sweep_interval', expected: /expected an integer from 1 to 3600, got 0/ },
-  { name: 'command without templates', edit: (t) => cmd(t, ''), key: 'command', expected: /a \[command\] table with open/ },
-  { name: 'command with iptables', edit: (t) => `${t}\n[command]\nopen = "/bin/true"\nclose = "/bin/true"\n`, key: 'command', expected: /only with firewall = "command"/ },
-  { name: 'command without close', edit: (t) => cmd(t, 'open = "/bin/true %IP%"'), key: 'command.close', expected: /expected a command template/ },
-  { name: 'command unknown key', edit: (t) => cmd(t, 'open = "/bin/true"\nclose = "/bin/true"\ncheck = "/bin/true"'), key: 'command.check', expected: /unknown key; expected one of open, close/ },
-  { name: 'command relative program', edit: (t) => cmd(t, 'open = "iptables -I INPUT -s %IP%"\nclose = "/bin/true"'), key: 'command.open', expected: /absolute path.*not "iptables"/ },
-  { name: 'command unknown placeholder', edit: (t) => cmd(t, 'open = "/sbin/iptables -s %ADDR%"\nclose = "/bin/true"'), key: 'command.open', expected: /only the placeholders %IP% %PROTO% %PORT% %USER% %DURATION%, not %ADDR%/ },
-  { name: 'command unterminated quote', edit: (t) => cmd(t, `open = "/bin/echo 'knock"\nclose = "/bin/true"`), key: 'command.open', expected: /an unterminated ' quote/ },
-  { name: 'command placeholder in the program', edit: (t) => cmd(t, 'open = "/usr/%USER%/bin/x"\nclose = "/bin/true"'), key: 'command.open', expected: /the program without placeholders/ },
+  { name: 'command without templates', edit: (t) => cmd(t, ''), key: 'firewall_command', expected: /a \[firewall_command\] table with open/ },
+  { name: 'command with iptables', edit: (t) => `${t}\n[firewall_command]\nopen = "/bin/true"\nclose = "/bin/true"\n`, key: 'firewall_command', expected: /only with firewall = "command"/ },
+  { name: 'command without close', edit: (t) => cmd(t, 'open = "/bin/true %IP%"'), key: 'firewall_command.close', expected: /expected a command template/ },
+  { name: 'command unknown key', edit: (t) => cmd(t, 'open = "/bin/true"\nclose = "/bin/true"\ncheck = "/bin/true"'), key: 'firewall_command.check', expected: /unknown key; expected one of open, close/ },
+  { name: 'command relative program', edit: (t) => cmd(t, 'open = "iptables -I INPUT -s %IP%"\nclose = "/bin/true"'), key: 'firewall_command.open', expected: /absolute path.*not "iptables"/ },
+  { name: 'command unknown placeholder', edit: (t) => cmd(t, 'open = "/sbin/iptables -s %ADDR%"\nclose = "/bin/true"'), key: 'firewall_command.open', expected: /only the placeholders %IP% %PROTO% %PORT% %USER% %DURATION%, not %ADDR%/ },
+  { name: 'command unterminated quote', edit: (t) => cmd(t, `open = "/bin/echo 'knock"\nclose = "/bin/true"`), key: 'firewall_command.open', expected: /an unterminated ' quote/ },
+  { name: 'command placeholder in the program', edit: (t) => cmd(t, 'open = "/usr/%USER%/bin/x"\nclose = "/bin/true"'), key: 'firewall_command.open', expected: /the program without placeholders/ },
 ];
 
 function nft(t: string): string {
@@ -107,7 +107,7 @@ function nft(t: string): string {
 }
 
 function cmd(t: string, table: string): string {
-  return `${t.replace('firewall = "iptables"', 'firewall = "command"')}\n${table === '' ? '' : `[command]\n${table}\n`}`;
+  return `${t.replace('firewall = "iptables"', 'firewall = "command"')}\n${table === '' ? '' : `[firewall_command]\n${table}\n`}`;
 }
 
 for (const { name, edit, key, expected } of BAD) {
