@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { DROP_TIMEOUT_MS, e2eNet, withLog } from '../support/e2e.js';
-import { CLI, makeSite, SPA_PORT, startDaemon, type Daemon } from '../support/knockspa.js';
+import { CLI, JUMP_RULE, knockspaChain, makeSite, SPA_PORT, startDaemon, type Daemon } from '../support/knockspa.js';
 import { NODE, type TestNet } from '../support/netns.js';
 import { nsHosts, opensshUnavailableReason, sshArgv, sshEnv, startSshd } from '../support/sshd.js';
 
@@ -86,7 +86,8 @@ test('ssh through knockspa connect (real OpenSSH)', { timeout: 300_000 }, async 
       await session.waitForLine((l) => l === 'got one', 30_000);
       await s.daemon.waitEvent('open', { ip: net.clientV4, port: SSH_PORT }, { since: m });
       await s.daemon.waitEvent('close', { why: 'timeout', ip: net.clientV4, port: SSH_PORT }, { since: m, timeoutMs: 15_000 });
-      assert.deepEqual(await net.iptablesRules(net.srv, 4), s.baseV4, 'the grant is gone from the firewall');
+      assert.deepEqual((await net.iptablesRules(net.srv, 4)).filter((r) => r !== JUMP_RULE), s.baseV4, 'INPUT is the base ruleset (and the jump)');
+      assert.deepEqual(await knockspaChain(net, 4), [], 'the grant is gone from the firewall');
 
       session.write('two\n');
       await session.waitForLine((l) => l === 'got two', 10_000);
