@@ -19,6 +19,17 @@ async function dropped(s: Scenario, localAddress?: string): Promise<boolean> {
   return r.outcome === 'timeout';
 }
 
+/** A live grant for the client, then knockspa's table deleted underneath the daemon; returns the log mark from just before the deletion. */
+async function grantThenDeleteTable(s: Scenario): Promise<number> {
+  const { net } = s;
+  const opened = s.daemon.mark();
+  await knockOk(net, 'open', ['22'], { host: net.serverV4, key: s.site.keyPath('alice'), duration: 120 });
+  await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: opened });
+  const m = s.daemon.mark();
+  await net.runOk(net.srv, ['nft', 'delete', 'table', 'inet', 'knockspa']);
+  return m;
+}
+
 test('nftables backend', { timeout: 240_000 }, async (t) => {
   const net = await e2eNet(t);
   if (net === null) return;
@@ -109,12 +120,7 @@ test('nftables backend', { timeout: 240_000 }, async (t) => {
   await t.test('table deleted underneath, then a knock: logged with nft\'s stderr, the table recreated, every grant put back', (t) =>
     withScenario(t, net, { base: 'none', extra: { firewall: 'nftables', sweep_interval: 3600 } }, async (s) => {
       const key = s.site.keyPath('alice');
-      let m = s.daemon.mark();
-      await knockOk(net, 'open', ['22'], { host, key, duration: 120 });
-      await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
-
-      m = s.daemon.mark();
-      await net.runOk(net.srv, ['nft', 'delete', 'table', 'inet', 'knockspa']);
+      const m = await grantThenDeleteTable(s);
       assert.equal(await dropped(s), false, 'with the table gone nothing protects the port: the daemon must notice');
       await knockOk(net, 'open', ['22'], { host, key, duration: 120, allowIp: net.client2V4 });
       await s.daemon.waitEvent('open', { ip: net.client2V4 }, { since: m });
@@ -133,12 +139,7 @@ test('nftables backend', { timeout: 240_000 }, async (t) => {
 
   await t.test('table deleted underneath with no knock: the periodic sweep recreates it', (t) =>
     withScenario(t, net, NFT, async (s) => {
-      const key = s.site.keyPath('alice');
-      let m = s.daemon.mark();
-      await knockOk(net, 'open', ['22'], { host, key, duration: 120 });
-      await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
-      m = s.daemon.mark();
-      await net.runOk(net.srv, ['nft', 'delete', 'table', 'inet', 'knockspa']);
+      const m = await grantThenDeleteTable(s);
       const repair = await s.daemon.waitEvent('firewall-repair', {}, { since: m, timeoutMs: 10_000 });
       assert.equal(repair.count, 1);
       assert.deepEqual(await nftGrants(net, 4), [`${net.clientV4} tcp/22`]);
