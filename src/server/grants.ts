@@ -187,7 +187,8 @@ export class Grants {
     if (changes.some((c) => c.after !== undefined)) await this.opts.persist();
     const failed = await this.commit(changes);
     this.closing = [];
-    for (const key of failed) this.table.restoreRule(key, before.get(key));
+    // Undo what did not go in; rules outside this batch that a repair could not put back are the sweep's.
+    for (const key of failed) if (before.has(key)) this.table.restoreRule(key, before.get(key));
 
     for (const { job, grant, prev } of effects) {
       const ok = !failed.has(ruleKey(job.req));

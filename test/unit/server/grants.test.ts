@@ -128,6 +128,20 @@ test('a table deleted underneath: the next open recreates it and puts back every
   assert.equal(repair?.count, 2, 'the two grants the table took with it');
 });
 
+test('a repair that cannot put back another grant leaves it to the sweep (never dropped silently)', async (t) => {
+  const { fw, grants, captured } = setup(t);
+  await grants.open(ALICE_SSH, 30);
+  fw.entries.clear();
+  fw.broken = true;
+  fw.setup = async () => {
+    fw.setups++; // the table cannot be recreated
+  };
+  fw.listable = true;
+  assert.equal(await grants.open({ ...ALICE_SSH, ip: '198.18.0.3' }, 30), false);
+  assert.deepEqual(grants.records().map((r) => r.ip), ['198.18.0.2']);
+  assert.deepEqual(captured.events('close'), []);
+});
+
 test('a failing close keeps the grant while the entry is still there, and retries', async (t) => {
   const { fw, grants, captured, advance } = setup(t);
   await grants.open(ALICE_SSH, 30);
