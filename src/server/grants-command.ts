@@ -47,9 +47,10 @@ async function readRows(configPath: string, from: string | undefined): Promise<{
     return { rows: (await firewall.list()) ?? [], source: `firewall, ${firewall.description}` };
   }
   if (source !== 'state') throw new UsageError(`--from: expected firewall or state, got ${JSON.stringify(source)}`);
-  const loaded = new StateStore(config.stateDir).load(true);
-  if (loaded.kind === 'corrupt') throw new Error(`${loaded.movedTo}: unreadable (${loaded.error})`);
-  return { rows: loaded.kind === 'ok' ? [...loaded.state.grants] : [], source: `state file ${new StateStore(config.stateDir).file}` };
+  const store = new StateStore(config.stateDir);
+  const loaded = store.load(true);
+  if (loaded.kind === 'corrupt') throw new Error(`${store.file}: unreadable (${loaded.error})`);
+  return { rows: loaded.kind === 'ok' ? [...loaded.state.grants] : [], source: `state file ${store.file}` };
 }
 
 export async function runGrants(opts: GrantsCommandOptions, now: () => number = Date.now): Promise<number> {

@@ -7,7 +7,7 @@ import { canonicalIp } from '../../protocol/address.js';
 import { formatPortSpec, type PortSpec, type Proto } from '../../protocol/ports.js';
 import { entryComment, parseComment } from './comment.js';
 import type { Change, Entry, Rule } from './firewall.js';
-import type { NftSetRef } from './settings.js';
+import { formatNftSetRef, type NftSetRef } from './settings.js';
 
 /** knockspa's own table and what is in it. */
 export const OWN_TABLE = 'inet knockspa';
@@ -23,10 +23,6 @@ export const OWN_SETS: Readonly<Record<4 | 6, NftSetRef>> = {
 export const CHAIN_PRIORITY = 'filter - 10';
 
 const TYPES: Readonly<Record<4 | 6, string>> = { 4: 'ipv4_addr . inet_proto . inet_service', 6: 'ipv6_addr . inet_proto . inet_service' };
-
-export function setText(ref: NftSetRef): string {
-  return `${ref.family} ${ref.table} ${ref.set}`;
-}
 
 /**
  * Creates knockspa's table, or repairs it in place: sets are only added if missing (their
@@ -72,7 +68,7 @@ export function changesScript(changes: readonly { readonly set: NftSetRef; reado
   for (const { set, change } of changes) {
     const rule = change.after ?? change.before;
     if (rule === undefined) continue;
-    const s = `element ${setText(set)} { ${element(rule)}`;
+    const s = `element ${formatNftSetRef(set)} { ${element(rule)}`;
     if (change.before !== undefined) lines.push(`add ${s} }`, `delete ${s} }`);
     const after = change.after;
     if (after !== undefined) {

@@ -12,7 +12,7 @@ import { ConfigError } from '../config-error.js';
 import type { PortSpec } from '../../protocol/ports.js';
 import { runTool } from './exec.js';
 import { applyAtomically, FirewallError, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall.js';
-import { changesScript, CHAIN_PRIORITY, describeProtected, listedEntries, OWN_SETS, OWN_TABLE, ownTableScript, parseListedSet, setFamily, setText } from './nft-script.js';
+import { changesScript, CHAIN_PRIORITY, describeProtected, listedEntries, OWN_SETS, OWN_TABLE, ownTableScript, parseListedSet, setFamily } from './nft-script.js';
 import { formatNftSetRef, type NftSetRef } from './settings.js';
 
 const NFT = 'nft';
@@ -48,7 +48,7 @@ export class NftablesFirewall implements Firewall {
   async check(protect: readonly PortSpec[]): Promise<string> {
     if (!this.own) {
       const sets = await this.resolveSets();
-      return `nftables: ${Object.entries(sets).map(([f, s]) => `IPv${f} grants go to set ${setText(s)}`).join('; ')}`;
+      return `nftables: ${Object.entries(sets).map(([f, s]) => `IPv${f} grants go to set ${formatNftSetRef(s)}`).join('; ')}`;
     }
     // --check sends the transaction to the kernel and aborts it: access and conflicts are checked, nothing changes.
     await runTool([NFT, '--check', '-f', '-'], ownTableScript(protect));
@@ -75,9 +75,10 @@ export class NftablesFirewall implements Firewall {
     if (!this.own && Object.keys(this.sets).length === 0) this.sets = await this.resolveSets();
     const entries: Entry[] = [];
     for (const [family, set] of Object.entries(this.sets) as unknown as [string, NftSetRef][]) {
-      const { stdout } = await runTool([NFT, '-j', 'list', 'set', ...setText(set).split(' ')]);
+      const argv = [NFT, '-j', 'list', 'set', set.family, set.table, set.set];
+      const { stdout } = await runTool(argv);
       const listed = parseListedSet(stdout);
-      if (listed === null) throw new FirewallError([NFT, '-j', 'list', 'set', setText(set)], `unreadable output: ${stdout.slice(0, 200)}`, null);
+      if (listed === null) throw new FirewallError(argv, `unreadable output: ${stdout.slice(0, 200)}`, null);
       entries.push(...listedEntries(listed, Number(family) as 4 | 6, this.now()));
     }
     return entries;
