@@ -43,7 +43,8 @@ export function readKeyFile(file: string, configFile: string, configKey: string)
 export function loadKeys(config: ServerConfig): LoadedKeys {
   const keyring = new Keyring();
   const warnings: string[] = [];
-  for (const user of config.users.keys()) {
+  for (const [user, policy] of config.users) {
+    if (policy.format === 'fwknop') continue; // keys in the config itself (fwknop-users.ts)
     const configKey = `users.${user}`;
     const file = keyFilePath(config.keysDir, user);
     const key = readKeyFile(file, config.file, configKey);

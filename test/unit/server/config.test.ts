@@ -43,6 +43,7 @@ test('a full config loads, with paths relative to the file', () => {
     ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 53 }],
     maxDurationSec: 300,
     requireIp: false,
+    format: 'knockspa',
   });
 });
 
