@@ -10,6 +10,7 @@ import { MAX_PORTS } from '../protocol/constants.js';
 import { SERVER_ID } from '../protocol/keys.js';
 import { formatPortSpec, parsePortSpec, type PortSpec } from '../protocol/ports.js';
 import { UsageError } from './errors.js';
+import { knockFormat, sendFwknopKnock } from './fwknop-knock.js';
 import { findKeyFile, loadKeyFile } from './key-file.js';
 import { sendKnock } from './knock.js';
 import { waitForPort } from './probe.js';
@@ -26,6 +27,10 @@ export interface KnockOptions {
   readonly wait?: boolean;
   readonly waitTimeout?: string;
   readonly dumpPacket?: string;
+  readonly format?: string;
+  readonly fwknopKeyBase64?: string;
+  readonly fwknopHmacKeyBase64?: string;
+  readonly fwknopUser?: string;
 }
 
 function intOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
@@ -65,14 +70,20 @@ export async function runKnock(action: Action, portArgs: readonly string[], opts
     if (allowIp === null || allowIp === '0.0.0.0' || allowIp === '::') throw new UsageError(`--allow-ip: expected one IPv4 or IPv6 address, got ${JSON.stringify(opts.allowIp)}`);
   }
   if (opts.serverId !== undefined && !SERVER_ID.test(opts.serverId)) throw new UsageError(`--server-id: expected a host-name-like identity, got ${JSON.stringify(opts.serverId)}`);
-  const key = loadKeyFile(findKeyFile(opts.key));
-  const sent = await sendKnock(key, { action, ports, allowIp, durationSec: duration ?? 0 }, { host: opts.host, spaPort }, opts.serverId);
-  key.secret.fill(0);
+  const target = { host: opts.host, spaPort };
+  let sent: { address: string; packet: Uint8Array; user: string };
+  if (knockFormat(opts) === 'fwknop') {
+    sent = await sendFwknopKnock(action, { ports, allowIp, durationSec: duration ?? 0 }, target, opts);
+  } else {
+    const key = loadKeyFile(findKeyFile(opts.key));
+    sent = { ...(await sendKnock(key, { action, ports, allowIp, durationSec: duration ?? 0 }, target, opts.serverId)), user: key.user };
+    key.secret.fill(0);
+  }
   if (opts.dumpPacket !== undefined) writeFileSync(opts.dumpPacket, sent.packet, { mode: 0o600 });
   const what = ports.map(formatPortSpec).join(' ');
   const forWhom = allowIp ?? "this machine's address as the server sees it";
   const howLong = action === 'open' ? `, ${duration === undefined ? "the server's default time" : `${duration} s`}` : '';
-  print(`sent ${action} ${what} for ${forWhom}${howLong} to ${sent.address} udp/${spaPort} as ${key.user}`);
+  print(`sent ${action} ${what} for ${forWhom}${howLong} to ${sent.address} udp/${spaPort} as ${sent.user}`);
   if (opts.wait !== true || action === 'close') return 0;
   const tcp = ports.filter((p) => p.proto === 'tcp');
   if (tcp.length === 0) throw new UsageError('--wait probes TCP ports; this knock has none');

@@ -32,6 +32,9 @@ export interface UserConfig {
   ports: string[];
   max_duration?: number;
   require_ip?: boolean;
+  format?: 'knockspa' | 'fwknop';
+  fwknop_key_base64?: string;
+  fwknop_hmac_key_base64?: string;
 }
 
 export interface ServerConfigInput {
@@ -117,7 +120,7 @@ export interface SiteOptions {
   /** Bind address in udp mode; default 0.0.0.0. */
   address?: string;
   users?: Record<string, UserConfig>;
-  /** Users to make keys for in keys_dir; default: every configured user. */
+  /** Users to make keys for in keys_dir; default: every configured user not of format "fwknop". */
   keyUsers?: string[];
   extra?: ServerConfigInput;
 }
@@ -144,7 +147,8 @@ export async function makeSite(net: TestNet, opts: SiteOptions = {}): Promise<Si
   const site = new Site(dir, config);
   mkdirSync(site.keysDir, { mode: 0o700 });
   mkdirSync(site.otherKeysDir, { mode: 0o700 });
-  for (const user of opts.keyUsers ?? Object.keys(users)) await keygen(site.keysDir, user);
+  const knockspaUsers = Object.keys(users).filter((u) => users[u]?.format !== 'fwknop');
+  for (const user of opts.keyUsers ?? knockspaUsers) await keygen(site.keysDir, user);
   site.writeConfig();
   return site;
 }
