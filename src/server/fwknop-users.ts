@@ -4,6 +4,7 @@
  * Validated strictly; no error message ever contains a key. Their keyring is built here too.
  * @module
  */
+import { statSync } from 'node:fs';
 import { equalBytes } from '@noble/ciphers/utils.js';
 import { FwknopKeyring } from '../protocol/fwknop/keyring.js';
 import { parseKeyBase64, type FwknopKeys } from '../protocol/fwknop/keys.js';
@@ -57,6 +58,15 @@ export function checkFwknopUsers(file: string, keys: ReadonlyMap<string, FwknopK
     if (twin !== undefined) throw new ConfigError(file, `users.${user}.fwknop_hmac_key_base64`, `expected a key of this user's own; users.${twin[0]} has the same one`);
     seen.push([user, hmacKey]);
   }
+}
+
+/** A config file that holds fwknop keys is a key file too: refused unless only its owner can read it. */
+export function checkKeysFileMode(file: string, keys: ReadonlyMap<string, FwknopKeys>): void {
+  const [first] = keys.keys();
+  if (first === undefined) return;
+  const mode = statSync(file).mode & 0o777;
+  if ((mode & 0o077) !== 0)
+    throw new ConfigError(file, `users.${first}.fwknop_key_base64`, `the config file holds fwknop keys but has mode ${mode.toString(8)}, which lets others read them; run: chmod 600 ${file}`);
 }
 
 export function fwknopKeyring(keys: ReadonlyMap<string, FwknopKeys>): FwknopKeyring {

@@ -10,6 +10,7 @@ import { Keyring } from '../protocol/keyring.js';
 import type { UserKey } from '../protocol/keys.js';
 import { ConfigError } from './config-error.js';
 import type { ServerConfig } from './config.js';
+import { checkKeysFileMode } from './fwknop-users.js';
 
 export interface LoadedKeys {
   readonly keyring: Keyring;
@@ -43,6 +44,7 @@ export function readKeyFile(file: string, configFile: string, configKey: string)
 export function loadKeys(config: ServerConfig): LoadedKeys {
   const keyring = new Keyring();
   const warnings: string[] = [];
+  checkKeysFileMode(config.file, config.fwknopKeys);
   for (const [user, policy] of config.users) {
     if (policy.format === 'fwknop') continue; // keys in the config itself (fwknop-users.ts)
     const configKey = `users.${user}`;

@@ -4,7 +4,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,7 +99,9 @@ export class Site {
   /** (Re)writes server.toml from `config` (merged over the current one). */
   writeConfig(patch: ServerConfigInput = {}): string {
     this.config = { ...this.config, ...patch };
-    writeFileSync(this.configPath, toToml(this.config));
+    // 0600: a config with fwknop keys in it must not be readable by others.
+    writeFileSync(this.configPath, toToml(this.config), { mode: 0o600 });
+    chmodSync(this.configPath, 0o600);
     return this.configPath;
   }
 

@@ -84,11 +84,11 @@ function generate(): FwknopClientVectors {
   if (existsSync(FWKNOP_VECTORS_FILE)) {
     ({ keyBase64, hmacKeyBase64 } = JSON.parse(readFileSync(FWKNOP_VECTORS_FILE, 'utf8')) as FwknopClientVectors);
   } else {
-    const out = run(['--key-gen', '--no-rc-file']);
+    const out = run(['--key-gen', '--no-rc-file', '--no-save-args']);
     keyBase64 = field(out, 'KEY_BASE64');
     hmacKeyBase64 = field(out, 'HMAC_KEY_BASE64');
   }
-  const version = run(['--version']).trim();
+  const version = run(['--no-rc-file', '--no-save-args', '--version']).trim();
   const vectors = CASES.map((c): FwknopClientVector => {
     const argv = ['--no-rc-file', '--no-save-args', '--test', '-v', '-D', '127.0.0.1', '--key-base64-rijndael', keyBase64, ...(c.noHmac === true ? [] : ['--use-hmac', '--key-base64-hmac', hmacKeyBase64]), ...c.args];
     const out = run(argv);

@@ -81,7 +81,7 @@ test('the fwknop trial budget: one token per fwknop user per packet, refilled ov
   assert.equal(refused, 0, 'the whole capacity is usable');
   assert.equal(formats.verify(junk, now), 'fwknop-rate-limited');
   assert.equal(typeof formats.verify(sealPacket(ALICE, OPEN_SSH, nonceOf(3)), now), 'object', 'knockspa packets are not budgeted');
-  now += 1; // a millisecond refills 20 trials
+  now += 1; // a millisecond refills 10 trials
   const ok = formats.verify(fwknopPacket(), now);
   assert.equal(typeof ok === 'object' && ok.user, 'carol');
 });

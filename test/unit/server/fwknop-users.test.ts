@@ -1,6 +1,6 @@
 // fwknop users in server.toml: format = "fwknop" with the keys fwknop --key-gen prints; strict, never echoing a key.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -20,7 +20,7 @@ function fwknopUser(name: string, key = KEY, hmac = HMAC, extra = ''): string {
 function writeConfig(users: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-fwknop-config-'));
   const file = join(dir, 'server.toml');
-  writeFileSync(file, `server_id = "srv.test"\nkeys_dir = "keys"\n${users}`);
+  writeFileSync(file, `server_id = "srv.test"\nkeys_dir = "keys"\n${users}`, { mode: 0o600 });
   return file;
 }
 
@@ -32,6 +32,20 @@ test('a fwknop user loads with its keys, needs no key file, and is not in the kn
   assert.deepEqual([keys?.encKey.length, keys?.hmacKey.length], [32, 64]);
   assert.deepEqual(Buffer.from(keys?.encKey ?? []).toString('base64'), KEY);
   // keys_dir does not even exist: a fwknop user needs no key file.
+  assert.equal(loadKeys(config).keyring.size, 0);
+});
+
+test('a config file with fwknop keys that others can read is refused by the key loader, with the fix', () => {
+  const file = writeConfig(fwknopUser('carol'));
+  chmodSync(file, 0o644);
+  const config = loadConfig(file);
+  assert.throws(
+    () => loadKeys(config),
+    (err: unknown) => err instanceof ConfigError && err.key === 'users.carol.fwknop_key_base64' && /holds fwknop keys but has mode 644.*run: chmod 600/.test(err.message) && !err.message.includes(KEY),
+  );
+  chmodSync(file, 0o640);
+  assert.throws(() => loadKeys(config), /mode 640/);
+  chmodSync(file, 0o600);
   assert.equal(loadKeys(config).keyring.size, 0);
 });
 
