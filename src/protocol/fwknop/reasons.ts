@@ -35,7 +35,3 @@ export const FWKNOP_REJECT_REASONS = [
 ] as const;
 
 export type FwknopRejectReason = (typeof FWKNOP_REJECT_REASONS)[number];
-
-export function isFwknopRejectReason(value: unknown): value is FwknopRejectReason {
-  return typeof value === 'string' && (FWKNOP_REJECT_REASONS as readonly string[]).includes(value);
-}

@@ -8,6 +8,7 @@ import { ConfigError } from '../../../src/server/config-error.js';
 import { loadConfig } from '../../../src/server/config.js';
 import { MAX_FWKNOP_USERS } from '../../../src/server/fwknop-users.js';
 import { loadKeys } from '../../../src/server/keystore.js';
+import { assertConfigError } from '../../support/config-error.js';
 
 // Printed by `fwknop --key-gen` (2.6.10).
 const KEY = 's1Pz535uH/9qyULXOyJo9fp9iMSRBOrBKxZeaNC03Lw=';
@@ -74,17 +75,8 @@ const BAD: ReadonlyArray<{ name: string; users: string; key: string; expected: R
 for (const { name, users, key, expected, secret } of BAD) {
   test(`bad fwknop user: ${name}`, () => {
     const file = writeConfig(users);
-    assert.throws(
-      () => loadConfig(file),
-      (err: unknown) => {
-        assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
-        assert.equal(err.file, file);
-        assert.equal(err.key, key);
-        assert.match(err.message, expected);
-        for (const s of [KEY, HMAC, secret ?? KEY]) assert.ok(!err.message.includes(s), `the message must not contain a key: ${err.message}`);
-        return true;
-      },
-    );
+    const err = assertConfigError(() => loadConfig(file), file, key, expected);
+    for (const s of [KEY, HMAC, secret ?? KEY]) assert.ok(!err.message.includes(s), `the message must not contain a key: ${err.message}`);
   });
 }
 
