@@ -45,7 +45,7 @@ export interface FwknopVerified extends KnockFields {
   readonly format: 'fwknop';
   /** The knockspa user whose keys made the packet. */
   readonly user: string;
-  /** The packet's own user name field (the client's login name): logged, never trusted. */
+  /** The packet's own user name field (the client's login name): checked, never trusted. */
   readonly fwknopUser: string;
   /** What the replay guard remembers: "fwknop:" ‖ hex SHA-256 of the HMAC'd text. */
   readonly packetId: string;
