@@ -43,8 +43,8 @@ export function looksLikeFwknop(payload: Uint8Array): boolean {
 
 export class PacketFormats implements PacketVerifier {
   constructor(
-    readonly knockspa: Verifier,
-    readonly fwknop: FwknopVerifier,
+    private readonly knockspa: Verifier,
+    private readonly fwknop: FwknopVerifier,
   ) {}
 
   verify(payload: Uint8Array, nowMs: number): Knock | string {

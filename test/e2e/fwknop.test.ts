@@ -8,7 +8,8 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { appendDigest, encodeBase64Text, parseKeyPair, sealPlaintext, type FwknopKeys } from '../../src/protocol/fwknop/index.js';
+import { appendDigest, encodeBase64Text, parseKeyPair, randomValueFrom, sealFwknopPacket, sealPlaintext, type FwknopKeys } from '../../src/protocol/fwknop/index.js';
+import type { PortSpec } from '../../src/protocol/ports.js';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
 import { fwknopClient, newFwknopKeys, requireFwknop, startFwknopd, type FwknopKeysB64 } from '../support/fwknop.js';
 import { CLI, grantRule, SPA_PORT } from '../support/knockspa.js';
@@ -108,6 +109,33 @@ test('fwknop: Debian\'s client and server', { timeout: 300_000 }, async (t) => {
       await s.daemon.waitEvent('knock', { format: 'fwknop', user: 'dave' }, { since: m });
     }),
   );
+
+  await t.test('pcap listener: Debian\'s client over IPv4, and the longest fwknop packet we accept over IPv6', (t) => {
+    const eight: PortSpec[] = [65535, 65534, 65533, 65532].flatMap((port) => [{ proto: 'tcp' as const, port }, { proto: 'udp' as const, port }]);
+    const carol = { ...fwknopUser(CAROL), ports: ['tcp/22', ...eight.map((p) => `${p.proto}/${p.port}`)] };
+    return withScenario(t, net, { listen: 'pcap', users: { carol } }, async (s) => {
+      await pastStartSecond(s);
+      let m = s.daemon.mark();
+      await fwknopClient(net, host, CAROL, ['-A', 'tcp/22', '-s']);
+      await s.daemon.waitEvent('knock', { format: 'fwknop', user: 'carol', ip: net.clientV4 }, { since: m });
+      // 8 ports, a 48-byte user name, a client timeout and a SHA-512 digest: over 470 characters,
+      // which with IPv6 and Ethernet headers no longer fits a 512-byte capture.
+      const keys = parseKeyPair(CAROL.key, CAROL.hmacKey) as FwknopKeys;
+      const longest = sealFwknopPacket(
+        keys,
+        { randomValue: randomValueFrom(new Uint8Array(8).fill(1)), username: 'u'.repeat(48), timestampSec: Math.floor(Date.now() / 1000), version: '3.0.0', allowIp: null, ports: eight, clientTimeoutSec: 65_536, digest: 'sha512' },
+        new Uint8Array(8).fill(2),
+      );
+      assert.ok(longest.length > 470, `${longest.length} characters`);
+      m = s.daemon.mark();
+      await net.sendUdp(net.cli, net.serverV6, SPA_PORT, new TextEncoder().encode(longest));
+      const knock = await s.daemon.waitEvent('knock', { format: 'fwknop', user: 'carol' }, { since: m });
+      assert.equal(knock.ip, net.clientV6, '0.0.0.0 over IPv6: the IPv6 source');
+      assert.equal(knock.ports && (knock.ports as string[]).length, 8);
+      assert.equal(knock.duration, 60, 'capped at max_duration');
+      await s.daemon.waitEvent('open', { ip: net.clientV6, port: 65535, proto: 'udp' }, { since: m });
+    });
+  });
 
   await t.test('a wrong HMAC key, NAT and command messages, a port not allowed: refused by name', (t) =>
     withScenario(t, net, { users: USERS }, async (s) => {
