@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { tomlErrorText } from '../client/toml-error.js';
 import { canonicalIp } from '../protocol/address.js';
 import { SERVER_ID, USER_NAME } from '../protocol/keys.js';
 import { MAX_DURATION_SEC } from '../protocol/body.js';
@@ -187,9 +188,7 @@ export function loadConfig(path: string): ServerConfig {
   try {
     doc = parseToml(text) as Table;
   } catch (err) {
-    const { message, line, column } = err as Error & { line?: number; column?: number };
-    const where = line === undefined ? '' : ` at line ${line}, column ${column ?? 0}`;
-    throw new ConfigError(file, '', `not valid TOML${where}: ${message.split('\n')[0] ?? ''}`);
+    throw new ConfigError(file, '', tomlErrorText(err));
   }
   return validateConfig(file, doc);
 }

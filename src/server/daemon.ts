@@ -30,9 +30,9 @@ export function makeListener(config: ServerConfig): Listener {
   return new UdpListener({ address: config.address, port: config.port });
 }
 
-/** Keys and verifier for a loaded config; throws ConfigError. */
-function buildPolicy(config: ServerConfig, replay: ReplayGuard, notBeforeMs: number, log: Logger): PipelinePolicy {
-  const { keyring, warnings } = loadKeys(config);
+/** Keys and verifier for a loaded config; throws ConfigError. On reload a user without key files is revoked, not an error. */
+function buildPolicy(config: ServerConfig, replay: ReplayGuard, notBeforeMs: number, log: Logger, missingKeys: 'error' | 'revoke' = 'error'): PipelinePolicy {
+  const { keyring, warnings } = loadKeys(config, { missing: missingKeys });
   for (const warning of warnings) log.warn({ event: 'key-warning', message: warning }, warning);
   const verifier = packetFormats(config, keyring, replay);
   return { verifier, users: config.users, defaultDurationSec: config.defaultDurationSec, notBeforeMs };
@@ -116,7 +116,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const reload = (): void => {
     try {
       const next = loadConfig(path);
-      pipeline.policy = buildPolicy(next, replay, pipeline.policy.notBeforeMs, log);
+      pipeline.policy = buildPolicy(next, replay, pipeline.policy.notBeforeMs, log, 'revoke');
       const changed = (['listen', 'address', 'interface', 'port', 'firewall', 'stateDir', 'replayCapacity'] as const).filter((k) => next[k] !== config[k]);
       log.info({ event: 'reload', users: next.users.size, needsRestart: changed }, changed.length > 0 ? `reloaded; restart to apply ${changed.join(', ')}` : 'reloaded');
     } catch (err) {

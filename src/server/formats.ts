@@ -19,6 +19,8 @@ import { TokenBuckets } from './token-buckets.js';
 /** A verified knock of either format: what the user policy needs, and where it came from. */
 export interface Knock extends KnockFields {
   readonly user: string;
+  /** The knockspa key that made it (fwknop packets name no key). */
+  readonly keyIdHex?: string;
   /** Set for fwknop packets; knockspa packets leave it out. */
   readonly format?: 'fwknop';
 }
@@ -52,12 +54,15 @@ export class PacketFormats implements PacketVerifier {
   }
 }
 
-/** Both verifiers for a loaded config, sharing one replay guard; fwknop trials budgeted on `now`. */
+/**
+ * Both verifiers for a loaded config, sharing one replay guard; fwknop trials budgeted on `now`.
+ * Throws ConfigError if the config file holds fwknop keys and others can read it.
+ */
 export function packetFormats(config: ServerConfig, keyring: Keyring, replay: ReplayGuard, now: () => number = Date.now): PacketFormats {
   const maxSkewMs = config.maxSkewSec * 1000;
   const budget = new TokenBuckets({ ...FWKNOP_TRIALS, maxKeys: 1, now });
   return new PacketFormats(
     new Verifier({ keyring, serverId: config.serverId, maxSkewMs, replay }),
-    new FwknopVerifier({ keyring: fwknopKeyring(config.fwknopKeys), maxSkewMs, replay, admit: (trials) => budget.take('', trials) }),
+    new FwknopVerifier({ keyring: fwknopKeyring(config), maxSkewMs, replay, admit: (trials) => budget.take('', trials) }),
   );
 }

@@ -69,8 +69,10 @@ export function checkKeysFileMode(file: string, keys: ReadonlyMap<string, Fwknop
     throw new ConfigError(file, `users.${first}.fwknop_key_base64`, `the config file holds fwknop keys but has mode ${mode.toString(8)}, which lets others read them; run: chmod 600 ${file}`);
 }
 
-export function fwknopKeyring(keys: ReadonlyMap<string, FwknopKeys>): FwknopKeyring {
+/** The fwknop users' keyring, once the file holding their keys has passed checkKeysFileMode. */
+export function fwknopKeyring(config: { readonly file: string; readonly fwknopKeys: ReadonlyMap<string, FwknopKeys> }): FwknopKeyring {
+  checkKeysFileMode(config.file, config.fwknopKeys);
   const ring = new FwknopKeyring();
-  for (const [user, pair] of keys) ring.add(user, pair);
+  for (const [user, pair] of config.fwknopKeys) ring.add(user, pair);
   return ring;
 }

@@ -55,7 +55,8 @@ export class Pipeline {
     }
     this.opts.log.info(
       {
-        event: 'knock', format: verified.format ?? 'knockspa', action: decision.action, user: decision.user, ip: decision.ip, ports: decision.ports.map(formatPortSpec),
+        event: 'knock', format: verified.format ?? 'knockspa', action: decision.action, user: decision.user, keyId: verified.keyIdHex, ip: decision.ip,
+        ports: decision.ports.map(formatPortSpec),
         duration: decision.durationSec, capped: decision.capped, source: datagram.source,
       },
       'knock accepted',

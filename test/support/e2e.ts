@@ -109,7 +109,7 @@ export async function scenario(t: TestContext, net: TestNet, opts: ScenarioOptio
 }
 
 /** Runs fn; on failure, attaches the daemon's recent log to the error so the report shows it. */
-export async function withLog<T>(s: Scenario, fn: () => Promise<T>): Promise<T> {
+export async function withLog<T>(s: Pick<Scenario, 'daemons'>, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {

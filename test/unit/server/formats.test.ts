@@ -31,6 +31,7 @@ function config(extraUsers = ''): ServerConfig {
     `server_id = "spa.example.net"\n[users.alice]\nports = ["tcp/22"]\n` +
       `[users.carol]\nports = ["tcp/22", "udp/53"]\nmax_duration = 60\nformat = "fwknop"\n` +
       `fwknop_key_base64 = "${b64(ALICE_KEYS.encKey)}"\nfwknop_hmac_key_base64 = "${b64(ALICE_KEYS.hmacKey)}"\n${extraUsers}`,
+    { mode: 0o600 },
   );
   return loadConfig(file);
 }
