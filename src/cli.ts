@@ -23,6 +23,10 @@ function knockCommand(name: 'open' | 'close', summary: string, example: string):
     .option('--spa-port <n>', 'the server\'s SPA port (default: the profile\'s, or 62201)')
     .option('--allow-ip <ip>', 'open for this address instead of the one the packet comes from')
     .option('--server-id <id>', 'server identity to name in the packet (default: the key file\'s)')
+    .option('--format <format>', 'packet format: knockspa, or fwknop to knock a fwknopd (open only)', 'knockspa')
+    .option('--fwknop-key-base64 <key>', 'with --format fwknop: KEY_BASE64 from fwknop --key-gen')
+    .option('--fwknop-hmac-key-base64 <key>', 'with --format fwknop: HMAC_KEY_BASE64 from fwknop --key-gen')
+    .option('--fwknop-user <name>', 'with --format fwknop: the user name field (default: your login name)')
     .addOption(new Option('--dump-packet <file>', 'also write the exact bytes sent to this file').hideHelp())
     .addHelpText('after', `\nA first argument that is not a port (22, tcp/22, udp/53) names a profile; flags override the profile.\n\nExamples:\n  ${example}\n  knockspa ${name} myserver`);
   if (name === 'open') {

@@ -8,17 +8,22 @@ import { MAX_DURATION_SEC, type Action } from '../protocol/body.js';
 import { MAX_PORTS } from '../protocol/constants.js';
 import { formatPortSpec, parsePortSpec, type PortSpec } from '../protocol/ports.js';
 import { UsageError } from './errors.js';
+import { knockFormat, sendFwknopKnock } from './fwknop-knock.js';
 import { loadKeyFile } from './key-file.js';
 import { sendKnock } from './knock.js';
 import { waitForPort } from './probe.js';
 import { getProfile } from './profiles.js';
-import { intOption, resolveTarget, splitProfileArg, type ServerFlags } from './target.js';
+import { intOption, resolveServer, resolveTarget, splitProfileArg, type ServerFlags } from './target.js';
 
 export interface KnockOptions extends ServerFlags {
   readonly duration?: string;
   readonly wait?: boolean;
   readonly waitTimeout?: string;
   readonly dumpPacket?: string;
+  readonly format?: string;
+  readonly fwknopKeyBase64?: string;
+  readonly fwknopHmacKeyBase64?: string;
+  readonly fwknopUser?: string;
 }
 
 export function parsePorts(args: readonly string[]): PortSpec[] {
@@ -50,16 +55,25 @@ export async function runKnock(action: Action, args: readonly string[], opts: Kn
   const duration = intOption(opts.duration, '--duration', 1, MAX_DURATION_SEC);
   if (action === 'close' && duration !== undefined) throw new UsageError('--duration: a close knock has none');
   const waitTimeout = intOption(opts.waitTimeout, '--wait-timeout', 1, 600) ?? 10;
-  const target = resolveTarget(opts, profile);
-  const key = loadKeyFile(target.keyFile);
-  const { allowIp, spaPort } = target;
-  const sent = await sendKnock(key, { action, ports, allowIp, durationSec: duration ?? 0 }, { host: target.host, spaPort }, target.serverId);
-  key.secret.fill(0);
+  let sent: { address: string; packet: Uint8Array; user: string };
+  let allowIp: string | null;
+  let spaPort: number;
+  if (knockFormat(opts) === 'fwknop') {
+    const server = resolveServer(opts, profile);
+    ({ allowIp, spaPort } = server);
+    sent = await sendFwknopKnock(action, { ports, allowIp, durationSec: duration ?? 0 }, { host: server.host, spaPort }, opts);
+  } else {
+    const target = resolveTarget(opts, profile);
+    const key = loadKeyFile(target.keyFile);
+    ({ allowIp, spaPort } = target);
+    sent = { ...(await sendKnock(key, { action, ports, allowIp, durationSec: duration ?? 0 }, { host: target.host, spaPort }, target.serverId)), user: key.user };
+    key.secret.fill(0);
+  }
   if (opts.dumpPacket !== undefined) writeFileSync(opts.dumpPacket, sent.packet, { mode: 0o600 });
   const what = ports.map(formatPortSpec).join(' ');
   const forWhom = allowIp ?? "this machine's address as the server sees it";
   const howLong = action === 'open' ? `, ${duration === undefined ? "the server's default time" : `${duration} s`}` : '';
-  print(`sent ${action} ${what} for ${forWhom}${howLong} to ${sent.address} udp/${spaPort} as ${key.user}`);
+  print(`sent ${action} ${what} for ${forWhom}${howLong} to ${sent.address} udp/${spaPort} as ${sent.user}`);
   if (opts.wait !== true || action === 'close') return 0;
   const tcp = ports.filter((p) => p.proto === 'tcp');
   if (tcp.length === 0) throw new UsageError('--wait probes TCP ports; this knock has none');

@@ -42,7 +42,8 @@ export function splitProfileArg(args: readonly string[]): { profile: string | un
   return { profile: undefined, ports: [...args] };
 }
 
-export function resolveTarget(flags: ServerFlags, profile: Profile | undefined, env: NodeJS.ProcessEnv = process.env): ServerTarget {
+/** Where a knock goes, without the key (fwknop packets take their keys from other flags). */
+export function resolveServer(flags: ServerFlags, profile: Profile | undefined, env: NodeJS.ProcessEnv = process.env): Omit<ServerTarget, 'keyFile'> {
   const host = flags.host ?? profile?.host;
   if (host === undefined) throw new UsageError(`which server? pass --host HOST, or name a profile first (knockspa open myserver), defined in ${profilesFile(env)}`);
   const spaPort = intOption(flags.spaPort, '--spa-port', 1, 65535) ?? profile?.spaPort ?? DEFAULT_SPA_PORT;
@@ -52,6 +53,10 @@ export function resolveTarget(flags: ServerFlags, profile: Profile | undefined, 
     if (allowIp === null || allowIp === '0.0.0.0' || allowIp === '::') throw new UsageError(`--allow-ip: expected one IPv4 or IPv6 address, got ${JSON.stringify(flags.allowIp)}`);
   }
   if (flags.serverId !== undefined && !SERVER_ID.test(flags.serverId)) throw new UsageError(`--server-id: expected a host-name-like identity, got ${JSON.stringify(flags.serverId)}`);
-  const keyFile = findKeyFile(flags.key ?? profile?.key, env);
-  return { host, spaPort, keyFile, allowIp, serverId: flags.serverId };
+  return { host, spaPort, allowIp, serverId: flags.serverId };
+}
+
+export function resolveTarget(flags: ServerFlags, profile: Profile | undefined, env: NodeJS.ProcessEnv = process.env): ServerTarget {
+  const server = resolveServer(flags, profile, env);
+  return { ...server, keyFile: findKeyFile(flags.key ?? profile?.key, env) };
 }

@@ -68,6 +68,7 @@ function userKeyFindings(config: ServerConfig): Finding[] {
 }
 
 export function keyFindings(config: ServerConfig): Finding[] {
+  if (userKeyFiles(config).size === 0) return []; // only users with format = "fwknop": no key files
   const dir = keyDirFindings(config);
   return dir.some((f) => f.status === 'fail') ? dir : [...dir, ...userKeyFindings(config)];
 }

@@ -15,6 +15,7 @@ import { runTool } from '../server/firewall/exec.js';
 import { PCAP_MISSING } from '../server/listen/pcap.js';
 import { clockFindings } from './clock.js';
 import { fail, ok, warn, type Finding } from './finding.js';
+import { fwknopFindings } from './fwknop-findings.js';
 import { keyFindings, stateFindings } from './key-findings.js';
 import { rulesetFindings } from './ruleset-findings.js';
 
@@ -97,6 +98,7 @@ export async function serverDoctor(configPath: string = DEFAULT_CONFIG_PATH): Pr
     ...(await firewallFindings(config)),
     ...(await listenerFindings(config)),
     ...keyFindings(config),
+    ...fwknopFindings(config),
     ...stateFindings(config),
     ...clockFindings(config.maxSkewSec),
     ...(await rulesetFindings(config)),

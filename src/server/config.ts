@@ -12,8 +12,10 @@ import { canonicalIp } from '../protocol/address.js';
 import { SERVER_ID, USER_NAME } from '../protocol/keys.js';
 import { MAX_DURATION_SEC } from '../protocol/body.js';
 import { formatPortSpec, parsePortSpec, type PortSpec } from '../protocol/ports.js';
+import type { FwknopKeys } from '../protocol/fwknop/keys.js';
 import { ConfigError, shown } from './config-error.js';
 import { FIREWALL_KEYS, readFirewallSettings, type FirewallKind, type FirewallSettings } from './firewall/settings.js';
+import { checkFwknopUsers, FWKNOP_USER_KEYS, readUserFormat, type UserFormat } from './fwknop-users.js';
 
 export type ListenMode = 'udp' | 'pcap';
 export type { FirewallKind } from './firewall/settings.js';
@@ -23,6 +25,8 @@ export interface UserPolicy {
   readonly ports: readonly PortSpec[];
   readonly maxDurationSec: number;
   readonly requireIp: boolean;
+  /** "knockspa": a key file in keys_dir; "fwknop": fwknop keys in the config (fwknopKeys). */
+  readonly format: UserFormat;
 }
 
 export interface ServerConfig {
@@ -41,6 +45,8 @@ export interface ServerConfig {
   readonly defaultDurationSec: number;
   readonly replayCapacity: number;
   readonly users: ReadonlyMap<string, UserPolicy>;
+  /** The keys of the users with format = "fwknop". Secret: never logged. */
+  readonly fwknopKeys: ReadonlyMap<string, FwknopKeys>;
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/knockspa/server.toml';
@@ -133,16 +139,19 @@ const TOP_KEYS = [
   'listen', 'address', 'interface', 'port', 'firewall', 'server_id', 'keys_dir', 'state_dir',
   'max_skew', 'default_duration', 'replay_capacity', 'users', ...FIREWALL_KEYS,
 ] as const;
-const USER_KEYS = ['ports', 'max_duration', 'require_ip'] as const;
+const USER_KEYS = ['ports', 'max_duration', 'require_ip', ...FWKNOP_USER_KEYS] as const;
 
-function readUser(file: string, name: string, table: Table, defaultMax: number): UserPolicy {
+function readUser(file: string, name: string, table: Table, defaultMax: number, fwknopKeys: Map<string, FwknopKeys>): UserPolicy {
   const r: TableReader = new TableReader(file, `users.${name}`, table, USER_KEYS);
   if (!USER_NAME.test(name)) throw new ConfigError(file, `users.${name}`, `expected a user name matching ${USER_NAME}`);
+  const { format, fwknopKeys: keys } = readUserFormat(file, name, table);
+  if (keys !== undefined) fwknopKeys.set(name, keys);
   return {
     name,
     ports: r.ports('ports', true) as PortSpec[],
     maxDurationSec: r.int('max_duration', 1, MAX_DURATION_SEC, defaultMax),
     requireIp: r.bool('require_ip', false),
+    format,
   };
 }
 
@@ -162,10 +171,12 @@ export function validateConfig(file: string, doc: Table): ServerConfig {
   if (usersTable === undefined || Object.keys(usersTable).length === 0)
     throw new ConfigError(file, 'users', 'expected at least one [users.NAME] table (each user needs a key file keys_dir/NAME.key)');
   const users = new Map<string, UserPolicy>();
+  const fwknopKeys = new Map<string, FwknopKeys>();
   for (const [name, value] of Object.entries(usersTable)) {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(file, `users.${name}`, `expected a table, got ${shown(value)}`);
-    users.set(name, readUser(file, name, value as Table, 300));
+    users.set(name, readUser(file, name, value as Table, 300, fwknopKeys));
   }
+  checkFwknopUsers(file, fwknopKeys);
   const firewall = r.oneOf('firewall', ['nftables', 'iptables', 'command', 'dry-run'] as const, 'iptables');
   return {
     file,
@@ -182,6 +193,7 @@ export function validateConfig(file: string, doc: Table): ServerConfig {
     defaultDurationSec,
     replayCapacity: r.int('replay_capacity', 1000, 10_000_000, 100_000),
     users,
+    fwknopKeys,
   };
 }
 

@@ -5,12 +5,12 @@
  * @module
  */
 import type { Logger } from 'pino';
-import { Verifier } from '../protocol/packet.js';
 import { ReplayGuard } from '../protocol/replay.js';
 import { loadConfig, type ServerConfig } from './config.js';
 import { ConfigError } from './config-error.js';
 import { makeFirewall } from './firewall/make.js';
 import { protectedPorts } from './firewall/settings.js';
+import { packetFormats } from './formats.js';
 import { Grants } from './grants.js';
 import { loadKeys } from './keystore.js';
 import type { Listener } from './listen/listener.js';
@@ -34,7 +34,7 @@ export function makeListener(config: ServerConfig): Listener {
 function buildPolicy(config: ServerConfig, replay: ReplayGuard, notBeforeMs: number, log: Logger, missingKeys: 'error' | 'revoke' = 'error'): PipelinePolicy {
   const { keyring, warnings } = loadKeys(config, { missing: missingKeys });
   for (const warning of warnings) log.warn({ event: 'key-warning', message: warning }, warning);
-  const verifier = new Verifier({ keyring, serverId: config.serverId, maxSkewMs: config.maxSkewSec * 1000, replay });
+  const verifier = packetFormats(config, keyring, replay);
   return { verifier, users: config.users, defaultDurationSec: config.defaultDurationSec, notBeforeMs };
 }
 

@@ -45,9 +45,13 @@ export function listKeyFiles(config: Pick<ServerConfig, 'file' | 'keysDir'>): st
   }
 }
 
-/** Each configured user's key file paths (possibly none), in file-name order. */
+/**
+ * Each knockspa user's key file paths (possibly none), in file-name order. Users with
+ * format = "fwknop" have their keys in the config instead; with only those, keys_dir is not read.
+ */
 export function userKeyFiles(config: Pick<ServerConfig, 'file' | 'keysDir' | 'users'>): Map<string, string[]> {
-  const byUser = new Map<string, string[]>([...config.users.keys()].map((u) => [u, []]));
+  const byUser = new Map<string, string[]>([...config.users.values()].filter((u) => u.format !== 'fwknop').map((u) => [u.name, []]));
+  if (byUser.size === 0) return byUser;
   for (const name of listKeyFiles(config)) {
     const owner = keyFileOwner(name, config.users.keys());
     if (owner !== undefined) byUser.get(owner)?.push(join(config.keysDir, name));

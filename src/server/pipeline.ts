@@ -6,8 +6,8 @@
  */
 import type { Logger } from 'pino';
 import { formatPortSpec } from '../protocol/ports.js';
-import type { Verifier } from '../protocol/packet.js';
 import type { UserPolicy } from './config.js';
+import type { PacketVerifier } from './formats.js';
 import type { Grants } from './grants.js';
 import type { Datagram } from './listen/listener.js';
 import { authorize, type Decision } from './policy.js';
@@ -24,7 +24,7 @@ export interface PipelineOptions {
 
 /** What may change on reload. */
 export interface PipelinePolicy {
-  readonly verifier: Verifier;
+  readonly verifier: PacketVerifier;
   readonly users: ReadonlyMap<string, UserPolicy>;
   readonly defaultDurationSec: number;
   /** Packets stamped before this are refused (set when the replay cache was lost). */
@@ -55,7 +55,8 @@ export class Pipeline {
     }
     this.opts.log.info(
       {
-        event: 'knock', action: decision.action, user: decision.user, keyId: verified.keyIdHex, ip: decision.ip, ports: decision.ports.map(formatPortSpec),
+        event: 'knock', format: verified.format ?? 'knockspa', action: decision.action, user: decision.user, keyId: verified.keyIdHex, ip: decision.ip,
+        ports: decision.ports.map(formatPortSpec),
         duration: decision.durationSec, capped: decision.capped, source: datagram.source,
       },
       'knock accepted',

@@ -27,8 +27,8 @@ export class TokenBuckets {
     return this.buckets.size;
   }
 
-  /** Takes one token for `key`; false if it has none left. */
-  take(key: string): boolean {
+  /** Takes `count` tokens for `key`; false (taking none) if it has fewer left. */
+  take(key: string, count = 1): boolean {
     const now = this.opts.now();
     let bucket = this.buckets.get(key);
     if (bucket === undefined) {
@@ -43,8 +43,8 @@ export class TokenBuckets {
       bucket.tokens = Math.min(this.opts.capacity, bucket.tokens + refill);
       bucket.updatedMs = now;
     }
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
+    if (bucket.tokens < count) return false;
+    bucket.tokens -= count;
     return true;
   }
 }

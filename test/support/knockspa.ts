@@ -4,7 +4,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,9 @@ export interface UserConfig {
   ports: string[];
   max_duration?: number;
   require_ip?: boolean;
+  format?: 'knockspa' | 'fwknop';
+  fwknop_key_base64?: string;
+  fwknop_hmac_key_base64?: string;
 }
 
 export interface ServerConfigInput {
@@ -107,7 +110,9 @@ export class Site {
   /** (Re)writes server.toml from `config` (merged over the current one). */
   writeConfig(patch: ServerConfigInput = {}): string {
     this.config = { ...this.config, ...patch };
-    writeFileSync(this.configPath, toToml(this.config));
+    // 0600: a config with fwknop keys in it must not be readable by others.
+    writeFileSync(this.configPath, toToml(this.config), { mode: 0o600 });
+    chmodSync(this.configPath, 0o600);
     return this.configPath;
   }
 
@@ -128,7 +133,7 @@ export interface SiteOptions {
   /** Bind address in udp mode; default 0.0.0.0. */
   address?: string;
   users?: Record<string, UserConfig>;
-  /** Users to make keys for in keys_dir; default: every configured user. */
+  /** Users to make keys for in keys_dir; default: every configured user not of format "fwknop". */
   keyUsers?: string[];
   extra?: ServerConfigInput;
 }
@@ -155,7 +160,8 @@ export async function makeSite(net: TestNet, opts: SiteOptions = {}): Promise<Si
   const site = new Site(dir, config);
   mkdirSync(site.keysDir, { mode: 0o700 });
   mkdirSync(site.otherKeysDir, { mode: 0o700 });
-  for (const user of opts.keyUsers ?? Object.keys(users)) await keygen(site.keysDir, user);
+  const knockspaUsers = Object.keys(users).filter((u) => users[u]?.format !== 'fwknop');
+  for (const user of opts.keyUsers ?? knockspaUsers) await keygen(site.keysDir, user);
   site.writeConfig();
   return site;
 }

@@ -198,3 +198,53 @@ test('--help of connect, doctor and import-knockd shows an example', async () =>
   }
   assert.match((await knockspa(['connect', '--help'])).stdout, /ProxyCommand knockspa connect %h %p/);
 });
+
+test('open --format fwknop: usage errors say what to do and never print a key', async () => {
+  const key = Buffer.alloc(32, 1).toString('base64');
+  const hmac = Buffer.alloc(64, 2).toString('base64');
+  const fw = ['--host', '127.0.0.1', '--spa-port', '9', '--format', 'fwknop'];
+  const cases: Array<[string[], RegExp]> = [
+    [['open', '22', '--host', '127.0.0.1', '--format', 'gpg'], /--format: expected knockspa or fwknop, got "gpg"/],
+    [['open', '22', '--host', '127.0.0.1', '--fwknop-key-base64', key], /--fwknop-key-base64 is for fwknop packets; add --format fwknop/],
+    [['open', '22', ...fw], /pass --fwknop-key-base64 and --fwknop-hmac-key-base64/],
+    [['close', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac], /fwknop has no close message/],
+    [['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac, '--key', 'a.key'], /--key and --server-id are for knockspa packets/],
+    [['open', '22', ...fw, '--fwknop-key-base64', key.slice(0, 21), '--fwknop-hmac-key-base64', hmac], /the encryption key is not valid base64/],
+    [['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', Buffer.alloc(20, 2).toString('base64')], /the HMAC key has 20 bytes/],
+    [['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac, '--allow-ip', '2001:db8::1'], /IPv4 addresses only/],
+    [['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac, '--duration', '70000'], /at most 65536 seconds/],
+    [['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac, '--fwknop-user', 'a:b'], /--fwknop-user: expected 1 to 48 printable characters/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await knockspa(args);
+    assert.equal(r.code, 2, `${args.join(' ')} -> ${r.code} ${r.stderr}`);
+    assert.match(r.stderr, message, args.join(' '));
+    for (const secret of [key, hmac, key.slice(0, 21)]) assert.ok(!r.stderr.includes(secret), `no key in: ${r.stderr}`);
+  }
+});
+
+test('open --format fwknop sends one fwknop packet that our fwknop verifier accepts', async () => {
+  const { createSocket } = await import('node:dgram');
+  const { FwknopKeyring, FwknopVerifier } = await import('../../../src/protocol/fwknop/index.js');
+  const { ReplayGuard } = await import('../../../src/protocol/replay.js');
+  const keys = { encKey: new Uint8Array(32).fill(7), hmacKey: new Uint8Array(64).fill(8) };
+  const socket = createSocket('udp4');
+  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+  const received = new Promise<Buffer>((r) => socket.once('message', r));
+  try {
+    const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
+    const r = await knockspa(['open', 'tcp/22', 'udp/53', '--host', '127.0.0.1', '--spa-port', String(socket.address().port), '--format', 'fwknop',
+      '--fwknop-key-base64', b64(keys.encKey), '--fwknop-hmac-key-base64', b64(keys.hmacKey), '--allow-ip', '198.51.100.7', '--duration', '90', '--fwknop-user', 'tester']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /sent open tcp\/22 udp\/53 for 198\.51\.100\.7, 90 s to 127\.0\.0\.1 udp\/\d+ as tester/);
+    const packet = new Uint8Array(await received);
+    const ring = new FwknopKeyring();
+    ring.add('carol', keys);
+    const v = new FwknopVerifier({ keyring: ring, maxSkewMs: 30_000, replay: new ReplayGuard(100) }).verify(packet, Date.now());
+    assert.equal(typeof v, 'object', String(v));
+    if (typeof v === 'string') return;
+    assert.deepEqual([v.user, v.fwknopUser, v.allowIp, v.ports, v.durationSec], ['carol', 'tester', '198.51.100.7', [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 53 }], 90]);
+  } finally {
+    socket.close();
+  }
+});

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ConfigError } from '../../../src/server/config-error.js';
 import { loadConfig } from '../../../src/server/config.js';
+import { assertConfigError } from '../../support/config-error.js';
 
 const GOOD = `
 listen = "udp"
@@ -43,6 +44,7 @@ test('a full config loads, with paths relative to the file', () => {
     ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 53 }],
     maxDurationSec: 300,
     requireIp: false,
+    format: 'knockspa',
   });
 });
 
@@ -113,17 +115,7 @@ function cmd(t: string, table: string): string {
 for (const { name, edit, key, expected } of BAD) {
   test(`bad config: ${name}`, () => {
     const file = writeConfig(edit(GOOD));
-    assert.throws(
-      () => loadConfig(file),
-      (err: unknown) => {
-        assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
-        assert.equal(err.file, file);
-        assert.equal(err.key, key);
-        assert.match(err.message, expected);
-        assert.ok(err.message.startsWith(`${file}: ${key}: `), err.message);
-        return true;
-      },
-    );
+    assertConfigError(() => loadConfig(file), file, key, expected);
   });
 }
 

@@ -21,12 +21,12 @@ function setup(users: string[], keys: Record<string, { key: UserKey; mode?: numb
     writeFileSync(join(keysDir, file), formatKeyFile(key), { mode: 0o600 });
     if (mode !== undefined) chmodSync(join(keysDir, file), mode);
   }
-  const policy = (name: string): UserPolicy => ({ name, ports: [{ proto: 'tcp', port: 22 }], maxDurationSec: 300, requireIp: false });
+  const policy = (name: string): UserPolicy => ({ name, ports: [{ proto: 'tcp', port: 22 }], maxDurationSec: 300, requireIp: false, format: 'knockspa' });
   return {
     file: join(dir, 'server.toml'), listen: 'udp', address: '0.0.0.0', interface: undefined, port: 62201, firewall: 'dry-run',
     firewallSettings: { protect: [], nftSets: [], jumpPosition: 1, command: undefined, sweepIntervalSec: 30 },
     serverId: 'srv.test', keysDir, stateDir: join(dir, 'state'), maxSkewSec: 30, defaultDurationSec: 30, replayCapacity: 1000,
-    users: new Map(users.map((u) => [u, policy(u)])),
+    users: new Map(users.map((u) => [u, policy(u)])), fwknopKeys: new Map(),
   };
 }
 
