@@ -1,8 +1,9 @@
 /**
  * The four daemons `npm run bench` compares, each set up in the server namespace to open TCP 22
- * for the knocking address with the same rule, `iptables -I INPUT -s IP -p tcp --dport 22 -j ACCEPT`:
- * knockspa (udp and pcap listeners), fwknopd (Debian fwknop-server, CMD_CYCLE_OPEN) and knockd
- * (a three-port UDP sequence). For each: its base ruleset, how to start it, its client command, a
+ * for the knocking address with the same rule, `-s IP -p tcp --dport 22 -j ACCEPT`: knockspa
+ * (udp and pcap listeners, firewall = "iptables": the rule in its chain KNOCKSPA), fwknopd (Debian
+ * fwknop-server, CMD_CYCLE_OPEN `iptables -I INPUT ...`) and knockd (a three-port UDP sequence, the
+ * same command). For each: its base ruleset, how to start it, its client command, a
  * pre-built valid knock, junk of the three kinds, and how to take a grant away between rounds.
  * @module
  */
@@ -11,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKET_SIZE } from '../src/protocol/constants.js';
+import { CHAIN } from '../src/server/firewall/iptables.js';
 import { junkPayloads, type JunkKind as AnyJunk } from '../test/support/junk.js';
 import { CLI, craftPacket, makeSite, SPA_PORT } from '../test/support/knockspa.js';
 import { NODE, run, runOk, sleep, type TestNet } from '../test/support/netns.js';
@@ -93,8 +95,10 @@ async function deleteRules(net: TestNet, ip: string): Promise<void> {
   while ((await run(net.srv, ['iptables', '-w', '-D', 'INPUT', ...RULE(ip)])).code === 0);
 }
 
-async function hasRule(net: TestNet, ip: string): Promise<boolean> {
-  return (await run(net.srv, ['iptables', '-w', '-C', 'INPUT', ...RULE(ip)])).code === 0;
+/** knockspa's grant for `ip`: the same rule, in its own chain KNOCKSPA (which INPUT jumps to), with a comment. */
+async function hasKnockspaGrant(net: TestNet, ip: string): Promise<boolean> {
+  const listing = await run(net.srv, ['iptables', '-w', '-S', CHAIN]);
+  return listing.stdout.split('\n').some((l) => l.startsWith(`-A ${CHAIN} -s ${ip}/32 -p tcp -m tcp --dport ${PORT} `) && l.endsWith('-j ACCEPT'));
 }
 
 /** Datagrams the server namespace's kernel delivered to UDP sockets so far (/proc/net/snmp Udp InDatagrams). */
@@ -132,11 +136,11 @@ export function knockspa(net: TestNet, listen: 'udp' | 'pcap', dir: string): Con
     async close(ip) {
       // The daemon owns its grant: a close knock, not a rule deletion, or its next open would only
       // extend. Under a flood a knock can be lost like any datagram: try again.
-      for (let attempt = 0; attempt < 5 && (await hasRule(net, ip)); attempt++) {
+      for (let attempt = 0; attempt < 5 && (await hasKnockspaGrant(net, ip)); attempt++) {
         await net.sendUdp(net.cli, net.serverV4, SPA_PORT, craftPacket({ keyFile, action: 'close' }), { localAddress: ip });
-        for (let i = 0; i < 50 && (await hasRule(net, ip)); i++) await sleep(20);
+        for (let i = 0; i < 50 && (await hasKnockspaGrant(net, ip)); i++) await sleep(20);
       }
-      if (await hasRule(net, ip)) throw new Error(`knockspa did not close the grant for ${ip}:\n${daemon?.log().slice(-2_000)}`);
+      if (await hasKnockspaGrant(net, ip)) throw new Error(`knockspa did not close the grant for ${ip}:\n${daemon?.log().slice(-2_000)}`);
     },
     junk: (kind, count) => ({ port: SPA_PORT, payloads: junkPayloads(kind, count, keyFile) }),
     ...(listen === 'udp' ? { reached: { what: 'delivered to its socket', count: () => udpDelivered(net) } } : {}),

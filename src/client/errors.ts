@@ -9,3 +9,15 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
+
+/** A mistake in the client's profile file: names the file, the key and what was expected. Exit 2. */
+export class ProfileError extends UsageError {
+  constructor(
+    readonly file: string,
+    readonly key: string,
+    readonly expected: string,
+  ) {
+    super(key === '' ? `${file}: ${expected}` : `${file}: ${key}: ${expected}`);
+    this.name = 'ProfileError';
+  }
+}

@@ -25,7 +25,7 @@ export function loadKeyFile(file: string): UserKey {
   }
 }
 
-/** --key, else $KNOCKSPA_KEY, else the only *.key file in ./keys. */
+/** --key (or the profile's key), else $KNOCKSPA_KEY, else the only *.key file in ./keys. */
 export function findKeyFile(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env, keysDir = 'keys'): string {
   if (explicit !== undefined) return explicit;
   const fromEnv = env.KNOCKSPA_KEY;
@@ -38,7 +38,7 @@ export function findKeyFile(explicit: string | undefined, env: NodeJS.ProcessEnv
   }
   if (candidates.length === 1) return join(keysDir, candidates[0] as string);
   const found = candidates.length === 0 ? `no key file in ./${keysDir}` : `${candidates.length} key files in ./${keysDir}`;
-  throw new UsageError(`which key? ${found}; pass --key FILE or set KNOCKSPA_KEY`);
+  throw new UsageError(`which key? ${found}; pass --key FILE or set KNOCKSPA_KEY (or key = "FILE" in a profile)`);
 }
 
 /** Writes a new key file with mode 0600; refuses to replace one unless `force`. */

@@ -1,28 +1,77 @@
 /**
- * `knockspa keygen`: makes a user's key file and says where it goes on each side.
+ * `knockspa keygen`: makes a user's key file and says where it goes on each side; with --rotate,
+ * a further key beside the user's existing ones (never replacing one) and the steps of a rotation.
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
-import { newUserKey, SERVER_ID, USER_NAME } from '../protocol/keys.js';
+import { basename, join, resolve } from 'node:path';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { isKeyFileNameFor } from '../protocol/keyfile.js';
+import { newUserKey, SERVER_ID, USER_NAME, type UserKey } from '../protocol/keys.js';
 import { UsageError } from './errors.js';
-import { writeKeyFile } from './key-file.js';
+import { loadKeyFile, writeKeyFile } from './key-file.js';
 
 export interface KeygenOptions {
   readonly user: string;
   readonly out?: string;
   readonly serverId?: string;
   readonly force?: boolean;
+  readonly rotate?: boolean;
+}
+
+interface ExistingKey {
+  readonly file: string;
+  readonly keyIdHex: string;
+  readonly serverId: string;
+  readonly created: string;
+}
+
+/** The user's key files in `dir` (NAME.key, NAME.LABEL.key), read to learn their ids and server ids. */
+function existingKeys(dir: string, user: string): ExistingKey[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir).filter((f) => isKeyFileNameFor(f, user)).sort();
+  } catch {
+    // no directory: no keys
+  }
+  const keys: ExistingKey[] = [];
+  for (const name of names) {
+    const key = loadKeyFile(join(dir, name));
+    key.secret.fill(0);
+    // a.b.key fits user "a" by name but may be user "a.b"'s key
+    if (key.user === user) keys.push({ file: join(dir, name), keyIdHex: bytesToHex(key.keyId), serverId: key.serverId, created: key.created });
+  }
+  return keys;
+}
+
+/** NAME.YYYY-MM-DD.key, or NAME.YYYY-MM-DD.N.key when that is taken. */
+function rotatedFileName(dir: string, user: string, now: Date): string {
+  const day = now.toISOString().slice(0, 10);
+  for (let n = 1; ; n++) {
+    const file = join(dir, n === 1 ? `${user}.${day}.key` : `${user}.${day}.${n}.key`);
+    if (!existsSync(file)) return file;
+  }
+}
+
+function newKey(user: string, serverId: string, now: Date): UserKey {
+  return newUserKey({ user, serverId, created: now.toISOString(), random: (n) => new Uint8Array(randomBytes(n)) });
+}
+
+function checkNames(opts: KeygenOptions): void {
+  if (!USER_NAME.test(opts.user)) throw new UsageError(`--user: expected a name like "alice" (lowercase letters, digits, _ . -; at most 32), got ${JSON.stringify(opts.user)}`);
+  if (opts.serverId !== undefined && !SERVER_ID.test(opts.serverId)) throw new UsageError(`--server-id: expected a host-name-like identity, got ${JSON.stringify(opts.serverId)}`);
 }
 
 export function runKeygen(opts: KeygenOptions, print: (line: string) => void = console.log): number {
-  if (!USER_NAME.test(opts.user)) throw new UsageError(`--user: expected a name like "alice" (lowercase letters, digits, _ . -; at most 32), got ${JSON.stringify(opts.user)}`);
+  checkNames(opts);
+  if (opts.rotate === true) return rotate(opts, print);
   const serverId = opts.serverId ?? hostname();
-  if (!SERVER_ID.test(serverId)) throw new UsageError(`--server-id: expected a host-name-like identity, got ${JSON.stringify(serverId)}`);
+  if (!SERVER_ID.test(serverId)) throw new UsageError(`--server-id: this host's name ${JSON.stringify(serverId)} is not usable as a server identity; pass --server-id NAME`);
   const dir = opts.out ?? 'keys';
   const file = join(dir, `${opts.user}.key`);
-  const key = newUserKey({ user: opts.user, serverId, created: new Date().toISOString(), random: (n) => new Uint8Array(randomBytes(n)) });
+  const key = newKey(opts.user, serverId, new Date());
   writeKeyFile(file, dir, key, opts.force === true);
   key.secret.fill(0);
   print(`wrote ${resolve(file)} (mode 0600) for user ${opts.user}, bound to server id "${serverId}"`);
@@ -37,5 +86,36 @@ export function runKeygen(opts: KeygenOptions, print: (line: string) => void = c
   print('');
   print(`On ${opts.user}'s machine (copy the file over a secure channel, keep it mode 0600):`);
   print(`  knockspa open 22 --host SERVER --key ~/.config/knockspa/${opts.user}.key`);
+  return 0;
+}
+
+function rotate(opts: KeygenOptions, print: (line: string) => void): number {
+  if (opts.force === true) throw new UsageError('--rotate never replaces a key, it adds one; drop --force');
+  const { user } = opts;
+  const dir = opts.out ?? 'keys';
+  const old = existingKeys(dir, user);
+  if (old.length === 0) throw new UsageError(`--rotate: no key of ${user} in ${dir} to rotate; make the first with: knockspa keygen --user ${user} --out ${dir}`);
+  // The newest key's server id, unless told otherwise: a rotation keeps the binding.
+  const newest = old.reduce((a, b) => (b.created > a.created ? b : a));
+  const serverId = opts.serverId ?? newest.serverId;
+  const now = new Date();
+  const file = rotatedFileName(dir, user, now);
+  const key = newKey(user, serverId, now);
+  const keyIdHex = bytesToHex(key.keyId);
+  writeKeyFile(file, dir, key, false);
+  key.secret.fill(0);
+  const name = basename(file);
+  print(`wrote ${resolve(file)} (mode 0600): a new key for ${user}, key id ${keyIdHex}, bound to server id "${serverId}"`);
+  print(`${user}'s other keys keep working until their files are removed:`);
+  for (const k of old) print(`  ${k.file}  (key id ${k.keyIdHex}, made ${k.created})`);
+  print('');
+  print('Next steps:');
+  print(`  1. On the server (skip the copy if ${dir} is its keys_dir): install -m 600 ${file} /etc/knockspa/keys/${name}`);
+  print('     then: systemctl reload knockspa   (from now on the old and the new key both open)');
+  print(`  2. Give ${user} the new file over a secure channel (mode 0600); ${user} switches to it:`);
+  print(`     knockspa open 22 --host SERVER --key ~/.config/knockspa/${name}   (or key = "..." in the profile)`);
+  print(`  3. Once the server log shows ${user}'s knocks with "keyId":"${keyIdHex}" only, remove the old key(s) there:`);
+  for (const k of old) print(`     rm /etc/knockspa/keys/${basename(k.file)}`);
+  print('     then: systemctl reload knockspa   (knocks made with a removed key are refused as unknown-key)');
   return 0;
 }

@@ -1,41 +1,33 @@
 /**
- * `knockspa open` and `knockspa close`: parse the arguments, send one knock, report it,
- * and with --wait probe the TCP port until it answers.
+ * `knockspa open` and `knockspa close`: parse the arguments (a profile name, ports, flags), send one
+ * knock, report it, and with --wait probe the TCP port until it answers.
  * @module
  */
 import { writeFileSync } from 'node:fs';
-import { canonicalIp } from '../protocol/address.js';
 import { MAX_DURATION_SEC, type Action } from '../protocol/body.js';
 import { MAX_PORTS } from '../protocol/constants.js';
-import { SERVER_ID } from '../protocol/keys.js';
 import { formatPortSpec, parsePortSpec, type PortSpec } from '../protocol/ports.js';
 import { UsageError } from './errors.js';
-import { findKeyFile, loadKeyFile } from './key-file.js';
+import { knockFormat, sendFwknopKnock } from './fwknop-knock.js';
+import { loadKeyFile } from './key-file.js';
 import { sendKnock } from './knock.js';
 import { waitForPort } from './probe.js';
+import { getProfile } from './profiles.js';
+import { intOption, resolveServer, resolveTarget, splitProfileArg, type ServerFlags } from './target.js';
 
-export const DEFAULT_SPA_PORT = 62201;
-
-export interface KnockOptions {
-  readonly host: string;
-  readonly key?: string;
-  readonly spaPort?: string;
+export interface KnockOptions extends ServerFlags {
   readonly duration?: string;
-  readonly allowIp?: string;
-  readonly serverId?: string;
   readonly wait?: boolean;
   readonly waitTimeout?: string;
   readonly dumpPacket?: string;
-}
-
-function intOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) throw new UsageError(`${name}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
-  return Number(value);
+  readonly format?: string;
+  readonly fwknopKeyBase64?: string;
+  readonly fwknopHmacKeyBase64?: string;
+  readonly fwknopUser?: string;
 }
 
 export function parsePorts(args: readonly string[]): PortSpec[] {
-  if (args.length === 0) throw new UsageError('which port? e.g. knockspa open 22 --host HOST');
+  if (args.length === 0) throw new UsageError('which port? e.g. knockspa open 22 --host HOST, or knockspa open PROFILE');
   if (args.length > MAX_PORTS) throw new UsageError(`at most ${MAX_PORTS} ports per knock, got ${args.length}`);
   const ports: PortSpec[] = [];
   for (const arg of args) {
@@ -46,33 +38,42 @@ export function parsePorts(args: readonly string[]): PortSpec[] {
   return ports;
 }
 
-const WAIT_HINTS = [
+/** What to check when a knock seems to have opened nothing (the server never answers, so the client cannot know). */
+export const KNOCK_HINTS = [
   'the clocks differ by more than the server\'s max_skew (check: date -u on both sides)',
   'the key is not the one the server has for this user, or is bound to another server id',
   'the user may not open this port (server config [users.NAME] ports)',
   'the SPA port is blocked on the way (a firewall dropping UDP to it), or --spa-port is wrong',
 ];
 
-export async function runKnock(action: Action, portArgs: readonly string[], opts: KnockOptions, print: (line: string) => void = console.log): Promise<number> {
-  const ports = parsePorts(portArgs);
-  const spaPort = intOption(opts.spaPort, '--spa-port', 1, 65535) ?? DEFAULT_SPA_PORT;
+export async function runKnock(action: Action, args: readonly string[], opts: KnockOptions, print: (line: string) => void = console.log): Promise<number> {
+  const split = splitProfileArg(args);
+  const profile = split.profile === undefined ? undefined : getProfile(split.profile);
+  if (profile !== undefined && split.ports.length === 0 && profile.ports === undefined)
+    throw new UsageError(`which port? profile ${profile.name} has no ports = [...] in ${profile.file}; add them there or give them: knockspa ${action} ${profile.name} 22`);
+  const ports = profile?.ports !== undefined && split.ports.length === 0 ? [...profile.ports] : parsePorts(split.ports);
   const duration = intOption(opts.duration, '--duration', 1, MAX_DURATION_SEC);
   if (action === 'close' && duration !== undefined) throw new UsageError('--duration: a close knock has none');
   const waitTimeout = intOption(opts.waitTimeout, '--wait-timeout', 1, 600) ?? 10;
-  let allowIp: string | null = null;
-  if (opts.allowIp !== undefined) {
-    allowIp = canonicalIp(opts.allowIp);
-    if (allowIp === null || allowIp === '0.0.0.0' || allowIp === '::') throw new UsageError(`--allow-ip: expected one IPv4 or IPv6 address, got ${JSON.stringify(opts.allowIp)}`);
+  let sent: { address: string; packet: Uint8Array; user: string };
+  let allowIp: string | null;
+  let spaPort: number;
+  if (knockFormat(opts) === 'fwknop') {
+    const server = resolveServer(opts, profile);
+    ({ allowIp, spaPort } = server);
+    sent = await sendFwknopKnock(action, { ports, allowIp, durationSec: duration ?? 0 }, { host: server.host, spaPort }, opts);
+  } else {
+    const target = resolveTarget(opts, profile);
+    const key = loadKeyFile(target.keyFile);
+    ({ allowIp, spaPort } = target);
+    sent = { ...(await sendKnock(key, { action, ports, allowIp, durationSec: duration ?? 0 }, { host: target.host, spaPort }, target.serverId)), user: key.user };
+    key.secret.fill(0);
   }
-  if (opts.serverId !== undefined && !SERVER_ID.test(opts.serverId)) throw new UsageError(`--server-id: expected a host-name-like identity, got ${JSON.stringify(opts.serverId)}`);
-  const key = loadKeyFile(findKeyFile(opts.key));
-  const sent = await sendKnock(key, { action, ports, allowIp, durationSec: duration ?? 0 }, { host: opts.host, spaPort }, opts.serverId);
-  key.secret.fill(0);
   if (opts.dumpPacket !== undefined) writeFileSync(opts.dumpPacket, sent.packet, { mode: 0o600 });
   const what = ports.map(formatPortSpec).join(' ');
   const forWhom = allowIp ?? "this machine's address as the server sees it";
   const howLong = action === 'open' ? `, ${duration === undefined ? "the server's default time" : `${duration} s`}` : '';
-  print(`sent ${action} ${what} for ${forWhom}${howLong} to ${sent.address} udp/${spaPort} as ${key.user}`);
+  print(`sent ${action} ${what} for ${forWhom}${howLong} to ${sent.address} udp/${spaPort} as ${sent.user}`);
   if (opts.wait !== true || action === 'close') return 0;
   const tcp = ports.filter((p) => p.proto === 'tcp');
   if (tcp.length === 0) throw new UsageError('--wait probes TCP ports; this knock has none');
@@ -80,7 +81,7 @@ export async function runKnock(action: Action, portArgs: readonly string[], opts
     const ms = await waitForPort(sent.address, port, waitTimeout * 1000);
     if (ms === null) {
       print(`tcp/${port} did not answer within ${waitTimeout} s. Likely causes:`);
-      for (const hint of WAIT_HINTS) print(`  - ${hint}`);
+      for (const hint of KNOCK_HINTS) print(`  - ${hint}`);
       print('  The server log names the reason for every refused knock.');
       return 1;
     }

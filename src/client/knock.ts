@@ -32,7 +32,8 @@ export async function resolveHost(host: string, family?: 4 | 6): Promise<{ addre
   return { address: found.address, family: found.family as 4 | 6 };
 }
 
-function sendDatagram(packet: Uint8Array, address: string, family: 4 | 6, port: number): Promise<void> {
+/** Sends one UDP datagram and closes the socket. */
+export function sendDatagram(packet: Uint8Array, address: string, family: 4 | 6, port: number): Promise<void> {
   const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
   return new Promise((resolvePromise, reject) => {
     socket.once('error', (err) => {

@@ -23,6 +23,14 @@ type Field = 'user' | 'key-id' | 'server-id' | 'created' | 'secret';
 const FIELDS: readonly Field[] = ['user', 'key-id', 'server-id', 'created', 'secret'];
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?Z$/;
 
+/**
+ * Whether a file name in a key directory holds one of `user`'s keys: NAME.key, or NAME.LABEL.key
+ * for the keys a rotation adds beside it (e.g. alice.2026-11-22.key).
+ */
+export function isKeyFileNameFor(fileName: string, user: string): boolean {
+  return fileName === `${user}.key` || (fileName.startsWith(`${user}.`) && fileName.endsWith('.key') && fileName.length > user.length + 5);
+}
+
 export function formatKeyFile(key: UserKey): string {
   return [
     '# knockspa key file. SECRET: keep it mode 0600; it belongs on this user\'s client and on the server only.',

@@ -16,6 +16,15 @@
  */
 import { TokenBuckets } from './token-buckets.js';
 
+/** What a packet refused before its HMAC is counted as (not logged one by one). */
+export const OVER_BUDGET = 'over-budget';
+
+/** What a verifier asks before a packet's first HMAC, and tells after a failed one. */
+export interface AuthGate {
+  admit(source: string): boolean;
+  failed(source: string): void;
+}
+
 /** Failed authentications a source may have before it is held back. */
 export const SOURCE_FAILURES = 8;
 /** Failures forgiven per second: an emptied source is admitted again within 0.5 s, clean within 4 s. */
@@ -33,7 +42,7 @@ export interface AuthBudgetOptions {
   readonly globalPerSec?: number;
 }
 
-export class AuthBudget {
+export class AuthBudget implements AuthGate {
   private readonly failures: TokenBuckets;
   private readonly global: TokenBuckets;
   private readonly clean: number;

@@ -7,20 +7,26 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { tomlErrorText } from '../client/toml-error.js';
 import { canonicalIp } from '../protocol/address.js';
 import { SERVER_ID, USER_NAME } from '../protocol/keys.js';
 import { MAX_DURATION_SEC } from '../protocol/body.js';
 import { formatPortSpec, parsePortSpec, type PortSpec } from '../protocol/ports.js';
+import type { FwknopKeys } from '../protocol/fwknop/keys.js';
 import { ConfigError, shown } from './config-error.js';
+import { FIREWALL_KEYS, readFirewallSettings, type FirewallKind, type FirewallSettings } from './firewall/settings.js';
+import { checkFwknopUsers, FWKNOP_USER_KEYS, readUserFormat, type UserFormat } from './fwknop-users.js';
 
 export type ListenMode = 'udp' | 'pcap';
-export type FirewallKind = 'iptables' | 'dry-run';
+export type { FirewallKind } from './firewall/settings.js';
 
 export interface UserPolicy {
   readonly name: string;
   readonly ports: readonly PortSpec[];
   readonly maxDurationSec: number;
   readonly requireIp: boolean;
+  /** "knockspa": a key file in keys_dir; "fwknop": fwknop keys in the config (fwknopKeys). */
+  readonly format: UserFormat;
 }
 
 export interface ServerConfig {
@@ -30,6 +36,8 @@ export interface ServerConfig {
   readonly interface: string | undefined;
   readonly port: number;
   readonly firewall: FirewallKind;
+  /** The chosen backend's settings (ports to protect, nftables set, jump position, command templates, sweep). */
+  readonly firewallSettings: FirewallSettings;
   readonly serverId: string;
   readonly keysDir: string;
   readonly stateDir: string;
@@ -37,17 +45,19 @@ export interface ServerConfig {
   readonly defaultDurationSec: number;
   readonly replayCapacity: number;
   readonly users: ReadonlyMap<string, UserPolicy>;
+  /** The keys of the users with format = "fwknop". Secret: never logged. */
+  readonly fwknopKeys: ReadonlyMap<string, FwknopKeys>;
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/knockspa/server.toml';
 export const DEFAULT_SPA_PORT = 62201;
 
-type Table = Record<string, unknown>;
+export type Table = Record<string, unknown>;
 
 /** Reads and checks one table's keys against what is allowed. */
-class TableReader {
+export class TableReader {
   constructor(
-    private readonly file: string,
+    readonly file: string,
     private readonly prefix: string,
     private readonly table: Table,
     allowed: readonly string[],
@@ -91,6 +101,32 @@ class TableReader {
     return v as T;
   }
 
+  /** An array of port specs ("22", "tcp/22", "udp/53"), no duplicates; undefined if absent. */
+  ports(key: string, required: boolean): PortSpec[] | undefined {
+    const raw = this.table[key];
+    if (raw === undefined && !required) return undefined;
+    if (!Array.isArray(raw) || (required && raw.length === 0)) this.fail(key, `${required ? 'a non-empty' : 'an'} array of ports like ["tcp/22", "udp/53"]`);
+    const ports: PortSpec[] = [];
+    for (const item of raw) {
+      const spec = typeof item === 'string' ? parsePortSpec(item) : null;
+      if (spec === null) throw new ConfigError(this.file, this.path(key), `expected ports like "tcp/22" or "udp/53" (1..65535), got ${shown(item)}`);
+      if (ports.some((p) => formatPortSpec(p) === formatPortSpec(spec))) throw new ConfigError(this.file, this.path(key), `${formatPortSpec(spec)} listed twice`);
+      ports.push(spec);
+    }
+    return ports;
+  }
+
+  /** A reader for the nested table `key` (its own allowed keys), or undefined if absent. */
+  child(key: string, allowed: readonly string[]): TableReader | undefined {
+    const t = this.table_(key);
+    return t === undefined ? undefined : new TableReader(this.file, this.path(key), t, allowed);
+  }
+
+  /** The raw value, for readers of shapes this class does not know. */
+  value(key: string): unknown {
+    return this.table[key];
+  }
+
   table_(key: string): Table | undefined {
     const v = this.table[key];
     if (v === undefined) return undefined;
@@ -101,27 +137,21 @@ class TableReader {
 
 const TOP_KEYS = [
   'listen', 'address', 'interface', 'port', 'firewall', 'server_id', 'keys_dir', 'state_dir',
-  'max_skew', 'default_duration', 'replay_capacity', 'users',
+  'max_skew', 'default_duration', 'replay_capacity', 'users', ...FIREWALL_KEYS,
 ] as const;
-const USER_KEYS = ['ports', 'max_duration', 'require_ip'] as const;
+const USER_KEYS = ['ports', 'max_duration', 'require_ip', ...FWKNOP_USER_KEYS] as const;
 
-function readUser(file: string, name: string, table: Table, defaultMax: number): UserPolicy {
+function readUser(file: string, name: string, table: Table, defaultMax: number, fwknopKeys: Map<string, FwknopKeys>): UserPolicy {
   const r: TableReader = new TableReader(file, `users.${name}`, table, USER_KEYS);
   if (!USER_NAME.test(name)) throw new ConfigError(file, `users.${name}`, `expected a user name matching ${USER_NAME}`);
-  const raw = table.ports;
-  if (!Array.isArray(raw) || raw.length === 0) r.fail('ports', 'a non-empty array of ports like ["tcp/22", "udp/53"]');
-  const ports: PortSpec[] = [];
-  for (const item of raw) {
-    const spec = typeof item === 'string' ? parsePortSpec(item) : null;
-    if (spec === null) throw new ConfigError(file, r.path('ports'), `expected ports like "tcp/22" or "udp/53" (1..65535), got ${shown(item)}`);
-    if (ports.some((p) => formatPortSpec(p) === formatPortSpec(spec))) throw new ConfigError(file, r.path('ports'), `${formatPortSpec(spec)} listed twice`);
-    ports.push(spec);
-  }
+  const { format, fwknopKeys: keys } = readUserFormat(file, name, table);
+  if (keys !== undefined) fwknopKeys.set(name, keys);
   return {
     name,
-    ports,
+    ports: r.ports('ports', true) as PortSpec[],
     maxDurationSec: r.int('max_duration', 1, MAX_DURATION_SEC, defaultMax),
     requireIp: r.bool('require_ip', false),
+    format,
   };
 }
 
@@ -141,17 +171,21 @@ export function validateConfig(file: string, doc: Table): ServerConfig {
   if (usersTable === undefined || Object.keys(usersTable).length === 0)
     throw new ConfigError(file, 'users', 'expected at least one [users.NAME] table (each user needs a key file keys_dir/NAME.key)');
   const users = new Map<string, UserPolicy>();
+  const fwknopKeys = new Map<string, FwknopKeys>();
   for (const [name, value] of Object.entries(usersTable)) {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(file, `users.${name}`, `expected a table, got ${shown(value)}`);
-    users.set(name, readUser(file, name, value as Table, 300));
+    users.set(name, readUser(file, name, value as Table, 300, fwknopKeys));
   }
+  checkFwknopUsers(file, fwknopKeys);
+  const firewall = r.oneOf('firewall', ['nftables', 'iptables', 'command', 'dry-run'] as const, 'iptables');
   return {
     file,
     listen,
     address,
     interface: iface,
     port: r.int('port', 1, 65535, DEFAULT_SPA_PORT),
-    firewall: r.oneOf('firewall', ['iptables', 'dry-run'] as const, 'iptables'),
+    firewall,
+    firewallSettings: readFirewallSettings(r, firewall),
     serverId,
     keysDir: resolve(base, r.string('keys_dir', 'keys') as string),
     stateDir: resolve(base, r.string('state_dir', 'state') as string),
@@ -159,6 +193,7 @@ export function validateConfig(file: string, doc: Table): ServerConfig {
     defaultDurationSec,
     replayCapacity: r.int('replay_capacity', 1000, 10_000_000, 100_000),
     users,
+    fwknopKeys,
   };
 }
 
@@ -175,9 +210,7 @@ export function loadConfig(path: string): ServerConfig {
   try {
     doc = parseToml(text) as Table;
   } catch (err) {
-    const { message, line, column } = err as Error & { line?: number; column?: number };
-    const where = line === undefined ? '' : ` at line ${line}, column ${column ?? 0}`;
-    throw new ConfigError(file, '', `not valid TOML${where}: ${message.split('\n')[0] ?? ''}`);
+    throw new ConfigError(file, '', tomlErrorText(err));
   }
   return validateConfig(file, doc);
 }

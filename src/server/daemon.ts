@@ -5,14 +5,13 @@
  * @module
  */
 import type { Logger } from 'pino';
-import { Verifier } from '../protocol/packet.js';
 import { ReplayGuard } from '../protocol/replay.js';
 import { AuthBudget } from './auth-budget.js';
 import { loadConfig, type ServerConfig } from './config.js';
 import { ConfigError } from './config-error.js';
-import { DryRunFirewall } from './firewall/dry-run.js';
-import type { Firewall } from './firewall/firewall.js';
-import { IptablesFirewall } from './firewall/iptables.js';
+import { makeFirewall } from './firewall/make.js';
+import { protectedPorts } from './firewall/settings.js';
+import { packetFormats } from './formats.js';
 import { Grants } from './grants.js';
 import { loadKeys } from './keystore.js';
 import type { Listener } from './listen/listener.js';
@@ -22,8 +21,9 @@ import { Pipeline, type PipelinePolicy } from './pipeline.js';
 import { RejectLog, SUMMARY_INTERVAL_MS } from './reject-log.js';
 import { StateStore, STATE_VERSION, type DaemonState } from './state.js';
 
-export function makeFirewall(config: ServerConfig, log: Logger): Firewall {
-  return config.firewall === 'dry-run' ? new DryRunFirewall(log) : new IptablesFirewall();
+/** What the firewall must drop unless granted (where the backend protects ports itself). */
+function protectedBy(config: ServerConfig): ReturnType<typeof protectedPorts> {
+  return protectedPorts(config.firewallSettings.protect, config.users.values());
 }
 
 export function makeListener(config: ServerConfig): Listener {
@@ -31,20 +31,20 @@ export function makeListener(config: ServerConfig): Listener {
   return new UdpListener({ address: config.address, port: config.port });
 }
 
-/** Keys and verifier for a loaded config; throws ConfigError. */
-function buildPolicy(config: ServerConfig, replay: ReplayGuard, notBeforeMs: number, log: Logger): PipelinePolicy {
-  const { keyring, warnings } = loadKeys(config);
+/** Keys and verifier for a loaded config; throws ConfigError. On reload a user without key files is revoked, not an error. */
+function buildPolicy(config: ServerConfig, replay: ReplayGuard, notBeforeMs: number, log: Logger, missingKeys: 'error' | 'revoke' = 'error'): PipelinePolicy {
+  const { keyring, warnings } = loadKeys(config, { missing: missingKeys });
   for (const warning of warnings) log.warn({ event: 'key-warning', message: warning }, warning);
-  const verifier = new Verifier({ keyring, serverId: config.serverId, maxSkewMs: config.maxSkewSec * 1000, replay });
+  const verifier = packetFormats(config, keyring, replay);
   return { verifier, users: config.users, defaultDurationSec: config.defaultDurationSec, notBeforeMs };
 }
 
-/** Checks config, keys and firewall access without starting; throws on the first problem. */
-export async function checkServer(path: string, log: Logger): Promise<ServerConfig> {
+/** Checks config, keys and firewall access without starting or changing anything; throws on the first problem. */
+export async function checkServer(path: string, log: Logger): Promise<{ config: ServerConfig; firewall: string }> {
   const config = loadConfig(path);
   buildPolicy(config, new ReplayGuard(config.replayCapacity), 0, log);
-  await makeFirewall(config, log).check();
-  return config;
+  const firewall = await makeFirewall(config, log).check(protectedBy(config));
+  return { config, firewall };
 }
 
 export interface RunningDaemon {
@@ -77,11 +77,12 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const policy = buildPolicy(config, replay, notBeforeMs, log);
 
   const firewall = makeFirewall(config, log);
-  await firewall.check();
+  let protect = protectedBy(config);
+  await firewall.setup(protect);
   const snapshot = (): DaemonState => ({ version: STATE_VERSION, replay: replay.toState(), grants: grants.records() });
   const persist = (): Promise<void> =>
     store.save(snapshot).catch((err: unknown) => log.error({ event: 'state-error', error: String(err) }, 'cannot write state'));
-  const grants = new Grants({ firewall, log, now, persist });
+  const grants = new Grants({ firewall, log, now, persist, protect, sweepEveryMs: config.firewallSettings.sweepIntervalSec * 1000 });
   await grants.restore(loaded.kind === 'ok' ? loaded.state.grants : []);
 
   const rejects = new RejectLog(log, now);
@@ -97,7 +98,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   });
   const flushTimer = setInterval(() => rejects.flush(), SUMMARY_INTERVAL_MS);
   log.info(
-    { event: 'start', listener: listener.description, port: config.port, users: config.users.size, firewall: firewall.name, serverId: config.serverId, grants: grants.size },
+    { event: 'start', listener: listener.description, port: config.port, users: config.users.size, firewall: firewall.name, manages: firewall.description, serverId: config.serverId, grants: grants.size },
     'knockspa listening',
   );
 
@@ -109,6 +110,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
       clearInterval(flushTimer);
       await listener.close().catch(() => undefined);
       await grants.closeAll('shutdown');
+      await firewall.detach().catch((err: unknown) => log.error({ event: 'firewall-error', op: 'detach', stderr: String(err) }, 'firewall command failed'));
       rejects.flush();
       await persist();
       log.info({ event: 'stop' }, 'knockspa stopped');
@@ -118,8 +120,12 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const reload = (): void => {
     try {
       const next = loadConfig(path);
-      pipeline.policy = buildPolicy(next, replay, pipeline.policy.notBeforeMs, log);
-      const changed = (['listen', 'address', 'interface', 'port', 'firewall', 'stateDir', 'replayCapacity'] as const).filter((k) => next[k] !== config[k]);
+      pipeline.policy = buildPolicy(next, replay, pipeline.policy.notBeforeMs, log, 'revoke');
+      const nextProtect = protectedBy(next);
+      if (JSON.stringify(nextProtect) !== JSON.stringify(protect)) void grants.setProtected((protect = nextProtect));
+      const changed: string[] = (['listen', 'address', 'interface', 'port', 'firewall', 'stateDir', 'replayCapacity'] as const).filter((k) => next[k] !== config[k]);
+      // protect is applied live (above); the other firewall settings need a restart.
+      if (JSON.stringify({ ...next.firewallSettings, protect: [] }) !== JSON.stringify({ ...config.firewallSettings, protect: [] })) changed.push('firewall settings');
       log.info({ event: 'reload', users: next.users.size, needsRestart: changed }, changed.length > 0 ? `reloaded; restart to apply ${changed.join(', ')}` : 'reloaded');
     } catch (err) {
       log.error({ event: 'config-error', message: (err as Error).message }, 'reload refused; keeping the running config');

@@ -1,11 +1,13 @@
 /**
- * Loads each configured user's key file (keys_dir/NAME.key) into a Keyring.
- * Refuses files others can read, files naming another user, and missing files, with the fix to run.
+ * Loads every key file of each configured user into a Keyring: keys_dir/NAME.key and, after a
+ * rotation, keys_dir/NAME.LABEL.key (e.g. alice.2026-11-22.key); all of a user's keys work at once.
+ * Refuses files others can read and files naming another user, with the fix to run.
  * @module
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { KeyFileError, parseKeyFile } from '../protocol/keyfile.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { isKeyFileNameFor, KeyFileError, parseKeyFile } from '../protocol/keyfile.js';
 import { Keyring } from '../protocol/keyring.js';
 import type { UserKey } from '../protocol/keys.js';
 import { ConfigError } from './config-error.js';
@@ -19,6 +21,42 @@ export interface LoadedKeys {
 
 export function keyFilePath(keysDir: string, user: string): string {
   return join(keysDir, `${user}.key`);
+}
+
+/**
+ * The configured user a file name in keys_dir belongs to: NAME.key or NAME.LABEL.key. When two
+ * names fit (users "a" and "a.b", file "a.b.key"), the longer name wins.
+ */
+export function keyFileOwner(fileName: string, users: Iterable<string>): string | undefined {
+  let owner: string | undefined;
+  for (const user of users) {
+    if (isKeyFileNameFor(fileName, user) && (owner === undefined || user.length > owner.length)) owner = user;
+  }
+  return owner;
+}
+
+/** Every *.key file in keys_dir, sorted; a ConfigError if the directory cannot be read. */
+export function listKeyFiles(config: Pick<ServerConfig, 'file' | 'keysDir'>): string[] {
+  try {
+    return readdirSync(config.keysDir).filter((f) => f.endsWith('.key')).sort();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new ConfigError(config.file, 'keys_dir', `expected a directory of key files; cannot read ${config.keysDir} (${code})`);
+  }
+}
+
+/**
+ * Each knockspa user's key file paths (possibly none), in file-name order. Users with
+ * format = "fwknop" have their keys in the config instead; with only those, keys_dir is not read.
+ */
+export function userKeyFiles(config: Pick<ServerConfig, 'file' | 'keysDir' | 'users'>): Map<string, string[]> {
+  const byUser = new Map<string, string[]>([...config.users.values()].filter((u) => u.format !== 'fwknop').map((u) => [u.name, []]));
+  if (byUser.size === 0) return byUser;
+  for (const name of listKeyFiles(config)) {
+    const owner = keyFileOwner(name, config.users.keys());
+    if (owner !== undefined) byUser.get(owner)?.push(join(config.keysDir, name));
+  }
+  return byUser;
 }
 
 /** Reads one key file, refusing it unless only its owner can read it. */
@@ -40,22 +78,47 @@ export function readKeyFile(file: string, configFile: string, configKey: string)
   }
 }
 
-export function loadKeys(config: ServerConfig): LoadedKeys {
+/** Reads one of `user`'s key files and checks that it names that user; the key's server id may differ (a warning). */
+export function readUserKey(config: Pick<ServerConfig, 'file'>, user: string, file: string): UserKey {
+  const key = readKeyFile(file, config.file, `users.${user}`);
+  if (key.user !== user) {
+    key.secret.fill(0);
+    throw new ConfigError(config.file, `users.${user}`, `key file ${file} belongs to user "${key.user}", expected "${user}"`);
+  }
+  return key;
+}
+
+export interface LoadKeysOptions {
+  /**
+   * A configured user with no key file at all: an error (start-up: likely a mistake), or a warning
+   * and no key (reload: deleting the files is how a user is revoked, so it must take effect).
+   */
+  readonly missing?: 'error' | 'revoke';
+}
+
+export function loadKeys(config: ServerConfig, opts: LoadKeysOptions = {}): LoadedKeys {
   const keyring = new Keyring();
   const warnings: string[] = [];
-  for (const user of config.users.keys()) {
+  for (const [user, files] of userKeyFiles(config)) {
     const configKey = `users.${user}`;
-    const file = keyFilePath(config.keysDir, user);
-    const key = readKeyFile(file, config.file, configKey);
-    if (key.user !== user) throw new ConfigError(config.file, configKey, `key file ${file} belongs to user "${key.user}", expected "${user}"`);
-    if (key.serverId !== config.serverId)
-      warnings.push(`key file ${file} is bound to server id "${key.serverId}" but server_id is "${config.serverId}": knocks made with it are refused as wrong-server`);
-    try {
-      keyring.add(key);
-    } catch (err) {
-      throw new ConfigError(config.file, configKey, `key file ${file}: ${(err as Error).message}`);
-    } finally {
-      key.secret.fill(0);
+    if (files.length === 0) {
+      const expected = keyFilePath(config.keysDir, user);
+      if (opts.missing !== 'revoke')
+        throw new ConfigError(config.file, configKey, `expected key file ${expected} (ENOENT; or ${user}.LABEL.key after a rotation); make it with: knockspa keygen --user ${user} --out ${config.keysDir}`);
+      warnings.push(`no key file for user ${user} in ${config.keysDir}: ${user} cannot knock until one is added (remove [users.${user}] if ${user} is revoked)`);
+      continue;
+    }
+    for (const file of files) {
+      const key = readUserKey(config, user, file);
+      if (key.serverId !== config.serverId)
+        warnings.push(`key file ${file} is bound to server id "${key.serverId}" but server_id is "${config.serverId}": knocks made with it are refused as wrong-server`);
+      try {
+        keyring.add(key);
+      } catch {
+        throw new ConfigError(config.file, configKey, `key file ${file}: key id ${bytesToHex(key.keyId)} is already in use by another key file; make a new key with: knockspa keygen --user ${user} --rotate --out ${config.keysDir}`);
+      } finally {
+        key.secret.fill(0);
+      }
     }
   }
   return { keyring, warnings };

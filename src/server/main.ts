@@ -6,11 +6,13 @@ import { ConfigError } from './config-error.js';
 import { DEFAULT_CONFIG_PATH } from './config.js';
 import { checkServer, startDaemon } from './daemon.js';
 import { FirewallError } from './firewall/firewall.js';
+import { removeFirewall } from './firewall/remove.js';
 import { createLogger } from './log.js';
 
 export interface ServerCommandOptions {
   readonly config?: string;
   readonly check?: boolean;
+  readonly removeFirewall?: boolean;
 }
 
 export async function runServer(opts: ServerCommandOptions): Promise<number> {
@@ -18,8 +20,12 @@ export async function runServer(opts: ServerCommandOptions): Promise<number> {
   const log = createLogger();
   try {
     if (opts.check === true) {
-      const config = await checkServer(path, log);
-      process.stdout.write(`${config.file}: ok (${config.users.size} users, firewall ${config.firewall}, listen ${config.listen} port ${config.port})\n`);
+      const { config, firewall } = await checkServer(path, log);
+      process.stdout.write(`${config.file}: ok (${config.users.size} users, firewall ${config.firewall}, listen ${config.listen} port ${config.port})\n${firewall}\n`);
+      return 0;
+    }
+    if (opts.removeFirewall === true) {
+      process.stdout.write(`${await removeFirewall(path, log)}\n`);
       return 0;
     }
     const daemon = await startDaemon(path, log);
@@ -33,7 +39,8 @@ export async function runServer(opts: ServerCommandOptions): Promise<number> {
       process.stderr.write(`knockspa: ${err.message}\n`);
       return 2;
     }
-    const message = err instanceof FirewallError ? `firewall unusable: ${err.message} (run as root, or set firewall = "dry-run")` : (err as Error).message;
+    const denied = err instanceof FirewallError && /permission denied|not permitted/i.test(err.stderr);
+    const message = err instanceof FirewallError ? `firewall unusable: ${err.message}${denied ? ' (run as root, or try the config with firewall = "dry-run")' : ''}` : (err as Error).message;
     log.error({ event: 'fatal', message }, 'cannot start');
     process.stderr.write(`knockspa: ${message}\n`);
     return 1;

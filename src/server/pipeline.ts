@@ -1,15 +1,15 @@
 /**
- * Per packet: screen (cheap protocol checks) -> authentication budget -> authenticate -> authorize
- * (user policy) -> grant. Silent on the wire whatever happens; every rejection is logged with its
- * reason (rate-limited), over-budget drops are only counted.
+ * Per packet: verify (protocol; the per-source authentication budget decides before the first
+ * HMAC) -> authorize (user policy) -> grant. Silent on the wire whatever happens; every rejection
+ * is logged with its reason (rate-limited); over-budget drops are only counted.
  * One bad packet never stops the loop.
  * @module
  */
 import type { Logger } from 'pino';
 import { formatPortSpec } from '../protocol/ports.js';
-import type { Verifier } from '../protocol/packet.js';
-import type { AuthBudget } from './auth-budget.js';
+import { OVER_BUDGET, type AuthBudget } from './auth-budget.js';
 import type { UserPolicy } from './config.js';
+import type { PacketVerifier } from './formats.js';
 import type { Grants } from './grants.js';
 import type { Datagram } from './listen/listener.js';
 import { authorize, type Decision } from './policy.js';
@@ -28,7 +28,7 @@ export interface PipelineOptions {
 
 /** What may change on reload. */
 export interface PipelinePolicy {
-  readonly verifier: Verifier;
+  readonly verifier: PacketVerifier;
   readonly users: ReadonlyMap<string, UserPolicy>;
   readonly defaultDurationSec: number;
   /** Packets stamped before this are refused (set when the replay cache was lost). */
@@ -43,19 +43,12 @@ export class Pipeline {
 
   handle(datagram: Datagram): void {
     const { verifier, users, defaultDurationSec, notBeforeMs } = this.policy;
-    const entry = verifier.screen(datagram.payload);
-    if (typeof entry === 'string') {
-      this.opts.rejects.reject(entry, datagram.source);
+    const verified = verifier.verify(datagram.payload, this.opts.now(), datagram.source, this.opts.budget);
+    if (verified === OVER_BUDGET) {
+      this.opts.rejects.tally(OVER_BUDGET);
       return;
     }
-    // The HMAC is the first step that costs: sources that keep failing it wait their turn.
-    if (!this.opts.budget.admit(datagram.source)) {
-      this.opts.rejects.tally('over-budget');
-      return;
-    }
-    const verified = verifier.authenticate(datagram.payload, entry, this.opts.now());
     if (typeof verified === 'string') {
-      this.opts.budget.failed(datagram.source);
       this.opts.rejects.reject(verified, datagram.source);
       return;
     }
@@ -71,7 +64,8 @@ export class Pipeline {
     }
     this.opts.log.info(
       {
-        event: 'knock', action: decision.action, user: decision.user, ip: decision.ip, ports: decision.ports.map(formatPortSpec),
+        event: 'knock', format: verified.format ?? 'knockspa', action: decision.action, user: decision.user, keyId: verified.keyIdHex, ip: decision.ip,
+        ports: decision.ports.map(formatPortSpec),
         duration: decision.durationSec, capped: decision.capped, source: datagram.source,
       },
       'knock accepted',
@@ -80,13 +74,13 @@ export class Pipeline {
   }
 
   private async apply(decision: Decision): Promise<void> {
-    // The replay claim must be on disk before the knock takes effect. An open gets that from the
-    // grant's own write-ahead save (one fsync on the activation path, not two); a close saves here.
-    if (decision.action === 'close') await this.opts.persist();
-    for (const { proto, port } of decision.ports) {
-      const req = { user: decision.user, ip: decision.ip, family: decision.family, proto, port };
-      if (decision.action === 'open') await this.opts.grants.open(req, decision.durationSec);
-      else await this.opts.grants.close(req, 'knock');
-    }
+    await this.opts.persist();
+    // All ports at once: the grants apply them in one firewall batch.
+    await Promise.all(
+      decision.ports.map(({ proto, port }) => {
+        const req = { user: decision.user, ip: decision.ip, family: decision.family, proto, port };
+        return decision.action === 'open' ? this.opts.grants.open(req, decision.durationSec) : this.opts.grants.close(req, 'knock');
+      }),
+    );
   }
 }

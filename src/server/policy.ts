@@ -3,8 +3,7 @@
  * All or nothing: one port the user may not open refuses the whole knock.
  * @module
  */
-import type { Action } from '../protocol/body.js';
-import type { Verified } from '../protocol/packet.js';
+import type { Action, KnockFields } from '../protocol/body.js';
 import { samePort, type PortSpec } from '../protocol/ports.js';
 import type { UserPolicy } from './config.js';
 
@@ -23,7 +22,7 @@ export interface Decision {
 }
 
 export function authorize(
-  knock: Verified,
+  knock: KnockFields & { readonly user: string },
   policy: UserPolicy | undefined,
   source: string,
   defaultDurationSec: number,

@@ -52,7 +52,8 @@ export class StateStore {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
   }
 
-  load(): LoadResult {
+  /** Reads the state; a corrupt file is moved aside (kept as evidence) unless `readOnly`. */
+  load(readOnly = false): LoadResult {
     let text: string;
     try {
       text = readFileSync(this.file, 'utf8');
@@ -67,8 +68,8 @@ export class StateStore {
       return { kind: 'ok', state: doc as DaemonState };
     } catch (err) {
       // Keep the evidence; the daemon starts without it (and refuses packets older than its start).
-      const movedTo = `${this.file}.corrupt-${Date.now()}`;
-      renameSync(this.file, movedTo);
+      const movedTo = readOnly ? this.file : `${this.file}.corrupt-${Date.now()}`;
+      if (!readOnly) renameSync(this.file, movedTo);
       return { kind: 'corrupt', error: (err as Error).message, movedTo };
     }
   }

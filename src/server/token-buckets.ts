@@ -35,8 +35,8 @@ export class TokenBuckets {
     return Math.min(this.opts.capacity, bucket.tokens + ((this.opts.now() - bucket.updatedMs) / 1000) * this.opts.refillPerSec);
   }
 
-  /** Takes one token for `key`; false if it has none left. */
-  take(key: string): boolean {
+  /** Takes `count` tokens for `key`; false (taking none) if it has fewer left. */
+  take(key: string, count = 1): boolean {
     const now = this.opts.now();
     let bucket = this.buckets.get(key);
     if (bucket === undefined) {
@@ -51,8 +51,8 @@ export class TokenBuckets {
       bucket.tokens = Math.min(this.opts.capacity, bucket.tokens + refill);
       bucket.updatedMs = now;
     }
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
+    if (bucket.tokens < count) return false;
+    bucket.tokens -= count;
     return true;
   }
 }

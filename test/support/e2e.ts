@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import type { TestContext } from 'node:test';
-import { cliUnavailableReason, makeSite, startDaemon, type Daemon, type Site, type SiteOptions } from './knockspa.js';
+import { cliUnavailableReason, hasKnockspaChain, JUMP_RULE, knockspaChain, makeSite, startDaemon, stripComment, type Daemon, type Site, type SiteOptions } from './knockspa.js';
 import { SPA_PORT } from './knockspa.js';
 import { requireRoot, TestNet, type Family, type NsProcess } from './netns.js';
 
@@ -46,10 +46,12 @@ export interface Scenario {
   readonly base: { v4: string[]; v6: string[] };
   /** Current INPUT rules of the server namespace. */
   rules(family?: Family): Promise<string[]>;
-  /** Current INPUT rules beyond the base ruleset (what the daemon added). */
+  /** What the daemon added: INPUT rules beyond the base ruleset and the jump, then KNOCKSPA's rules without their comments. */
   extra(family?: Family): Promise<string[]>;
-  /** Asserts INPUT equals the base ruleset exactly, in both families. */
+  /** Asserts INPUT equals the base ruleset (plus, while the daemon runs, its jump) and KNOCKSPA is empty, in both families. */
   assertBase(message?: string): Promise<void>;
+  /** After a clean stop: INPUT exactly the base ruleset and no KNOCKSPA chain, in both families. */
+  assertPristine(message?: string): Promise<void>;
   /** Stops the daemon (SIGTERM) and starts it again with the same config and state. */
   restart(): Promise<Daemon>;
   /** Starts the daemon again after it stopped. */
@@ -59,6 +61,8 @@ export interface Scenario {
 export interface ScenarioOptions extends SiteOptions {
   /** Start the daemon. Default true. */
   start?: boolean;
+  /** 'iptables' (default): the README's base ruleset drops the port; 'none': no rules at all (nftables' own table protects). */
+  base?: 'iptables' | 'none';
 }
 
 /**
@@ -66,7 +70,11 @@ export interface ScenarioOptions extends SiteOptions {
  * (and its output printed as a diagnostic if the test failed).
  */
 export async function scenario(t: TestContext, net: TestNet, opts: ScenarioOptions = {}): Promise<Scenario> {
-  const base = await net.baseRuleset(PROTECTED_PORT, { spaPort: SPA_PORT, udpMode: (opts.listen ?? 'udp') === 'udp' });
+  // Whatever an earlier scenario left (a killed daemon's chain, knockspa's nftables table) goes first.
+  await net.runOk(net.srv, ['nft', 'flush', 'ruleset']);
+  const base = (opts.base ?? 'iptables') === 'iptables'
+    ? await net.baseRuleset(PROTECTED_PORT, { spaPort: SPA_PORT, udpMode: (opts.listen ?? 'udp') === 'udp' })
+    : { v4: await net.iptablesRules(net.srv, 4), v6: await net.iptablesRules(net.srv, 6) };
   await service(net);
   const site = await makeSite(net, opts);
   const daemons: Daemon[] = [];
@@ -88,11 +96,21 @@ export async function scenario(t: TestContext, net: TestNet, opts: ScenarioOptio
     rules,
     async extra(family: Family = 4) {
       const b = family === 4 ? base.v4 : base.v6;
-      return (await rules(family)).filter((r) => !b.includes(r));
+      const input = (await rules(family)).filter((r) => !b.includes(r) && r !== JUMP_RULE);
+      return [...input, ...(await knockspaChain(net, family)).map(stripComment)];
     },
-    async assertBase(message = 'INPUT is exactly the base ruleset') {
+    async assertBase(message = 'INPUT is the base ruleset, KNOCKSPA empty') {
+      for (const family of [4, 6] as const) {
+        const tool = family === 4 ? 'iptables' : 'ip6tables';
+        assert.deepEqual((await rules(family)).filter((r) => r !== JUMP_RULE), family === 4 ? base.v4 : base.v6, `${message} (${tool})`);
+        assert.deepEqual(await knockspaChain(net, family), [], `${message} (${tool} KNOCKSPA)`);
+      }
+    },
+    async assertPristine(message = 'INPUT is exactly the base ruleset, no KNOCKSPA chain') {
       assert.deepEqual(await rules(4), base.v4, `${message} (iptables)`);
       assert.deepEqual(await rules(6), base.v6, `${message} (ip6tables)`);
+      assert.equal(await hasKnockspaChain(net, 4), false, `${message} (iptables KNOCKSPA)`);
+      assert.equal(await hasKnockspaChain(net, 6), false, `${message} (ip6tables KNOCKSPA)`);
     },
     async restart() {
       await s.daemon.stop('SIGTERM');
@@ -109,7 +127,7 @@ export async function scenario(t: TestContext, net: TestNet, opts: ScenarioOptio
 }
 
 /** Runs fn; on failure, attaches the daemon's recent log to the error so the report shows it. */
-export async function withLog<T>(s: Scenario, fn: () => Promise<T>): Promise<T> {
+export async function withLog<T>(s: Pick<Scenario, 'daemons'>, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {

@@ -4,7 +4,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,9 @@ export interface UserConfig {
   ports: string[];
   max_duration?: number;
   require_ip?: boolean;
+  format?: 'knockspa' | 'fwknop';
+  fwknop_key_base64?: string;
+  fwknop_hmac_key_base64?: string;
 }
 
 export interface ServerConfigInput {
@@ -39,7 +42,12 @@ export interface ServerConfigInput {
   address?: string;
   interface?: string;
   port?: number;
-  firewall?: 'iptables' | 'dry-run';
+  firewall?: 'nftables' | 'iptables' | 'command' | 'dry-run';
+  protect?: string[];
+  nft_set?: string | string[];
+  iptables_jump_position?: number;
+  sweep_interval?: number;
+  firewall_command?: { open?: string; close?: string };
   server_id?: string;
   keys_dir?: string;
   state_dir?: string;
@@ -55,12 +63,18 @@ function tomlValue(v: unknown): string {
   throw new Error(`toml: cannot write ${String(v)}`);
 }
 
-/** Writes a config as TOML (top-level keys, then one [users.NAME] table each). */
+/** Writes a config as TOML (top-level keys, then tables such as [firewall_command], then one [users.NAME] table each). */
 export function toToml(cfg: ServerConfigInput): string {
   const lines: string[] = [];
+  const tables: [string, Record<string, unknown>][] = [];
   for (const [k, v] of Object.entries(cfg)) {
     if (k === 'users' || v === undefined) continue;
-    lines.push(`${k} = ${tomlValue(v)}`);
+    if (typeof v === 'object' && !Array.isArray(v)) tables.push([k, v as Record<string, unknown>]);
+    else lines.push(`${k} = ${tomlValue(v)}`);
+  }
+  for (const [name, table] of tables) {
+    lines.push('', `[${name}]`);
+    for (const [k, v] of Object.entries(table)) if (v !== undefined) lines.push(`${k} = ${tomlValue(v)}`);
   }
   for (const [name, user] of Object.entries(cfg.users ?? {})) {
     lines.push('', `[users.${name}]`);
@@ -96,7 +110,9 @@ export class Site {
   /** (Re)writes server.toml from `config` (merged over the current one). */
   writeConfig(patch: ServerConfigInput = {}): string {
     this.config = { ...this.config, ...patch };
-    writeFileSync(this.configPath, toToml(this.config));
+    // 0600: a config with fwknop keys in it must not be readable by others.
+    writeFileSync(this.configPath, toToml(this.config), { mode: 0o600 });
+    chmodSync(this.configPath, 0o600);
     return this.configPath;
   }
 
@@ -117,7 +133,7 @@ export interface SiteOptions {
   /** Bind address in udp mode; default 0.0.0.0. */
   address?: string;
   users?: Record<string, UserConfig>;
-  /** Users to make keys for in keys_dir; default: every configured user. */
+  /** Users to make keys for in keys_dir; default: every configured user not of format "fwknop". */
   keyUsers?: string[];
   extra?: ServerConfigInput;
 }
@@ -144,7 +160,8 @@ export async function makeSite(net: TestNet, opts: SiteOptions = {}): Promise<Si
   const site = new Site(dir, config);
   mkdirSync(site.keysDir, { mode: 0o700 });
   mkdirSync(site.otherKeysDir, { mode: 0o700 });
-  for (const user of opts.keyUsers ?? Object.keys(users)) await keygen(site.keysDir, user);
+  const knockspaUsers = Object.keys(users).filter((u) => users[u]?.format !== 'fwknop');
+  for (const user of opts.keyUsers ?? knockspaUsers) await keygen(site.keysDir, user);
   site.writeConfig();
   return site;
 }
@@ -278,10 +295,30 @@ export function extraRules(rules: string[], base: string[]): string[] {
   return rules.filter((r) => !base.includes(r));
 }
 
-/** The rule the daemon is specified to insert for a grant, as `iptables -S` prints it. */
+/** The rule the daemon is specified to insert for a grant, as `iptables -S KNOCKSPA` prints it, without its comment. */
 export function grantRule(ip: string, proto: 'tcp' | 'udp', port: number): string {
   const mask = ip.includes(':') ? 128 : 32;
-  return `-A INPUT -s ${ip}/${mask} -p ${proto} -m ${proto} --dport ${port} -j ACCEPT`;
+  return `-A KNOCKSPA -s ${ip}/${mask} -p ${proto} -m ${proto} --dport ${port} -j ACCEPT`;
+}
+
+/** The jump from INPUT to knockspa's chain (iptables backend). */
+export const JUMP_RULE = '-A INPUT -j KNOCKSPA';
+
+/** A KNOCKSPA rule without its `-m comment --comment "knockspa USER until T"` part. */
+export function stripComment(rule: string): string {
+  return rule.replace(/ -m comment --comment "[^"]*"/, '');
+}
+
+/** The rules of knockspa's chain (iptables -S KNOCKSPA) in ns, as printed; [] if there is no such chain. */
+export async function knockspaChain(net: TestNet, family: 4 | 6 = 4): Promise<string[]> {
+  const r = await net.run(net.srv, [family === 4 ? 'iptables' : 'ip6tables', '-w', '-S', 'KNOCKSPA']);
+  if (r.code !== 0) return [];
+  return r.stdout.split('\n').filter((l) => l.startsWith('-A '));
+}
+
+/** Whether the server namespace has the KNOCKSPA chain at all. */
+export async function hasKnockspaChain(net: TestNet, family: 4 | 6 = 4): Promise<boolean> {
+  return (await net.run(net.srv, [family === 4 ? 'iptables' : 'ip6tables', '-w', '-S', 'KNOCKSPA'])).code === 0;
 }
 
 /** Polls `probe` until it returns true or timeoutMs passes; returns the last result. */

@@ -1,39 +1,45 @@
 /**
- * dry-run backend: logs the iptables commands it would run and remembers what would be open.
+ * dry-run backend: logs each change it would make and remembers what would be open.
  * For trying a config and for the demo without root.
  * @module
  */
 import type { Logger } from 'pino';
-import type { Firewall, Rule } from './firewall.js';
-import { ruleArgs } from './iptables.js';
+import type { ApplyFailure, Change, Entry, Firewall } from './firewall.js';
+import { ruleKey } from './firewall.js';
 
 export class DryRunFirewall implements Firewall {
   readonly name = 'dry-run';
-  private readonly open_ = new Set<string>();
+  readonly description = 'nothing (logs what it would do)';
+  private readonly open_ = new Map<string, Entry>();
 
   constructor(private readonly log: Logger) {}
 
-  private argv(op: '-I' | '-D', rule: Rule): string[] {
-    return [rule.family === 6 ? 'ip6tables' : 'iptables', op, 'INPUT', ...ruleArgs(rule)];
+  async setup(): Promise<void> {}
+
+  async check(): Promise<string> {
+    return 'dry-run: no firewall is touched';
   }
 
-  private key(rule: Rule): string {
-    return `${rule.ip} ${rule.proto} ${rule.port}`;
+  async apply(changes: readonly Change[]): Promise<ApplyFailure[]> {
+    for (const { before, after } of changes) {
+      const entry = after ?? before;
+      if (entry === undefined) continue;
+      const op = after === undefined ? 'remove' : before === undefined ? 'add' : 'update';
+      const { user, ip, proto, port } = entry;
+      this.log.info({ event: 'dry-run', op, user, ip, proto, port, deadline: after === undefined ? undefined : new Date(after.deadlineMs).toISOString() }, 'would change');
+      if (after === undefined) this.open_.delete(ruleKey(entry));
+      else this.open_.set(ruleKey(entry), after);
+    }
+    return [];
   }
 
-  async open(rule: Rule): Promise<void> {
-    this.log.info({ event: 'dry-run', argv: this.argv('-I', rule) }, 'would run');
-    this.open_.add(this.key(rule));
+  async list(): Promise<Entry[]> {
+    return [...this.open_.values()];
   }
 
-  async close(rule: Rule): Promise<void> {
-    this.log.info({ event: 'dry-run', argv: this.argv('-D', rule) }, 'would run');
-    this.open_.delete(this.key(rule));
-  }
+  async detach(): Promise<void> {}
 
-  async isOpen(rule: Rule): Promise<boolean> {
-    return this.open_.has(this.key(rule));
+  async remove(): Promise<string> {
+    return 'dry-run: nothing to remove';
   }
-
-  async check(): Promise<void> {}
 }

@@ -1,10 +1,12 @@
 /**
  * The one interface every firewall backend implements; the daemon does not know which it drives.
+ * The daemon describes what it wants as changes to entries (one address, one port, one deadline);
+ * each backend turns a batch of changes into as few tool calls as its tool allows.
  * @module
  */
-import type { Proto } from '../../protocol/ports.js';
+import type { PortSpec, Proto } from '../../protocol/ports.js';
 
-/** One ACCEPT for one address to one port. Values are validated before they get here. */
+/** One address let in to one port. Values are validated before they get here. */
 export interface Rule {
   readonly ip: string;
   readonly family: 4 | 6;
@@ -12,16 +14,47 @@ export interface Rule {
   readonly port: number;
 }
 
+/** A rule as it sits in the firewall: whose it is and when it must be gone. */
+export interface Entry extends Rule {
+  readonly user: string;
+  readonly deadlineMs: number;
+}
+
+/**
+ * The wanted change for one rule: `before` is what is there (as far as the daemon knows),
+ * `after` what must be there. Both undefined never happens; both set means a new deadline.
+ */
+export interface Change {
+  readonly before: Entry | undefined;
+  readonly after: Entry | undefined;
+}
+
+/** Changes one failed tool call was carrying, and the failure. */
+export interface ApplyFailure {
+  readonly changes: readonly Change[];
+  readonly error: FirewallError;
+}
+
 export interface Firewall {
   readonly name: string;
-  /** Lets `rule` in. Throws FirewallError if the tool fails. */
-  open(rule: Rule): Promise<void>;
-  /** Removes what open added. Throws FirewallError if the tool fails. */
-  close(rule: Rule): Promise<void>;
-  /** Whether the rule is in place now. */
-  isOpen(rule: Rule): Promise<boolean>;
-  /** Checks the tool is present and usable (for start-up and --check). */
-  check(): Promise<void>;
+  /** What it manages, for logs and --check (e.g. "table inet knockspa"). */
+  readonly description: string;
+  /**
+   * Creates what the backend owns (table, chain, jump) or puts back what is missing, and makes
+   * `protect` the dropped ports where the backend protects ports itself. Idempotent.
+   * Throws FirewallError if the tool fails, ConfigError if the firewall does not fit the config.
+   */
+  setup(protect: readonly PortSpec[]): Promise<void>;
+  /** Applies changes; never throws for a tool failure, returns what failed instead. */
+  apply(changes: readonly Change[]): Promise<ApplyFailure[]>;
+  /** The entries knockspa has in the kernel now, or null if this backend cannot see them. */
+  list(): Promise<Entry[] | null>;
+  /** Checks access without changing anything; resolves with what was checked. Throws like setup. */
+  check(protect: readonly PortSpec[]): Promise<string>;
+  /** Clean stop, every grant closed: takes out what must not outlive the daemon. */
+  detach(): Promise<void>;
+  /** Takes out everything knockspa put in (`knockspa server --remove-firewall`); says what it did. */
+  remove(): Promise<string>;
 }
 
 export class FirewallError extends Error {
@@ -30,11 +63,33 @@ export class FirewallError extends Error {
     readonly stderr: string,
     readonly exitCode: number | string | null,
   ) {
-    super(`${argv.join(' ')} failed (${exitCode}): ${stderr.trim() || 'no output'}`);
+    super(`${argv.join(' ')} failed${exitCode === null ? '' : ` (${exitCode})`}: ${stderr.trim() || 'no output'}`);
     this.name = 'FirewallError';
   }
 }
 
-export function ruleText(rule: Rule): string {
+export function ruleKey(rule: Rule): string {
   return `${rule.ip} ${rule.proto}/${rule.port}`;
+}
+
+/** The rule a change is about. */
+export function changedRule(change: Change): Entry {
+  const entry = change.after ?? change.before;
+  if (entry === undefined) throw new Error('a change with neither before nor after');
+  return entry;
+}
+
+/** Applies `run` to the whole batch; one failure fails every change in it (an atomic tool call). */
+export async function applyAtomically(changes: readonly Change[], run: () => Promise<unknown>): Promise<ApplyFailure[]> {
+  if (changes.length === 0) return [];
+  try {
+    await run();
+    return [];
+  } catch (err) {
+    return [{ changes, error: asFirewallError(err) }];
+  }
+}
+
+export function asFirewallError(err: unknown): FirewallError {
+  return err instanceof FirewallError ? err : new FirewallError([], String(err), null);
 }

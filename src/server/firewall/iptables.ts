@@ -1,37 +1,150 @@
 /**
  * iptables / ip6tables backend: the source documents' rule,
- * `iptables -I INPUT -s IP -p PROTO --dport PORT -j ACCEPT`, and the matching -D.
- * `-w` waits for the xtables lock instead of failing when another tool holds it.
+ * `-s IP -p PROTO --dport PORT -j ACCEPT`, inside knockspa's own chain KNOCKSPA, which INPUT jumps
+ * to at a configured position. Every rule carries the comment "knockspa USER until DEADLINE", so a
+ * restarted daemon finds each of its rules and its deadline by listing the chain, state file or not.
+ * Batches go through one `iptables-restore --noflush` per family (atomic: all or nothing).
+ * The ports themselves stay dropped by the admin's own rules (README, "Base ruleset").
  * @module
  */
+import { canonicalIp } from '../../protocol/address.js';
+import type { Proto } from '../../protocol/ports.js';
+import { entryComment, parseComment } from './comment.js';
 import { probeTool, runTool } from './exec.js';
-import type { Firewall, Rule } from './firewall.js';
+import { ConfigError } from '../config-error.js';
+import { applyAtomically, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall.js';
 
-function tool(rule: Pick<Rule, 'family'>): string {
-  return rule.family === 6 ? 'ip6tables' : 'iptables';
+export const CHAIN = 'KNOCKSPA';
+const FAMILIES = [4, 6] as const;
+const JUMP = ['-j', CHAIN] as const;
+
+function tool(family: 4 | 6, restore = false): string {
+  return `${family === 6 ? 'ip6tables' : 'iptables'}${restore ? '-restore' : ''}`;
 }
 
-export function ruleArgs(rule: Rule): string[] {
-  return ['-s', rule.ip, '-p', rule.proto, '--dport', String(rule.port), '-j', 'ACCEPT'];
+/** The rule's words after `-A KNOCKSPA` (as `iptables -S` prints them, so they also work with -D). */
+export function ruleWords(entry: Entry): string[] {
+  const mask = entry.family === 6 ? 128 : 32;
+  return ['-s', `${entry.ip}/${mask}`, '-p', entry.proto, '-m', entry.proto, '--dport', String(entry.port), '-m', 'comment', '--comment', entryComment(entry), '-j', 'ACCEPT'];
+}
+
+/** One iptables-restore line; only the comment has spaces, and it has no quotes of its own. */
+function restoreLine(op: '-A' | '-D', entry: Entry): string {
+  return [op, CHAIN, ...ruleWords(entry)].map((w) => (w.includes(' ') ? `"${w}"` : w)).join(' ');
+}
+
+/** iptables-restore input for one family's changes: deletes of what was, appends of what must be. */
+export function restoreScript(changes: readonly Change[]): string {
+  const lines = ['*filter'];
+  for (const { before, after } of changes) {
+    if (before !== undefined) lines.push(restoreLine('-D', before));
+    if (after !== undefined) lines.push(restoreLine('-A', after));
+  }
+  lines.push('COMMIT', '');
+  return lines.join('\n');
+}
+
+const LISTED = /^-A KNOCKSPA -s (\S+)\/(32|128) -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -m comment --comment "?([^"]*)"? -j ACCEPT$/;
+
+/** knockspa's rules in an `iptables -S KNOCKSPA` listing (others are left alone). */
+export function parseChain(listing: string, family: 4 | 6): Entry[] {
+  const entries: Entry[] = [];
+  for (const line of listing.split('\n')) {
+    const m = LISTED.exec(line.trim());
+    const ip = m === null ? null : canonicalIp(m[1] as string);
+    if (m === null || ip === null) continue;
+    const rule = { ip, proto: m[3] as Proto, port: Number(m[4]) };
+    const owner = parseComment(m[5] as string, rule);
+    if (owner !== null) entries.push({ ...rule, family, user: owner.user, deadlineMs: owner.deadlineMs });
+  }
+  return entries;
+}
+
+export interface IptablesOptions {
+  /** INPUT position of the jump to KNOCKSPA (1 = first). */
+  readonly jumpPosition: number;
+  /** The config file, named when the position does not fit. */
+  readonly configFile: string;
 }
 
 export class IptablesFirewall implements Firewall {
   readonly name = 'iptables';
+  readonly description: string;
 
-  async open(rule: Rule): Promise<void> {
-    await runTool([tool(rule), '-w', '-I', 'INPUT', ...ruleArgs(rule)]);
+  constructor(private readonly opts: IptablesOptions) {
+    this.description = `chain ${CHAIN} (iptables and ip6tables), jumped to from INPUT position ${opts.jumpPosition}`;
   }
 
-  async close(rule: Rule): Promise<void> {
-    await runTool([tool(rule), '-w', '-D', 'INPUT', ...ruleArgs(rule)]);
+  async setup(): Promise<void> {
+    for (const family of FAMILIES) {
+      const ipt = tool(family);
+      if (!(await probeTool([ipt, '-w', '-S', CHAIN]))) await runTool([ipt, '-w', '-N', CHAIN]);
+      if (!(await this.jumpFits(family))) await runTool([ipt, '-w', '-I', 'INPUT', String(this.opts.jumpPosition), ...JUMP]);
+    }
   }
 
-  isOpen(rule: Rule): Promise<boolean> {
-    return probeTool([tool(rule), '-w', '-C', 'INPUT', ...ruleArgs(rule)]);
+  async check(): Promise<string> {
+    for (const family of FAMILIES) {
+      await this.jumpFits(family);
+      // --test parses and checks a rule like knockspa's (comment match included) and commits nothing.
+      const probe: Entry = { ip: family === 4 ? '192.0.2.1' : '2001:db8::1', family, proto: 'tcp', port: 22, user: 'check', deadlineMs: 0 };
+      await runTool([tool(family, true), '-w', '--test', '--noflush'], `*filter\n${restoreLine('-A', probe).replace(` ${CHAIN} `, ' INPUT ')}\nCOMMIT\n`);
+    }
+    return `iptables: ${this.description}`;
   }
 
-  async check(): Promise<void> {
-    await runTool(['iptables', '-w', '-S', 'INPUT']);
-    await runTool(['ip6tables', '-w', '-S', 'INPUT']);
+  /** True if INPUT already jumps to KNOCKSPA; false if the jump can go in; ConfigError if the position is past the end. */
+  private async jumpFits(family: 4 | 6): Promise<boolean> {
+    const input = (await runTool([tool(family), '-w', '-S', 'INPUT'])).stdout.split('\n');
+    if (input.includes(`-A INPUT -j ${CHAIN}`)) return true;
+    const rules = input.filter((l) => l.startsWith('-A INPUT')).length;
+    if (this.opts.jumpPosition > rules + 1)
+      throw new ConfigError(this.opts.configFile, 'iptables_jump_position', `at most ${rules + 1}: ${tool(family)} INPUT has ${rules} rules, got ${this.opts.jumpPosition}`);
+    return false;
+  }
+
+  async apply(changes: readonly Change[]): Promise<ApplyFailure[]> {
+    const failures: ApplyFailure[] = [];
+    for (const family of FAMILIES) {
+      const mine = changes.filter((c) => (c.after ?? c.before)?.family === family);
+      failures.push(...(await applyAtomically(mine, () => runTool([tool(family, true), '-w', '--noflush'], restoreScript(mine)))));
+    }
+    return failures;
+  }
+
+  async list(): Promise<Entry[]> {
+    const entries: Entry[] = [];
+    for (const family of FAMILIES) {
+      const { stdout } = await runTool([tool(family), '-w', '-S', CHAIN]);
+      entries.push(...parseChain(stdout, family));
+    }
+    return entries;
+  }
+
+  /** After a clean stop the chain is empty: take it and the jump out, leaving INPUT as it was. */
+  async detach(): Promise<void> {
+    for (const family of FAMILIES) {
+      const ipt = tool(family);
+      const listing = await runTool([ipt, '-w', '-S', CHAIN]).catch(() => null);
+      if (listing === null || listing.stdout.split('\n').some((l) => l.startsWith('-A '))) continue;
+      await this.unhook(family);
+    }
+  }
+
+  async remove(): Promise<string> {
+    let removed = 0;
+    for (const family of FAMILIES) {
+      if (!(await probeTool([tool(family), '-w', '-S', CHAIN]))) continue;
+      await runTool([tool(family), '-w', '-F', CHAIN]);
+      await this.unhook(family);
+      removed++;
+    }
+    return removed === 0 ? `iptables: no ${CHAIN} chain, nothing to remove` : `iptables: removed chain ${CHAIN} and its jump from INPUT (${removed === 2 ? 'iptables and ip6tables' : 'one family'})`;
+  }
+
+  private async unhook(family: 4 | 6): Promise<void> {
+    const ipt = tool(family);
+    while (await probeTool([ipt, '-w', '-C', 'INPUT', ...JUMP])) await runTool([ipt, '-w', '-D', 'INPUT', ...JUMP]);
+    await runTool([ipt, '-w', '-X', CHAIN]);
   }
 }

@@ -42,8 +42,11 @@ export interface PcapListenerOptions {
   readonly load?: () => Promise<PcapModule>;
 }
 
-/** Knocks are 146 bytes; 512 leaves room for any link header, VLAN tags and IP options. */
-const SNAP_LENGTH = 512;
+/**
+ * knockspa knocks are 146 bytes, fwknop ones at most 640 (docs/protocol.md §8.3); 1024 leaves room
+ * for any link header, VLAN tags, IP options and IPv6 extension headers.
+ */
+const SNAP_LENGTH = 1024;
 /** Kernel ring for bursts: ~2000 small frames. The 10 MB node_pcap default is wasted here. */
 const BUFFER_SIZE = 1 << 20;
 

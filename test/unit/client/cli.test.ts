@@ -1,7 +1,7 @@
-// The CLI as a user runs it: exit codes (0 ok, 2 usage/config, 1 other), one-line messages, keygen files.
+// The CLI as a user runs it: exit codes (0 ok, 2 usage/config, 1 other), one-line messages, keygen files, profiles.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,9 +10,12 @@ import { parseKeyFile } from '../../../src/protocol/keyfile.js';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../../src/cli.js');
 
+// No profile file unless a test writes one: XDG_CONFIG_HOME points at an empty directory.
+const NO_PROFILES = mkdtempSync(join(tmpdir(), 'knockspa-xdg-'));
+
 function knockspa(args: string[], cwd = tmpdir(), env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, [CLI, ...args], { cwd, env: { PATH: process.env.PATH, ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [CLI, ...args], { cwd, env: { PATH: process.env.PATH, XDG_CONFIG_HOME: NO_PROFILES, ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
       done({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
     });
   });
@@ -54,9 +57,9 @@ test('usage errors exit 2 with a message that says what to do', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-cli-'));
   await knockspa(['keygen', '--user', 'alice', '--server-id', 'srv.test'], dir);
   const cases: Array<[string[], RegExp]> = [
-    [['open', '22'], /required option '--host <host>'/],
+    [['open', '22'], /which server\? pass --host HOST, or name a profile first/],
     [['open', '0', '--host', '127.0.0.1'], /port "0": expected 22, tcp\/22 or udp\/53/],
-    [['open', 'sctp/22', '--host', '127.0.0.1'], /expected 22, tcp\/22 or udp\/53/],
+    [['open', 'sctp/22', '--host', '127.0.0.1'], /servers\.sctp\/22: no such profile .* or give a port \(22, tcp\/22, udp\/53\)/],
     [['open', '22', '--host', '127.0.0.1', '--allow-ip', '1.2.3'], /--allow-ip: expected one IPv4 or IPv6 address/],
     [['open', '22', '--host', '127.0.0.1', '--allow-ip', '0.0.0.0'], /--allow-ip/],
     [['open', '22', '--host', '127.0.0.1', '--duration', '-5'], /--duration: expected a whole number/],
@@ -118,4 +121,130 @@ test('server: a bad config exits 2 naming file and key; --check on a good dry-ru
   const ok = await knockspa(['server', '--config', config, '--check'], dir);
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /ok \(1 users, firewall dry-run/);
+});
+
+test('open PROFILE uses the profile\'s host, SPA port, key and ports; flags and extra ports override it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-cli-'));
+  const xdg = join(dir, 'xdg');
+  mkdirSync(join(xdg, 'knockspa'), { recursive: true });
+  await knockspa(['keygen', '--user', 'alice', '--server-id', 'srv.test', '--out', join(dir, 'k')], dir);
+  await knockspa(['keygen', '--user', 'bob', '--server-id', 'srv.test', '--out', join(dir, 'k')], dir);
+  writeFileSync(join(xdg, 'knockspa', 'config.toml'), `[servers.myserver]\nhost = "127.0.0.1"\nspa_port = 9\nkey = "${join(dir, 'k', 'alice.key')}"\nports = ["22", "udp/53"]\nallow_ip = "198.18.0.3"\n`);
+  const env = { XDG_CONFIG_HOME: xdg };
+  const plain = await knockspa(['open', 'myserver', '--dump-packet', 'p.bin'], dir, env);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.equal(plain.stdout, 'sent open tcp/22 udp/53 for 198.18.0.3, the server\'s default time to 127.0.0.1 udp/9 as alice\n');
+  const overridden = await knockspa(['open', 'myserver', '443', '--key', join(dir, 'k', 'bob.key'), '--allow-ip', '198.18.0.4', '--duration', '5'], dir, env);
+  assert.equal(overridden.code, 0, overridden.stderr);
+  assert.equal(overridden.stdout, 'sent open tcp/443 for 198.18.0.4, 5 s to 127.0.0.1 udp/9 as bob\n');
+  const closed = await knockspa(['close', 'myserver'], dir, env);
+  assert.match(closed.stdout, /^sent close tcp\/22 udp\/53 for 198\.18\.0\.3 to 127\.0\.0\.1 udp\/9 as alice$/m);
+
+  const unknown = await knockspa(['open', 'yourserver'], dir, env);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, new RegExp(`${join(xdg, 'knockspa', 'config.toml')}: servers\\.yourserver: no such profile \\(it has myserver\\)`));
+  writeFileSync(join(xdg, 'knockspa', 'config.toml'), '[servers.myserver]\nhost = "127.0.0.1"\nspa_port = 0\n');
+  const bad = await knockspa(['open', 'myserver', '22'], dir, env);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /config\.toml: servers\.myserver\.spa_port: expected an integer from 1 to 65535, got 0/);
+  writeFileSync(join(xdg, 'knockspa', 'config.toml'), '[servers.myserver]\nhost = "127.0.0.1"\n');
+  const noPorts = await knockspa(['open', 'myserver'], dir, env);
+  assert.equal(noPorts.code, 2);
+  assert.match(noPorts.stderr, /profile myserver has no ports = \[\.\.\.\] in .*; add them there or give them: knockspa open myserver 22/);
+});
+
+test('keygen --rotate adds NAME.DATE.key beside the old key, never replacing one, and prints the next steps', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-cli-'));
+  const none = await knockspa(['keygen', '--user', 'alice', '--rotate'], dir);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /--rotate: no key of alice in keys to rotate; make the first with: knockspa keygen --user alice --out keys/);
+  await knockspa(['keygen', '--user', 'alice', '--server-id', 'srv.test'], dir);
+  const oldText = readFileSync(join(dir, 'keys', 'alice.key'), 'utf8');
+  const old = parseKeyFile(oldText);
+
+  const r = await knockspa(['keygen', '--user', 'alice', '--rotate'], dir);
+  assert.equal(r.code, 0, r.stderr);
+  const day = new Date().toISOString().slice(0, 10);
+  const rotated = join(dir, 'keys', `alice.${day}.key`);
+  assert.equal(statSync(rotated).mode & 0o777, 0o600);
+  const fresh = parseKeyFile(readFileSync(rotated, 'utf8'));
+  assert.equal(fresh.user, 'alice');
+  assert.equal(fresh.serverId, 'srv.test', 'the server id of the existing key, not this host name');
+  assert.notDeepEqual(fresh.keyId, old.keyId);
+  assert.equal(readFileSync(join(dir, 'keys', 'alice.key'), 'utf8'), oldText, 'the old key is untouched');
+  const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+  assert.match(r.stdout, new RegExp(`a new key for alice, key id ${hex(fresh.keyId)}`));
+  assert.match(r.stdout, new RegExp(`alice\\.key  \\(key id ${hex(old.keyId)}`));
+  assert.match(r.stdout, /systemctl reload knockspa/);
+  assert.match(r.stdout, new RegExp(`rm /etc/knockspa/keys/alice\\.key`));
+  assert.doesNotMatch(r.stdout, new RegExp(`${hex(fresh.secret)}|${hex(old.secret)}`), 'no secret printed');
+
+  const again = await knockspa(['keygen', '--user', 'alice', '--rotate'], dir);
+  assert.equal(again.code, 0, again.stderr);
+  assert.ok(existsSync(join(dir, 'keys', `alice.${day}.2.key`)), 'a second rotation the same day gets its own file');
+  assert.match(again.stdout, new RegExp(`alice\\.${day}\\.key  \\(key id ${hex(fresh.keyId)}`), 'lists both older keys');
+
+  const forced = await knockspa(['keygen', '--user', 'alice', '--rotate', '--force'], dir);
+  assert.equal(forced.code, 2);
+  assert.match(forced.stderr, /--rotate never replaces a key/);
+});
+
+test('--help of connect, doctor and import-knockd shows an example', async () => {
+  for (const args of [['connect', '--help'], ['doctor', '--help'], ['import-knockd', '--help']]) {
+    const r = await knockspa(args);
+    assert.equal(r.code, 0, args.join(' '));
+    assert.match(r.stdout, new RegExp(`^Usage: knockspa ${args[0]} `), args.join(' '));
+    assert.match(r.stdout, /Example/, args.join(' '));
+  }
+  assert.match((await knockspa(['connect', '--help'])).stdout, /ProxyCommand knockspa connect %h %p/);
+});
+
+test('open --format fwknop: usage errors say what to do and never print a key', async () => {
+  const key = Buffer.alloc(32, 1).toString('base64');
+  const hmac = Buffer.alloc(64, 2).toString('base64');
+  const fw = ['--host', '127.0.0.1', '--spa-port', '9', '--format', 'fwknop'];
+  const cases: Array<[string[], RegExp]> = [
+    [['open', '22', '--host', '127.0.0.1', '--format', 'gpg'], /--format: expected knockspa or fwknop, got "gpg"/],
+    [['open', '22', '--host', '127.0.0.1', '--fwknop-key-base64', key], /--fwknop-key-base64 is for fwknop packets; add --format fwknop/],
+    [['open', '22', ...fw], /pass --fwknop-key-base64 and --fwknop-hmac-key-base64/],
+    [['close', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac], /fwknop has no close message/],
+    [['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac, '--key', 'a.key'], /--key and --server-id are for knockspa packets/],
+    [['open', '22', ...fw, '--fwknop-key-base64', key.slice(0, 21), '--fwknop-hmac-key-base64', hmac], /the encryption key is not valid base64/],
+    [['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', Buffer.alloc(20, 2).toString('base64')], /the HMAC key has 20 bytes/],
+    [['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac, '--allow-ip', '2001:db8::1'], /IPv4 addresses only/],
+    [['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac, '--duration', '70000'], /at most 65536 seconds/],
+    [['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac, '--fwknop-user', 'a:b'], /--fwknop-user: expected 1 to 48 printable characters/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await knockspa(args);
+    assert.equal(r.code, 2, `${args.join(' ')} -> ${r.code} ${r.stderr}`);
+    assert.match(r.stderr, message, args.join(' '));
+    for (const secret of [key, hmac, key.slice(0, 21)]) assert.ok(!r.stderr.includes(secret), `no key in: ${r.stderr}`);
+  }
+});
+
+test('open --format fwknop sends one fwknop packet that our fwknop verifier accepts', async () => {
+  const { createSocket } = await import('node:dgram');
+  const { FwknopKeyring, FwknopVerifier } = await import('../../../src/protocol/fwknop/index.js');
+  const { ReplayGuard } = await import('../../../src/protocol/replay.js');
+  const keys = { encKey: new Uint8Array(32).fill(7), hmacKey: new Uint8Array(64).fill(8) };
+  const socket = createSocket('udp4');
+  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+  const received = new Promise<Buffer>((r) => socket.once('message', r));
+  try {
+    const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
+    const r = await knockspa(['open', 'tcp/22', 'udp/53', '--host', '127.0.0.1', '--spa-port', String(socket.address().port), '--format', 'fwknop',
+      '--fwknop-key-base64', b64(keys.encKey), '--fwknop-hmac-key-base64', b64(keys.hmacKey), '--allow-ip', '198.51.100.7', '--duration', '90', '--fwknop-user', 'tester']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /sent open tcp\/22 udp\/53 for 198\.51\.100\.7, 90 s to 127\.0\.0\.1 udp\/\d+ as tester/);
+    const packet = new Uint8Array(await received);
+    const ring = new FwknopKeyring();
+    ring.add('carol', keys);
+    const v = new FwknopVerifier({ keyring: ring, maxSkewMs: 30_000, replay: new ReplayGuard(100) }).verify(packet, Date.now());
+    assert.equal(typeof v, 'object', String(v));
+    if (typeof v === 'string') return;
+    assert.deepEqual([v.user, v.fwknopUser, v.allowIp, v.ports, v.durationSec], ['carol', 'tester', '198.51.100.7', [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 53 }], 90]);
+  } finally {
+    socket.close();
+  }
 });

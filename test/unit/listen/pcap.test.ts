@@ -56,7 +56,7 @@ describe('PcapListener (fake pcap module)', () => {
     await listener.start(() => undefined);
     assert.equal(listener.description, `pcap eth0 udp dst port ${DPORT}`);
     assert.deepEqual(opened, [
-      { device: 'eth0', options: { filter: `udp dst port ${DPORT}`, snap_length: 512, buffer_size: 1 << 20, buffer_timeout: 0, promiscuous: false, monitor: false } },
+      { device: 'eth0', options: { filter: `udp dst port ${DPORT}`, snap_length: 1024, buffer_size: 1 << 20, buffer_timeout: 0, promiscuous: false, monitor: false } },
     ]);
     await listener.close();
   });

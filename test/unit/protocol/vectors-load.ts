@@ -5,28 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Action, PortSpec } from '../../../src/protocol/index.js';
+import type { Vector } from '../../vectors/generate.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 export const VECTORS_PATH = fileURLToPath(new URL('test/vectors/protocol-v1.json', `file://${REPO_ROOT}`));
 
-export interface VectorJson {
-  readonly name: string;
-  readonly secret: string;
-  readonly keyId: string;
-  readonly nonce: string;
-  readonly serverId: string;
-  readonly timestampMs: number;
-  readonly action: Action;
-  readonly ports: readonly PortSpec[];
-  readonly allowIp: string | null;
-  readonly durationSec: number;
-  readonly encKey: string;
-  readonly macKey: string;
-  readonly serverTag: string;
-  readonly body: string;
-  readonly packet: string;
-}
+/** The generator's type only (erased at build): the data always comes from the JSON file. */
+export type VectorJson = Vector;
 
 export function loadVectors(): readonly VectorJson[] {
   const doc = JSON.parse(readFileSync(VECTORS_PATH, 'utf8')) as { vectors?: unknown };

@@ -1,13 +1,15 @@
-// Grant lifecycle: open, extend, expire, close, failures, concurrency, restore after restart.
+// Grant lifecycle: open, extend, expire, close, failures and repair, batching, shared rules,
+// restore after restart (with and without the state file), periodic sweep.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
+import type { Entry } from '../../../src/server/firewall/firewall.js';
 import { Grants, type GrantRequest } from '../../../src/server/grants.js';
 import { captureLog } from '../../support/capture-log.js';
 import { FakeFirewall } from '../../support/fake-firewall.js';
 
 const ALICE_SSH: GrantRequest = { user: 'alice', ip: '198.18.0.2', family: 4, proto: 'tcp', port: 22 };
 
-function setup(t: TestContext) {
+function setup(t: TestContext, opts: { sweepEveryMs?: number } = {}) {
   t.mock.timers.enable({ apis: ['setTimeout'] });
   let clock = 1_800_000_000_000;
   const fw = new FakeFirewall();
@@ -15,7 +17,7 @@ function setup(t: TestContext) {
   /** Grants on disk at each persist, as "ip port" lists. */
   const persisted: string[][] = [];
   const grants: Grants = new Grants({
-    firewall: fw, log: captured.log, now: () => clock,
+    firewall: fw, log: captured.log, now: () => clock, ...opts,
     persist: async () => {
       persisted.push(grants.records().map((r) => `${r.ip} ${r.port}`));
     },
@@ -29,21 +31,27 @@ function setup(t: TestContext) {
   return { fw, grants, captured, advance, persisted, now: () => clock };
 }
 
-test('open inserts one rule; a second open extends it instead of adding another', async (t) => {
+function entry(ip: string, deadlineMs: number, user = 'alice'): Entry {
+  return { ...ALICE_SSH, ip, user, deadlineMs };
+}
+
+test('open inserts one entry; a second open extends it (new deadline in the firewall) instead of adding another', async (t) => {
   const { fw, grants, captured, now } = setup(t);
   assert.equal(await grants.open(ALICE_SSH, 30), true);
   const start = now();
   assert.equal(await grants.open(ALICE_SSH, 60), true);
-  assert.deepEqual(fw.calls, ['open 198.18.0.2 tcp/22']);
+  assert.deepEqual(fw.calls, ['add 198.18.0.2 tcp/22', 'update 198.18.0.2 tcp/22']);
   assert.deepEqual(grants.records().map((r) => r.deadlineMs), [start + 60_000]);
+  assert.equal(fw.entries.get('198.18.0.2 tcp/22')?.deadlineMs, start + 60_000, 'the kernel deadline moved too');
   assert.deepEqual(captured.events('open').map((e) => e.extended), [false, true]);
 });
 
-test('a shorter second open does not shorten the grant', async (t) => {
-  const { grants, now } = setup(t);
+test('a shorter second open does not shorten the grant, and changes nothing in the firewall', async (t) => {
+  const { fw, grants, now } = setup(t);
   await grants.open(ALICE_SSH, 60);
   await grants.open(ALICE_SSH, 5);
   assert.equal(grants.records()[0]?.deadlineMs, now() + 60_000);
+  assert.deepEqual(fw.calls, ['add 198.18.0.2 tcp/22']);
 });
 
 test('the grant closes by itself at its deadline, not before', async (t) => {
@@ -68,60 +76,123 @@ test('an extension moves the deadline the timer closes at', async (t) => {
   assert.equal(fw.rules.size, 0);
 });
 
-test('close knock removes the rule; closing what is not open does nothing', async (t) => {
+test('close knock removes the entry; closing what is not open does nothing', async (t) => {
   const { fw, grants, captured } = setup(t);
   await grants.close(ALICE_SSH, 'knock');
   assert.deepEqual(fw.calls, []);
   await grants.open(ALICE_SSH, 30);
   await grants.close(ALICE_SSH, 'knock');
-  assert.deepEqual(fw.calls, ['open 198.18.0.2 tcp/22', 'close 198.18.0.2 tcp/22']);
+  assert.deepEqual(fw.calls, ['add 198.18.0.2 tcp/22', 'remove 198.18.0.2 tcp/22']);
   assert.equal(fw.rules.size, 0);
   assert.deepEqual(captured.events('close').map((e) => e.why), ['knock']);
 });
 
-test('a failing open is logged with stderr and not counted open', async (t) => {
+test('a failing open is logged with stderr and not counted open (after one repair attempt)', async (t) => {
   const { fw, grants, captured } = setup(t);
   fw.failOpen = true;
   assert.equal(await grants.open(ALICE_SSH, 30), false);
   assert.equal(grants.size, 0);
-  const [error] = captured.events('firewall-error');
-  assert.equal(error?.op, 'open');
-  assert.equal(error?.stderr, 'fake open failure');
+  const errors = captured.events('firewall-error');
+  assert.equal(errors[0]?.op, 'open');
+  assert.equal(errors[0]?.stderr, 'fake add failure');
+  assert.equal(fw.setups, 1, 'the backend was set up again before the retry');
+  assert.equal(errors.length, 2, 'the retry failed too, and was logged');
   assert.equal(captured.events('open').length, 0);
 });
 
-test('a failing close keeps the grant while the rule is still there, and retries', async (t) => {
+test('a failing extension keeps the old deadline and is not reported extended', async (t) => {
+  const { fw, grants, captured, now } = setup(t);
+  await grants.open(ALICE_SSH, 30);
+  const first = now() + 30_000;
+  fw.broken = true;
+  fw.setup = async () => {
+    fw.setups++; // the repair does not help: the tool stays broken
+  };
+  assert.equal(await grants.open(ALICE_SSH, 300), false);
+  assert.deepEqual(grants.records().map((r) => r.deadlineMs), [first]);
+  assert.deepEqual(captured.events('open').map((e) => e.extended), [false]);
+});
+
+test('a table deleted underneath: the next open recreates it and puts back every live grant', async (t) => {
+  const { fw, grants, captured } = setup(t);
+  const bob = { ...ALICE_SSH, user: 'bob', ip: '198.18.0.9' };
+  await grants.open(ALICE_SSH, 30);
+  await grants.open(bob, 30);
+  fw.entries.clear();
+  fw.broken = true;
+  assert.equal(await grants.open({ ...ALICE_SSH, ip: '198.18.0.3' }, 30), true);
+  assert.deepEqual([...fw.rules].sort(), ['198.18.0.2 tcp/22', '198.18.0.3 tcp/22', '198.18.0.9 tcp/22']);
+  assert.equal(fw.setups, 1);
+  assert.equal(captured.events('firewall-error').length, 1);
+  const [repair] = captured.events('firewall-repair');
+  assert.equal(repair?.count, 2, 'the two grants the table took with it');
+});
+
+test('a repair that cannot put back another grant leaves it to the sweep (never dropped silently)', async (t) => {
+  const { fw, grants, captured } = setup(t);
+  await grants.open(ALICE_SSH, 30);
+  fw.entries.clear();
+  fw.broken = true;
+  fw.setup = async () => {
+    fw.setups++; // the table cannot be recreated
+  };
+  fw.listable = true;
+  assert.equal(await grants.open({ ...ALICE_SSH, ip: '198.18.0.3' }, 30), false);
+  assert.deepEqual(grants.records().map((r) => r.ip), ['198.18.0.2']);
+  assert.deepEqual(captured.events('close'), []);
+});
+
+test('a failing close keeps the grant while the entry is still there, and retries', async (t) => {
   const { fw, grants, captured, advance } = setup(t);
   await grants.open(ALICE_SSH, 30);
   fw.failClose = true;
   await grants.close(ALICE_SSH, 'knock');
-  assert.equal(grants.size, 1, 'rule still in the firewall, so the grant stays');
+  assert.equal(grants.size, 1, 'entry still in the firewall, so the grant stays');
   assert.equal(captured.events('close').length, 0);
   fw.failClose = false;
   await advance(5_000);
   assert.equal(grants.size, 0);
   assert.equal(fw.rules.size, 0);
+  assert.deepEqual(captured.events('close').map((e) => e.why), ['knock']);
 });
 
-test('a failing close of a rule that is already gone counts as closed', async (t) => {
+test('a failing close of an entry that is already gone counts as closed', async (t) => {
   const { fw, grants, captured } = setup(t);
   await grants.open(ALICE_SSH, 30);
-  fw.rules.clear(); // someone flushed the chain
+  fw.entries.clear(); // someone flushed the chain
   fw.failClose = true;
   await grants.close(ALICE_SSH, 'knock');
   assert.equal(grants.size, 0);
   assert.equal(captured.events('close').length, 1);
 });
 
-test('concurrent knocks never overlap on the firewall and never duplicate a rule', async (t) => {
+test('concurrent knocks never overlap on the firewall, never duplicate an entry, and go in as few batches', async (t) => {
   const { fw, grants } = setup(t);
   const others = Array.from({ length: 20 }, (_, i) => ({ ...ALICE_SSH, ip: `198.18.1.${i + 1}` }));
-  await Promise.all([...Array.from({ length: 20 }, () => grants.open(ALICE_SSH, 30)), ...others.map((g) => grants.open(g, 30))]);
+  const results = await Promise.all([...Array.from({ length: 20 }, () => grants.open(ALICE_SSH, 30)), ...others.map((g) => grants.open(g, 30))]);
+  assert.ok(results.every((r) => r));
   assert.equal(fw.maxInFlight, 1);
-  assert.equal(fw.calls.filter((c) => c === 'open 198.18.0.2 tcp/22').length, 1);
+  assert.equal(fw.calls.filter((c) => c === 'add 198.18.0.2 tcp/22').length, 1);
   assert.equal(fw.rules.size, 21);
+  assert.equal(fw.batches.length, 1, `all 40 knocks arrived together: one batch (${fw.batches.join(', ')})`);
   await grants.closeAll('shutdown');
   assert.equal(fw.rules.size, 0);
+  assert.equal(fw.batches.length, 2, 'closeAll is one batch');
+});
+
+test('two users on the same address and port share one entry, held until the later deadline', async (t) => {
+  const { fw, grants, captured, now, advance } = setup(t);
+  const bob = { ...ALICE_SSH, user: 'bob' };
+  await grants.open(ALICE_SSH, 60);
+  await grants.open(bob, 30);
+  assert.equal(grants.size, 2);
+  assert.deepEqual(fw.calls, ['add 198.18.0.2 tcp/22'], "bob's shorter grant needs no change");
+  await grants.close(ALICE_SSH, 'knock');
+  assert.equal(fw.entries.get('198.18.0.2 tcp/22')?.deadlineMs, now() + 30_000, "alice out: the entry now ends at bob's deadline");
+  assert.equal(fw.entries.get('198.18.0.2 tcp/22')?.user, 'bob');
+  await advance(30_000);
+  assert.equal(fw.rules.size, 0);
+  assert.deepEqual(captured.events('close').map((e) => `${e.user} ${e.why}`), ['alice knock', 'bob timeout']);
 });
 
 test('closeAll closes everything and refuses later opens', async (t) => {
@@ -135,36 +206,86 @@ test('closeAll closes everything and refuses later opens', async (t) => {
   assert.equal(fw.rules.size, 0);
 });
 
-test('restore closes grants that expired while down and re-arms live ones, re-adding missing rules', async (t) => {
+test('restore closes grants that expired while down and re-arms live ones, re-adding missing entries', async (t) => {
   const { fw, grants, captured, advance, now } = setup(t);
   const expired = { ...ALICE_SSH, deadlineMs: now() - 1 };
   const liveMissing = { ...ALICE_SSH, ip: '198.18.0.3', deadlineMs: now() + 10_000 };
   const livePresent = { ...ALICE_SSH, ip: '198.18.0.4', deadlineMs: now() + 20_000 };
-  fw.rules.add('198.18.0.2 tcp/22');
-  fw.rules.add('198.18.0.4 tcp/22');
+  fw.put(entry('198.18.0.2', now() - 1));
+  fw.put(entry('198.18.0.4', now() + 20_000));
   await grants.restore([expired, liveMissing, livePresent]);
   assert.deepEqual(captured.events('close').map((e) => [e.ip, e.why]), [['198.18.0.2', 'expired-while-down']]);
   assert.deepEqual([...fw.rules].sort(), ['198.18.0.3 tcp/22', '198.18.0.4 tcp/22']);
-  assert.deepEqual(fw.calls, ['close 198.18.0.2 tcp/22', 'open 198.18.0.3 tcp/22']);
+  assert.deepEqual(fw.calls.sort(), ['add 198.18.0.3 tcp/22', 'remove 198.18.0.2 tcp/22']);
+  assert.equal(fw.batches.length, 1, 'one batch');
   await advance(10_000);
   assert.deepEqual([...fw.rules], ['198.18.0.4 tcp/22']);
   await advance(10_000);
   assert.equal(fw.rules.size, 0);
 });
 
-test('a grant is persisted before its rule goes in (write-ahead), and forgotten after it is out', async (t) => {
+test('restore with the state file lost: live entries found in the firewall are adopted, expired ones removed', async (t) => {
+  const { fw, grants, captured, advance, now } = setup(t);
+  fw.put(entry('198.18.0.2', now() - 5_000, 'alice'));
+  fw.put(entry('198.18.0.3', now() + 8_000, 'bob'));
+  await grants.restore([]);
+  assert.deepEqual(captured.events('close').map((e) => `${e.user} ${e.ip} ${e.why}`), ['alice 198.18.0.2 expired-while-down']);
+  assert.deepEqual(grants.records().map((r) => `${r.user} ${r.ip}`), ['bob 198.18.0.3']);
+  assert.equal(captured.events('open')[0]?.restored, true);
+  await advance(8_000);
+  assert.equal(fw.rules.size, 0, 'the adopted grant closed at the deadline its comment carried');
+  assert.deepEqual(captured.events('close').map((e) => e.why), ['expired-while-down', 'timeout']);
+});
+
+test('restore without a view of the firewall (command backend): expired grants are closed, live ones trusted', async (t) => {
+  const { fw, grants, captured, now } = setup(t);
+  fw.listable = false;
+  await grants.restore([{ ...ALICE_SSH, deadlineMs: now() - 1 }, { ...ALICE_SSH, ip: '198.18.0.3', deadlineMs: now() + 10_000 }]);
+  assert.deepEqual(fw.calls, ['remove 198.18.0.2 tcp/22']);
+  assert.deepEqual(captured.events('close').map((e) => e.why), ['expired-while-down']);
+  assert.equal(grants.size, 1);
+});
+
+test('the periodic sweep removes stale entries, puts back missing ones, and drops what cannot be put back', async (t) => {
+  const { fw, grants, captured, advance, now } = setup(t, { sweepEveryMs: 30_000 });
+  await grants.restore([]);
+  await grants.open(ALICE_SSH, 120);
+  await grants.open({ ...ALICE_SSH, ip: '198.18.0.3' }, 120);
+  fw.put(entry('198.18.0.9', now() + 60_000, 'mallory')); // not knockspa's grant
+  fw.entries.delete('198.18.0.2 tcp/22'); // flushed by someone
+  await advance(30_000);
+  assert.deepEqual([...fw.rules].sort(), ['198.18.0.2 tcp/22', '198.18.0.3 tcp/22']);
+  assert.deepEqual(captured.events('close').map((e) => `${e.user} ${e.why}`), ['mallory stale']);
+  assert.equal(captured.events('firewall-repair')[0]?.count, 1);
+
+  fw.entries.delete('198.18.0.3 tcp/22');
+  fw.failOpen = true;
+  await advance(30_000);
+  assert.deepEqual(grants.records().map((r) => r.ip), ['198.18.0.2'], 'not in the kernel and cannot be put back: not open');
+  assert.deepEqual(captured.events('close').map((e) => `${e.ip} ${e.why}`).slice(1), ['198.18.0.3 lost']);
+});
+
+test('a grant is persisted before its entry goes in (write-ahead), and forgotten after it is out', async (t) => {
   const { fw, grants, persisted } = setup(t);
-  const rulesAtPersist: number[] = [];
-  const original = fw.open.bind(fw);
-  fw.open = async (rule) => {
-    rulesAtPersist.push(persisted.length);
-    return original(rule);
+  const atApply: number[] = [];
+  const original = fw.apply.bind(fw);
+  fw.apply = async (changes) => {
+    atApply.push(persisted.length);
+    return original(changes);
   };
   await grants.open(ALICE_SSH, 30);
-  assert.deepEqual(persisted[0], ['198.18.0.2 22'], 'on disk before iptables ran');
-  assert.deepEqual(rulesAtPersist, [1]);
+  assert.deepEqual(persisted[0], ['198.18.0.2 22'], 'on disk before the firewall ran');
+  assert.deepEqual(atApply, [1]);
   await grants.close(ALICE_SSH, 'knock');
   assert.deepEqual(persisted.at(-1), []);
+});
+
+test('a grant being closed stays on disk until its entry is out', async (t) => {
+  const { fw, grants, persisted } = setup(t);
+  await grants.open(ALICE_SSH, 30);
+  fw.failClose = true;
+  await grants.close(ALICE_SSH, 'knock');
+  assert.deepEqual(persisted.at(-1), ['198.18.0.2 22']);
 });
 
 test('a failed open is dropped from the persisted grants again', async (t) => {
@@ -172,4 +293,10 @@ test('a failed open is dropped from the persisted grants again', async (t) => {
   fw.failOpen = true;
   await grants.open(ALICE_SSH, 30);
   assert.deepEqual(persisted.at(-1), []);
+});
+
+test('new protected ports set the backend up again', async (t) => {
+  const { fw, grants } = setup(t);
+  await grants.setProtected([{ proto: 'tcp', port: 2222 }]);
+  assert.equal(fw.setups, 1);
 });

@@ -1,4 +1,4 @@
-// Key loading on the server: permissions, user mismatch, missing files, duplicate ids, server-id warnings.
+// Key loading on the server: permissions, user mismatch, missing files, duplicate ids, server-id warnings, rotation.
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import { formatKeyFile } from '../../../src/protocol/keyfile.js';
 import { newUserKey, type UserKey } from '../../../src/protocol/keys.js';
 import type { ServerConfig, UserPolicy } from '../../../src/server/config.js';
 import { ConfigError } from '../../../src/server/config-error.js';
-import { loadKeys } from '../../../src/server/keystore.js';
+import { keyFileOwner, loadKeys, userKeyFiles } from '../../../src/server/keystore.js';
 
 let seed = 1;
 const random = (n: number): Uint8Array => Uint8Array.from({ length: n }, () => (seed = (seed * 48271) % 2147483647) & 0xff);
@@ -21,11 +21,12 @@ function setup(users: string[], keys: Record<string, { key: UserKey; mode?: numb
     writeFileSync(join(keysDir, file), formatKeyFile(key), { mode: 0o600 });
     if (mode !== undefined) chmodSync(join(keysDir, file), mode);
   }
-  const policy = (name: string): UserPolicy => ({ name, ports: [{ proto: 'tcp', port: 22 }], maxDurationSec: 300, requireIp: false });
+  const policy = (name: string): UserPolicy => ({ name, ports: [{ proto: 'tcp', port: 22 }], maxDurationSec: 300, requireIp: false, format: 'knockspa' });
   return {
     file: join(dir, 'server.toml'), listen: 'udp', address: '0.0.0.0', interface: undefined, port: 62201, firewall: 'dry-run',
+    firewallSettings: { protect: [], nftSets: [], jumpPosition: 1, command: undefined, sweepIntervalSec: 30 },
     serverId: 'srv.test', keysDir, stateDir: join(dir, 'state'), maxSkewSec: 30, defaultDurationSec: 30, replayCapacity: 1000,
-    users: new Map(users.map((u) => [u, policy(u)])),
+    users: new Map(users.map((u) => [u, policy(u)])), fwknopKeys: new Map(),
   };
 }
 
@@ -49,7 +50,7 @@ test('a group- or world-readable key file is refused with the chmod to run', () 
 });
 
 test('a missing key file says how to make one', () => {
-  expectConfigError(setup(['alice'], {}), 'users.alice', /alice\.key \(ENOENT\); make it with: knockspa keygen --user alice/);
+  expectConfigError(setup(['alice'], {}), 'users.alice', /alice\.key \(ENOENT.*\); make it with: knockspa keygen --user alice/);
 });
 
 test('a key file for another user is refused', () => {
@@ -72,4 +73,47 @@ test('a key bound to another server id loads, with a warning', () => {
   const loaded = loadKeys(setup(['alice'], { 'alice.key': { key: key('alice', 'other.server') } }));
   assert.equal(loaded.keyring.size, 1);
   assert.match(loaded.warnings[0] ?? '', /bound to server id "other.server" but server_id is "srv.test"/);
+});
+
+test('rotation: NAME.key and every NAME.LABEL.key of a user are loaded; other names are not', () => {
+  const config = setup(['alice', 'bob'], {
+    'alice.key': { key: key('alice') },
+    'alice.2026-11-22.key': { key: key('alice') },
+    'alice.key.bak': { key: key('alice') },
+    'bob.2026-11-22.key': { key: key('bob') },
+    'carol.key': { key: key('carol') },
+  });
+  const loaded = loadKeys(config);
+  assert.equal(loaded.keyring.size, 3, 'two of alice, one of bob (only a rotated file is enough); not the .bak nor unconfigured carol');
+  assert.deepEqual([...loaded.keyring.entries()].map((e) => e.user).sort(), ['alice', 'alice', 'bob']);
+  assert.deepEqual(userKeyFiles(config).get('alice'), [join(config.keysDir, 'alice.2026-11-22.key'), join(config.keysDir, 'alice.key')]);
+});
+
+test('when two user names fit a file name, the longer one owns it', () => {
+  assert.equal(keyFileOwner('a.b.key', ['a', 'a.b']), 'a.b');
+  assert.equal(keyFileOwner('a.b.2026-11-22.key', ['a', 'a.b']), 'a.b');
+  assert.equal(keyFileOwner('a.x.key', ['a', 'a.b']), 'a');
+  assert.equal(keyFileOwner('a.key', ['a', 'a.b']), 'a');
+  assert.equal(keyFileOwner('ab.key', ['a']), undefined);
+  assert.equal(keyFileOwner('a..key', ['a']), undefined, 'an empty label is not a rotation');
+  const loaded = loadKeys(setup(['a', 'a.b'], { 'a.key': { key: key('a') }, 'a.b.key': { key: key('a.b') }, 'a.b.2.key': { key: key('a.b') } }));
+  assert.equal(loaded.keyring.size, 3);
+});
+
+test('a rotated file holding another user\'s key is refused', () => {
+  expectConfigError(setup(['alice'], { 'alice.key': { key: key('alice') }, 'alice.new.key': { key: key('bob') } }), 'users.alice', /alice\.new\.key belongs to user "bob"/);
+});
+
+test('on reload a user without any key file is revoked with a warning, not an error', () => {
+  const config = setup(['alice', 'bob'], { 'bob.key': { key: key('bob') } });
+  expectConfigError(config, 'users.alice', /ENOENT/);
+  const loaded = loadKeys(config, { missing: 'revoke' });
+  assert.equal(loaded.keyring.size, 1);
+  assert.deepEqual([...loaded.keyring.entries()].map((e) => e.user), ['bob']);
+  assert.match(loaded.warnings[0] ?? '', /no key file for user alice .* alice cannot knock/);
+});
+
+test('an unreadable keys_dir names the config key', () => {
+  const config = { ...setup(['alice'], {}), keysDir: '/nonexistent/knockspa-keys' };
+  assert.throws(() => loadKeys(config), (err: unknown) => err instanceof ConfigError && err.key === 'keys_dir' && /cannot read \/nonexistent\/knockspa-keys \(ENOENT\)/.test(err.message));
 });

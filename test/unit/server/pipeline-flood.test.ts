@@ -3,8 +3,10 @@
 // from a source that sent no junk still opens.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
+import { FwknopKeyring, FwknopVerifier } from '../../../src/protocol/fwknop/index.js';
 import { Keyring, PACKET_SIZE, ReplayGuard, sealPacket, Verifier } from '../../../src/protocol/index.js';
 import { AuthBudget, SOURCE_FAILURES, SOURCE_REFILL_PER_SEC } from '../../../src/server/auth-budget.js';
+import { PacketFormats } from '../../../src/server/formats.js';
 import { Grants } from '../../../src/server/grants.js';
 import { Pipeline } from '../../../src/server/pipeline.js';
 import { RejectLog } from '../../../src/server/reject-log.js';
@@ -18,7 +20,8 @@ function setup(t: TestContext, globalPerSec = 200) {
   const now = (): number => clock;
   const keyring = new Keyring();
   keyring.add(ALICE);
-  const verifier = new Verifier({ keyring, serverId: SERVER, maxSkewMs: 30_000, replay: new ReplayGuard(1024) });
+  const replay = new ReplayGuard(1024);
+  const verifier = new Verifier({ keyring, serverId: SERVER, maxSkewMs: 30_000, replay });
   let hmacs = 0;
   const authenticate = verifier.authenticate.bind(verifier);
   verifier.authenticate = (...args) => {
@@ -31,7 +34,12 @@ function setup(t: TestContext, globalPerSec = 200) {
   const rejects = new RejectLog(captured.log, now);
   const pipeline = new Pipeline(
     { log: captured.log, rejects, budget: new AuthBudget({ now, globalPerSec }), grants, now, persist: async () => {} },
-    { verifier, users: new Map([['alice', { name: 'alice', ports: OPEN_SSH.ports, maxDurationSec: 300, requireIp: false }]]), defaultDurationSec: 30, notBeforeMs: 0 },
+    {
+      verifier: new PacketFormats(verifier, new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay })),
+      users: new Map([['alice', { name: 'alice', ports: OPEN_SSH.ports, maxDurationSec: 300, requireIp: false, format: 'knockspa' as const }]]),
+      defaultDurationSec: 30,
+      notBeforeMs: 0,
+    },
   );
   const send = (payload: Uint8Array, source: string): void => pipeline.handle({ payload, source, sourcePort: 40_000 });
   const settle = async (): Promise<void> => {

@@ -5,7 +5,7 @@ import type { Verified } from '../../../src/protocol/packet.js';
 import type { UserPolicy } from '../../../src/server/config.js';
 import { authorize } from '../../../src/server/policy.js';
 
-const ALICE: UserPolicy = { name: 'alice', ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 53 }], maxDurationSec: 300, requireIp: false };
+const ALICE: UserPolicy = { name: 'alice', ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 53 }], maxDurationSec: 300, requireIp: false, format: 'knockspa' };
 
 function knock(over: Partial<Verified>): Verified {
   return {

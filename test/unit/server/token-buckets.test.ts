@@ -30,3 +30,15 @@ test('memory is bounded: past maxKeys the oldest key is forgotten', () => {
   assert.equal(b.size, 100);
   assert.equal(b.take('src-0'), true, 'forgotten, so it starts fresh (a spoofed source cannot lock anyone out for long)');
 });
+
+test('take(key, n) takes n tokens at once, or none when fewer are left', () => {
+  let now = 0;
+  const b = new TokenBuckets({ capacity: 10, refillPerSec: 10, maxKeys: 1, now: () => now });
+  assert.equal(b.take('', 4), true);
+  assert.equal(b.take('', 7), false, 'only 6 left');
+  assert.equal(b.take('', 6), true, 'the refused take took nothing');
+  assert.equal(b.take('', 1), false);
+  now += 300; // 3 tokens back
+  assert.equal(b.take('', 3), true);
+  assert.equal(b.take('', 1), false);
+});

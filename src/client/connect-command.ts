@@ -1,0 +1,132 @@
+/**
+ * `knockspa connect HOST PORT`, made for ssh's `ProxyCommand knockspa connect %h %p`: knock for
+ * tcp/PORT, connect (knocking again with a fresh packet if the port stays shut), then relay
+ * stdin/stdout to the connection until it closes. stdout carries the connection's bytes only;
+ * every diagnostic goes to stderr.
+ *
+ * Dual stack: the host is resolved first and the knock goes to the SPA port of the very address the
+ * connection will use, so the server opens the port for the source address of that family.
+ * @module
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP, type Socket } from 'node:net';
+import { MAX_DURATION_SEC } from '../protocol/body.js';
+import { UsageError } from './errors.js';
+import { loadKeyFile } from './key-file.js';
+import { KNOCK_HINTS } from './knock-command.js';
+import { sendKnock } from './knock.js';
+import { connectWithin } from './probe.js';
+import { getProfile, loadProfiles, type Profile } from './profiles.js';
+import { intOption, resolveTarget, type ServerFlags } from './target.js';
+
+export interface ConnectOptions extends Omit<ServerFlags, 'host'> {
+  readonly profile?: string;
+  readonly duration?: string;
+  readonly attempts?: string;
+  readonly timeout?: string;
+  readonly verbose?: boolean;
+}
+
+export interface ConnectIo {
+  readonly stdin: NodeJS.ReadableStream;
+  readonly stdout: NodeJS.WritableStream;
+  readonly log: (line: string) => void;
+}
+
+const defaultIo = (): ConnectIo => ({ stdin: process.stdin, stdout: process.stdout, log: (line) => process.stderr.write(`knockspa: ${line}\n`) });
+
+/** --profile, else the profile named HOST, else the one profile whose host is HOST. */
+function findProfile(host: string, explicit: string | undefined): Profile | undefined {
+  if (explicit !== undefined) return getProfile(explicit);
+  const profiles = loadProfiles();
+  const named = profiles.get(host);
+  if (named !== undefined) return named;
+  const byHost = [...profiles.values()].filter((p) => p.host === host);
+  if (byHost.length > 1) throw new UsageError(`profiles ${byHost.map((p) => p.name).join(', ')} all have host ${host}; pick one with --profile NAME`);
+  return byHost[0];
+}
+
+interface Candidate {
+  readonly address: string;
+  readonly family: 4 | 6;
+}
+
+/**
+ * The addresses to try, in the resolver's order (which follows the system's address selection
+ * policy): the first of each family. An allow-ip limits them to its family, since a grant for an
+ * IPv4 address does nothing for a connection over IPv6.
+ */
+async function candidates(host: string, allowIp: string | null): Promise<Candidate[]> {
+  let found: Candidate[];
+  const literal = isIP(host);
+  if (literal !== 0) found = [{ address: host, family: literal as 4 | 6 }];
+  else {
+    try {
+      found = (await lookup(host, { all: true })).map((a) => ({ address: a.address, family: a.family as 4 | 6 }));
+    } catch (err) {
+      throw new UsageError(`cannot resolve ${host} (${(err as NodeJS.ErrnoException).code ?? String(err)}); check the name, or give an address`);
+    }
+  }
+  const firstOfEach = [4, 6]
+    .map((family) => found.find((c) => c.family === family))
+    .filter((c): c is Candidate => c !== undefined)
+    .sort((a, b) => found.indexOf(a) - found.indexOf(b));
+  if (allowIp === null) return firstOfEach;
+  const family = isIP(allowIp) as 4 | 6;
+  const usable = firstOfEach.filter((c) => c.family === family);
+  if (usable.length === 0) throw new UsageError(`${host} has no IPv${family} address, but the knock opens for ${allowIp} (IPv${family}); drop --allow-ip / allow_ip or connect to an IPv${family} address`);
+  return usable;
+}
+
+/** Copies stdin to the socket and the socket to stdout; resolves with the exit code when the connection is over. */
+function relay(socket: Socket, io: ConnectIo): Promise<number> {
+  return new Promise((resolvePromise) => {
+    socket.setNoDelay(true);
+    // stdin's end becomes our FIN (half-close); the server may still send, and we keep reading.
+    io.stdin.pipe(socket);
+    socket.pipe(io.stdout, { end: false });
+    let code = 0;
+    socket.once('error', (err) => {
+      io.log(`connection failed: ${err.message}`);
+      code = 1;
+    });
+    // The server closed (or the connection broke): the session is over, whatever stdin still holds.
+    socket.once('close', () => {
+      io.stdin.unpipe(socket);
+      io.stdout.write('', () => resolvePromise(code));
+    });
+  });
+}
+
+export async function runConnect(host: string, portArg: string, opts: ConnectOptions, io: ConnectIo = defaultIo()): Promise<number> {
+  const port = intOption(portArg, 'PORT', 1, 65535) as number;
+  const duration = intOption(opts.duration, '--duration', 1, MAX_DURATION_SEC) ?? 0;
+  const attempts = intOption(opts.attempts, '--attempts', 1, 20) ?? 3;
+  const timeoutSec = intOption(opts.timeout, '--timeout', 1, 600) ?? 3;
+  const profile = findProfile(host, opts.profile);
+  const connectHost = profile !== undefined && profile.name === host ? profile.host : host;
+  const target = resolveTarget({ ...opts, host: connectHost }, profile);
+  const key = loadKeyFile(target.keyFile);
+  try {
+    for (const { address, family } of await candidates(target.host, target.allowIp)) {
+      for (let attempt = 1; attempt <= attempts; attempt++) {
+        await sendKnock(key, { action: 'open', ports: [{ proto: 'tcp', port }], allowIp: target.allowIp, durationSec: duration }, { host: address, spaPort: target.spaPort, family }, target.serverId);
+        if (opts.verbose === true) io.log(`knocked udp/${target.spaPort} at ${address} as ${key.user} (attempt ${attempt}); connecting to tcp/${port}`);
+        const connected = await connectWithin(address, port, timeoutSec * 1000);
+        if (connected !== null) {
+          key.secret.fill(0);
+          if (opts.verbose === true) io.log(`connected to ${address} port ${port} after ${connected.ms} ms`);
+          return await relay(connected.socket, io);
+        }
+        if (attempt < attempts) io.log(`${address} port ${port} still shut after ${timeoutSec} s; knocking again (${attempt + 1}/${attempts})`);
+      }
+      io.log(`${address} port ${port} did not open after ${attempts} knocks`);
+    }
+  } finally {
+    key.secret.fill(0);
+  }
+  io.log('gave up. Likely causes:');
+  for (const hint of KNOCK_HINTS) io.log(`  - ${hint}`);
+  io.log('  The server log names the reason for every refused knock; `knockspa doctor --client` checks this side.');
+  return 1;
+}

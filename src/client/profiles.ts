@@ -1,0 +1,128 @@
+/**
+ * Client profiles: `$XDG_CONFIG_HOME/knockspa/config.toml` (default `~/.config/knockspa/config.toml`),
+ * one `[servers.NAME]` table per server with host, spa_port, key, ports and allow_ip. Validated
+ * strictly: unknown keys are errors, and every error names the file, the key and what was expected.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { canonicalIp } from '../protocol/address.js';
+import { MAX_PORTS } from '../protocol/constants.js';
+import { formatPortSpec, parsePortSpec, type PortSpec } from '../protocol/ports.js';
+import { ProfileError } from './errors.js';
+import { tomlErrorText } from './toml-error.js';
+
+export interface Profile {
+  readonly name: string;
+  /** The file it was read from, for messages. */
+  readonly file: string;
+  readonly host: string;
+  readonly spaPort: number | undefined;
+  /** Absolute path of the key file. */
+  readonly key: string | undefined;
+  /** Ports `knockspa open NAME` opens when none are given. */
+  readonly ports: readonly PortSpec[] | undefined;
+  /** An address to open for; null: the address the knock comes from ("source"); undefined: not set. */
+  readonly allowIp: string | null | undefined;
+}
+
+/**
+ * What a port argument looks like: 22, tcp/22, udp/53 (valid or not). Anything else on the
+ * command line is a profile name, and a profile may not be named like a port.
+ */
+export const PORT_LIKE = /^(?:(?:tcp|udp)\/)?[0-9]+$/i;
+const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const PROFILE_KEYS = ['host', 'spa_port', 'key', 'ports', 'allow_ip'] as const;
+
+type Table = Record<string, unknown>;
+
+/** The profile file for this environment (XDG base directory rules: a relative XDG_CONFIG_HOME is ignored). */
+export function profilesFile(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env.XDG_CONFIG_HOME;
+  const base = xdg !== undefined && isAbsolute(xdg) ? xdg : join(env.HOME ?? homedir(), '.config');
+  return join(base, 'knockspa', 'config.toml');
+}
+
+function isTable(v: unknown): v is Table {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+
+const got = (v: unknown): string => (v === undefined ? 'nothing' : typeof v === 'string' ? JSON.stringify(v) : isTable(v) ? 'a table' : Array.isArray(v) ? 'an array' : String(v));
+
+function readProfile(file: string, name: string, table: Table, home: string): Profile {
+  const at = (key: string): string => `servers.${name}.${key}`;
+  const fail = (key: string, expected: string): never => {
+    throw new ProfileError(file, at(key), `expected ${expected}, got ${got(table[key])}`);
+  };
+  for (const key of Object.keys(table))
+    if (!(PROFILE_KEYS as readonly string[]).includes(key)) throw new ProfileError(file, at(key), `unknown key; expected one of ${PROFILE_KEYS.join(', ')}`);
+
+  const { host, spa_port: spaPort, key, ports, allow_ip: allowIp } = table;
+  if (typeof host !== 'string' || !/^[^\s/]+$/.test(host)) fail('host', 'the server\'s host name or address, e.g. "ssh.example.com"');
+  if (spaPort !== undefined && (typeof spaPort !== 'number' || !Number.isInteger(spaPort) || spaPort < 1 || spaPort > 65535)) fail('spa_port', 'an integer from 1 to 65535');
+  if (key !== undefined && (typeof key !== 'string' || key === '')) fail('key', 'the path of a key file, e.g. "~/.config/knockspa/alice.key"');
+  let specs: PortSpec[] | undefined;
+  if (ports !== undefined) {
+    if (!Array.isArray(ports) || ports.length === 0 || ports.length > MAX_PORTS) fail('ports', `an array of 1 to ${MAX_PORTS} ports like ["tcp/22", "udp/53"]`);
+    specs = [];
+    for (const item of ports as unknown[]) {
+      const spec = typeof item === 'string' ? parsePortSpec(item) : null;
+      if (spec === null) throw new ProfileError(file, at('ports'), `expected ports like "22", "tcp/22" or "udp/53" (1..65535), got ${got(item)}`);
+      if (specs.some((p) => formatPortSpec(p) === formatPortSpec(spec))) throw new ProfileError(file, at('ports'), `${formatPortSpec(spec)} listed twice`);
+      specs.push(spec);
+    }
+  }
+  let ip: string | null | undefined;
+  if (allowIp === 'source') ip = null;
+  else if (allowIp !== undefined) {
+    ip = typeof allowIp === 'string' ? canonicalIp(allowIp) : null;
+    if (ip === null || ip === '0.0.0.0' || ip === '::') fail('allow_ip', '"source" (the address the knock comes from) or one IPv4 or IPv6 address');
+  }
+  let keyPath: string | undefined;
+  if (typeof key === 'string') keyPath = key === '~' || key.startsWith('~/') ? join(home, key.slice(1)) : resolve(dirname(file), key);
+  return { name, file, host: host as string, spaPort: spaPort as number | undefined, key: keyPath, ports: specs, allowIp: ip };
+}
+
+/** Parses and validates profile file text. */
+export function parseProfiles(file: string, text: string, home: string = homedir()): Map<string, Profile> {
+  let doc: Table;
+  try {
+    doc = parseToml(text) as Table;
+  } catch (err) {
+    throw new ProfileError(file, '', tomlErrorText(err));
+  }
+  for (const key of Object.keys(doc)) if (key !== 'servers') throw new ProfileError(file, key, 'unknown key; expected [servers.NAME] tables only');
+  const servers = doc.servers ?? {};
+  if (!isTable(servers)) throw new ProfileError(file, 'servers', `expected [servers.NAME] tables, got ${got(servers)}`);
+  const profiles = new Map<string, Profile>();
+  for (const [name, table] of Object.entries(servers)) {
+    if (!PROFILE_NAME.test(name) || PORT_LIKE.test(name))
+      throw new ProfileError(file, `servers.${name}`, 'expected a profile name of letters, digits, . _ - that does not look like a port (22, tcp/22)');
+    if (!isTable(table)) throw new ProfileError(file, `servers.${name}`, `expected a table, got ${got(table)}`);
+    profiles.set(name, readProfile(file, name, table, home));
+  }
+  return profiles;
+}
+
+/** The profiles in `file` (default: {@link profilesFile}); none when the file does not exist. */
+export function loadProfiles(file: string = profilesFile(), env: NodeJS.ProcessEnv = process.env): Map<string, Profile> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+    throw new ProfileError(file, '', `cannot read the profile file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  return parseProfiles(file, text, env.HOME ?? homedir());
+}
+
+/** The profile called `name`, or a ProfileError listing the ones there are. */
+export function getProfile(name: string, file: string = profilesFile(), env: NodeJS.ProcessEnv = process.env): Profile {
+  const profiles = loadProfiles(file, env);
+  const profile = profiles.get(name);
+  if (profile !== undefined) return profile;
+  const known = profiles.size === 0 ? 'it has none' : `it has ${[...profiles.keys()].join(', ')}`;
+  throw new ProfileError(file, `servers.${name}`, `no such profile (${known}); add [servers.${name}] with host = "..." there, or give a port (22, tcp/22, udp/53)`);
+}

@@ -1,0 +1,77 @@
+/**
+ * command backend: knockd-style templates for sites with their own firewall tooling. A new
+ * grant runs `open`, a closed one `close`, each with %IP% %PROTO% %PORT% %USER% %DURATION% filled
+ * in; an extended grant runs nothing (the close simply comes later). knockspa cannot see what
+ * these commands did, so it cannot list or sweep: it trusts their exit codes.
+ * @module
+ */
+import { accessSync, constants } from 'node:fs';
+import { runTool } from './exec.js';
+import { asFirewallError, FirewallError, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall.js';
+import { expandTemplate, type CommandTemplate } from './template.js';
+
+export interface CommandTemplates {
+  readonly open: CommandTemplate;
+  readonly close: CommandTemplate;
+}
+
+export class CommandFirewall implements Firewall {
+  readonly name = 'command';
+  readonly description: string;
+
+  constructor(
+    private readonly templates: CommandTemplates,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.description = `open: ${templates.open.words.join(' ')}; close: ${templates.close.words.join(' ')}`;
+  }
+
+  /** The programs must be there; what they do is the site's business. */
+  async setup(): Promise<void> {
+    for (const t of [this.templates.open, this.templates.close]) {
+      const program = t.words[0] as string;
+      try {
+        accessSync(program, constants.X_OK);
+      } catch (err) {
+        throw new FirewallError([program], `not an executable file (${(err as NodeJS.ErrnoException).code ?? String(err)})`, null);
+      }
+    }
+  }
+
+  async check(): Promise<string> {
+    await this.setup();
+    return `command: ${this.description}`;
+  }
+
+  private argv(template: CommandTemplate, entry: Entry): string[] {
+    const left = Math.max(0, Math.ceil((entry.deadlineMs - this.now()) / 1000));
+    return expandTemplate(template, { IP: entry.ip, PROTO: entry.proto, PORT: String(entry.port), USER: entry.user, DURATION: String(left) });
+  }
+
+  /** One command per change, in order; a change whose command fails is reported, the rest still run. */
+  async apply(changes: readonly Change[]): Promise<ApplyFailure[]> {
+    const failures: ApplyFailure[] = [];
+    for (const change of changes) {
+      const { before, after } = change;
+      // Same owner, new deadline: nothing to run. A new owner: close for the old, open for the new.
+      if (before !== undefined && after !== undefined && before.user === after.user) continue;
+      try {
+        if (before !== undefined) await runTool(this.argv(this.templates.close, before));
+        if (after !== undefined) await runTool(this.argv(this.templates.open, after));
+      } catch (err) {
+        failures.push({ changes: [change], error: asFirewallError(err) });
+      }
+    }
+    return failures;
+  }
+
+  async list(): Promise<null> {
+    return null;
+  }
+
+  async detach(): Promise<void> {}
+
+  async remove(): Promise<string> {
+    return 'command: knockspa keeps nothing of its own in the firewall; your close command removes what open added';
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * nftables backend: each grant is a set element (address . protocol . port) with a timeout, so
+ * the kernel itself removes it at the deadline, daemon or no daemon.
+ *
+ * Own table (default): `table inet knockspa` holds the sets and an input chain that accepts their
+ * members and drops the protected ports. It stays when the daemon stops (grants out, protection
+ * in); only `remove()` deletes it. Set mode (`nft_set`): knockspa only adds and deletes elements
+ * in the admin's set(s), whose type is checked first.
+ * @module
+ */
+import { ConfigError } from '../config-error.js';
+import type { PortSpec } from '../../protocol/ports.js';
+import { runTool } from './exec.js';
+import { applyAtomically, FirewallError, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall.js';
+import { changesScript, CHAIN_PRIORITY, describeProtected, listedEntries, OWN_SETS, OWN_TABLE, ownTableScript, parseListedSet, setFamily } from './nft-script.js';
+import { formatNftSetRef, type NftSetRef } from './settings.js';
+
+const NFT = 'nft';
+
+export interface NftablesOptions {
+  /** The admin's sets (set mode); empty for knockspa's own table. */
+  readonly sets: readonly NftSetRef[];
+  /** The config file, named in errors about the sets. */
+  readonly configFile: string;
+  readonly now?: () => number;
+}
+
+export class NftablesFirewall implements Firewall {
+  readonly name = 'nftables';
+  readonly description: string;
+  private readonly own: boolean;
+  private readonly now: () => number;
+  /** Which set takes which family: fixed for the own table, learnt from the set types otherwise. */
+  private sets: Partial<Record<4 | 6, NftSetRef>>;
+
+  constructor(private readonly opts: NftablesOptions) {
+    this.own = opts.sets.length === 0;
+    this.now = opts.now ?? Date.now;
+    this.sets = this.own ? { ...OWN_SETS } : {};
+    this.description = this.own ? `table ${OWN_TABLE}` : `set${opts.sets.length > 1 ? 's' : ''} ${opts.sets.map(formatNftSetRef).join(', ')}`;
+  }
+
+  async setup(protect: readonly PortSpec[]): Promise<void> {
+    if (this.own) await runTool([NFT, '-f', '-'], ownTableScript(protect));
+    else this.sets = await this.resolveSets();
+  }
+
+  async check(protect: readonly PortSpec[]): Promise<string> {
+    if (!this.own) {
+      const sets = await this.resolveSets();
+      return `nftables: ${Object.entries(sets).map(([f, s]) => `IPv${f} grants go to set ${formatNftSetRef(s)}`).join('; ')}`;
+    }
+    // --check sends the transaction to the kernel and aborts it: access and conflicts are checked, nothing changes.
+    await runTool([NFT, '--check', '-f', '-'], ownTableScript(protect));
+    return `nftables: table ${OWN_TABLE} can be set up (input chain at priority ${CHAIN_PRIORITY}, drops ${describeProtected(protect)} unless granted)`;
+  }
+
+  async apply(changes: readonly Change[]): Promise<ApplyFailure[]> {
+    const failures: ApplyFailure[] = [];
+    const batch: { set: NftSetRef; change: Change }[] = [];
+    const setless: Change[] = [];
+    for (const change of changes) {
+      const rule = change.after ?? change.before;
+      const set = rule === undefined ? undefined : this.sets[rule.family];
+      if (set === undefined) setless.push(change);
+      else batch.push({ set, change });
+    }
+    if (setless.length > 0) failures.push({ changes: setless, error: new FirewallError([], 'no nft_set of this address family (IPv4 or IPv6) is configured', null) });
+    const script = changesScript(batch, this.now());
+    failures.push(...(await applyAtomically(batch.map((b) => b.change), () => runTool([NFT, '-f', '-'], script))));
+    return failures;
+  }
+
+  async list(): Promise<Entry[]> {
+    if (!this.own && Object.keys(this.sets).length === 0) this.sets = await this.resolveSets();
+    const entries: Entry[] = [];
+    for (const [family, set] of Object.entries(this.sets) as unknown as [string, NftSetRef][]) {
+      const argv = [NFT, '-j', 'list', 'set', set.family, set.table, set.set];
+      const { stdout } = await runTool(argv);
+      const listed = parseListedSet(stdout);
+      if (listed === null) throw new FirewallError(argv, `unreadable output: ${stdout.slice(0, 200)}`, null);
+      entries.push(...listedEntries(listed, Number(family) as 4 | 6, this.now()));
+    }
+    return entries;
+  }
+
+  async detach(): Promise<void> {
+    // The table stays: it is what keeps the ports closed while the daemon is down.
+  }
+
+  async remove(): Promise<string> {
+    if (this.own) {
+      const present = await runTool([NFT, 'list', 'tables']);
+      if (!present.stdout.split('\n').some((l) => l.trim() === `table ${OWN_TABLE}`)) return `nftables: no table ${OWN_TABLE}, nothing to remove`;
+      await runTool([NFT, 'delete', 'table', ...OWN_TABLE.split(' ')]);
+      return `nftables: deleted table ${OWN_TABLE} (its grants and the protection of its ports)`;
+    }
+    this.sets = await this.resolveSets();
+    const mine = await this.list();
+    const [failure] = await this.apply(mine.map((before) => ({ before, after: undefined })));
+    if (failure !== undefined) throw failure.error;
+    return `nftables: removed ${mine.length} knockspa element(s) from ${this.description}; the sets themselves are yours`;
+  }
+
+  /** Reads the admin's sets and decides which takes IPv4 and which IPv6; ConfigError if one does not fit. */
+  private async resolveSets(): Promise<Partial<Record<4 | 6, NftSetRef>>> {
+    const sets: Partial<Record<4 | 6, NftSetRef>> = {};
+    for (const ref of this.opts.sets) {
+      const argv = [NFT, '-j', 'list', 'set', ref.family, ref.table, ref.set];
+      let stdout: string;
+      try {
+        ({ stdout } = await runTool(argv));
+      } catch (err) {
+        if (!(err instanceof FirewallError) || err.exitCode !== 1) throw err;
+        throw new ConfigError(this.opts.configFile, 'nft_set', `an existing set; "${formatNftSetRef(ref)}": ${err.stderr.trim().split('\n')[0] ?? ''} (declare it in your ruleset first; see docs/operations.md)`);
+      }
+      const listed = parseListedSet(stdout);
+      const family = listed === null ? 'unreadable `nft -j list set` output' : setFamily(listed);
+      if (typeof family === 'string') throw new ConfigError(this.opts.configFile, 'nft_set', `set "${formatNftSetRef(ref)}" has ${family}`);
+      if (ref.family !== 'inet' && ref.family !== (family === 4 ? 'ip' : 'ip6'))
+        throw new ConfigError(this.opts.configFile, 'nft_set', `set "${formatNftSetRef(ref)}" holds IPv${family} addresses in a table of family ${ref.family}`);
+      if (sets[family] !== undefined) throw new ConfigError(this.opts.configFile, 'nft_set', `one set per address family; two hold IPv${family} addresses`);
+      sets[family] = ref;
+    }
+    return sets;
+  }
+}

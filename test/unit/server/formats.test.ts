@@ -1,0 +1,124 @@
+// One port, two formats: the dispatch before any crypto, a fwknop knock through the pipeline to a
+// grant (fake firewall), the shared replay guard, and the daemon-wide fwknop trial budget.
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Keyring } from '../../../src/protocol/keyring.js';
+import { sealPacket } from '../../../src/protocol/packet.js';
+import { ReplayGuard } from '../../../src/protocol/replay.js';
+import { PACKET_SIZE } from '../../../src/protocol/constants.js';
+import { MIN_PACKET_LENGTH, sealFwknopPacket } from '../../../src/protocol/fwknop/index.js';
+import { loadConfig, type ServerConfig } from '../../../src/server/config.js';
+import { AuthBudget } from '../../../src/server/auth-budget.js';
+import { FWKNOP_TRIALS, looksLikeFwknop, packetFormats } from '../../../src/server/formats.js';
+import { Grants } from '../../../src/server/grants.js';
+import { Pipeline } from '../../../src/server/pipeline.js';
+import { RejectLog } from '../../../src/server/reject-log.js';
+import { captureLog } from '../../support/capture-log.js';
+import { FakeFirewall } from '../../support/fake-firewall.js';
+import { ALICE, OPEN_SSH, nonceOf } from '../protocol/fixtures.js';
+import { ALICE_KEYS, FIELDS, NOW, NOW_SEC } from '../fwknop/fixtures.js';
+
+const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+function config(extraUsers = ''): ServerConfig {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-formats-'));
+  const file = join(dir, 'server.toml');
+  writeFileSync(
+    file,
+    `server_id = "spa.example.net"\n[users.alice]\nports = ["tcp/22"]\n` +
+      `[users.carol]\nports = ["tcp/22", "udp/53"]\nmax_duration = 60\nformat = "fwknop"\n` +
+      `fwknop_key_base64 = "${b64(ALICE_KEYS.encKey)}"\nfwknop_hmac_key_base64 = "${b64(ALICE_KEYS.hmacKey)}"\n${extraUsers}`,
+    { mode: 0o600 },
+  );
+  return loadConfig(file);
+}
+
+function keyring(): Keyring {
+  const ring = new Keyring();
+  ring.add(ALICE);
+  return ring;
+}
+
+const fwknopPacket = (over: Partial<typeof FIELDS> = {}, salt = 1): Uint8Array =>
+  bytes(sealFwknopPacket(ALICE_KEYS, { ...FIELDS, ...over }, new Uint8Array(8).fill(salt)));
+
+test('dispatch: 0xCB or shorter than 161 bytes is knockspa; base64 text from 161 bytes on is fwknop', () => {
+  assert.equal(looksLikeFwknop(sealPacket(ALICE, OPEN_SSH, nonceOf(1))), false);
+  assert.equal(looksLikeFwknop(fwknopPacket()), true);
+  assert.equal(looksLikeFwknop(bytes('A'.repeat(PACKET_SIZE))), false, 'base64 of knockspa length');
+  assert.equal(looksLikeFwknop(bytes('A'.repeat(MIN_PACKET_LENGTH - 1))), false);
+  assert.equal(looksLikeFwknop(bytes('A'.repeat(MIN_PACKET_LENGTH))), true);
+  assert.equal(looksLikeFwknop(bytes(`*${'A'.repeat(300)}`)), false);
+  const formats = packetFormats(config(), keyring(), new ReplayGuard(1000), () => NOW);
+  assert.equal(formats.verify(bytes('A'.repeat(PACKET_SIZE)), NOW), 'bad-magic', 'knockspa reasons for knockspa-sized junk');
+  assert.equal(formats.verify(bytes('A'.repeat(300)), NOW), 'fwknop-bad-mac');
+  assert.equal(formats.verify(new Uint8Array(5000), NOW), 'bad-length');
+});
+
+test('both formats verify through one PacketFormats and share the replay guard', () => {
+  const replay = new ReplayGuard(1000);
+  const formats = packetFormats(config(), keyring(), replay, () => NOW);
+  const knock = formats.verify(sealPacket(ALICE, OPEN_SSH, nonceOf(2)), NOW);
+  assert.equal(typeof knock === 'object' && knock.user, 'alice');
+  assert.equal(typeof knock === 'object' && knock.format, undefined);
+  const fw = formats.verify(fwknopPacket(), NOW);
+  assert.equal(typeof fw === 'object' && fw.user, 'carol');
+  assert.equal(typeof fw === 'object' && fw.format, 'fwknop');
+  assert.equal(replay.size, 2);
+  assert.equal(formats.verify(fwknopPacket(), NOW), 'fwknop-replay');
+});
+
+test('the fwknop trial budget: one token per fwknop user per packet, refilled over time', () => {
+  let now = NOW;
+  // Two fwknop users: each packet costs 2 trials.
+  const two = config(`[users.dave]\nports = ["tcp/22"]\nformat = "fwknop"\nfwknop_key_base64 = "${b64(new Uint8Array(32).fill(3))}"\nfwknop_hmac_key_base64 = "${b64(new Uint8Array(64).fill(4))}"\n`);
+  const formats = packetFormats(two, keyring(), new ReplayGuard(100_000, 100_000), () => now);
+  const junk = bytes('A'.repeat(300));
+  let refused = 0;
+  for (let i = 0; i < FWKNOP_TRIALS.capacity / 2; i++) if (formats.verify(junk, now) !== 'fwknop-bad-mac') refused++;
+  assert.equal(refused, 0, 'the whole capacity is usable');
+  assert.equal(formats.verify(junk, now), 'fwknop-rate-limited');
+  assert.equal(typeof formats.verify(sealPacket(ALICE, OPEN_SSH, nonceOf(3)), now), 'object', 'knockspa packets are not budgeted');
+  now += 1; // a millisecond refills 10 trials
+  const ok = formats.verify(fwknopPacket(), now);
+  assert.equal(typeof ok === 'object' && ok.user, 'carol');
+});
+
+test('pipeline: a fwknop knock becomes a grant under the user\'s policy; the log says which format', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const captured = captureLog();
+  const fw = new FakeFirewall();
+  const cfg = config(`[users.erin]\nports = ["tcp/22"]\nrequire_ip = true\nformat = "fwknop"\nfwknop_key_base64 = "${b64(new Uint8Array(32).fill(5))}"\nfwknop_hmac_key_base64 = "${b64(new Uint8Array(64).fill(6))}"\n`);
+  const grants = new Grants({ firewall: fw, log: captured.log, now: () => NOW, persist: async () => {} });
+  const pipeline = new Pipeline(
+    { log: captured.log, rejects: new RejectLog(captured.log, () => NOW), budget: new AuthBudget({ now: () => NOW }), grants, now: () => NOW, persist: async () => {} },
+    { verifier: packetFormats(cfg, keyring(), new ReplayGuard(1000), () => NOW), users: cfg.users, defaultDurationSec: 30, notBeforeMs: 0 },
+  );
+  const source = '198.18.0.2';
+  // carol asks for 120 s for the source address; her max_duration is 60.
+  pipeline.handle({ payload: fwknopPacket({ allowIp: null, clientTimeoutSec: 120 }), source, sourcePort: 40000 });
+  await grants.settled();
+  await new Promise((r) => setImmediate(r));
+  await grants.settled();
+  assert.deepEqual(fw.calls, ['add 198.18.0.2 tcp/22']);
+  const [knock] = captured.events('knock');
+  assert.equal(knock?.format, 'fwknop');
+  assert.equal(knock?.user, 'carol');
+  assert.equal(knock?.duration, 60);
+  assert.equal(knock?.capped, true);
+  // The same bytes again: a replay, logged with the fwknop reason; nothing else opened.
+  pipeline.handle({ payload: fwknopPacket({ allowIp: null, clientTimeoutSec: 120 }), source, sourcePort: 40000 });
+  // udp/53 is allowed for carol, tcp/80 is not.
+  pipeline.handle({ payload: fwknopPacket({ ports: [{ proto: 'tcp', port: 80 }] }, 2), source, sourcePort: 40000 });
+  // erin must name the address (require_ip): 0.0.0.0 is refused.
+  const erinKeys = { encKey: new Uint8Array(32).fill(5), hmacKey: new Uint8Array(64).fill(6) };
+  pipeline.handle({ payload: bytes(sealFwknopPacket(erinKeys, { ...FIELDS, allowIp: null }, new Uint8Array(8).fill(3))), source, sourcePort: 40000 });
+  await grants.settled();
+  assert.deepEqual(captured.events('reject').map((l) => [l.reason, l.user ?? null]), [['fwknop-replay', null], ['port-not-allowed', 'carol'], ['ip-required', 'erin']]);
+  assert.deepEqual(fw.calls, ['add 198.18.0.2 tcp/22']);
+  await grants.closeAll('shutdown');
+});
