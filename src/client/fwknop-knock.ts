@@ -14,31 +14,7 @@ import { randomValueFrom, sealFwknopPacket } from '../protocol/fwknop/packet.js'
 import type { PortSpec } from '../protocol/ports.js';
 import { UsageError } from './errors.js';
 import { resolveHost, sendDatagram, type KnockTarget, type SentKnock } from './knock.js';
-
-export type KnockFormat = 'knockspa' | 'fwknop';
-
-export interface FwknopKnockOptions {
-  readonly key?: string;
-  readonly serverId?: string;
-  readonly fwknopKeyBase64?: string;
-  readonly fwknopHmacKeyBase64?: string;
-  readonly fwknopUser?: string;
-}
-
-const FWKNOP_FLAGS = [
-  ['fwknopKeyBase64', '--fwknop-key-base64'],
-  ['fwknopHmacKeyBase64', '--fwknop-hmac-key-base64'],
-  ['fwknopUser', '--fwknop-user'],
-] as const;
-
-/** --format, checked against the other options: fwknop flags without --format fwknop are a mistake. */
-export function knockFormat(opts: FwknopKnockOptions & { readonly format?: string }): KnockFormat {
-  const format = opts.format ?? 'knockspa';
-  if (format !== 'knockspa' && format !== 'fwknop') throw new UsageError(`--format: expected knockspa or fwknop, got ${JSON.stringify(format)}`);
-  const stray = FWKNOP_FLAGS.find(([field]) => format === 'knockspa' && opts[field] !== undefined);
-  if (stray !== undefined) throw new UsageError(`${stray[1]} is for fwknop packets; add --format fwknop`);
-  return format;
-}
+import type { FwknopKnockOptions } from './knock-format.js';
 
 /** The user name field: --fwknop-user, else the login name (as fwknop sends it). */
 function usernameField(explicit: string | undefined): string {

@@ -8,8 +8,8 @@ import { MAX_DURATION_SEC, type Action } from '../protocol/body.js';
 import { MAX_PORTS } from '../protocol/constants.js';
 import { formatPortSpec, parsePortSpec, type PortSpec } from '../protocol/ports.js';
 import { UsageError } from './errors.js';
-import { knockFormat, sendFwknopKnock } from './fwknop-knock.js';
 import { loadKeyFile } from './key-file.js';
+import { knockFormat } from './knock-format.js';
 import { sendKnock } from './knock.js';
 import { waitForPort } from './probe.js';
 import { getProfile } from './profiles.js';
@@ -61,6 +61,7 @@ export async function runKnock(action: Action, args: readonly string[], opts: Kn
   if (knockFormat(opts) === 'fwknop') {
     const server = resolveServer(opts, profile);
     ({ allowIp, spaPort } = server);
+    const { sendFwknopKnock } = await import('./fwknop-knock.js');
     sent = await sendFwknopKnock(action, { ports, allowIp, durationSec: duration ?? 0 }, { host: server.host, spaPort }, opts);
   } else {
     const target = resolveTarget(opts, profile);
