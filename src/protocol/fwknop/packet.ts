@@ -9,8 +9,9 @@
  */
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { utf8ToBytes } from '@noble/hashes/utils.js';
 import type { KnockFields } from '../body.js';
+import { flatHex } from '../hex.js';
 import type { ReplayGuard } from '../replay.js';
 import { decodeBase64, encodeBase64, isBase64Byte, isPrintableAscii } from './base64.js';
 import { decryptSalted, encryptSalted } from './cipher.js';
@@ -112,7 +113,7 @@ export class FwknopVerifier {
     if (timestampMs < nowMs - this.maxSkewMs) return 'fwknop-stale';
     if (timestampMs > nowMs + this.maxSkewMs) return 'fwknop-future';
     // 5. Never seen before: the id is a digest of the HMAC'd bytes, prefix included.
-    const packetId = `fwknop:${bytesToHex(sha256.create().update(PREFIX_BYTES).update(data).digest())}`;
+    const packetId = flatHex(sha256.create().update(PREFIX_BYTES).update(data).digest(), 'fwknop:');
     const claim = this.replay.claim(packetId, timestampMs + this.maxSkewMs, nowMs, `fwknop:${entry.user}`);
     if (claim !== 'ok') return `fwknop-${claim}`;
     return {
