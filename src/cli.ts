@@ -23,7 +23,7 @@ function knockCommand(name: 'open' | 'close', summary: string, example: string):
     .option('--spa-port <n>', 'the server\'s SPA port (default: the profile\'s, or 62201)')
     .option('--allow-ip <ip>', 'open for this address instead of the one the packet comes from')
     .option('--server-id <id>', 'server identity to name in the packet (default: the key file\'s)')
-    .option('--format <format>', 'packet format: knockspa, or fwknop to knock a fwknopd (open only)', 'knockspa')
+    .option('--format <format>', 'packet format: knockspa (default), or fwknop to knock a fwknopd (open only; a profile may set it)')
     .option('--fwknop-key-base64 <key>', 'with --format fwknop: KEY_BASE64 from fwknop --key-gen')
     .option('--fwknop-hmac-key-base64 <key>', 'with --format fwknop: HMAC_KEY_BASE64 from fwknop --key-gen')
     .option('--fwknop-user <name>', 'with --format fwknop: the user name field (default: your login name)')

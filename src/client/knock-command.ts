@@ -58,11 +58,19 @@ export async function runKnock(action: Action, args: readonly string[], opts: Kn
   let sent: { address: string; packet: Uint8Array; user: string };
   let allowIp: string | null;
   let spaPort: number;
-  if (knockFormat(opts) === 'fwknop') {
+  // Flags win over the profile's fwknop settings.
+  const fwOpts: KnockOptions = {
+    ...opts,
+    format: opts.format ?? profile?.format,
+    fwknopKeyBase64: opts.fwknopKeyBase64 ?? profile?.fwknopKeyBase64,
+    fwknopHmacKeyBase64: opts.fwknopHmacKeyBase64 ?? profile?.fwknopHmacKeyBase64,
+    fwknopUser: opts.fwknopUser ?? profile?.fwknopUser,
+  };
+  if (knockFormat(fwOpts) === 'fwknop') {
     const server = resolveServer(opts, profile);
     ({ allowIp, spaPort } = server);
     const { sendFwknopKnock } = await import('./fwknop-knock.js');
-    sent = await sendFwknopKnock(action, { ports, allowIp, durationSec: duration ?? 0 }, { host: server.host, spaPort }, opts);
+    sent = await sendFwknopKnock(action, { ports, allowIp, durationSec: duration ?? 0 }, { host: server.host, spaPort }, fwOpts);
   } else {
     const target = resolveTarget(opts, profile);
     const key = loadKeyFile(target.keyFile);

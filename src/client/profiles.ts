@@ -1,10 +1,12 @@
 /**
  * Client profiles: `$XDG_CONFIG_HOME/knockspa/config.toml` (default `~/.config/knockspa/config.toml`),
- * one `[servers.NAME]` table per server with host, spa_port, key, ports and allow_ip. Validated
+ * one `[servers.NAME]` table per server with host, spa_port, key, ports and allow_ip, or for an
+ * fwknop server format = "fwknop" with fwknop_key_base64 / fwknop_hmac_key_base64 (then the file,
+ * holding secrets, must be mode 0600). Validated
  * strictly: unknown keys are errors, and every error names the file, the key and what was expected.
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
@@ -26,6 +28,12 @@ export interface Profile {
   readonly ports: readonly PortSpec[] | undefined;
   /** An address to open for; null: the address the knock comes from ("source"); undefined: not set. */
   readonly allowIp: string | null | undefined;
+  /** Packet format; undefined: knockspa unless --format says otherwise. */
+  readonly format: 'knockspa' | 'fwknop' | undefined;
+  /** fwknop keys (base64, as `fwknop --key-gen` prints them) and the username field. */
+  readonly fwknopKeyBase64: string | undefined;
+  readonly fwknopHmacKeyBase64: string | undefined;
+  readonly fwknopUser: string | undefined;
 }
 
 /**
@@ -34,7 +42,7 @@ export interface Profile {
  */
 export const PORT_LIKE = /^(?:(?:tcp|udp)\/)?[0-9]+$/i;
 const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const PROFILE_KEYS = ['host', 'spa_port', 'key', 'ports', 'allow_ip'] as const;
+const PROFILE_KEYS = ['host', 'spa_port', 'key', 'ports', 'allow_ip', 'format', 'fwknop_key_base64', 'fwknop_hmac_key_base64', 'fwknop_user'] as const;
 
 type Table = Record<string, unknown>;
 
@@ -82,7 +90,29 @@ function readProfile(file: string, name: string, table: Table, home: string): Pr
   }
   let keyPath: string | undefined;
   if (typeof key === 'string') keyPath = key === '~' || key.startsWith('~/') ? join(home, key.slice(1)) : resolve(dirname(file), key);
-  return { name, file, host: host as string, spaPort: spaPort as number | undefined, key: keyPath, ports: specs, allowIp: ip };
+  const { format, fwknop_key_base64: fwKey, fwknop_hmac_key_base64: fwHmac, fwknop_user: fwUser } = table;
+  if (format !== undefined && format !== 'knockspa' && format !== 'fwknop') fail('format', '"knockspa" or "fwknop"');
+  // Key values are secrets: errors about them never echo what was given.
+  const secretField = (name: string, v: unknown): string | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(v)) throw new ProfileError(file, at(name), 'expected the base64 text fwknop --key-gen prints (value not shown)');
+    return v;
+  };
+  const fwknopKeyBase64 = secretField('fwknop_key_base64', fwKey);
+  const fwknopHmacKeyBase64 = secretField('fwknop_hmac_key_base64', fwHmac);
+  if (fwUser !== undefined && (typeof fwUser !== 'string' || fwUser === '')) fail('fwknop_user', 'the user name to put in fwknop packets');
+  const fwknopFields = fwknopKeyBase64 !== undefined || fwknopHmacKeyBase64 !== undefined || fwUser !== undefined;
+  if (format === 'fwknop') {
+    if (fwknopKeyBase64 === undefined || fwknopHmacKeyBase64 === undefined)
+      throw new ProfileError(file, at('format'), 'format = "fwknop" needs fwknop_key_base64 and fwknop_hmac_key_base64 (what fwknop --key-gen prints)');
+    if (key !== undefined) throw new ProfileError(file, at('key'), 'a knockspa key file; an fwknop profile uses fwknop_key_base64 and fwknop_hmac_key_base64 instead');
+  } else if (fwknopFields) {
+    throw new ProfileError(file, at('format'), 'format = "fwknop" when fwknop_key_base64, fwknop_hmac_key_base64 or fwknop_user is set');
+  }
+  return {
+    name, file, host: host as string, spaPort: spaPort as number | undefined, key: keyPath, ports: specs, allowIp: ip,
+    format: format as Profile['format'], fwknopKeyBase64, fwknopHmacKeyBase64, fwknopUser: fwUser as string | undefined,
+  };
 }
 
 /** Parses and validates profile file text. */
@@ -115,7 +145,12 @@ export function loadProfiles(file: string = profilesFile(), env: NodeJS.ProcessE
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
     throw new ProfileError(file, '', `cannot read the profile file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
-  return parseProfiles(file, text, env.HOME ?? homedir());
+  const profiles = parseProfiles(file, text, env.HOME ?? homedir());
+  const withSecrets = [...profiles.values()].find((p) => p.fwknopKeyBase64 !== undefined);
+  const mode = withSecrets === undefined ? 0 : statSync(file).mode & 0o777;
+  if (withSecrets !== undefined && (mode & 0o077) !== 0)
+    throw new ProfileError(file, `servers.${withSecrets.name}`, `fwknop keys in a file with mode ${mode.toString(8)}, which others can read; run: chmod 600 ${file}`);
+  return profiles;
 }
 
 /** The profile called `name`, or a ProfileError listing the ones there are. */

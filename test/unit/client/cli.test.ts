@@ -248,3 +248,41 @@ test('open --format fwknop sends one fwknop packet that our fwknop verifier acce
     socket.close();
   }
 });
+
+test('an fwknop profile: open NAME sends a packet our fwknop verifier accepts; the file must be 0600', async () => {
+  const { createSocket } = await import('node:dgram');
+  const { mkdirSync } = await import('node:fs');
+  const { FwknopKeyring, FwknopVerifier } = await import('../../../src/protocol/fwknop/index.js');
+  const { ReplayGuard } = await import('../../../src/protocol/replay.js');
+  const keys = { encKey: new Uint8Array(32).fill(3), hmacKey: new Uint8Array(64).fill(4) };
+  const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
+  const socket = createSocket('udp4');
+  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+  const received = new Promise<Buffer>((r) => socket.once('message', r));
+  const xdg = mkdtempSync(join(tmpdir(), 'knockspa-xdg-'));
+  mkdirSync(join(xdg, 'knockspa'));
+  const profileFile = join(xdg, 'knockspa', 'config.toml');
+  writeFileSync(
+    profileFile,
+    `[servers.legacy]\nhost = "127.0.0.1"\nspa_port = ${socket.address().port}\nports = ["tcp/22"]\nallow_ip = "198.51.100.9"\n` +
+      `format = "fwknop"\nfwknop_key_base64 = "${b64(keys.encKey)}"\nfwknop_hmac_key_base64 = "${b64(keys.hmacKey)}"\nfwknop_user = "dave"\n`,
+    { mode: 0o644 },
+  );
+  try {
+    const open = await knockspa(['open', 'legacy'], tmpdir(), { XDG_CONFIG_HOME: xdg });
+    assert.equal(open.code, 2);
+    assert.match(open.stderr, /servers\.legacy: fwknop keys in a file with mode 644.*run: chmod 600/);
+    assert.ok(!open.stderr.includes(b64(keys.hmacKey)), 'no key in the message');
+    chmodSync(profileFile, 0o600);
+    const r = await knockspa(['open', 'legacy'], tmpdir(), { XDG_CONFIG_HOME: xdg });
+    assert.equal(r.code, 0, r.stderr);
+    const ring = new FwknopKeyring();
+    ring.add('dave', keys);
+    const v = new FwknopVerifier({ keyring: ring, maxSkewMs: 30_000, replay: new ReplayGuard(100) }).verify(new Uint8Array(await received), Date.now());
+    assert.equal(typeof v, 'object', String(v));
+    if (typeof v === 'string') return;
+    assert.deepEqual([v.user, v.fwknopUser, v.allowIp, v.ports], ['dave', 'dave', '198.51.100.9', [{ proto: 'tcp', port: 22 }]]);
+  } finally {
+    socket.close();
+  }
+});

@@ -38,6 +38,7 @@ allow_ip = "2001:DB8::0:7"
   assert.deepEqual(profiles.get('myserver'), {
     name: 'myserver', file: FILE, host: 'ssh.example.com', spaPort: 40000, key: '/home/alice/.config/knockspa/alice.key',
     ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 53 }], allowIp: null,
+    format: undefined, fwknopKeyBase64: undefined, fwknopHmacKeyBase64: undefined, fwknopUser: undefined,
   });
   const office = profiles.get('office');
   assert.equal(office?.key, '/home/alice/.config/knockspa/keys/office.key', 'relative to the profile file');
@@ -49,7 +50,7 @@ allow_ip = "2001:DB8::0:7"
 
 test('every mistake names the file, the key and what was expected', () => {
   const cases: Array<[string, string, RegExp]> = [
-    ['[servers.a]\nhost = "h"\nprot = 1', 'servers.a.prot', /unknown key; expected one of host, spa_port, key, ports, allow_ip/],
+    ['[servers.a]\nhost = "h"\nprot = 1', 'servers.a.prot', /unknown key; expected one of host, spa_port, key, ports, allow_ip, format, fwknop_key_base64/],
     ['[servers.a]\nspa_port = 1', 'servers.a.host', /expected the server's host name or address.*got nothing/],
     ['[servers.a]\nhost = "h"\nspa_port = 70000', 'servers.a.spa_port', /expected an integer from 1 to 65535, got 70000/],
     ['[servers.a]\nhost = "h"\nspa_port = "62201"', 'servers.a.spa_port', /got "62201"/],
@@ -58,6 +59,11 @@ test('every mistake names the file, the key and what was expected', () => {
     ['[servers.a]\nhost = "h"\nports = []', 'servers.a.ports', /an array of 1 to 8 ports/],
     ['[servers.a]\nhost = "h"\nallow_ip = "me"', 'servers.a.allow_ip', /"source" .* or one IPv4 or IPv6 address, got "me"/],
     ['[servers.a]\nhost = "h"\nallow_ip = "0.0.0.0"', 'servers.a.allow_ip', /got "0.0.0.0"/],
+    ['[servers.a]\nhost = "h"\nformat = "gpg"', 'servers.a.format', /expected "knockspa" or "fwknop", got "gpg"/],
+    ['[servers.a]\nhost = "h"\nformat = "fwknop"\nfwknop_key_base64 = "AAAA"', 'servers.a.format', /needs fwknop_key_base64 and fwknop_hmac_key_base64/],
+    ['[servers.a]\nhost = "h"\nfwknop_key_base64 = "AAAA"', 'servers.a.format', /format = "fwknop" when fwknop_key_base64/],
+    ['[servers.a]\nhost = "h"\nformat = "fwknop"\nfwknop_key_base64 = "not base64!"\nfwknop_hmac_key_base64 = "AAAA"', 'servers.a.fwknop_key_base64', /base64 text fwknop --key-gen prints \(value not shown\)/],
+    ['[servers.a]\nhost = "h"\nformat = "fwknop"\nfwknop_key_base64 = "AAAA"\nfwknop_hmac_key_base64 = "AAAA"\nkey = "a.key"', 'servers.a.key', /an fwknop profile uses fwknop_key_base64/],
     ['[servers.a]\nhost = "h"\nkey = ""', 'servers.a.key', /the path of a key file/],
     ['[servers.22]\nhost = "h"', 'servers.22', /does not look like a port/],
     ['[servers."tcp/22"]\nhost = "h"', 'servers.tcp/22', /does not look like a port/],
