@@ -86,6 +86,8 @@ export class FwknopVerifier {
   }
 
   verify(packet: Uint8Array, nowMs: number): FwknopVerifyResult {
+    // 0. No fwknop users (the usual case): nothing to check against, so nothing to parse.
+    if (this.keyring.size === 0) return 'fwknop-unknown-key';
     // 1. Shape: length, alphabet, and not the stripped prefix (a re-added one is a replay trick).
     if (packet.length < MIN_PACKET_LENGTH || packet.length > MAX_PACKET_LENGTH) return 'fwknop-bad-length';
     for (const b of packet) if (!isBase64Byte(b)) return 'fwknop-bad-base64';
@@ -93,7 +95,6 @@ export class FwknopVerifier {
     const tag = decodeBase64(ascii(packet.subarray(packet.length - HMAC_B64_LENGTH)));
     if (tag === null) return 'fwknop-bad-base64';
     // 2. Whose HMAC key signed prefix ‖ data? Every fwknop user is a candidate.
-    if (this.keyring.size === 0) return 'fwknop-unknown-key';
     if (this.admit !== undefined && !this.admit(this.keyring.size)) return 'fwknop-rate-limited';
     const data = packet.subarray(0, packet.length - HMAC_B64_LENGTH);
     const entry = this.keyring.findByMac(tag, PREFIX_BYTES, data);
