@@ -10,9 +10,10 @@
  * Everything it starts and every namespace is removed at the end, also on Ctrl-C.
  *
  *   node dist/bench/compare.js [--rounds 30] [--flood-rate 50000] [--flood-seconds 20] [--cpu-rate 25000]
- *                              [--only NAME]... [--keep] [--no-readme]
- * --only runs some contenders ("knockspa udp", "fwknopd", ...); --keep leaves the daemons' logs and
- * configs in the temp directory and prints where.
+ *                              [--only NAME]... [--figures LIST] [--keep] [--no-readme]
+ * --only runs some contenders ("knockspa udp", "fwknopd", ...); --figures some measurements
+ * (startup,connect,activation,cpu,flood; all by default; a partial run adds nothing to the README);
+ * --keep leaves the daemons' logs and configs in the temp directory and prints where.
  * @module
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -33,6 +34,8 @@ const README = join(REPO_ROOT, 'bench', 'README.md');
 /** Flood senders' addresses in the client namespace; valid knocks under flood come from CLIENT2. */
 const FLOOD_SOURCES = Array.from({ length: 64 }, (_, i) => `198.18.0.${100 + i}`);
 const STARTUP_RUNS = 20;
+const FIGURES = ['startup', 'connect', 'activation', 'cpu', 'flood'] as const;
+type FigureName = (typeof FIGURES)[number];
 
 interface Options {
   readonly rounds: number;
@@ -41,6 +44,7 @@ interface Options {
   readonly cpuRate: number;
   readonly readme: boolean;
   readonly only: readonly string[];
+  readonly figures: ReadonlySet<FigureName>;
   readonly keep: boolean;
 }
 
@@ -70,6 +74,7 @@ function options(): Options {
       'cpu-rate': { type: 'string', default: '25000' },
       'no-readme': { type: 'boolean', default: false },
       only: { type: 'string', multiple: true, default: [] },
+      figures: { type: 'string', default: FIGURES.join(',') },
       keep: { type: 'boolean', default: false },
     },
   });
@@ -78,12 +83,16 @@ function options(): Options {
     if (!(n > 0)) throw new Error(`--${name}: expected a positive number, got ${v}`);
     return n;
   };
+  const figures = values.figures.split(',').map((f) => f.trim());
+  const unknown = figures.filter((f) => !(FIGURES as readonly string[]).includes(f));
+  if (unknown.length > 0) throw new Error(`--figures: expected some of ${FIGURES.join(',')}, got ${unknown.join(',')}`);
   return {
+    figures: new Set(figures as FigureName[]),
     rounds: num(values.rounds, 'rounds'),
     floodRate: num(values['flood-rate'], 'flood-rate'),
     floodSeconds: num(values['flood-seconds'], 'flood-seconds'),
     cpuRate: num(values['cpu-rate'], 'cpu-rate'),
-    readme: !values['no-readme'],
+    readme: !values['no-readme'] && figures.length === FIGURES.length,
     only: values.only,
     keep: values.keep,
   };
@@ -156,23 +165,23 @@ async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o:
   await c.close(client);
   f.process = `${comm(c.pid)} (pid ${c.pid})`;
 
-  for (let i = 0; i < o.rounds; i++) {
+  for (let i = 0; i < (o.figures.has('connect') ? o.rounds : 0); i++) {
     const r = await agent.race({ host: net.serverV4, port: PORT, localAddress: client, spawn: c.clientArgv(client), timeoutMs: 5_000, probeEveryMs: 1, spinMs: 0 });
     if (r.ok && r.ms !== null) f.knockToConnect.push(r.ms);
     else f.knockToConnectFailed++;
     await c.close(client);
   }
-  progress(`knock-to-connect p50 ${fmt(percentile(f.knockToConnect, 50))} ms (${f.knockToConnect.length} rounds)`);
+  if (o.figures.has('connect')) progress(`knock-to-connect p50 ${fmt(percentile(f.knockToConnect, 50))} ms (${f.knockToConnect.length} rounds)`);
 
-  for (let i = 0; i < o.rounds; i++) {
+  for (let i = 0; i < (o.figures.has('activation') ? o.rounds : 0); i++) {
     const r = await activate(client, 3_000);
     if (r.ok && r.ms !== null) f.activation.push(r.ms);
     else f.activationFailed++;
     await c.close(client);
   }
-  progress(`activation p50 ${fmt(percentile(f.activation, 50), 2)} ms`);
+  if (o.figures.has('activation')) progress(`activation p50 ${fmt(percentile(f.activation, 50), 2)} ms`);
 
-  for (const kind of JUNK_KINDS) {
+  for (const kind of o.figures.has('cpu') ? JUNK_KINDS : []) {
     const junk = c.junk(kind, 256);
     const file = writePayloads(join(dir, `junk-${kind}.hex`), junk.payloads);
     await waitIdle(c.pid);
@@ -185,6 +194,10 @@ async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o:
     progress(`${kind}: ${fmt(f.cpuPer100k[kind], 3)} CPU s per 100k (sent ${sent.sent} at ${sent.pps} pps${reachedBefore === undefined ? '' : `, ${f.reached[kind]} reached it`})`);
   }
 
+  if (!o.figures.has('flood')) {
+    await c.stop();
+    return f;
+  }
   const mixed = JUNK_KINDS.map((kind) => c.junk(kind, 100));
   const floodFile = writePayloads(join(dir, 'flood.hex'), mixed.flatMap((j) => j.payloads));
   const floodPort = (mixed[0] as { port: number }).port;
@@ -276,9 +289,12 @@ async function main(): Promise<void> {
     );
     if (contenders.length === 0) throw new Error(`--only: none of ${o.only.join(', ')} is a contender`);
 
-    console.log(`client start-up (${STARTUP_RUNS} runs each, no daemon running)`);
-    const startup = await startupTimes(net, agent, contenders);
-    console.log(textTable(['command', 'p50 (ms)', 'p90 (ms)'], startup));
+    let startup: Table = [];
+    if (o.figures.has('startup')) {
+      console.log(`client start-up (${STARTUP_RUNS} runs each, no daemon running)`);
+      startup = await startupTimes(net, agent, contenders);
+      console.log(textTable(['command', 'p50 (ms)', 'p90 (ms)'], startup));
+    }
 
     const all = new Map<string, Figures>();
     for (const c of contenders) all.set(c.name, await measure(c, net, agent, dir, o));
