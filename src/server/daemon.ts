@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { ReplayGuard } from '../protocol/replay.js';
 import { AuthBudget } from './auth-budget.js';
+import { currentBootId } from './boot-id.js';
 import { loadConfig, type ServerConfig } from './config.js';
 import { ConfigError } from './config-error.js';
 import { makeFirewall } from './firewall/make.js';
@@ -57,17 +58,22 @@ export interface RunningDaemon {
 export async function startDaemon(path: string, log: Logger, now: () => number = Date.now): Promise<RunningDaemon> {
   const config = loadConfig(path);
 
-  const store = new StateStore(config.stateDir);
+  // The command backend's rules may outlive a reboot and cannot be listed: only the state file
+  // knows them, so it is fsync'd before any of them goes in. The others rebuild from the firewall.
+  const store = new StateStore(config.stateDir, { durable: config.firewall === 'command' });
   try {
     store.prepare();
   } catch (err) {
     throw new ConfigError(config.file, 'state_dir', `a writable directory; cannot create ${config.stateDir}: ${(err as Error).message}`);
   }
   const loaded = store.load();
+  const bootId = currentBootId();
   let replay: ReplayGuard;
   let notBeforeMs = 0;
   if (loaded.kind === 'ok') {
     replay = ReplayGuard.fromState(loaded.state.replay, config.replayCapacity, now());
+    // Written before a reboot: its last saves may never have reached the disk (no fsync).
+    if (loaded.state.bootId !== bootId) notBeforeMs = now();
   } else {
     replay = new ReplayGuard(config.replayCapacity);
     // Without the cache a packet seen before could pass again: refuse anything made before now.
@@ -79,7 +85,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const firewall = makeFirewall(config, log);
   let protect = protectedBy(config);
   await firewall.setup(protect);
-  const snapshot = (): DaemonState => ({ version: STATE_VERSION, replay: replay.toState(), grants: grants.records() });
+  const snapshot = (): DaemonState => ({ version: STATE_VERSION, replay: replay.toState(), grants: grants.records(), ...(bootId === undefined ? {} : { bootId }) });
   const persist = (): Promise<void> =>
     store.save(snapshot).catch((err: unknown) => log.error({ event: 'state-error', error: String(err) }, 'cannot write state'));
   const grants = new Grants({ firewall, log, now, persist, protect, sweepEveryMs: config.firewallSettings.sweepIntervalSec * 1000 });
@@ -87,7 +93,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
 
   const rejects = new RejectLog(log, now);
   const budget = new AuthBudget({ now });
-  const pipeline = new Pipeline({ log, rejects, budget, grants, now, persist }, policy);
+  const pipeline = new Pipeline({ log, rejects, budget, grants, now }, policy);
   const listener = makeListener(config);
   await listener.start((datagram) => {
     try {
@@ -111,6 +117,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
       await listener.close().catch(() => undefined);
       await grants.closeAll('shutdown');
       await firewall.detach().catch((err: unknown) => log.error({ event: 'firewall-error', op: 'detach', stderr: String(err) }, 'firewall command failed'));
+      firewall.release();
       rejects.flush();
       await persist();
       log.info({ event: 'stop' }, 'knockspa stopped');

@@ -39,7 +39,10 @@ export interface GrantsOptions {
   readonly firewall: Firewall;
   readonly log: Logger;
   readonly now: () => number;
-  /** Persists the set of grants; awaited before an entry goes in, so a crash cannot orphan it. */
+  /**
+   * Persists the state (grants and replay cache); awaited before an entry goes in, so a crash
+   * cannot orphan it, and before a knock takes effect, so the knock cannot be replayed after one.
+   */
   readonly persist: () => Promise<void>;
   /** Ports the backend drops unless granted (nftables' own table); see {@link Grants.setProtected}. */
   readonly protect?: readonly PortSpec[];
@@ -183,8 +186,10 @@ export class Grants {
       if (!same) changes.push({ before: was, after: is });
     }
     this.closing = effects.filter((e) => e.job.kind !== 'open' && e.prev !== undefined && e.grant === undefined).map((e) => e.prev as Grant);
-    // Write-ahead: on disk before the entry goes in (closing grants stay on disk until they are out).
-    if (changes.some((c) => c.after !== undefined)) await this.opts.persist();
+    // Write-ahead, once per batch: saved before any entry goes in (closing grants stay saved until
+    // they are out), and before a knock takes effect, so its replay entry is saved with it.
+    const knocked = jobs.some((j) => j.kind === 'open' || (j.kind === 'close' && j.why === 'knock'));
+    if (knocked || changes.some((c) => c.after !== undefined)) await this.opts.persist();
     const failed = await this.commit(changes);
     this.closing = [];
     // Undo what did not go in; rules outside this batch that a repair could not put back are the sweep's.

@@ -4,7 +4,7 @@
  */
 import { ConfigError } from './config-error.js';
 import { DEFAULT_CONFIG_PATH } from './config.js';
-import { checkServer, startDaemon } from './daemon.js';
+import { checkServer, startDaemon, type RunningDaemon } from './daemon.js';
 import { FirewallError } from './firewall/firewall.js';
 import { removeFirewall } from './firewall/remove.js';
 import { createLogger } from './log.js';
@@ -28,10 +28,19 @@ export async function runServer(opts: ServerCommandOptions): Promise<number> {
       process.stdout.write(`${await removeFirewall(path, log)}\n`);
       return 0;
     }
-    const daemon = await startDaemon(path, log);
-    process.on('SIGTERM', () => void daemon.stop());
-    process.on('SIGINT', () => void daemon.stop());
-    process.on('SIGHUP', () => daemon.reload());
+    // Handlers first: a TERM that comes while the daemon starts (or right after its start line)
+    // must stop it cleanly, not kill it with grants open.
+    let daemon: RunningDaemon | undefined;
+    let stopAsked = false;
+    const stop = (): void => {
+      stopAsked = true;
+      void daemon?.stop();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGHUP', () => daemon?.reload());
+    daemon = await startDaemon(path, log);
+    if (stopAsked) void daemon.stop();
     return await daemon.done;
   } catch (err) {
     if (err instanceof ConfigError) {

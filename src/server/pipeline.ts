@@ -22,8 +22,6 @@ export interface PipelineOptions {
   readonly budget: AuthBudget;
   readonly grants: Grants;
   readonly now: () => number;
-  /** Persists the replay cache before a knock takes effect. */
-  readonly persist: () => Promise<void>;
 }
 
 /** What may change on reload. */
@@ -73,8 +71,8 @@ export class Pipeline {
     this.apply(decision).catch((err: unknown) => this.opts.log.error({ event: 'internal-error', error: String(err) }, 'knock not applied'));
   }
 
+  /** The grants persist the state (this knock's replay entry with it) before it takes effect. */
   private async apply(decision: Decision): Promise<void> {
-    await this.opts.persist();
     // All ports at once: the grants apply them in one firewall batch.
     await Promise.all(
       decision.ports.map(({ proto, port }) => {

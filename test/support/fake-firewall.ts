@@ -68,6 +68,8 @@ export class FakeFirewall implements Firewall {
 
   async detach(): Promise<void> {}
 
+  release(): void {}
+
   async remove(): Promise<string> {
     this.entries.clear();
     return 'fake: removed';

@@ -71,6 +71,8 @@ export class CommandFirewall implements Firewall {
 
   async detach(): Promise<void> {}
 
+  release(): void {}
+
   async remove(): Promise<string> {
     return 'command: knockspa keeps nothing of its own in the firewall; your close command removes what open added';
   }

@@ -39,6 +39,8 @@ export class DryRunFirewall implements Firewall {
 
   async detach(): Promise<void> {}
 
+  release(): void {}
+
   async remove(): Promise<string> {
     return 'dry-run: nothing to remove';
   }

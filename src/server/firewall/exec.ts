@@ -1,9 +1,10 @@
 /**
- * Runs a firewall tool with an argument array (execFile, never a shell), optionally feeding it
- * a script on stdin (`nft -f -`, `iptables-restore`).
+ * Runs a firewall tool with an argument array (spawn, never a shell), feeding it a script on stdin
+ * (`nft -f -`, `iptables-restore`). A tool can be started before its input is known
+ * ({@link startTool}): it then waits on stdin (see warm-tool.ts).
  * @module
  */
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { FirewallError } from './firewall.js';
 
 const TIMEOUT_MS = 30_000;
@@ -15,19 +16,78 @@ export interface ToolResult {
   readonly stderr: string;
 }
 
-export function runTool(argv: readonly string[], input?: string): Promise<ToolResult> {
+/** A started tool, waiting for its input. */
+export interface StartedTool {
+  /** True once the process is gone (or could not start): feeding it would only report that. */
+  readonly exited: boolean;
+  /** Writes `input`, closes stdin and resolves with the output on exit 0; FirewallError otherwise. */
+  feed(input: string): Promise<ToolResult>;
+  /** Ends a tool that will not be fed (it has read nothing, so it does nothing). */
+  kill(): void;
+}
+
+/** Starts argv with stdin, stdout and stderr piped; it does not keep the daemon alive until fed. */
+export function startTool(argv: readonly string[]): StartedTool {
   const [file, ...args] = argv;
-  if (file === undefined) return Promise.reject(new Error('runTool: empty argv'));
-  return new Promise((resolvePromise, reject) => {
-    const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
-    const child = execFile(file, args, { timeout: TIMEOUT_MS, maxBuffer: MAX_OUTPUT, encoding: 'utf8', env }, (err, stdout, stderr) => {
-      if (err === null) resolvePromise({ stdout, stderr });
-      else reject(new FirewallError(argv, stderr || err.message, err.code ?? err.signal ?? null));
+  if (file === undefined) throw new Error('startTool: empty argv');
+  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
+  const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let size = 0;
+  let failure: { message: string; code: string | number | null } | undefined;
+  let exited = false;
+  const collect = (into: Buffer[]) => (chunk: Buffer): void => {
+    size += chunk.length;
+    if (size > MAX_OUTPUT) {
+      failure ??= { message: `more than ${MAX_OUTPUT} bytes of output`, code: 'MAXBUFFER' };
+      child.kill('SIGKILL');
+    } else into.push(chunk);
+  };
+  child.stdout.on('data', collect(out));
+  child.stderr.on('data', collect(err));
+  // A tool that exits before reading its input closes the pipe: the exit code tells what went wrong.
+  child.stdin.on('error', () => {});
+  const done = new Promise<ToolResult>((resolvePromise, reject) => {
+    child.once('error', (e: NodeJS.ErrnoException) => {
+      exited = true;
+      failure ??= { message: e.message, code: e.code ?? null };
     });
-    // A tool that exits before reading its input closes the pipe: the exit code tells what went wrong.
-    child.stdin?.on('error', () => {});
-    child.stdin?.end(input ?? '');
+    child.once('exit', () => (exited = true));
+    child.once('close', (code, signal) => {
+      exited = true;
+      const stdout = Buffer.concat(out).toString('utf8');
+      const stderr = Buffer.concat(err).toString('utf8');
+      if (failure === undefined && code === 0) resolvePromise({ stdout, stderr });
+      else reject(new FirewallError(argv, stderr || failure?.message || `exited with ${code ?? signal}`, failure?.code ?? code ?? signal ?? null));
+    });
   });
+  done.catch(() => {}); // a killed spare's rejection is nobody's business
+  // The pipes are sockets: unref'd, an idle tool does not hold the event loop open.
+  const handles = [child, child.stdin, child.stdout, child.stderr] as unknown as { ref(): void; unref(): void }[];
+  for (const h of handles) h.unref();
+  return {
+    get exited() {
+      return exited;
+    },
+    feed(input: string): Promise<ToolResult> {
+      for (const h of handles) h.ref();
+      const timer = setTimeout(() => {
+        failure ??= { message: `timed out after ${TIMEOUT_MS / 1000} s`, code: 'SIGTERM' };
+        child.kill('SIGTERM');
+      }, TIMEOUT_MS);
+      child.stdin.end(input);
+      return done.finally(() => clearTimeout(timer));
+    },
+    kill(): void {
+      if (!exited) child.kill('SIGTERM');
+    },
+  };
+}
+
+export function runTool(argv: readonly string[], input?: string): Promise<ToolResult> {
+  if (argv[0] === undefined) return Promise.reject(new Error('runTool: empty argv'));
+  return startTool(argv).feed(input ?? '');
 }
 
 /** Runs argv; resolves true on exit 0, false on exit 1 (the tools' "no such rule"), throws otherwise. */

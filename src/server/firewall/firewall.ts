@@ -53,6 +53,8 @@ export interface Firewall {
   check(protect: readonly PortSpec[]): Promise<string>;
   /** Clean stop, every grant closed: takes out what must not outlive the daemon. */
   detach(): Promise<void>;
+  /** Ends the processes the backend keeps started ahead of need (warm-tool.ts); every stop calls it. */
+  release(): void;
   /** Takes out everything knockspa put in (`knockspa server --remove-firewall`); says what it did. */
   remove(): Promise<string>;
 }

@@ -11,6 +11,7 @@ import { canonicalIp } from '../../protocol/address.js';
 import type { Proto } from '../../protocol/ports.js';
 import { entryComment, parseComment } from './comment.js';
 import { probeTool, runTool } from './exec.js';
+import { WarmTool } from './warm-tool.js';
 import { ConfigError } from '../config-error.js';
 import { applyAtomically, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall.js';
 
@@ -70,6 +71,8 @@ export interface IptablesOptions {
 export class IptablesFirewall implements Firewall {
   readonly name = 'iptables';
   readonly description: string;
+  /** iptables-restore per family, started ahead of the knocks that need it. */
+  private readonly restore = { 4: new WarmTool([tool(4, true), '-w', '--noflush']), 6: new WarmTool([tool(6, true), '-w', '--noflush']) };
 
   constructor(private readonly opts: IptablesOptions) {
     this.description = `chain ${CHAIN} (iptables and ip6tables), jumped to from INPUT position ${opts.jumpPosition}`;
@@ -80,6 +83,7 @@ export class IptablesFirewall implements Firewall {
       const ipt = tool(family);
       if (!(await probeTool([ipt, '-w', '-S', CHAIN]))) await runTool([ipt, '-w', '-N', CHAIN]);
       if (!(await this.jumpFits(family))) await runTool([ipt, '-w', '-I', 'INPUT', String(this.opts.jumpPosition), ...JUMP]);
+      this.restore[family].prime();
     }
   }
 
@@ -107,7 +111,7 @@ export class IptablesFirewall implements Firewall {
     const failures: ApplyFailure[] = [];
     for (const family of FAMILIES) {
       const mine = changes.filter((c) => (c.after ?? c.before)?.family === family);
-      failures.push(...(await applyAtomically(mine, () => runTool([tool(family, true), '-w', '--noflush'], restoreScript(mine)))));
+      failures.push(...(await applyAtomically(mine, () => this.restore[family].run(restoreScript(mine)))));
     }
     return failures;
   }
@@ -119,6 +123,10 @@ export class IptablesFirewall implements Firewall {
       entries.push(...parseChain(stdout, family));
     }
     return entries;
+  }
+
+  release(): void {
+    for (const family of FAMILIES) this.restore[family].release();
   }
 
   /** After a clean stop the chain is empty: take it and the jump out, leaving INPUT as it was. */

@@ -11,6 +11,7 @@
 import { ConfigError } from '../config-error.js';
 import type { PortSpec } from '../../protocol/ports.js';
 import { runTool } from './exec.js';
+import { WarmTool } from './warm-tool.js';
 import { applyAtomically, FirewallError, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall.js';
 import { changesScript, CHAIN_PRIORITY, describeProtected, listedEntries, OWN_SETS, OWN_TABLE, ownTableScript, parseListedSet, setFamily } from './nft-script.js';
 import { formatNftSetRef, type NftSetRef } from './settings.js';
@@ -32,6 +33,8 @@ export class NftablesFirewall implements Firewall {
   private readonly now: () => number;
   /** Which set takes which family: fixed for the own table, learnt from the set types otherwise. */
   private sets: Partial<Record<4 | 6, NftSetRef>>;
+  /** `nft -f -` for the grants' batches, started ahead of the knocks that need it. */
+  private readonly batches = new WarmTool([NFT, '-f', '-']);
 
   constructor(private readonly opts: NftablesOptions) {
     this.own = opts.sets.length === 0;
@@ -43,6 +46,7 @@ export class NftablesFirewall implements Firewall {
   async setup(protect: readonly PortSpec[]): Promise<void> {
     if (this.own) await runTool([NFT, '-f', '-'], ownTableScript(protect));
     else this.sets = await this.resolveSets();
+    this.batches.prime();
   }
 
   async check(protect: readonly PortSpec[]): Promise<string> {
@@ -67,7 +71,7 @@ export class NftablesFirewall implements Firewall {
     }
     if (setless.length > 0) failures.push({ changes: setless, error: new FirewallError([], 'no nft_set of this address family (IPv4 or IPv6) is configured', null) });
     const script = changesScript(batch, this.now());
-    failures.push(...(await applyAtomically(batch.map((b) => b.change), () => runTool([NFT, '-f', '-'], script))));
+    failures.push(...(await applyAtomically(batch.map((b) => b.change), () => this.batches.run(script))));
     return failures;
   }
 
@@ -86,6 +90,10 @@ export class NftablesFirewall implements Firewall {
 
   async detach(): Promise<void> {
     // The table stays: it is what keeps the ports closed while the daemon is down.
+  }
+
+  release(): void {
+    this.batches.release();
   }
 
   async remove(): Promise<string> {

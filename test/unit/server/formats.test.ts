@@ -95,7 +95,7 @@ test('pipeline: a fwknop knock becomes a grant under the user\'s policy; the log
   const cfg = config(`[users.erin]\nports = ["tcp/22"]\nrequire_ip = true\nformat = "fwknop"\nfwknop_key_base64 = "${b64(new Uint8Array(32).fill(5))}"\nfwknop_hmac_key_base64 = "${b64(new Uint8Array(64).fill(6))}"\n`);
   const grants = new Grants({ firewall: fw, log: captured.log, now: () => NOW, persist: async () => {} });
   const pipeline = new Pipeline(
-    { log: captured.log, rejects: new RejectLog(captured.log, () => NOW), budget: new AuthBudget({ now: () => NOW }), grants, now: () => NOW, persist: async () => {} },
+    { log: captured.log, rejects: new RejectLog(captured.log, () => NOW), budget: new AuthBudget({ now: () => NOW }), grants, now: () => NOW },
     { verifier: packetFormats(cfg, keyring(), new ReplayGuard(1000), () => NOW), users: cfg.users, defaultDurationSec: 30, notBeforeMs: 0 },
   );
   const source = '198.18.0.2';

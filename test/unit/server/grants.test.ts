@@ -280,6 +280,25 @@ test('a grant is persisted before its entry goes in (write-ahead), and forgotten
   assert.deepEqual(persisted.at(-1), []);
 });
 
+test('knocks persist once per batch before taking effect, also a close knock that changes nothing (its replay entry)', async (t) => {
+  const { fw, grants, persisted } = setup(t);
+  const atApply: number[] = [];
+  const original = fw.apply.bind(fw);
+  fw.apply = async (changes) => {
+    atApply.push(persisted.length);
+    return original(changes);
+  };
+  await grants.close(ALICE_SSH, 'knock');
+  assert.equal(persisted.length, 1, 'a close knock for nothing open is still saved');
+  assert.deepEqual(atApply, [], 'and runs no firewall command');
+  const opens = ['198.18.0.2', '198.18.0.3', '198.18.0.4'].map((ip) => grants.open({ ...ALICE_SSH, ip }, 30));
+  assert.deepEqual(await Promise.all(opens), [true, true, true]);
+  assert.deepEqual(atApply, [2], 'three knocks at once: one save, then one firewall call');
+  const saves = persisted.length;
+  await grants.close({ ...ALICE_SSH, ip: '198.18.0.9' }, 'timeout');
+  assert.equal(persisted.length, saves, 'a close that is not a knock and changes nothing saves nothing');
+});
+
 test('a grant being closed stays on disk until its entry is out', async (t) => {
   const { fw, grants, persisted } = setup(t);
   await grants.open(ALICE_SSH, 30);

@@ -33,7 +33,7 @@ function setup(t: TestContext, globalPerSec = 200) {
   const grants = new Grants({ firewall: fw, log: captured.log, now, persist: async () => {} });
   const rejects = new RejectLog(captured.log, now);
   const pipeline = new Pipeline(
-    { log: captured.log, rejects, budget: new AuthBudget({ now, globalPerSec }), grants, now, persist: async () => {} },
+    { log: captured.log, rejects, budget: new AuthBudget({ now, globalPerSec }), grants, now },
     {
       verifier: new PacketFormats(verifier, new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay })),
       users: new Map([['alice', { name: 'alice', ports: OPEN_SSH.ports, maxDurationSec: 300, requireIp: false, format: 'knockspa' as const }]]),

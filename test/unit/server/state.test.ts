@@ -1,4 +1,4 @@
-// State store: round trip, mode 0600, atomic replace, coalesced saves, corrupt files set aside.
+// State store: round trip, mode 0600, atomic replace, coalesced saves, corrupt files set aside, boot id.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,7 +26,7 @@ test('saves and loads back, mode 0600, no temp file left', async () => {
   assert.deepEqual(readdirSync(dir), ['state.json']);
 });
 
-test('saves requested while writing are coalesced, and the last one wins', async () => {
+test('saves asked for together are coalesced, and the last one wins', async () => {
   const store = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')));
   let snapshots = 0;
   let n = 0;
@@ -55,4 +55,22 @@ test('a corrupt file is moved aside and reported, not trusted', () => {
     assert.ok(result.kind === 'corrupt' && existsSync(result.movedTo) && readFileSync(result.movedTo, 'utf8') === bad);
     assert.equal(existsSync(store.file), false);
   }
+});
+
+test('round trip with the boot id, durable (fsync) or not', async () => {
+  for (const durable of [false, true]) {
+    const dir = mkdtempSync(join(tmpdir(), 'knockspa-state-'));
+    const store = new StateStore(dir, { durable });
+    const withBoot: DaemonState = { ...state(7), bootId: '0b5e6f1c-1111-4222-8333-944455556666' };
+    await store.save(() => withBoot);
+    assert.deepEqual(store.load(), { kind: 'ok', state: withBoot }, `durable=${durable}`);
+    assert.deepEqual(readdirSync(dir), ['state.json']);
+    assert.equal(statSync(store.file).mode & 0o777, 0o600);
+  }
+});
+
+test('a boot id that is not a string makes the file corrupt', () => {
+  const store = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')));
+  writeFileSync(store.file, JSON.stringify({ ...state(1), bootId: 42 }));
+  assert.equal(store.load().kind, 'corrupt');
 });
