@@ -12,7 +12,7 @@ import { loadConfig, type ServerConfig } from './config.js';
 import { ConfigError } from './config-error.js';
 import { makeFirewall } from './firewall/make.js';
 import { protectedPorts } from './firewall/settings.js';
-import { packetFormats } from './formats.js';
+import { fwknopTrials, packetFormats } from './formats.js';
 import { Grants } from './grants.js';
 import { loadKeys } from './keystore.js';
 import type { Listener } from './listen/listener.js';
@@ -33,17 +33,19 @@ export function makeListener(config: ServerConfig): Listener {
 }
 
 /** Keys and verifier for a loaded config; throws ConfigError. On reload a user without key files is revoked, not an error. */
-function buildPolicy(config: ServerConfig, replay: ReplayGuard, notBeforeMs: number, log: Logger, missingKeys: 'error' | 'revoke' = 'error'): PipelinePolicy {
+function buildPolicy(
+  config: ServerConfig, replay: ReplayGuard, trials: (n: number) => boolean, notBeforeMs: number, log: Logger, missingKeys: 'error' | 'revoke' = 'error',
+): PipelinePolicy {
   const { keyring, warnings } = loadKeys(config, { missing: missingKeys });
   for (const warning of warnings) log.warn({ event: 'key-warning', message: warning }, warning);
-  const verifier = packetFormats(config, keyring, replay);
+  const verifier = packetFormats(config, keyring, replay, trials);
   return { verifier, users: config.users, defaultDurationSec: config.defaultDurationSec, notBeforeMs };
 }
 
 /** Checks config, keys and firewall access without starting or changing anything; throws on the first problem. */
 export async function checkServer(path: string, log: Logger): Promise<{ config: ServerConfig; firewall: string }> {
   const config = loadConfig(path);
-  buildPolicy(config, new ReplayGuard(config.replayCapacity), 0, log);
+  buildPolicy(config, new ReplayGuard(config.replayCapacity), fwknopTrials(), 0, log);
   const firewall = await makeFirewall(config, log).check(protectedBy(config));
   return { config, firewall };
 }
@@ -80,7 +82,9 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
     notBeforeMs = now();
     if (loaded.kind === 'corrupt') log.error({ event: 'state-corrupt', error: loaded.error, movedTo: loaded.movedTo }, 'state file unreadable; starting without it');
   }
-  const policy = buildPolicy(config, replay, notBeforeMs, log);
+  // Budgets outlive reloads: a SIGHUP must not refill them.
+  const trials = fwknopTrials(now);
+  const policy = buildPolicy(config, replay, trials, notBeforeMs, log);
 
   const firewall = makeFirewall(config, log);
   let protect = protectedBy(config);
@@ -127,7 +131,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const reload = (): void => {
     try {
       const next = loadConfig(path);
-      pipeline.policy = buildPolicy(next, replay, pipeline.policy.notBeforeMs, log, 'revoke');
+      pipeline.policy = buildPolicy(next, replay, trials, pipeline.policy.notBeforeMs, log, 'revoke');
       const nextProtect = protectedBy(next);
       if (JSON.stringify(nextProtect) !== JSON.stringify(protect)) void grants.setProtected((protect = nextProtect));
       const changed: string[] = (['listen', 'address', 'interface', 'port', 'firewall', 'stateDir', 'replayCapacity'] as const).filter((k) => next[k] !== config[k]);

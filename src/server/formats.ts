@@ -1,9 +1,9 @@
 /**
  * The two packet formats on one port, told apart before any crypto: a knockspa v1 packet starts
  * with 0xCB (not a base64 character) and is 146 bytes; a fwknop packet is base64 text of at least
- * 161 characters. Each goes to its own verifier. Also the daemon-wide budget of fwknop HMAC trials
- * (a fwknop packet costs one HMAC per fwknop user, docs/protocol.md §8.3), and for knockspa
- * packets the per-source authentication budget between the cheap checks and the HMAC.
+ * 161 characters. Each goes to its own verifier. Between each format's cheap checks and its first
+ * HMAC stands the per-source authentication budget; fwknop packets, which cost one HMAC per
+ * fwknop user (docs/protocol.md §8.3), also draw on a daemon-wide budget of HMAC trials.
  * @module
  */
 import type { KnockFields } from '../protocol/body.js';
@@ -29,10 +29,9 @@ export interface Knock extends KnockFields {
 
 export interface PacketVerifier {
   /**
-   * The knock, or the reason it was refused. With a `gate`, a knockspa packet that passes the cheap
-   * checks is authenticated only if the gate admits `source` ({@link OVER_BUDGET} otherwise), and
-   * the gate hears of every failed authentication. fwknop packets have their own, daemon-wide
-   * budget of HMAC trials.
+   * The knock, or the reason it was refused. With a `gate`, a packet of either format that passes
+   * the cheap checks is authenticated only if the gate admits `source` ({@link OVER_BUDGET}
+   * otherwise), and the gate hears of every failed authentication.
    */
   verify(payload: Uint8Array, nowMs: number, source?: string, gate?: AuthGate): Knock | string;
 }
@@ -50,6 +49,12 @@ export function looksLikeFwknop(payload: Uint8Array): boolean {
   return payload.length >= FWKNOP_MIN_LENGTH && isBase64Byte(payload[0] as number);
 }
 
+/** The daemon-wide budget of fwknop HMAC trials; made once, so a reload does not refill it. */
+export function fwknopTrials(now: () => number = Date.now): (trials: number) => boolean {
+  const budget = new TokenBuckets({ ...FWKNOP_TRIALS, maxKeys: 1, now });
+  return (trials) => budget.take('', trials);
+}
+
 export class PacketFormats implements PacketVerifier {
   constructor(
     private readonly knockspa: Verifier,
@@ -57,7 +62,7 @@ export class PacketFormats implements PacketVerifier {
   ) {}
 
   verify(payload: Uint8Array, nowMs: number, source?: string, gate?: AuthGate): Knock | string {
-    if (looksLikeFwknop(payload)) return this.fwknop.verify(payload, nowMs);
+    if (looksLikeFwknop(payload)) return this.verifyFwknop(payload, nowMs, source, gate);
     const entry = this.knockspa.screen(payload);
     if (typeof entry === 'string') return entry;
     if (gate === undefined || source === undefined) return this.knockspa.authenticate(payload, entry, nowMs);
@@ -66,17 +71,28 @@ export class PacketFormats implements PacketVerifier {
     if (typeof knock === 'string') gate.failed(source);
     return knock;
   }
+
+  /** The gate is asked where the verifier would start its HMAC trials, then the daemon-wide budget. */
+  private verifyFwknop(payload: Uint8Array, nowMs: number, source?: string, gate?: AuthGate): Knock | string {
+    if (gate === undefined || source === undefined) return this.fwknop.verify(payload, nowMs);
+    let admitted: boolean | undefined;
+    const trials = this.fwknop.admitTrials;
+    const knock = this.fwknop.verify(payload, nowMs, (n) => (admitted = gate.admit(source)) && (trials === undefined || trials(n)));
+    if (admitted === false) return OVER_BUDGET;
+    if (admitted === true && typeof knock === 'string') gate.failed(source);
+    return knock;
+  }
 }
 
 /**
- * Both verifiers for a loaded config, sharing one replay guard; fwknop trials budgeted on `now`.
+ * Both verifiers for a loaded config, sharing one replay guard and the fwknop trial budget
+ * ({@link fwknopTrials}; the daemon passes the one it keeps across reloads).
  * Throws ConfigError if the config file holds fwknop keys and others can read it.
  */
-export function packetFormats(config: ServerConfig, keyring: Keyring, replay: ReplayGuard, now: () => number = Date.now): PacketFormats {
+export function packetFormats(config: ServerConfig, keyring: Keyring, replay: ReplayGuard, trials: (n: number) => boolean = fwknopTrials()): PacketFormats {
   const maxSkewMs = config.maxSkewSec * 1000;
-  const budget = new TokenBuckets({ ...FWKNOP_TRIALS, maxKeys: 1, now });
   return new PacketFormats(
     new Verifier({ keyring, serverId: config.serverId, maxSkewMs, replay }),
-    new FwknopVerifier({ keyring: fwknopKeyring(config), maxSkewMs, replay, admit: (trials) => budget.take('', trials) }),
+    new FwknopVerifier({ keyring: fwknopKeyring(config), maxSkewMs, replay, admit: trials }),
   );
 }

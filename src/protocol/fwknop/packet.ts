@@ -76,16 +76,18 @@ export class FwknopVerifier {
   keyring: FwknopKeyring;
   readonly replay: ReplayGuard;
   private readonly maxSkewMs: number;
-  private readonly admit: ((trials: number) => boolean) | undefined;
+  /** The budget asked before the HMAC trials (FwknopVerifierOptions.admit). */
+  readonly admitTrials: ((trials: number) => boolean) | undefined;
 
   constructor(opts: FwknopVerifierOptions) {
     this.keyring = opts.keyring;
     this.replay = opts.replay;
     this.maxSkewMs = opts.maxSkewMs;
-    this.admit = opts.admit;
+    this.admitTrials = opts.admit;
   }
 
-  verify(packet: Uint8Array, nowMs: number): FwknopVerifyResult {
+  /** `admit`, if given, is asked instead of the one the verifier was made with. */
+  verify(packet: Uint8Array, nowMs: number, admit = this.admitTrials): FwknopVerifyResult {
     // 0. No fwknop users (the usual case): nothing to check against, so nothing to parse.
     if (this.keyring.size === 0) return 'fwknop-unknown-key';
     // 1. Shape: length, alphabet, and not the stripped prefix (a re-added one is a replay trick).
@@ -95,7 +97,7 @@ export class FwknopVerifier {
     const tag = decodeBase64(ascii(packet.subarray(packet.length - HMAC_B64_LENGTH)));
     if (tag === null) return 'fwknop-bad-base64';
     // 2. Whose HMAC key signed prefix ‖ data? Every fwknop user is a candidate.
-    if (this.admit !== undefined && !this.admit(this.keyring.size)) return 'fwknop-rate-limited';
+    if (admit !== undefined && !admit(this.keyring.size)) return 'fwknop-rate-limited';
     const data = packet.subarray(0, packet.length - HMAC_B64_LENGTH);
     const entry = this.keyring.findByMac(tag, PREFIX_BYTES, data);
     if (entry === undefined) return 'fwknop-bad-mac';

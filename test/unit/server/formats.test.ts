@@ -1,5 +1,6 @@
 // One port, two formats: the dispatch before any crypto, a fwknop knock through the pipeline to a
-// grant (fake firewall), the shared replay guard, and the daemon-wide fwknop trial budget.
+// grant (fake firewall), the shared replay guard, the daemon-wide fwknop trial budget (kept across
+// reloads) and the per-source budget for both formats.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,8 @@ import { PACKET_SIZE } from '../../../src/protocol/constants.js';
 import { MIN_PACKET_LENGTH, sealFwknopPacket } from '../../../src/protocol/fwknop/index.js';
 import { loadConfig, type ServerConfig } from '../../../src/server/config.js';
 import { AuthBudget } from '../../../src/server/auth-budget.js';
-import { FWKNOP_TRIALS, looksLikeFwknop, packetFormats } from '../../../src/server/formats.js';
+import { FWKNOP_TRIALS, fwknopTrials, looksLikeFwknop, packetFormats } from '../../../src/server/formats.js';
+import { OVER_BUDGET } from '../../../src/server/auth-budget.js';
 import { Grants } from '../../../src/server/grants.js';
 import { Pipeline } from '../../../src/server/pipeline.js';
 import { RejectLog } from '../../../src/server/reject-log.js';
@@ -53,7 +55,7 @@ test('dispatch: 0xCB or shorter than 161 bytes is knockspa; base64 text from 161
   assert.equal(looksLikeFwknop(bytes('A'.repeat(MIN_PACKET_LENGTH - 1))), false);
   assert.equal(looksLikeFwknop(bytes('A'.repeat(MIN_PACKET_LENGTH))), true);
   assert.equal(looksLikeFwknop(bytes(`*${'A'.repeat(300)}`)), false);
-  const formats = packetFormats(config(), keyring(), new ReplayGuard(1000), () => NOW);
+  const formats = packetFormats(config(), keyring(), new ReplayGuard(1000), fwknopTrials(() => NOW));
   assert.equal(formats.verify(bytes('A'.repeat(PACKET_SIZE)), NOW), 'bad-magic', 'knockspa reasons for knockspa-sized junk');
   assert.equal(formats.verify(bytes('A'.repeat(300)), NOW), 'fwknop-bad-mac');
   assert.equal(formats.verify(new Uint8Array(5000), NOW), 'bad-length');
@@ -61,7 +63,7 @@ test('dispatch: 0xCB or shorter than 161 bytes is knockspa; base64 text from 161
 
 test('both formats verify through one PacketFormats and share the replay guard', () => {
   const replay = new ReplayGuard(1000);
-  const formats = packetFormats(config(), keyring(), replay, () => NOW);
+  const formats = packetFormats(config(), keyring(), replay, fwknopTrials(() => NOW));
   const knock = formats.verify(sealPacket(ALICE, OPEN_SSH, nonceOf(2)), NOW);
   assert.equal(typeof knock === 'object' && knock.user, 'alice');
   assert.equal(typeof knock === 'object' && knock.format, undefined);
@@ -76,7 +78,7 @@ test('the fwknop trial budget: one token per fwknop user per packet, refilled ov
   let now = NOW;
   // Two fwknop users: each packet costs 2 trials.
   const two = config(`[users.dave]\nports = ["tcp/22"]\nformat = "fwknop"\nfwknop_key_base64 = "${b64(new Uint8Array(32).fill(3))}"\nfwknop_hmac_key_base64 = "${b64(new Uint8Array(64).fill(4))}"\n`);
-  const formats = packetFormats(two, keyring(), new ReplayGuard(100_000, 100_000), () => now);
+  const formats = packetFormats(two, keyring(), new ReplayGuard(100_000, 100_000), fwknopTrials(() => now));
   const junk = bytes('A'.repeat(300));
   let refused = 0;
   for (let i = 0; i < FWKNOP_TRIALS.capacity / 2; i++) if (formats.verify(junk, now) !== 'fwknop-bad-mac') refused++;
@@ -88,6 +90,30 @@ test('the fwknop trial budget: one token per fwknop user per packet, refilled ov
   assert.equal(typeof ok === 'object' && ok.user, 'carol');
 });
 
+test('the trial budget is shared by the verifiers built on it (a reload does not refill it)', () => {
+  const trials = fwknopTrials(() => NOW);
+  const junk = bytes('A'.repeat(300));
+  const before = packetFormats(config(), keyring(), new ReplayGuard(1000), trials);
+  for (let i = 0; i < FWKNOP_TRIALS.capacity; i++) before.verify(junk, NOW);
+  assert.equal(before.verify(junk, NOW), 'fwknop-rate-limited');
+  const reloaded = packetFormats(config(), keyring(), new ReplayGuard(1000), trials);
+  assert.equal(reloaded.verify(junk, NOW), 'fwknop-rate-limited', 'the reloaded verifier draws on the same, empty budget');
+  const fresh = packetFormats(config(), keyring(), new ReplayGuard(1000), fwknopTrials(() => NOW));
+  assert.equal(fresh.verify(junk, NOW), 'fwknop-bad-mac', 'and the check can fail: a new budget is full');
+});
+
+test('the per-source budget covers fwknop packets: a junk source is held back, another source still gets in', () => {
+  const gate = new AuthBudget({ now: () => NOW });
+  const formats = packetFormats(config(), keyring(), new ReplayGuard(1000), fwknopTrials(() => NOW));
+  const junk = bytes('A'.repeat(300));
+  const results = Array.from({ length: 50 }, () => formats.verify(junk, NOW, '198.18.0.66', gate));
+  assert.equal(results[0], 'fwknop-bad-mac', 'the first failures are tried and logged');
+  assert.equal(results.at(-1), OVER_BUDGET, 'then the source is over its budget: no HMAC');
+  const fw = formats.verify(fwknopPacket(), NOW, '198.18.0.2', gate);
+  assert.equal(typeof fw === 'object' && fw.user, 'carol', 'another source is not affected');
+  assert.equal(formats.verify(bytes('A'.repeat(PACKET_SIZE)), NOW, '198.18.0.66', gate), 'bad-magic', 'cheap refusals need no budget');
+});
+
 test('pipeline: a fwknop knock becomes a grant under the user\'s policy; the log says which format', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });
   const captured = captureLog();
@@ -96,7 +122,7 @@ test('pipeline: a fwknop knock becomes a grant under the user\'s policy; the log
   const grants = new Grants({ firewall: fw, log: captured.log, now: () => NOW, persist: async () => {} });
   const pipeline = new Pipeline(
     { log: captured.log, rejects: new RejectLog(captured.log, () => NOW), budget: new AuthBudget({ now: () => NOW }), grants, now: () => NOW },
-    { verifier: packetFormats(cfg, keyring(), new ReplayGuard(1000), () => NOW), users: cfg.users, defaultDurationSec: 30, notBeforeMs: 0 },
+    { verifier: packetFormats(cfg, keyring(), new ReplayGuard(1000), fwknopTrials(() => NOW)), users: cfg.users, defaultDurationSec: 30, notBeforeMs: 0 },
   );
   const source = '198.18.0.2';
   // carol asks for 120 s for the source address; her max_duration is 60.
