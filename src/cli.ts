@@ -3,11 +3,12 @@
  * The knockspa command line: commander wiring only. Each action returns an exit code;
  * UsageError and ConfigError exit 2, any other error 1, each with one line that says what to do.
  * Each command's code is imported only when that command runs (the server's never for a client
- * command): start-up time is mostly module loading, so `knockspa open` loads only what it uses.
+ * command): start-up time is mostly module loading. It ships as one CommonJS file holding the
+ * client (scripts/bundle-cli.ts); the server and doctor modules stay outside it, for their commands.
  * @module
  */
 import { Command, CommanderError, Option } from 'commander';
-import { UsageError } from './client/errors.js';
+import { isUsageError } from './client/errors.js';
 import type { ConnectOptions } from './client/connect-command.js';
 import type { KnockOptions } from './client/knock-command.js';
 import type { DoctorOptions } from './doctor/doctor-command.js';
@@ -145,18 +146,13 @@ program.addCommand(
 // addCommand does not pass these on; usage errors must exit 2 everywhere.
 for (const cmd of program.commands) cmd.exitOverride().showSuggestionAfterError();
 
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
+// No top-level await: the shipped CLI is a CommonJS bundle (see scripts/bundle-cli.ts).
+program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {
     // Help and --version are "errors" to commander; usage mistakes exit 2.
     process.exitCode = err.exitCode === 0 ? 0 : 2;
-  } else if (err instanceof UsageError || (err as Error).name === 'ConfigError') {
-    // ConfigError by name: importing it would load server code on the client's path.
-    process.stderr.write(`knockspa: ${(err as Error).message}\n`);
-    process.exitCode = 2;
-  } else {
-    process.stderr.write(`knockspa: ${(err as Error).message}\n`);
-    process.exitCode = 1;
+    return;
   }
-}
+  process.stderr.write(`knockspa: ${(err as Error).message}\n`);
+  process.exitCode = isUsageError(err) ? 2 : 1;
+});

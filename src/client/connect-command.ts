@@ -8,7 +8,6 @@
  * connection will use, so the server opens the port for the source address of that family.
  * @module
  */
-import { lookup } from 'node:dns/promises';
 import { isIP, type Socket } from 'node:net';
 import { MAX_DURATION_SEC } from '../protocol/body.js';
 import { UsageError } from './errors.js';
@@ -62,6 +61,8 @@ async function candidates(host: string, allowIp: string | null): Promise<Candida
   if (literal !== 0) found = [{ address: host, family: literal as 4 | 6 }];
   else {
     try {
+      // Loaded only for a host name: an address needs no resolver.
+      const { lookup } = await import('node:dns/promises');
       found = (await lookup(host, { all: true })).map((a) => ({ address: a.address, family: a.family as 4 | 6 }));
     } catch (err) {
       throw new UsageError(`cannot resolve ${host} (${(err as NodeJS.ErrnoException).code ?? String(err)}); check the name, or give an address`);

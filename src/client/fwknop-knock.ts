@@ -4,7 +4,6 @@
  * packets, or that fwknop cannot carry, are usage errors that say why.
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
 import type { Action } from '../protocol/body.js';
 import { FKO_VERSION, MAX_CLIENT_TIMEOUT_SEC } from '../protocol/fwknop/constants.js';
@@ -15,6 +14,7 @@ import type { PortSpec } from '../protocol/ports.js';
 import { UsageError } from './errors.js';
 import { resolveHost, sendDatagram, type KnockTarget, type SentKnock } from './knock.js';
 import type { FwknopKnockOptions } from './knock-format.js';
+import { secureRandomBytes } from './random.js';
 
 /** The user name field: --fwknop-user, else the login name (as fwknop sends it). */
 function usernameField(explicit: string | undefined): string {
@@ -51,7 +51,7 @@ export async function sendFwknopKnock(
   const wire = sealFwknopPacket(
     keys,
     {
-      randomValue: randomValueFrom(new Uint8Array(randomBytes(8))),
+      randomValue: randomValueFrom(secureRandomBytes(8)),
       username: user,
       timestampSec: Math.floor(Date.now() / 1000),
       version: FKO_VERSION,
@@ -60,7 +60,7 @@ export async function sendFwknopKnock(
       clientTimeoutSec: knock.durationSec,
       digest: 'sha256',
     },
-    new Uint8Array(randomBytes(8)),
+    secureRandomBytes(8),
   );
   keys.encKey.fill(0);
   keys.hmacKey.fill(0);

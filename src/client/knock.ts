@@ -3,14 +3,13 @@
  * and sends it as one UDP datagram. No answer is expected: the server never replies.
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { KnockFields } from '../protocol/body.js';
 import type { UserKey } from '../protocol/keys.js';
 import { NONCE_SIZE } from '../protocol/constants.js';
 import { sealPacket } from '../protocol/packet.js';
+import { secureRandomBytes } from './random.js';
 
 export interface KnockTarget {
   readonly host: string;
@@ -28,13 +27,23 @@ export interface SentKnock {
 export async function resolveHost(host: string, family?: 4 | 6): Promise<{ address: string; family: 4 | 6 }> {
   const literal = isIP(host);
   if (literal !== 0) return { address: host, family: literal as 4 | 6 };
+  // Loaded only for a host name: an address, the common case, needs no resolver.
+  const { lookup } = await import('node:dns/promises');
   const found = await lookup(host, family === undefined ? {} : { family });
   return { address: found.address, family: found.family as 4 | 6 };
 }
 
-/** Sends one UDP datagram and closes the socket. */
+/**
+ * dgram's address lookup for an address that is already an IP (resolveHost made it one): with its
+ * default, dgram loads node's resolver (the dns module, a c-ares channel) only to pass it through.
+ */
+function ipLookup(address: string, _options: unknown, callback: (err: null, address: string, family: number) => void): void {
+  process.nextTick(callback, null, address, isIP(address));
+}
+
+/** Sends one UDP datagram to `address` (an IP address, not a name) and closes the socket. */
 export function sendDatagram(packet: Uint8Array, address: string, family: 4 | 6, port: number): Promise<void> {
-  const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
+  const socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4', lookup: ipLookup });
   return new Promise((resolvePromise, reject) => {
     socket.once('error', (err) => {
       socket.close();
@@ -51,7 +60,7 @@ export function sendDatagram(packet: Uint8Array, address: string, family: 4 | 6,
 /** Builds the packet for `fields` (minus the timestamp, taken now) and sends it. */
 export async function sendKnock(key: UserKey, fields: Omit<KnockFields, 'timestampMs'>, target: KnockTarget, serverId?: string): Promise<SentKnock> {
   const { address, family } = await resolveHost(target.host, target.family);
-  const packet = sealPacket(key, { ...fields, timestampMs: Date.now() }, new Uint8Array(randomBytes(NONCE_SIZE)), serverId ?? key.serverId);
+  const packet = sealPacket(key, { ...fields, timestampMs: Date.now() }, secureRandomBytes(NONCE_SIZE), serverId ?? key.serverId);
   await sendDatagram(packet, address, family, target.spaPort);
   return { address, family, packet };
 }

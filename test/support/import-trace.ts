@@ -1,6 +1,6 @@
 /**
  * A module resolve hook that prints every file the process loads to stderr ("LOAD file:///..."),
- * for tests of what the client's import graph contains. Registered by import-trace-register.ts.
+ * for tests of what the client's import graph contains. Registered by load-trace.ts.
  * @module
  */
 interface ResolveResult {

@@ -13,13 +13,14 @@ import { NODE, run, type LogLine, type NsProcess, type RunResult, type TestNet }
 
 /** The repository root (this file is dist/test/support/knockspa.js once built). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const CLI = join(REPO_ROOT, 'dist', 'src', 'cli.js');
+/** The knockspa command as it ships: the client bundle (scripts/bundle-cli.ts). */
+export const CLI = join(REPO_ROOT, 'dist', 'src', 'knockspa.cjs');
 export const SPA_PORT = 62201;
 export const SERVER_ID = 'srv.test';
 
 /** Null when the built CLI answers --help; otherwise why the daemon tests cannot run yet. */
 export async function cliUnavailableReason(): Promise<string | null> {
-  if (!existsSync(CLI)) return `${CLI} not built (npx tsc -p .)`;
+  if (!existsSync(CLI)) return `${CLI} not built (npm run build)`;
   const r = await run(null, [NODE, CLI, '--help'], { timeoutMs: 15_000 });
   if (r.code !== 0) return `node ${CLI} --help exited ${r.code}: ${r.stderr.trim()}`;
   return null;

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { parseKeyFile } from '../../../src/protocol/keyfile.js';
 
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../../src/cli.js');
+// The command as it ships: the client bundle.
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../../src/knockspa.cjs');
 
 // No profile file unless a test writes one: XDG_CONFIG_HOME points at an empty directory.
 const NO_PROFILES = mkdtempSync(join(tmpdir(), 'knockspa-xdg-'));
@@ -56,6 +57,7 @@ test('keygen writes NAME.key mode 0600, refuses to overwrite without --force, an
 test('usage errors exit 2 with a message that says what to do', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-cli-'));
   await knockspa(['keygen', '--user', 'alice', '--server-id', 'srv.test'], dir);
+  writeFileSync(join(dir, 'knockd.conf'), '[openSSH]\nsequence = 7000,8000,9000\ncommand = /sbin/iptables -A INPUT -s %IP% -p tcp --dport 22 -j ACCEPT\n');
   const cases: Array<[string[], RegExp]> = [
     [['open', '22'], /which server\? pass --host HOST, or name a profile first/],
     [['open', '0', '--host', '127.0.0.1'], /port "0": expected 22, tcp\/22 or udp\/53/],
@@ -68,6 +70,8 @@ test('usage errors exit 2 with a message that says what to do', async () => {
     [['open', '22', '--host', '127.0.0.1', '--key', 'nope.key'], /cannot read key file nope.key \(ENOENT\)/],
     [['frobnicate'], /unknown command/],
     [['keygen', '--user', 'Alice Smith'], /--user: expected a name like "alice"/],
+    // Thrown by server code, outside the bundle: a UsageError of another copy of the class.
+    [['import-knockd', 'knockd.conf', '--user', 'Alice Smith'], /--user: expected a name like "alice"/],
   ];
   for (const [args, message] of cases) {
     const r = await knockspa(args, dir);

@@ -1,45 +1,86 @@
-// The client's commands load no server code, no pino and no pcap (a light, root-free client).
+// What each command loads. The client is one bundle (dist/src/knockspa.cjs) holding no server code;
+// its commands load no other file of ours, no pino, no pcap, and a knock no node:crypto (start-up time).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const CLI = resolve(HERE, '../../../src/cli.js');
-const TRACE = resolve(HERE, '../../support/import-trace-register.js');
+const BUNDLE = resolve(HERE, '../../../src/knockspa.cjs');
+const META = resolve(HERE, '../../../knockspa.cjs.meta.json');
+const TRACE = resolve(HERE, '../../support/load-trace.js');
+const OURS = /\/dist\/src\//;
+const PINO_PCAP = /\/node_modules\/(pino|pcap)\//;
 
-function loaded(args: string[]): Promise<string[]> {
+interface Loads {
+  /** Files (paths) loaded, ES modules and CommonJS. */
+  readonly files: string[];
+  /** Node builtins loaded, e.g. "crypto", "dns/promises". */
+  readonly builtins: string[];
+  readonly stdout: string;
+}
+
+function loads(args: string[]): Promise<Loads> {
   const env = { PATH: process.env.PATH, XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'knockspa-xdg-')) };
   return new Promise((done) => {
-    execFile(process.execPath, ['--import', TRACE, CLI, ...args], { env, timeout: 20_000 }, (_err, _stdout, stderr) => {
-      done(stderr.split('\n').filter((l) => l.startsWith('LOAD ')).map((l) => l.slice(5)));
+    execFile(process.execPath, ['--import', TRACE, BUNDLE, ...args], { env, timeout: 20_000 }, (_err, stdout, stderr) => {
+      const lines = stderr.split('\n');
+      const files = lines.filter((l) => l.startsWith('LOAD file://')).map((l) => fileURLToPath(l.slice('LOAD '.length)));
+      const builtins = lines.filter((l) => l.startsWith('BUILTIN ')).map((l) => l.slice('BUILTIN '.length));
+      done({ files: [...new Set(files)], builtins, stdout });
     });
   });
 }
 
-test('open, close, connect, keygen and doctor --client load no server code, pino or pcap', async () => {
+/** A key file made by the bundle itself, for knocks that really get sent. */
+async function keyFile(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-keys-'));
+  const made = await loads(['keygen', '--user', 'bob', '--out', dir, '--server-id', 'srv.test']);
+  assert.match(made.stdout, /bob\.key/, 'keygen made a key');
+  return join(dir, 'bob.key');
+}
+
+test('open, close, connect and keygen load no file of ours but the bundle, and no pino or pcap', async () => {
+  const key = await keyFile();
   const commands = [
-    ['open', '22', '--host', '127.0.0.1', '--key', '/nonexistent.key'],
-    ['close', '22', '--host', '127.0.0.1', '--key', '/nonexistent.key'],
+    ['open', '22', '--host', '127.0.0.1', '--spa-port', '9', '--key', key],
+    ['close', '22', '--host', '127.0.0.1', '--spa-port', '9', '--key', key],
     ['connect', '127.0.0.1', '9', '--key', '/nonexistent.key'],
-    ['keygen', '--help'],
-    ['doctor', '--client', '--key', '/nonexistent.key'],
+    ['keygen', '--user', 'carol', '--out', mkdtempSync(join(tmpdir(), 'knockspa-keys-')), '--server-id', 'srv.test'],
   ];
   for (const args of commands) {
-    const files = await loaded(args);
-    assert.ok(files.some((f) => f.endsWith('/dist/src/cli.js')), `the trace works (${args.join(' ')})`);
-    const bad = files.filter((f) => /\/dist\/src\/server\/|\/node_modules\/(pino|pcap)\//.test(f));
-    assert.deepEqual(bad, [], args.join(' '));
+    const { files } = await loads(args);
+    assert.deepEqual(files.filter((f) => OURS.test(f)), [BUNDLE], `the bundle, and it alone (${args.join(' ')})`);
+    assert.deepEqual(files.filter((f) => PINO_PCAP.test(f)), [], args.join(' '));
   }
-  const server = await loaded(['server', '--config', '/nonexistent.toml']);
-  assert.ok(server.some((f) => f.includes('/dist/src/server/')), 'and the check can fail: the server command does load them');
 });
 
-test('each client command loads only its own command module (start-up time is module loading)', async () => {
-  const open = await loaded(['open', '22', '--host', '127.0.0.1', '--key', '/nonexistent.key']);
-  assert.ok(open.some((f) => f.endsWith('/dist/src/client/knock-command.js')), 'open loads the knock command');
-  assert.deepEqual(open.filter((f) => /\/dist\/src\/(client\/(keygen|connect)-command|doctor\/)/.test(f)), [], 'and not keygen, connect or doctor');
+test('a knock to an address loads neither node:crypto nor a resolver; a host name does load one', async () => {
+  const key = await keyFile();
+  const open = await loads(['open', '22', '--host', '127.0.0.1', '--spa-port', '9', '--key', key]);
+  assert.match(open.stdout, /^sent open tcp\/22 /, 'the knock was sent');
+  assert.ok(open.builtins.includes('dgram'), 'the trace lists builtins');
+  assert.deepEqual(open.builtins.filter((b) => ['crypto', 'dns', 'dns/promises'].includes(b)), []);
+  const byName = await loads(['open', '22', '--host', 'localhost', '--spa-port', '9', '--key', key]);
+  assert.ok(byName.builtins.includes('dns/promises'), 'and the check can fail: a name is resolved');
+  const keygen = await loads(['keygen', '--user', 'dave', '--out', mkdtempSync(join(tmpdir(), 'knockspa-keys-')), '--server-id', 'srv.test']);
+  assert.ok(keygen.builtins.includes('crypto'), 'keygen makes its secrets with node:crypto');
+});
+
+test('server loads the server code beside the bundle; doctor --client the doctor\'s, but no server code, pino or pcap', async () => {
+  const server = await loads(['server', '--config', '/nonexistent.toml']);
+  assert.ok(server.files.some((f) => f.includes('/dist/src/server/')), 'the check can fail: the server command does load server code');
+  const doctor = await loads(['doctor', '--client', '--key', '/nonexistent.key']);
+  assert.ok(doctor.files.some((f) => f.includes('/dist/src/doctor/')), 'doctor is outside the bundle');
+  assert.deepEqual(doctor.files.filter((f) => /\/dist\/src\/server\//.test(f) || PINO_PCAP.test(f)), []);
+});
+
+test('the bundle holds the client and no server or doctor code (esbuild\'s list of what went in)', () => {
+  const meta = JSON.parse(readFileSync(META, 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> };
+  const inputs = Object.keys(meta.outputs['dist/src/knockspa.cjs']?.inputs ?? {});
+  assert.ok(inputs.includes('src/client/knock.ts'), 'the list is the bundle\'s');
+  assert.deepEqual(inputs.filter((f) => /^src\/(server|doctor)\/|node_modules\/(pino|pcap)\//.test(f)), []);
 });

@@ -1,0 +1,20 @@
+/**
+ * `node --import dist/test/support/load-trace.js ...`: prints on stderr what the process loads, for
+ * tests of what each command's start-up contains. "LOAD file:///..." for every ES module as it is
+ * resolved (import-trace.ts) and, at exit, for every CommonJS module (the CLI bundle, pino, ...);
+ * "BUILTIN name" for every node builtin loaded (node:crypto is "BUILTIN crypto").
+ * @module
+ */
+import { createRequire, register } from 'node:module';
+import { pathToFileURL } from 'node:url';
+
+register('./import-trace.js', import.meta.url);
+
+// require() does not pass the ESM resolve hook; every CommonJS module ends up in require.cache.
+const { cache } = createRequire(import.meta.url);
+
+process.on('exit', () => {
+  for (const file of Object.keys(cache)) process.stderr.write(`LOAD ${pathToFileURL(file).href}\n`);
+  // Not in @types/node: what node loaded of its own, "NativeModule crypto" and the like.
+  for (const entry of (process as unknown as { moduleLoadList: readonly string[] }).moduleLoadList) if (entry.startsWith('NativeModule ')) process.stderr.write(`BUILTIN ${entry.slice('NativeModule '.length)}\n`);
+});
