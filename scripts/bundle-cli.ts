@@ -1,8 +1,12 @@
 /**
  * `npm run build` step 2 (after tsc): bundles src/cli.ts and the whole client into one CommonJS
- * file, dist/src/knockspa.cjs, the `knockspa` command. Why: start-up time is module loading, and
- * Node loads one CommonJS file much faster than the ~40 ES modules tsc emits for `knockspa open`
- * (an ESM bundle with code splitting was measured slower than this).
+ * file, dist/src/knockspa-cli.cjs, which the `knockspa` command (dist/src/knockspa.cjs, from
+ * src/knockspa.cts) runs. Why: start-up time is module loading, and Node loads one CommonJS file
+ * much faster than the ~40 ES modules tsc emits for `knockspa open` (an ESM bundle with code
+ * splitting was measured slower than this). Then the bundle's V8 code cache
+ * (dist/src/knockspa-cli.cjs.cache, src/code-cache.cts): one `knockspa open` is run with a
+ * throwaway key (keygen into a temp directory; the knock goes to 127.0.0.1's discard port, 9) and
+ * the bytecode it compiled is kept, so `knockspa open` does not compile it again.
  *
  * The server and doctor modules, pino and pcap stay outside the bundle: the client path must not
  * contain server code, and their commands `import()` the tsc output beside the bundle
@@ -11,14 +15,20 @@
  *   node dist/scripts/bundle-cli.js
  * @module
  */
-import { chmodSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Where the bundle goes: next to dist/src/cli.js, so `./server/...` resolves to the tsc output. */
-const BUNDLE = 'dist/src/knockspa.cjs';
+const BUNDLE = 'dist/src/knockspa-cli.cjs';
+/** The command that runs it (tsc output of src/knockspa.cts). */
+const COMMAND = 'dist/src/knockspa.cjs';
+const CODE_CACHE_MODULE = 'dist/src/code-cache.cjs';
 /** What went into it (esbuild's metafile), for the test that no server code did; not shipped. */
 const BUNDLE_META = 'dist/knockspa.cjs.meta.json';
 
@@ -36,5 +46,24 @@ const result = await build({
   logLevel: 'warning',
 });
 writeFileSync(`${ROOT}${BUNDLE_META}`, JSON.stringify(result.metafile));
-// The shebang comes over from src/cli.ts; npm links the bin, but a checkout runs it directly.
-chmodSync(`${ROOT}${BUNDLE}`, 0o755);
+// npm links the bin, but a checkout runs it directly.
+chmodSync(`${ROOT}${COMMAND}`, 0o755);
+
+/** Run by `node -e` with argv: the code-cache module, the bundle, the cache file, then the CLI's arguments. */
+const MAKE_CACHE = `
+const [loader, bundle, cache, ...args] = process.argv.slice(1);
+const { compileWithCodeCache, runCompiled, saveCodeCache } = require(loader);
+process.argv = [process.execPath, bundle, ...args];
+const compiled = compileWithCodeCache(bundle);
+process.on('exit', () => saveCodeCache(compiled, cache));
+runCompiled(compiled, bundle);`;
+
+const tmp = mkdtempSync(join(tmpdir(), 'knockspa-code-cache-'));
+try {
+  const run = (argv: string[]): void => void execFileSync(process.execPath, argv, { cwd: tmp, stdio: ['ignore', 'ignore', 'inherit'], timeout: 60_000 });
+  run([`${ROOT}${COMMAND}`, 'keygen', '--user', 'cache', '--out', tmp, '--server-id', 'cache.invalid']);
+  const knock = ['open', '22', '--host', '127.0.0.1', '--spa-port', '9', '--key', join(tmp, 'cache.key')];
+  run(['-e', MAKE_CACHE, `${ROOT}${CODE_CACHE_MODULE}`, `${ROOT}${BUNDLE}`, `${ROOT}${BUNDLE}.cache`, ...knock]);
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}

@@ -61,8 +61,8 @@ async function candidates(host: string, allowIp: string | null): Promise<Candida
   if (literal !== 0) found = [{ address: host, family: literal as 4 | 6 }];
   else {
     try {
-      // Loaded only for a host name: an address needs no resolver.
-      const { lookup } = await import('node:dns/promises');
+      // Loaded only for a host name: an address needs no resolver (not import(): src/code-cache.cts).
+      const { lookup } = process.getBuiltinModule('node:dns/promises');
       found = (await lookup(host, { all: true })).map((a) => ({ address: a.address, family: a.family as 4 | 6 }));
     } catch (err) {
       throw new UsageError(`cannot resolve ${host} (${(err as NodeJS.ErrnoException).code ?? String(err)}); check the name, or give an address`);

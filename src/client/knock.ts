@@ -27,8 +27,9 @@ export interface SentKnock {
 export async function resolveHost(host: string, family?: 4 | 6): Promise<{ address: string; family: 4 | 6 }> {
   const literal = isIP(host);
   if (literal !== 0) return { address: host, family: literal as 4 | 6 };
-  // Loaded only for a host name: an address, the common case, needs no resolver.
-  const { lookup } = await import('node:dns/promises');
+  // Loaded only for a host name: an address, the common case, needs no resolver. Not import():
+  // the bundle runs from a code cache, where import() cannot work (src/code-cache.cts).
+  const { lookup } = process.getBuiltinModule('node:dns/promises');
   const found = await lookup(host, family === undefined ? {} : { family });
   return { address: found.address, family: found.family as 4 | 6 };
 }

@@ -1,15 +1,19 @@
-// What each command loads. The client is one bundle (dist/src/knockspa.cjs) holding no server code;
-// its commands load no other file of ours, no pino, no pcap, and a knock no node:crypto (start-up time).
+// What each command loads. The client is one bundle (dist/src/knockspa-cli.cjs) holding no server
+// code, which the command (dist/src/knockspa.cjs) runs from its code cache for the client's commands;
+// they load no other file of ours, no pino, no pcap, and a knock no node:crypto (start-up time).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const BUNDLE = resolve(HERE, '../../../src/knockspa.cjs');
+const COMMAND = resolve(HERE, '../../../src/knockspa.cjs');
+const BUNDLE = resolve(HERE, '../../../src/knockspa-cli.cjs');
+const LOADER = resolve(HERE, '../../../src/code-cache.cjs');
 const META = resolve(HERE, '../../../knockspa.cjs.meta.json');
 const TRACE = resolve(HERE, '../../support/load-trace.js');
 const OURS = /\/dist\/src\//;
@@ -26,7 +30,7 @@ interface Loads {
 function loads(args: string[]): Promise<Loads> {
   const env = { PATH: process.env.PATH, XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'knockspa-xdg-')) };
   return new Promise((done) => {
-    execFile(process.execPath, ['--import', TRACE, BUNDLE, ...args], { env, timeout: 20_000 }, (_err, stdout, stderr) => {
+    execFile(process.execPath, ['--import', TRACE, COMMAND, ...args], { env, timeout: 20_000 }, (_err, stdout, stderr) => {
       const lines = stderr.split('\n');
       const files = lines.filter((l) => l.startsWith('LOAD file://')).map((l) => fileURLToPath(l.slice('LOAD '.length)));
       const builtins = lines.filter((l) => l.startsWith('BUILTIN ')).map((l) => l.slice('BUILTIN '.length));
@@ -43,7 +47,7 @@ async function keyFile(): Promise<string> {
   return join(dir, 'bob.key');
 }
 
-test('open, close, connect and keygen load no file of ours but the bundle, and no pino or pcap', async () => {
+test('open, close, connect and keygen load no file of ours but the command and its cache loader (the bundle runs from its code cache), and no pino or pcap', async () => {
   const key = await keyFile();
   const commands = [
     ['open', '22', '--host', '127.0.0.1', '--spa-port', '9', '--key', key],
@@ -53,7 +57,7 @@ test('open, close, connect and keygen load no file of ours but the bundle, and n
   ];
   for (const args of commands) {
     const { files } = await loads(args);
-    assert.deepEqual(files.filter((f) => OURS.test(f)), [BUNDLE], `the bundle, and it alone (${args.join(' ')})`);
+    assert.deepEqual(files.filter((f) => OURS.test(f)).sort(), [LOADER, COMMAND], `the command and the loader, nothing else (${args.join(' ')})`);
     assert.deepEqual(files.filter((f) => PINO_PCAP.test(f)), [], args.join(' '));
   }
 });
@@ -73,6 +77,7 @@ test('a knock to an address loads neither node:crypto nor a resolver; a host nam
 test('server loads the server code beside the bundle; doctor --client the doctor\'s, but no server code, pino or pcap', async () => {
   const server = await loads(['server', '--config', '/nonexistent.toml']);
   assert.ok(server.files.some((f) => f.includes('/dist/src/server/')), 'the check can fail: the server command does load server code');
+  assert.ok(server.files.includes(BUNDLE), 'other commands require the bundle (they import(), which code from a cache cannot)');
   const doctor = await loads(['doctor', '--client', '--key', '/nonexistent.key']);
   assert.ok(doctor.files.some((f) => f.includes('/dist/src/doctor/')), 'doctor is outside the bundle');
   assert.deepEqual(doctor.files.filter((f) => /\/dist\/src\/server\//.test(f) || PINO_PCAP.test(f)), []);
@@ -80,7 +85,16 @@ test('server loads the server code beside the bundle; doctor --client the doctor
 
 test('the bundle holds the client and no server or doctor code (esbuild\'s list of what went in)', () => {
   const meta = JSON.parse(readFileSync(META, 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> };
-  const inputs = Object.keys(meta.outputs['dist/src/knockspa.cjs']?.inputs ?? {});
+  const inputs = Object.keys(meta.outputs['dist/src/knockspa-cli.cjs']?.inputs ?? {});
   assert.ok(inputs.includes('src/client/knock.ts'), 'the list is the bundle\'s');
   assert.deepEqual(inputs.filter((f) => /^src\/(server|doctor)\/|node_modules\/(pino|pcap)\//.test(f)), []);
+});
+
+test('the code cache made at build time is one this Node accepts; a cut-off one is refused', () => {
+  const { compileWithCodeCache } = createRequire(import.meta.url)(LOADER) as typeof import('../../../src/code-cache.cjs');
+  assert.equal(compileWithCodeCache(BUNDLE, `${BUNDLE}.cache`).cacheRejected, false);
+  const cut = join(mkdtempSync(join(tmpdir(), 'knockspa-cache-')), 'cut.cache');
+  writeFileSync(cut, readFileSync(`${BUNDLE}.cache`).subarray(0, 100_000));
+  assert.equal(compileWithCodeCache(BUNDLE, cut).cacheRejected, true);
+  assert.equal(compileWithCodeCache(BUNDLE).cacheRejected, true, 'no cache');
 });
