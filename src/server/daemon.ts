@@ -62,14 +62,15 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
 
   // The command backend's rules may outlive a reboot and cannot be listed: only the state file
   // knows them, so it is fsync'd before any of them goes in. The others rebuild from the firewall.
-  const store = new StateStore(config.stateDir, { durable: config.firewall === 'command' });
+  // Without a boot id a file from before a crash cannot be told apart: fsync'd too.
+  const bootId = currentBootId();
+  const store = new StateStore(config.stateDir, { durable: config.firewall === 'command' || bootId === undefined });
   try {
     store.prepare();
   } catch (err) {
     throw new ConfigError(config.file, 'state_dir', `a writable directory; cannot create ${config.stateDir}: ${(err as Error).message}`);
   }
   const loaded = store.load();
-  const bootId = currentBootId();
   let replay: ReplayGuard;
   let notBeforeMs = 0;
   if (loaded.kind === 'ok') {
@@ -119,9 +120,10 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
     (stopping ??= (async () => {
       clearInterval(flushTimer);
       await listener.close().catch(() => undefined);
+      // Fresh tools for the last batches: a spare may have had the same stop signal as the daemon.
+      firewall.release();
       await grants.closeAll('shutdown');
       await firewall.detach().catch((err: unknown) => log.error({ event: 'firewall-error', op: 'detach', stderr: String(err) }, 'firewall command failed'));
-      firewall.release();
       rejects.flush();
       await persist();
       log.info({ event: 'stop' }, 'knockspa stopped');

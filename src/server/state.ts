@@ -7,8 +7,9 @@
  * daemon cannot undo. It is not fsync'd (that costs a knock ms to tens of ms here): only a crash
  * of the whole machine can lose it, and after one the firewall's grants are gone or listed by the
  * daemon, and a replay cache written in an earlier boot is not trusted (the file records its boot;
- * src/server/daemon.ts). With `durable` the file is fsync'd before it replaces the old one: for
- * the command backend, whose rules may outlive a reboot and that cannot be listed.
+ * src/server/daemon.ts). With `durable` the file (and then its directory) is fsync'd: for the
+ * command backend, whose rules may outlive a reboot and cannot be listed, and where there is no
+ * boot id to tell an old file by.
  * @module
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -123,5 +124,16 @@ export class StateStore {
       closeSync(fd);
     }
     renameSync(tmp, this.file);
+    // The rename itself is durable only once the directory is.
+    if (this.opts.durable === true) fsyncDirectory(this.dir);
+  }
+}
+
+function fsyncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

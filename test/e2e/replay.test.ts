@@ -97,4 +97,22 @@ test('replay protection', { timeout: 120_000 }, async (t) => {
       }
     }),
   );
+
+  await t.test('(c) SIGKILL right after a knock took effect: after the restart its bytes are a replay', (t) =>
+    withScenario(t, net, {}, async (s) => {
+      const host = net.serverV4;
+      const key = s.site.keyPath('alice');
+      const dump = join(s.site.dir, 'killed.bin');
+      const m = s.daemon.mark();
+      await knockOk(net, 'open', ['22'], { host, key, dumpPacket: dump, duration: 5 });
+      await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
+      const killed = await s.daemon.stop('SIGKILL');
+      assert.equal(killed.signal, 'SIGKILL', 'no clean stop: no final save');
+      await s.startAgain();
+      const m2 = s.daemon.mark();
+      await net.sendUdp(net.cli, host, SPA_PORT, new Uint8Array(readFileSync(dump)));
+      await s.daemon.waitEvent('reject', { reason: 'replay', source: net.clientV4 }, { since: m2 });
+      assert.deepEqual(s.daemon.events('knock', m2), [], 'the knock was saved before it took effect');
+    }),
+  );
 });

@@ -4,7 +4,7 @@
  * ({@link startTool}): it then waits on stdin (see warm-tool.ts).
  * @module
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { FirewallError } from './firewall.js';
 
 const TIMEOUT_MS = 30_000;
@@ -26,17 +26,37 @@ export interface StartedTool {
   kill(): void;
 }
 
-/** Starts argv with stdin, stdout and stderr piped; it does not keep the daemon alive until fed. */
+/** A tool that could not be started: feeding it reports why. */
+function failedTool(argv: readonly string[], message: string, code: string | null): StartedTool {
+  return { exited: true, feed: () => Promise.reject(new FirewallError(argv, message, code)), kill: () => {} };
+}
+
+/** Starts argv with stdin, stdout and stderr piped; it does not keep the daemon alive until fed. Never throws. */
 export function startTool(argv: readonly string[]): StartedTool {
   const [file, ...args] = argv;
-  if (file === undefined) throw new Error('startTool: empty argv');
+  if (file === undefined) return failedTool(argv, 'empty argv', null);
   const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
-  const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let child: ChildProcessWithoutNullStreams;
+  try {
+    child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (e) {
+    return failedTool(argv, (e as Error).message, (e as NodeJS.ErrnoException).code ?? null);
+  }
+  let failure: { message: string; code: string | number | null } | undefined;
+  let exited = false;
+  // First thing: an unheard 'error' (EMFILE, ENOENT, a failed kill) would end the daemon.
+  child.on('error', (e: NodeJS.ErrnoException) => {
+    exited = true;
+    failure ??= { message: e.message, code: e.code ?? null };
+  });
+  // Out of file descriptors, Node gives no pipes (undefined, whatever the types say) and emits EMFILE as above.
+  if ([child.stdin, child.stdout, child.stderr].some((pipe) => (pipe as unknown) == null)) {
+    child.kill('SIGKILL');
+    return failedTool(argv, 'cannot start: no pipes (out of file descriptors?)', 'EMFILE');
+  }
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   let size = 0;
-  let failure: { message: string; code: string | number | null } | undefined;
-  let exited = false;
   const collect = (into: Buffer[]) => (chunk: Buffer): void => {
     size += chunk.length;
     if (size > MAX_OUTPUT) {
@@ -49,17 +69,16 @@ export function startTool(argv: readonly string[]): StartedTool {
   // A tool that exits before reading its input closes the pipe: the exit code tells what went wrong.
   child.stdin.on('error', () => {});
   const done = new Promise<ToolResult>((resolvePromise, reject) => {
-    child.once('error', (e: NodeJS.ErrnoException) => {
-      exited = true;
-      failure ??= { message: e.message, code: e.code ?? null };
-    });
     child.once('exit', () => (exited = true));
     child.once('close', (code, signal) => {
       exited = true;
       const stdout = Buffer.concat(out).toString('utf8');
       const stderr = Buffer.concat(err).toString('utf8');
       if (failure === undefined && code === 0) resolvePromise({ stdout, stderr });
-      else reject(new FirewallError(argv, stderr || failure?.message || `exited with ${code ?? signal}`, failure?.code ?? code ?? signal ?? null));
+      else {
+        const why = [failure?.message, stderr.trim()].filter((w) => w !== undefined && w !== '').join(': ') || `exited with ${code ?? signal}`;
+        reject(new FirewallError(argv, why, failure?.code ?? code ?? signal ?? null));
+      }
     });
   });
   done.catch(() => {}); // a killed spare's rejection is nobody's business
@@ -86,7 +105,6 @@ export function startTool(argv: readonly string[]): StartedTool {
 }
 
 export function runTool(argv: readonly string[], input?: string): Promise<ToolResult> {
-  if (argv[0] === undefined) return Promise.reject(new Error('runTool: empty argv'));
   return startTool(argv).feed(input ?? '');
 }
 

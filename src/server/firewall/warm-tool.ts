@@ -4,7 +4,10 @@
  * only for the tool's own work. iptables-restore and nft read the kernel's ruleset only after their
  * input arrives, so a spare that waited holds no stale view (and no lock). Each spare runs once;
  * the next is started after it is done, off the knock's path. A spare that died meanwhile (or
- * could not start) is replaced by a fresh start, which reports any error as usual.
+ * could not start) is replaced by a fresh start, which reports any error as usual. One killed so
+ * recently that its exit has not reached the daemon fails its batch like any tool failure (the
+ * grants then repair); the daemon releases its spares before it closes grants at stop, and the
+ * systemd unit signals only the daemon (KillMode=mixed), so a stop never meets one.
  * @module
  */
 import { startTool, type StartedTool, type ToolResult } from './exec.js';
@@ -13,6 +16,7 @@ export class WarmTool {
   private spare: StartedTool | undefined;
   /** Keep a spare: from the first prime() (the daemon's setup) until release(). One-off commands never start one. */
   private warm = false;
+  private released = false;
 
   constructor(readonly argv: readonly string[]) {}
 
@@ -30,17 +34,19 @@ export class WarmTool {
 
   /** Starts a spare if there is none, and keeps one from now on (after setup: the first knock is fast too). */
   prime(): void {
+    if (this.released) return;
     this.warm = true;
     this.refill();
   }
 
-  /** Ends the spare and starts no more (daemon stop); run still works, starting the tool each time. */
   private refill(): void {
     if (!this.warm || (this.spare !== undefined && !this.spare.exited)) return;
     this.spare = startTool(this.argv);
   }
 
+  /** Ends the spare and starts no more, for good (daemon stop); run still works, starting the tool each time. */
   release(): void {
+    this.released = true;
     this.warm = false;
     this.spare?.kill();
     this.spare = undefined;

@@ -25,8 +25,8 @@ function standIn(dir: string, failStart = 0): string[] {
     const fs = require('fs');
     const startedAt = Date.now();
     const start = Number(fs.readFileSync(${JSON.stringify(counter)}, 'utf8')) + 1;
-    fs.writeFileSync(${JSON.stringify(counter)}, String(start));
     fs.writeFileSync(${JSON.stringify(counter)} + '.pid' + start, String(process.pid));
+    fs.writeFileSync(${JSON.stringify(counter)}, String(start));
     if (start === ${failStart}) process.exit(7);
     let input = '';
     process.stdin.on('data', (c) => (input += c)).on('end', () => console.log(JSON.stringify({ start, startedAt, input })));`;
@@ -50,6 +50,7 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Written before the start is counted, so there once starts(dir) says so. */
 const pidOf = (dir: string, start: number): number => Number(readFileSync(join(dir, `starts.pid${start}`), 'utf8'));
 
 test('runTool feeds stdin and returns the output; a failure is a FirewallError with the exit code and stderr', async () => {
@@ -78,8 +79,7 @@ test('a primed tool is started before the run that uses it; an unprimed one only
     assert.equal(used.input, 'two');
     assert.equal(used.start, 2, 'the run used the spare');
     assert.ok(used.startedAt < before, 'the spare was running before the run began');
-    await sleep(300);
-    assert.equal(starts(dir), 3, 'and the next spare was started after it');
+    await waitFor('and the next spare is started after it', () => starts(dir) === 3);
   } finally {
     warm.release();
   }
@@ -111,4 +111,20 @@ test('an idle spare does not keep the daemon alive, and ends (reading nothing) w
   await waitFor('the spare had started', () => starts(dir) === 1);
   // Its stdin closed with the owner: it read nothing and ended.
   await waitFor('the spare is gone', () => !alive(pidOf(dir, 1)));
+});
+
+test('out of file descriptors: a failed start is an error for that run, not the end of the daemon', async () => {
+  const exec = resolve(dirname(fileURLToPath(import.meta.url)), '../../../src/server/firewall/exec.js');
+  // Fill the descriptor table, then try to run a tool; report what happened.
+  const script = `
+    const fs = require('fs');
+    const held = [];
+    try { for (;;) held.push(fs.openSync('/dev/null', 'r')); } catch {}
+    for (let i = 0; i < 2; i++) fs.closeSync(held.pop());
+    import(${JSON.stringify(exec)}).then(async ({ runTool }) => {
+      try { await runTool(['true']); console.log('ran'); } catch (e) { console.log('refused', e.name, e.exitCode); }
+      console.log('alive');
+    });`;
+  const out = await new Promise<string>((done) => execFile('sh', ['-c', 'ulimit -n 64 && exec "$0" -e "$1"', NODE, script], { timeout: 20_000 }, (_e, stdout) => done(stdout)));
+  assert.match(out, /^refused FirewallError EMFILE\nalive\n$/);
 });
