@@ -44,14 +44,19 @@ export function startTool(argv: readonly string[]): StartedTool {
   }
   let failure: { message: string; code: string | number | null } | undefined;
   let exited = false;
+  // Only a started, unreaped child: for one that never started (EMFILE) Node signals pid 0, which is
+  // our whole process group (seen here: it killed the test runner).
+  const signal = (name: NodeJS.Signals): void => {
+    if (!exited && child.pid !== undefined) child.kill(name);
+  };
   // First thing: an unheard 'error' (EMFILE, ENOENT, a failed kill) would end the daemon.
   child.on('error', (e: NodeJS.ErrnoException) => {
     exited = true;
     failure ??= { message: e.message, code: e.code ?? null };
   });
   // Out of file descriptors, Node gives no pipes (undefined, whatever the types say) and emits EMFILE as above.
+  // No kill here: a child that never started has no pid, and signalling "no pid" must not happen.
   if ([child.stdin, child.stdout, child.stderr].some((pipe) => (pipe as unknown) == null)) {
-    child.kill('SIGKILL');
     return failedTool(argv, 'cannot start: no pipes (out of file descriptors?)', 'EMFILE');
   }
   const out: Buffer[] = [];
@@ -61,7 +66,7 @@ export function startTool(argv: readonly string[]): StartedTool {
     size += chunk.length;
     if (size > MAX_OUTPUT) {
       failure ??= { message: `more than ${MAX_OUTPUT} bytes of output`, code: 'MAXBUFFER' };
-      child.kill('SIGKILL');
+      signal('SIGKILL');
     } else into.push(chunk);
   };
   child.stdout.on('data', collect(out));
@@ -93,13 +98,13 @@ export function startTool(argv: readonly string[]): StartedTool {
       for (const h of handles) h.ref();
       const timer = setTimeout(() => {
         failure ??= { message: `timed out after ${TIMEOUT_MS / 1000} s`, code: 'SIGTERM' };
-        child.kill('SIGTERM');
+        signal('SIGTERM');
       }, TIMEOUT_MS);
       child.stdin.end(input);
       return done.finally(() => clearTimeout(timer));
     },
     kill(): void {
-      if (!exited) child.kill('SIGTERM');
+      signal('SIGTERM');
     },
   };
 }

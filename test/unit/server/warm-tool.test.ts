@@ -115,16 +115,21 @@ test('an idle spare does not keep the daemon alive, and ends (reading nothing) w
 
 test('out of file descriptors: a failed start is an error for that run, not the end of the daemon', async () => {
   const exec = resolve(dirname(fileURLToPath(import.meta.url)), '../../../src/server/firewall/exec.js');
-  // Fill the descriptor table, then try to run a tool; report what happened.
-  const script = `
-    const fs = require('fs');
-    const held = [];
-    try { for (;;) held.push(fs.openSync('/dev/null', 'r')); } catch {}
-    for (let i = 0; i < 2; i++) fs.closeSync(held.pop());
+  // Fill the descriptor table (all but two), then try to run a tool; report what happened.
+  const script = join(mkdtempSync(join(tmpdir(), 'knockspa-emfile-')), 'emfile.cjs');
+  writeFileSync(
+    script,
+    `const fs = require('fs');
+    process.stdout.write(''); // opened now: with no descriptor left it could not be
     import(${JSON.stringify(exec)}).then(async ({ runTool }) => {
+      const held = [];
+      try { for (;;) held.push(fs.openSync('/dev/null', 'r')); } catch {}
+      for (let i = 0; i < 2; i++) fs.closeSync(held.pop());
       try { await runTool(['true']); console.log('ran'); } catch (e) { console.log('refused', e.name, e.exitCode); }
       console.log('alive');
-    });`;
-  const out = await new Promise<string>((done) => execFile('sh', ['-c', 'ulimit -n 64 && exec "$0" -e "$1"', NODE, script], { timeout: 20_000 }, (_e, stdout) => done(stdout)));
+      process.exit(0);
+    });`,
+  );
+  const out = await new Promise<string>((done) => execFile('sh', ['-c', 'ulimit -n 64 && exec "$0" "$1"', NODE, script], { timeout: 20_000 }, (_e, stdout) => done(stdout)));
   assert.match(out, /^refused FirewallError EMFILE\nalive\n$/);
 });
