@@ -29,18 +29,23 @@ export async function runServer(opts: ServerCommandOptions): Promise<number> {
       return 0;
     }
     // Handlers first: a TERM that comes while the daemon starts (or right after its start line)
-    // must stop it cleanly, not kill it with grants open.
+    // must stop it cleanly, not kill it with grants open; a HUP then reloads once it runs.
     let daemon: RunningDaemon | undefined;
     let stopAsked = false;
+    let reloadAsked = false;
     const stop = (): void => {
       stopAsked = true;
       void daemon?.stop();
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
-    process.on('SIGHUP', () => daemon?.reload());
+    process.on('SIGHUP', () => {
+      reloadAsked = daemon === undefined;
+      daemon?.reload();
+    });
     daemon = await startDaemon(path, log);
     if (stopAsked) void daemon.stop();
+    else if (reloadAsked) daemon.reload();
     return await daemon.done;
   } catch (err) {
     if (err instanceof ConfigError) {

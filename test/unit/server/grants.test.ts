@@ -265,6 +265,25 @@ test('the periodic sweep removes stale entries, puts back missing ones, and drop
   assert.deepEqual(captured.events('close').map((e) => `${e.ip} ${e.why}`).slice(1), ['198.18.0.3 lost']);
 });
 
+test('the firewall waits for the save to finish, not just to start', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const fw = new FakeFirewall();
+  let finishSave: () => void = () => {};
+  let saves = 0;
+  const grants = new Grants({
+    firewall: fw, log: captureLog().log, now: () => 1_800_000_000_000,
+    persist: () => new Promise<void>((r) => { saves++; finishSave = r; }),
+  });
+  const opened = grants.open(ALICE_SSH, 30);
+  for (let i = 0; i < 5 && saves === 0; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(saves, 1, 'the save has started');
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(fw.calls, [], 'nothing goes in while the save is pending');
+  finishSave();
+  assert.equal(await opened, true);
+  assert.deepEqual(fw.calls, ['add 198.18.0.2 tcp/22']);
+});
+
 test('a grant is persisted before its entry goes in (write-ahead), and forgotten after it is out', async (t) => {
   const { fw, grants, persisted } = setup(t);
   const atApply: number[] = [];
