@@ -265,6 +265,17 @@ test('the periodic sweep removes stale entries, puts back missing ones, and drop
   assert.deepEqual(captured.events('close').map((e) => `${e.ip} ${e.why}`).slice(1), ['198.18.0.3 lost']);
 });
 
+/** How many saves had been made each time the firewall was called. */
+function savesAtEachApply(fw: FakeFirewall, persisted: readonly unknown[]): number[] {
+  const atApply: number[] = [];
+  const original = fw.apply.bind(fw);
+  fw.apply = async (changes) => {
+    atApply.push(persisted.length);
+    return original(changes);
+  };
+  return atApply;
+}
+
 test('the firewall waits for the save to finish, not just to start', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });
   const fw = new FakeFirewall();
@@ -286,12 +297,7 @@ test('the firewall waits for the save to finish, not just to start', async (t) =
 
 test('a grant is persisted before its entry goes in (write-ahead), and forgotten after it is out', async (t) => {
   const { fw, grants, persisted } = setup(t);
-  const atApply: number[] = [];
-  const original = fw.apply.bind(fw);
-  fw.apply = async (changes) => {
-    atApply.push(persisted.length);
-    return original(changes);
-  };
+  const atApply = savesAtEachApply(fw, persisted);
   await grants.open(ALICE_SSH, 30);
   assert.deepEqual(persisted[0], ['198.18.0.2 22'], 'on disk before the firewall ran');
   assert.deepEqual(atApply, [1]);
@@ -301,12 +307,7 @@ test('a grant is persisted before its entry goes in (write-ahead), and forgotten
 
 test('knocks persist once per batch before taking effect, also a close knock that changes nothing (its replay entry)', async (t) => {
   const { fw, grants, persisted } = setup(t);
-  const atApply: number[] = [];
-  const original = fw.apply.bind(fw);
-  fw.apply = async (changes) => {
-    atApply.push(persisted.length);
-    return original(changes);
-  };
+  const atApply = savesAtEachApply(fw, persisted);
   await grants.close(ALICE_SSH, 'knock');
   assert.equal(persisted.length, 1, 'a close knock for nothing open is still saved');
   assert.deepEqual(atApply, [], 'and runs no firewall command');
