@@ -126,6 +126,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
       await firewall.detach().catch((err: unknown) => log.error({ event: 'firewall-error', op: 'detach', stderr: String(err) }, 'firewall command failed'));
       rejects.flush();
       await persist();
+      store.close();
       log.info({ event: 'stop' }, 'knockspa stopped');
       resolveDone(0);
     })());

@@ -74,3 +74,24 @@ test('a boot id that is not a string makes the file corrupt', () => {
   writeFileSync(store.file, JSON.stringify({ ...state(1), bootId: 42 }));
   assert.equal(store.load().kind, 'corrupt');
 });
+
+test('written in place: a shorter state is padded (still one JSON text), a much shorter one cut; a loose mode is made 0600', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-state-'));
+  const store = new StateStore(dir);
+  writeFileSync(store.file, '{}', { mode: 0o644 });
+  const big: DaemonState = { ...state(1), replay: { version: 1, entries: Array.from({ length: 2000 }, (_, i) => [`id${i}`, 1_800_000_000_000 + i]) } };
+  await store.save(() => big);
+  assert.equal(statSync(store.file).mode & 0o777, 0o600);
+  const bigSize = statSync(store.file).size;
+  await store.save(() => state(2));
+  assert.deepEqual(store.load(), { kind: 'ok', state: state(2) });
+  assert.equal(statSync(store.file).size, bigSize, 'padded, not shrunk: one write, no truncate');
+  assert.deepEqual(readdirSync(dir), ['state.json'], 'no temp file');
+  // Padding past twice the text and 64 KiB is cut.
+  const huge: DaemonState = { ...state(3), replay: { version: 1, entries: Array.from({ length: 6000 }, (_, i) => [`id${i}`, 1_800_000_000_000 + i]) } };
+  await store.save(() => huge);
+  await store.save(() => state(4));
+  assert.deepEqual(store.load(), { kind: 'ok', state: state(4) });
+  assert.ok(statSync(store.file).size < 1_000, `cut to the text (${statSync(store.file).size} bytes)`);
+  store.close();
+});
