@@ -167,7 +167,6 @@ async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o:
 
   for (let i = 0; i < (o.figures.has('connect') ? o.rounds : 0); i++) {
     const r = await agent.race({ host: net.serverV4, port: PORT, localAddress: client, spawn: c.clientArgv(client), timeoutMs: 5_000, probeEveryMs: 1, spinMs: 0 });
-    if (process.env.KS_DEBUG) console.error(JSON.stringify(r));
     if (r.ok && r.ms !== null) f.knockToConnect.push(r.ms);
     else f.knockToConnectFailed++;
     await c.close(client);
