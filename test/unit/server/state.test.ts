@@ -1,6 +1,6 @@
 // State store: round trip, mode 0600, atomic replace, coalesced saves, corrupt files set aside, boot id.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -94,4 +94,23 @@ test('written in place: a shorter state is padded (still one JSON text), a much 
   assert.deepEqual(store.load(), { kind: 'ok', state: state(4) });
   assert.ok(statSync(store.file).size < 1_000, `cut to the text (${statSync(store.file).size} bytes)`);
   store.close();
+});
+
+test('a failed write rejects every save that joined it; saves in separate turns make separate writes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-state-'));
+  const store = new StateStore(dir);
+  let snapshots = 0;
+  const snap = (n: number) => (): DaemonState => {
+    snapshots++;
+    return state(n);
+  };
+  await store.save(snap(1));
+  await store.save(snap(2));
+  assert.equal(snapshots, 2, 'one write per turn');
+  store.close();
+  // state.json turned into a directory: it cannot be opened for writing.
+  const broken = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')));
+  mkdirSync(broken.file);
+  const joined = [broken.save(snap(3)), broken.save(snap(4))];
+  for (const save of joined) await assert.rejects(save, /EISDIR|illegal operation on a directory/);
 });
