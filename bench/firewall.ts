@@ -148,13 +148,14 @@ async function inside(serverNs: string, clientNs: string): Promise<void> {
       rows.push(row);
       process.stderr.write(`  ${row.join('  ')}\n`);
     }
+    backend.firewall.release();
   }
   await runTool(['nft', 'flush', 'ruleset']);
   echo.close();
   const head = ['backend', 'live grants', 'apply p50', 'apply p99', 'remove p50', 'remove p99', 'load all (one batch)', 'packet RTT p10'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`;
-  console.log(`\nApply / remove one grant, ${SAMPLES} samples per cell (each a separate tool process, as the daemon runs them):\n`);
+  console.log(`\nApply / remove one grant, ${SAMPLES} samples per cell (each a separate tool process, started ahead of need as the daemon does):\n`);
   console.log(line(head));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const r of rows) console.log(line(r));
