@@ -1,7 +1,8 @@
 /**
  * The daemon: wires config, keys, state, firewall, grants, pipeline and listener together,
  * and handles signals (TERM/INT: close every grant and exit 0; HUP: reload config and keys,
- * keeping live grants; a bad new config is logged and the old one stays).
+ * keeping the live grants the new config still allows and closing the others at once; a bad new
+ * config is logged and the old one stays).
  * @module
  */
 import type { Logger } from 'pino';
@@ -19,6 +20,7 @@ import type { Listener } from './listen/listener.js';
 import { PcapListener } from './listen/pcap.js';
 import { UdpListener } from './listen/udp.js';
 import { Pipeline, type PipelinePolicy } from './pipeline.js';
+import { mayKeep } from './policy.js';
 import { RejectLog, SUMMARY_INTERVAL_MS } from './reject-log.js';
 import { StateStore, STATE_VERSION, type DaemonState } from './state.js';
 
@@ -32,14 +34,18 @@ export function makeListener(config: ServerConfig): Listener {
   return new UdpListener({ address: config.address, port: config.port });
 }
 
-/** Keys and verifier for a loaded config; throws ConfigError. On reload a user without key files is revoked, not an error. */
+/**
+ * Keys and verifier for a loaded config, and the users who have a key file; throws ConfigError.
+ * On reload a user without key files is revoked, not an error.
+ */
 function buildPolicy(
   config: ServerConfig, replay: ReplayGuard, trials: (n: number) => boolean, notBeforeMs: number, log: Logger, missingKeys: 'error' | 'revoke' = 'error',
-): PipelinePolicy {
+): { policy: PipelinePolicy; keyUsers: ReadonlySet<string> } {
   const { keyring, warnings } = loadKeys(config, { missing: missingKeys });
   for (const warning of warnings) log.warn({ event: 'key-warning', message: warning }, warning);
   const verifier = packetFormats(config, keyring, replay, trials);
-  return { verifier, users: config.users, defaultDurationSec: config.defaultDurationSec, notBeforeMs };
+  const keyUsers = new Set([...keyring.entries()].map((entry) => entry.user));
+  return { policy: { verifier, users: config.users, defaultDurationSec: config.defaultDurationSec, notBeforeMs }, keyUsers };
 }
 
 /** Checks config, keys and firewall access without starting or changing anything; throws on the first problem. */
@@ -85,7 +91,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   }
   // Budgets outlive reloads: a SIGHUP must not refill them.
   const trials = fwknopTrials(now);
-  const policy = buildPolicy(config, replay, trials, notBeforeMs, log);
+  const { policy } = buildPolicy(config, replay, trials, notBeforeMs, log);
 
   const firewall = makeFirewall(config, log);
   let protect = protectedBy(config);
@@ -134,13 +140,16 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const reload = (): void => {
     try {
       const next = loadConfig(path);
-      pipeline.policy = buildPolicy(next, replay, trials, pipeline.policy.notBeforeMs, log, 'revoke');
+      const built = buildPolicy(next, replay, trials, pipeline.policy.notBeforeMs, log, 'revoke');
+      pipeline.policy = built.policy;
       const nextProtect = protectedBy(next);
       if (JSON.stringify(nextProtect) !== JSON.stringify(protect)) void grants.setProtected((protect = nextProtect));
       const changed: string[] = (['listen', 'address', 'interface', 'port', 'firewall', 'stateDir', 'replayCapacity'] as const).filter((k) => next[k] !== config[k]);
       // protect is applied live (above); the other firewall settings need a restart.
       if (JSON.stringify({ ...next.firewallSettings, protect: [] }) !== JSON.stringify({ ...config.firewallSettings, protect: [] })) changed.push('firewall settings');
       log.info({ event: 'reload', users: next.users.size, needsRestart: changed }, changed.length > 0 ? `reloaded; restart to apply ${changed.join(', ')}` : 'reloaded');
+      // What the new config no longer allows closes now, not at its deadline.
+      void grants.revoke(mayKeep(next.users, built.keyUsers));
     } catch (err) {
       log.error({ event: 'config-error', message: (err as Error).message }, 'reload refused; keeping the running config');
     }

@@ -22,8 +22,9 @@ export type { GrantRequest } from './grant-table.js';
 /**
  * knock, timeout, shutdown: as asked. expired-while-down: found past its deadline at start.
  * stale: in the firewall with no grant behind it. lost: gone from the firewall and could not be put back.
+ * revoked: a reload took away its user, the user's keys, or its port.
  */
-export type CloseReason = 'knock' | 'timeout' | 'shutdown' | 'expired-while-down' | 'stale' | 'lost';
+export type CloseReason = 'knock' | 'timeout' | 'shutdown' | 'expired-while-down' | 'stale' | 'lost' | 'revoked';
 
 type Job =
   | { readonly kind: 'open'; readonly req: GrantRequest; readonly durationSec: number; readonly done: (ok: boolean) => void }
@@ -91,6 +92,12 @@ export class Grants {
   /** Closes the grant if it is open. */
   close(req: GrantRequest, why: CloseReason): Promise<void> {
     return new Promise((done) => this.enqueue({ kind: 'close', req, why, done }));
+  }
+
+  /** Closes, in one batch, every grant `keep` refuses (after a reload: see daemon.ts). */
+  revoke(keep: (grant: GrantRecord) => boolean): Promise<void> {
+    const gone = this.table.all().filter((grant) => !keep(grant));
+    return Promise.all(gone.map((grant) => this.close(grant, 'revoked'))).then(() => undefined);
   }
 
   /** Closes every grant (shutdown) in one batch. Later opens are refused. */

@@ -1,6 +1,7 @@
 /**
  * Step two of the pipeline: may this user open these ports, for this address, for how long?
- * All or nothing: one port the user may not open refuses the whole knock.
+ * All or nothing: one port the user may not open refuses the whole knock. And after a reload,
+ * which live grants its users may keep.
  * @module
  */
 import type { Action, KnockFields } from '../protocol/body.js';
@@ -41,5 +42,17 @@ export function authorize(
     ports: knock.ports,
     durationSec: knock.action === 'open' ? Math.min(requested, policy.maxDurationSec) : 0,
     capped,
+  };
+}
+
+/**
+ * After a reload: may a live grant stay open? Only if its user is still configured and can still
+ * knock (a key file, or fwknop keys in the config), and the port is still one of theirs.
+ */
+export function mayKeep(users: ReadonlyMap<string, UserPolicy>, keyUsers: ReadonlySet<string>): (grant: PortSpec & { readonly user: string }) => boolean {
+  return (grant) => {
+    const policy = users.get(grant.user);
+    if (policy === undefined || (policy.format !== 'fwknop' && !keyUsers.has(grant.user))) return false;
+    return policy.ports.some((allowed) => samePort(allowed, grant));
   };
 }

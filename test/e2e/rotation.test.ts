@@ -2,14 +2,15 @@
  * Keys over time, against the real daemon: after `keygen --rotate` and SIGHUP the old and the new
  * key both open; once the old file is removed (SIGHUP) its next knock is refused as unknown-key
  * while the new key still opens; revoking a user (files gone, with or without its config table,
- * SIGHUP) makes that user's next knock fail.
+ * SIGHUP) makes that user's next knock fail, and closes that user's open grants at once, as does
+ * taking a port out of a user's ports.
  */
 import { strict as assert } from 'node:assert';
 import { chmodSync, copyFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
-import { CLI, knockOk } from '../support/knockspa.js';
+import { CLI, grantRule, knockOk } from '../support/knockspa.js';
 import { NODE } from '../support/netns.js';
 import { parseKeyFile } from '../../src/protocol/keyfile.js';
 
@@ -104,6 +105,30 @@ test('key rotation and revocation', { timeout: 180_000 }, async (t) => {
       assert.equal((await refused(s, bob)).reason, 'unknown-key');
       assert.equal((await refused(s, carol)).reason, 'unknown-key');
       await opens(s, s.site.keyPath('alice'));
+    }),
+  );
+
+  await t.test('revoke with grants open: the reload closes those of revoked users and removed ports at once, and keeps the rest', (t) =>
+    withScenario(t, net, { users: { alice: { ports: ['tcp/22'] }, bob: { ports: ['tcp/22'] }, carol: { ports: ['tcp/22'] }, dave: { ports: ['tcp/22', 'tcp/2222'] } } }, async (s) => {
+      const users = ['alice', 'bob', 'carol', 'dave'];
+      const keys = Object.fromEntries(users.map((u) => [u, clientCopy(s, s.site.keyPath(u))]));
+      const m0 = s.daemon.mark();
+      for (const user of users) {
+        await knockOk(net, 'open', [String(PROTECTED_PORT)], { host: net.serverV4, key: keys[user] as string, duration: 120 });
+        await s.daemon.waitEvent('open', { user }, { since: m0 });
+      }
+      // bob: table and files gone; carol: files gone; dave: tcp/22 taken out of his ports.
+      rmSync(s.site.keyPath('bob'));
+      rmSync(s.site.keyPath('carol'));
+      const { bob: _bob, ...rest } = s.site.config.users ?? {};
+      s.site.config = { ...s.site.config, users: { ...rest, dave: { ports: ['tcp/2222'] } } };
+      s.site.writeConfig();
+      const m = s.daemon.mark();
+      await reload(s);
+      for (const user of ['bob', 'carol', 'dave']) await s.daemon.waitEvent('close', { user, why: 'revoked' }, { since: m });
+      assert.deepEqual(s.daemon.events('close', m).map((e) => e.user).sort(), ['bob', 'carol', 'dave'], 'alice keeps hers');
+      assert.deepEqual(await s.extra(4), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT)], 'her rule stays in the firewall');
+      assert.equal(await net.canConnect(net.cli, net.serverV4, PROTECTED_PORT), true);
     }),
   );
 });

@@ -276,6 +276,20 @@ function savesAtEachApply(fw: FakeFirewall, persisted: readonly unknown[]): numb
   return atApply;
 }
 
+test('revoke closes, in one batch, the grants the predicate refuses (why: revoked), and keeps the others', async (t) => {
+  const { fw, grants, captured } = setup(t);
+  for (const [user, ip] of [['alice', '198.18.0.2'], ['bob', '198.18.0.3'], ['bob', '198.18.0.4']] as const) await grants.open({ ...ALICE_SSH, user, ip }, 60);
+  const calls = fw.calls.length;
+  const batches = fw.batches.length;
+  await grants.revoke((g) => g.user !== 'bob');
+  assert.deepEqual(fw.calls.slice(calls), ['remove 198.18.0.3 tcp/22', 'remove 198.18.0.4 tcp/22']);
+  assert.deepEqual(fw.batches.slice(batches), [2], 'one firewall call for both');
+  assert.deepEqual(grants.records().map((r) => r.user), ['alice']);
+  assert.deepEqual(captured.events('close').map((e) => `${e.user} ${e.ip} ${e.why}`), ['bob 198.18.0.3 revoked', 'bob 198.18.0.4 revoked']);
+  await grants.revoke(() => true);
+  assert.equal(fw.calls.length, calls + 2, 'nothing refused, nothing done');
+});
+
 test('the firewall waits for the save to finish, not just to start', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });
   const fw = new FakeFirewall();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Verified } from '../../../src/protocol/packet.js';
 import type { UserPolicy } from '../../../src/server/config.js';
-import { authorize } from '../../../src/server/policy.js';
+import { authorize, mayKeep } from '../../../src/server/policy.js';
 
 const ALICE: UserPolicy = { name: 'alice', ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 53 }], maxDurationSec: 300, requireIp: false, format: 'knockspa' };
 
@@ -55,4 +55,19 @@ test('a close knock carries no duration and is never capped', () => {
   assert.ok(typeof d !== 'string');
   assert.equal(d.durationSec, 0);
   assert.equal(d.capped, false);
+});
+
+test('mayKeep: a grant stays only while its user is configured, can knock, and has the port', () => {
+  const users = new Map<string, UserPolicy>([
+    ['alice', { name: 'alice', ports: [{ proto: 'tcp', port: 22 }], maxDurationSec: 300, requireIp: false, format: 'knockspa' }],
+    ['carol', { name: 'carol', ports: [{ proto: 'tcp', port: 22 }], maxDurationSec: 300, requireIp: false, format: 'knockspa' }],
+    ['erin', { name: 'erin', ports: [{ proto: 'udp', port: 53 }], maxDurationSec: 300, requireIp: false, format: 'fwknop' }],
+  ]);
+  const keep = mayKeep(users, new Set(['alice']));
+  assert.equal(keep({ user: 'alice', proto: 'tcp', port: 22 }), true);
+  assert.equal(keep({ user: 'alice', proto: 'tcp', port: 2222 }), false, 'port taken away');
+  assert.equal(keep({ user: 'alice', proto: 'udp', port: 22 }), false, 'same number, other protocol');
+  assert.equal(keep({ user: 'carol', proto: 'tcp', port: 22 }), false, 'no key file left');
+  assert.equal(keep({ user: 'bob', proto: 'tcp', port: 22 }), false, 'no longer configured');
+  assert.equal(keep({ user: 'erin', proto: 'udp', port: 53 }), true, 'fwknop users need no key file');
 });
