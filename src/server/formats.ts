@@ -56,9 +56,20 @@ export function fwknopTrials(now: () => number = Date.now): (trials: number) => 
 }
 
 export class PacketFormats implements PacketVerifier {
+  // The fwknop packet being verified, for admitFwknop: bound once, so no closure per packet.
+  private gate: AuthGate | undefined;
+  private source = '';
+  private admitted: boolean | undefined;
+  private readonly admitFwknop = (trials: number): boolean => {
+    this.admitted = this.gate?.admit(this.source) ?? true;
+    return this.admitted && this.trials(trials);
+  };
+
   constructor(
     private readonly knockspa: Verifier,
     private readonly fwknop: FwknopVerifier,
+    /** The daemon-wide fwknop trial budget. */
+    private readonly trials: (n: number) => boolean,
   ) {}
 
   verify(payload: Uint8Array, nowMs: number, source?: string, gate?: AuthGate): Knock | string {
@@ -74,12 +85,13 @@ export class PacketFormats implements PacketVerifier {
 
   /** The gate is asked where the verifier would start its HMAC trials, then the daemon-wide budget. */
   private verifyFwknop(payload: Uint8Array, nowMs: number, source?: string, gate?: AuthGate): Knock | string {
-    if (gate === undefined || source === undefined) return this.fwknop.verify(payload, nowMs);
-    let admitted: boolean | undefined;
-    const trials = this.fwknop.admitTrials;
-    const knock = this.fwknop.verify(payload, nowMs, (n) => (admitted = gate.admit(source)) && (trials === undefined || trials(n)));
-    if (admitted === false) return OVER_BUDGET;
-    if (admitted === true && typeof knock === 'string') gate.failed(source);
+    if (gate === undefined || source === undefined) return this.fwknop.verify(payload, nowMs, this.trials);
+    this.gate = gate;
+    this.source = source;
+    this.admitted = undefined;
+    const knock = this.fwknop.verify(payload, nowMs, this.admitFwknop);
+    if (this.admitted === false) return OVER_BUDGET;
+    if (this.admitted === true && typeof knock === 'string') gate.failed(source);
     return knock;
   }
 }
@@ -93,6 +105,7 @@ export function packetFormats(config: ServerConfig, keyring: Keyring, replay: Re
   const maxSkewMs = config.maxSkewSec * 1000;
   return new PacketFormats(
     new Verifier({ keyring, serverId: config.serverId, maxSkewMs, replay }),
-    new FwknopVerifier({ keyring: fwknopKeyring(config), maxSkewMs, replay, admit: trials }),
+    new FwknopVerifier({ keyring: fwknopKeyring(config), maxSkewMs, replay }),
+    trials,
   );
 }

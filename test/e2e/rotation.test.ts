@@ -110,13 +110,16 @@ test('key rotation and revocation', { timeout: 180_000 }, async (t) => {
 
   await t.test('revoke with grants open: the reload closes those of revoked users and removed ports at once, and keeps the rest', (t) =>
     withScenario(t, net, { users: { alice: { ports: ['tcp/22'] }, bob: { ports: ['tcp/22'] }, carol: { ports: ['tcp/22'] }, dave: { ports: ['tcp/22', 'tcp/2222'] } } }, async (s) => {
-      const users = ['alice', 'bob', 'carol', 'dave'];
-      const keys = Object.fromEntries(users.map((u) => [u, clientCopy(s, s.site.keyPath(u))]));
+      // Each user's grant for an address of its own, so each is a rule of its own in the firewall.
+      const users = { alice: net.clientV4, bob: '198.18.0.51', carol: '198.18.0.52', dave: '198.18.0.53' };
       const m0 = s.daemon.mark();
-      for (const user of users) {
-        await knockOk(net, 'open', [String(PROTECTED_PORT)], { host: net.serverV4, key: keys[user] as string, duration: 120 });
-        await s.daemon.waitEvent('open', { user }, { since: m0 });
+      for (const [user, ip] of Object.entries(users)) {
+        const allowIp = ip === net.clientV4 ? {} : { allowIp: ip };
+        await knockOk(net, 'open', [String(PROTECTED_PORT)], { host: net.serverV4, key: clientCopy(s, s.site.keyPath(user)), duration: 120, ...allowIp });
+        await s.daemon.waitEvent('open', { user, ip }, { since: m0 });
       }
+      const rule = (ip: string): string => grantRule(ip, 'tcp', PROTECTED_PORT);
+      assert.deepEqual((await s.extra(4)).sort(), Object.values(users).map(rule).sort(), 'four rules before the reload');
       // bob: table and files gone; carol: files gone; dave: tcp/22 taken out of his ports.
       rmSync(s.site.keyPath('bob'));
       rmSync(s.site.keyPath('carol'));
@@ -127,7 +130,7 @@ test('key rotation and revocation', { timeout: 180_000 }, async (t) => {
       await reload(s);
       for (const user of ['bob', 'carol', 'dave']) await s.daemon.waitEvent('close', { user, why: 'revoked' }, { since: m });
       assert.deepEqual(s.daemon.events('close', m).map((e) => e.user).sort(), ['bob', 'carol', 'dave'], 'alice keeps hers');
-      assert.deepEqual(await s.extra(4), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT)], 'her rule stays in the firewall');
+      assert.deepEqual(await s.extra(4), [rule(net.clientV4)], 'the other rules are out of the firewall, hers stays');
       assert.equal(await net.canConnect(net.cli, net.serverV4, PROTECTED_PORT), true);
     }),
   );

@@ -76,18 +76,17 @@ export class FwknopVerifier {
   keyring: FwknopKeyring;
   readonly replay: ReplayGuard;
   private readonly maxSkewMs: number;
-  /** The budget asked before the HMAC trials (FwknopVerifierOptions.admit). */
-  readonly admitTrials: ((trials: number) => boolean) | undefined;
+  private readonly admit: ((trials: number) => boolean) | undefined;
 
   constructor(opts: FwknopVerifierOptions) {
     this.keyring = opts.keyring;
     this.replay = opts.replay;
     this.maxSkewMs = opts.maxSkewMs;
-    this.admitTrials = opts.admit;
+    this.admit = opts.admit;
   }
 
   /** `admit`, if given, is asked instead of the one the verifier was made with. */
-  verify(packet: Uint8Array, nowMs: number, admit = this.admitTrials): FwknopVerifyResult {
+  verify(packet: Uint8Array, nowMs: number, admit = this.admit): FwknopVerifyResult {
     // 0. No fwknop users (the usual case): nothing to check against, so nothing to parse.
     if (this.keyring.size === 0) return 'fwknop-unknown-key';
     // 1. Shape: length, alphabet, and not the stripped prefix (a re-added one is a replay trick).

@@ -46,7 +46,7 @@ export function startTool(argv: readonly string[]): StartedTool {
   let exited = false;
   // Only a started, unreaped child: for one that never started (EMFILE) Node signals pid 0, which is
   // our whole process group (seen here: it killed the test runner).
-  const signal = (name: NodeJS.Signals): void => {
+  const sendSignal = (name: NodeJS.Signals): void => {
     if (!exited && child.pid !== undefined) child.kill(name);
   };
   // First thing: an unheard 'error' (EMFILE, ENOENT, a failed kill) would end the daemon.
@@ -66,7 +66,7 @@ export function startTool(argv: readonly string[]): StartedTool {
     size += chunk.length;
     if (size > MAX_OUTPUT) {
       failure ??= { message: `more than ${MAX_OUTPUT} bytes of output`, code: 'MAXBUFFER' };
-      signal('SIGKILL');
+      sendSignal('SIGKILL');
     } else into.push(chunk);
   };
   child.stdout.on('data', collect(out));
@@ -98,13 +98,13 @@ export function startTool(argv: readonly string[]): StartedTool {
       for (const h of handles) h.ref();
       const timer = setTimeout(() => {
         failure ??= { message: `timed out after ${TIMEOUT_MS / 1000} s`, code: 'SIGTERM' };
-        signal('SIGTERM');
+        sendSignal('SIGTERM');
       }, TIMEOUT_MS);
       child.stdin.end(input);
       return done.finally(() => clearTimeout(timer));
     },
     kill(): void {
-      signal('SIGTERM');
+      sendSignal('SIGTERM');
     },
   };
 }

@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import { FwknopKeyring, FwknopVerifier } from '../../../src/protocol/fwknop/index.js';
 import { Keyring, PACKET_SIZE, ReplayGuard, sealPacket, Verifier } from '../../../src/protocol/index.js';
 import { AuthBudget, SOURCE_FAILURES, SOURCE_REFILL_PER_SEC } from '../../../src/server/auth-budget.js';
-import { PacketFormats } from '../../../src/server/formats.js';
+import { fwknopTrials, PacketFormats } from '../../../src/server/formats.js';
 import { Grants } from '../../../src/server/grants.js';
 import { Pipeline } from '../../../src/server/pipeline.js';
 import { RejectLog } from '../../../src/server/reject-log.js';
@@ -35,7 +35,7 @@ function setup(t: TestContext, globalPerSec = 200) {
   const pipeline = new Pipeline(
     { log: captured.log, rejects, budget: new AuthBudget({ now, globalPerSec }), grants, now },
     {
-      verifier: new PacketFormats(verifier, new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay })),
+      verifier: new PacketFormats(verifier, new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay }), fwknopTrials(now)),
       users: new Map([['alice', { name: 'alice', ports: OPEN_SSH.ports, maxDurationSec: 300, requireIp: false, format: 'knockspa' as const }]]),
       defaultDurationSec: 30,
       notBeforeMs: 0,
