@@ -8,6 +8,7 @@
  *   `probeEveryMs` (attempts whose SYN was dropped are abandoned after ABANDON_MS) until one
  *   connects. Answers {ok, ms: start -> first connect, exitMs: start -> client exit}.
  * {"op":"run", argv}: wall time of one command, start to exit (client start-up).
+ * Commands run with the `env` their message gives (compare.ts passes a login-like one).
  * {"op":"exit"}.
  * @module
  */
@@ -33,8 +34,12 @@ export interface RaceCommand {
   readonly localAddress?: string;
   /** Client command to start at time zero. */
   readonly spawn?: readonly string[];
+  /** Its environment. */
+  readonly env?: Readonly<Record<string, string>>;
   /** Datagrams to send at time zero, in order. */
   readonly send?: readonly Datagram[];
+  /** Send them when the spawned command exits instead: a stand-in client that only starts up. */
+  readonly sendAfterExit?: boolean;
   readonly timeoutMs: number;
   readonly probeEveryMs: number;
   /** Busy-wait between probes for this long (sub-millisecond spacing), then use 1 ms timers. */
@@ -52,6 +57,7 @@ export interface RaceAnswer {
 export interface RunCommand {
   readonly op: 'run';
   readonly argv: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface RunAnswer {
@@ -92,6 +98,9 @@ async function race(cmd: RaceCommand): Promise<RaceAnswer> {
 
   const answer = await new Promise<RaceAnswer>((resolve) => {
     let finished = false;
+    const sendAll = (): void => {
+      for (const p of payloads) p.socket.send(p.bytes, p.port, p.host);
+    };
     const finish = (ok: boolean): void => {
       if (finished) return;
       finished = true;
@@ -102,15 +111,16 @@ async function race(cmd: RaceCommand): Promise<RaceAnswer> {
       if (connectedMs !== null && (cmd.spawn === undefined || exitMs !== null)) finish(true);
     };
     if (cmd.spawn !== undefined) {
-      const child = spawn(cmd.spawn[0] as string, cmd.spawn.slice(1), { stdio: 'ignore' });
+      const child = spawn(cmd.spawn[0] as string, cmd.spawn.slice(1), { stdio: 'ignore', env: cmd.env });
       child.once('exit', (code) => {
         exitMs = ms();
         exitCode = code;
+        if (cmd.sendAfterExit === true) sendAll();
         settle();
       });
       child.once('error', () => finish(false));
     }
-    for (const p of payloads) p.socket.send(p.bytes, p.port, p.host);
+    if (cmd.sendAfterExit !== true) sendAll();
 
     const attempt = (): void => {
       attempts++;
@@ -150,7 +160,7 @@ async function race(cmd: RaceCommand): Promise<RaceAnswer> {
 function run(cmd: RunCommand): Promise<RunAnswer> {
   const ms = clock();
   return new Promise((resolve) => {
-    const child = spawn(cmd.argv[0] as string, cmd.argv.slice(1), { stdio: 'ignore' });
+    const child = spawn(cmd.argv[0] as string, cmd.argv.slice(1), { stdio: 'ignore', env: cmd.env });
     child.once('exit', (code) => resolve({ ms: ms(), code }));
     child.once('error', () => resolve({ ms: ms(), code: null }));
   });

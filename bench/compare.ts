@@ -2,7 +2,8 @@
  * `npm run bench` (as root): knockspa (udp and pcap) against fwknopd and knockd, on the same path.
  * Builds a client and a server namespace (test/support/netns.ts), installs Debian's fwknop-server,
  * fwknop-client and knockd if missing, and for each daemon in turn measures:
- *   1. knock-to-connect: client command started -> first TCP connect to port 22, p50/p90;
+ *   1. knock-to-connect: client command started -> first TCP connect to port 22, p50/p90, with a
+ *      bare `node -e 0` timed between rounds (same minutes, same load) to compare against;
  *   2. server activation: pre-built knock sent -> first TCP connect (no client start-up);
  *   3. daemon CPU seconds per 100,000 invalid packets of three kinds (bounded-rate sender);
  *   4. valid knocks under a junk flood: success rate, latency, and the daemon's peak RSS.
@@ -34,6 +35,25 @@ const README = join(REPO_ROOT, 'bench', 'README.md');
 /** Flood senders' addresses in the client namespace; valid knocks under flood come from CLIENT2. */
 const FLOOD_SOURCES = Array.from({ length: 64 }, (_, i) => `198.18.0.${100 + i}`);
 const STARTUP_RUNS = 20;
+const BARE_NODE = [NODE, '-e', '0'];
+/**
+ * A random pause before each timed round. fwknopd reads its capture every ~100 ms (and libpcap
+ * hands packets over in blocks): rounds that follow each other at a steady pace can lock onto
+ * one phase of that cycle, which made its p50 anything from 75 to 115 ms between runs.
+ */
+const ROUND_JITTER_MS = 250;
+const jitter = (): Promise<void> => sleep(Math.random() * ROUND_JITTER_MS);
+
+/**
+ * The environment client commands run in: what a login shell has, not the bench's own. A
+ * development machine may set variables that slow every Node start for nothing; here
+ * NODE_EXTRA_CA_CERTS made `node -e 0` parse a CA bundle, ~40 ms, which no C client pays.
+ */
+const CLIENT_ENV: Readonly<Record<string, string>> = Object.fromEntries(
+  ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG'].flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k] as string]])),
+);
+/** Variables of the bench's own environment that change how Node starts (shown beside the clean figure). */
+const NODE_START_VARS = ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'NODE_COMPILE_CACHE'].filter((k) => process.env[k] !== undefined);
 const FIGURES = ['startup', 'connect', 'activation', 'cpu', 'flood'] as const;
 type FigureName = (typeof FIGURES)[number];
 
@@ -51,6 +71,10 @@ interface Options {
 interface Figures {
   knockToConnect: number[];
   knockToConnectFailed: number;
+  /** `node -e 0` wall times, one between each two knock-to-connect rounds. */
+  bareNode: number[];
+  /** Knock-to-connect with `node -e 0` as the client, then a pre-built knock: Node's start, nothing of ours. */
+  bareNodeKnock: number[];
   activation: number[];
   activationFailed: number;
   cpuPer100k: Partial<Record<JunkKind, number>>;
@@ -130,8 +154,8 @@ class Agent {
     return this.ask({ op: 'race', ...cmd }, cmd.timeoutMs);
   }
 
-  run(argv: readonly string[]): Promise<RunAnswer> {
-    return this.ask({ op: 'run', argv }, 30_000);
+  run(argv: readonly string[], env: Readonly<Record<string, string>>): Promise<RunAnswer> {
+    return this.ask({ op: 'run', argv, env }, 30_000);
   }
 
   async exit(): Promise<void> {
@@ -148,7 +172,7 @@ async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o:
   console.log(`\n${c.name}`);
   await c.start();
   const f: Figures = {
-    knockToConnect: [], knockToConnectFailed: 0, activation: [], activationFailed: 0, cpuPer100k: {}, reached: {},
+    knockToConnect: [], knockToConnectFailed: 0, bareNode: [], bareNodeKnock: [], activation: [], activationFailed: 0, cpuPer100k: {}, reached: {},
     floodPps: 0, floodSent: 0, floodKnocks: 0, floodOk: 0, floodLatency: [], peakRssMb: NaN, process: '',
   };
   const client = net.clientV4;
@@ -165,15 +189,30 @@ async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o:
   await c.close(client);
   f.process = `${comm(c.pid)} (pid ${c.pid})`;
 
+  const connectRace = { host: net.serverV4, port: PORT, localAddress: client, env: CLIENT_ENV, timeoutMs: 5_000, probeEveryMs: 1, spinMs: 0 };
   for (let i = 0; i < (o.figures.has('connect') ? o.rounds : 0); i++) {
-    const r = await agent.race({ host: net.serverV4, port: PORT, localAddress: client, spawn: c.clientArgv(client), timeoutMs: 5_000, probeEveryMs: 1, spinMs: 0 });
+    await jitter();
+    const r = await agent.race({ ...connectRace, spawn: c.clientArgv(client) });
     if (r.ok && r.ms !== null) f.knockToConnect.push(r.ms);
     else f.knockToConnectFailed++;
     await c.close(client);
+    // The machine's speed drifts over minutes: a bare Node start timed in the same minutes is
+    // the fair thing to compare a Node client's figure with; alone, and as a stand-in client
+    // (the same race, probes and daemon, with a knock that costs nothing to make).
+    f.bareNode.push((await agent.run(BARE_NODE, CLIENT_ENV)).ms);
+    if (!c.name.startsWith('knockspa')) continue; // the stand-in client is for the Node client only
+    await jitter();
+    const bare = await agent.race({ ...connectRace, spawn: BARE_NODE, send: await c.knock(client), sendAfterExit: true });
+    if (bare.ok && bare.ms !== null) f.bareNodeKnock.push(bare.ms);
+    await c.close(client);
   }
-  if (o.figures.has('connect')) progress(`knock-to-connect p50 ${fmt(percentile(f.knockToConnect, 50))} ms (${f.knockToConnect.length} rounds)`);
+  if (o.figures.has('connect'))
+    progress(
+      `knock-to-connect p50 ${fmt(percentile(f.knockToConnect, 50))} ms (${f.knockToConnect.length} rounds); between them, node -e 0: p50 ${fmt(percentile(f.bareNode, 50))} ms, and as the client: ${fmt(percentile(f.bareNodeKnock, 50))} ms`,
+    );
 
   for (let i = 0; i < (o.figures.has('activation') ? o.rounds : 0); i++) {
+    await jitter();
     const r = await activate(client, 3_000);
     if (r.ok && r.ms !== null) f.activation.push(r.ms);
     else f.activationFailed++;
@@ -229,31 +268,36 @@ async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o:
 }
 
 async function startupTimes(net: TestNet, agent: Agent, contenders: readonly Contender[]): Promise<Table> {
-  const commands: Array<[string, string[]]> = [
-    ['node -e 0', [NODE, '-e', '0']],
-    ...contenders.filter((c) => c.name !== 'knockspa pcap').map((c): [string, string[]] => [c.client, c.clientArgv(net.clientV4)]),
+  const commands: Array<{ name: string; argv: readonly string[]; env: Readonly<Record<string, string>> }> = [
+    { name: 'node -e 0', argv: BARE_NODE, env: CLIENT_ENV },
+    ...contenders.filter((c) => c.name !== 'knockspa pcap').map((c) => ({ name: c.client, argv: c.clientArgv(net.clientV4), env: CLIENT_ENV })),
   ];
-  const rows: string[][] = [];
-  for (const [name, argv] of commands) {
-    const ms: number[] = [];
-    for (let i = 0; i < STARTUP_RUNS; i++) ms.push((await agent.run(argv)).ms);
-    rows.push([name, fmt(percentile(ms, 50)), fmt(percentile(ms, 90))]);
+  if (NODE_START_VARS.length > 0) {
+    const env = { ...CLIENT_ENV, ...Object.fromEntries(NODE_START_VARS.map((k) => [k, process.env[k] as string])) };
+    commands.push({ name: `node -e 0 with this machine's ${NODE_START_VARS.join(', ')}`, argv: BARE_NODE, env });
   }
-  return rows;
+  // Round-robin, so a slow minute slows every command alike.
+  const ms = commands.map((): number[] => []);
+  for (let i = 0; i < STARTUP_RUNS; i++) for (const [j, c] of commands.entries()) ms[j]?.push((await agent.run(c.argv, c.env)).ms);
+  return commands.map((c, j) => [c.name, fmt(percentile(ms[j] ?? [], 50)), fmt(percentile(ms[j] ?? [], 90))]);
 }
 
 function resultsTable(names: readonly string[], all: ReadonlyMap<string, Figures>): { header: string[]; rows: string[][] } {
   const mine = names.filter((n) => n.startsWith('knockspa'));
   const anchors = names.filter((n) => !n.startsWith('knockspa'));
   const header = ['figure', ...names, ...mine.flatMap((m) => anchors.map((a) => `${m.replace('knockspa ', '')} / ${a}`))];
-  const row = (label: string, get: (f: Figures) => number, decimals = 1): string[] => {
+  const row = (label: string, get: (f: Figures) => number, decimals = 1, ratios = true): string[] => {
     const values = names.map((n) => get(all.get(n) as Figures));
     const byName = new Map(names.map((n, i) => [n, values[i]]));
-    return [label, ...values.map((v) => fmt(v, decimals)), ...mine.flatMap((m) => anchors.map((a) => ratio(byName.get(m), byName.get(a))))];
+    return [label, ...values.map((v) => fmt(v, decimals)), ...mine.flatMap((m) => anchors.map((a) => (ratios ? ratio(byName.get(m), byName.get(a)) : '-')))];
   };
   const rows = [
     row('knock-to-connect p50 (ms)', (f) => percentile(f.knockToConnect, 50)),
     row('knock-to-connect p90 (ms)', (f) => percentile(f.knockToConnect, 90)),
+    row('node -e 0 between those rounds, p50 (ms)', (f) => percentile(f.bareNode, 50), 1, false),
+    row('knock-to-connect p50 over that (ms)', (f) => percentile(f.knockToConnect, 50) - percentile(f.bareNode, 50), 1, false),
+    row('node -e 0 as the client, then a pre-built knock: to connect, p50 (ms)', (f) => percentile(f.bareNodeKnock, 50), 1, false),
+    row('knock-to-connect p50 over that (ms)', (f) => percentile(f.knockToConnect, 50) - percentile(f.bareNodeKnock, 50), 1, false),
     row('server activation p50 (ms)', (f) => percentile(f.activation, 50), 2),
     row('server activation p90 (ms)', (f) => percentile(f.activation, 90), 2),
     ...JUNK_KINDS.map((k) => row(`CPU s / 100k invalid: ${k}`, (f) => f.cpuPer100k[k] ?? NaN, 3)),
@@ -291,7 +335,7 @@ async function main(): Promise<void> {
 
     let startup: Table = [];
     if (o.figures.has('startup')) {
-      console.log(`client start-up (${STARTUP_RUNS} runs each, no daemon running)`);
+      console.log(`client start-up (${STARTUP_RUNS} runs each, taking turns; no daemon running)`);
       startup = await startupTimes(net, agent, contenders);
       console.log(textTable(['command', 'p50 (ms)', 'p90 (ms)'], startup));
     }
@@ -304,7 +348,7 @@ async function main(): Promise<void> {
     // Everything shares the machine: say how busy it was (1-minute load average, before and after).
     const load = `load average ${fmt(loadBefore, 2)} before, ${fmt(loadavg()[0], 2)} after`;
     const machine = `${cpus().length} CPUs (nproc), ${cpus()[0]?.model ?? 'unknown CPU'}, Linux, node ${process.version}, ${load}`;
-    const settings = `${o.rounds} rounds; CPU figures at ${o.cpuRate} packets/s and the flood at ${o.floodRate} packets/s for ${o.floodSeconds} s, both from ${FLOOD_SOURCES.length} source addresses; valid knocks under the flood from another address`;
+    const settings = `${o.rounds} rounds; CPU figures at ${o.cpuRate} packets/s and the flood at ${o.floodRate} packets/s for ${o.floodSeconds} s, both from ${FLOOD_SOURCES.length} source addresses; valid knocks under the flood from another address; client commands run with only ${Object.keys(CLIENT_ENV).join(', ')} from the environment`;
     const notes = contenders.filter((c) => c.junkNote !== '').map((c) => `- ${c.name}: ${c.junkNote}`);
     const failures = names.map((n) => ({ n, f: all.get(n) as Figures })).filter(({ f }) => f.knockToConnectFailed + f.activationFailed > 0);
     for (const { n, f } of failures) notes.push(`- ${n}: ${f.knockToConnectFailed} knock-to-connect and ${f.activationFailed} activation rounds failed (not in the percentiles)`);

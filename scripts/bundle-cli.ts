@@ -10,7 +10,9 @@
  *
  * The server and doctor modules, pino and pcap stay outside the bundle: the client path must not
  * contain server code, and their commands `import()` the tsc output beside the bundle
- * (dist/src/server/main.js, ...) at run time. The output is not minified: that measured slower.
+ * (dist/src/server/main.js, ...) at run time. Whitespace and syntax are minified (168 KB instead
+ * of 278; ~2 ms less start-up, measured taking turns), names are not: stack traces stay readable
+ * with the source map beside it (node --enable-source-maps).
  *
  *   node dist/scripts/bundle-cli.js
  * @module
@@ -42,6 +44,10 @@ const result = await build({
   format: 'cjs',
   // Imported as written in src/cli.ts; the doctor's own client imports then load dist/src/client/.
   external: ['pino', 'pcap', './server/*', './doctor/*'],
+  minifyWhitespace: true,
+  minifySyntax: true,
+  sourcemap: 'linked',
+  sourcesContent: false,
   metafile: true,
   logLevel: 'warning',
 });

@@ -38,7 +38,9 @@ function knockCommand(name: 'open' | 'close', summary: string, example: string):
   }
   return cmd.action(async (ports: string[], opts: KnockOptions) => {
     const { runKnock } = await import('./client/knock-command.js');
-    process.exitCode = await runKnock(name, ports, opts);
+    const { exitAfterOutput, printLine } = await import('./client/stdout.js');
+    // The knock is out and every line written: end now rather than wait for Node to wind down.
+    await exitAfterOutput(await runKnock(name, ports, opts, printLine));
   });
 }
 
