@@ -115,7 +115,7 @@ async function race(cmd: RaceCommand): Promise<RaceAnswer> {
       child.once('exit', (code) => {
         exitMs = ms();
         exitCode = code;
-        if (cmd.sendAfterExit === true) sendAll();
+        if (cmd.sendAfterExit === true && !finished) sendAll(); // not after the race ended (sockets closed)
         settle();
       });
       child.once('error', () => finish(false));

@@ -16,7 +16,7 @@ function isWouldBlock(err: unknown): boolean {
   return code === 'EAGAIN' || code === 'EWOULDBLOCK';
 }
 
-/** Writes `line` and a newline to stdout. Like console.log, a closed stdout (EPIPE) is not an error. */
+/** Writes `line` and a newline to stdout. As with console.log, a write that fails (a closed stdout: EPIPE) is not an error. */
 export function printLine(line: string): void {
   const data = Buffer.from(`${line}\n`);
   let written = 0;
