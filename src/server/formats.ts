@@ -60,9 +60,12 @@ export class PacketFormats implements PacketVerifier {
   private gate: AuthGate | undefined;
   private source = '';
   private admitted: boolean | undefined;
+  /** Whether its HMACs were tried: only then can it count against its source as a failure. */
+  private tried = false;
   private readonly admitFwknop = (trials: number): boolean => {
     this.admitted = this.gate?.admit(this.source) ?? true;
-    return this.admitted && this.trials(trials);
+    this.tried = this.admitted && this.trials(trials);
+    return this.tried;
   };
 
   constructor(
@@ -89,9 +92,11 @@ export class PacketFormats implements PacketVerifier {
     this.gate = gate;
     this.source = source;
     this.admitted = undefined;
+    this.tried = false;
     const knock = this.fwknop.verify(payload, nowMs, this.admitFwknop);
     if (this.admitted === false) return OVER_BUDGET;
-    if (this.admitted === true && typeof knock === 'string') gate.failed(source);
+    // Not when the daemon-wide budget refused it: that is nobody's fault at this source.
+    if (this.tried && typeof knock === 'string') gate.failed(source);
     return knock;
   }
 }

@@ -19,6 +19,16 @@ async function freshKnockOpens(s: Scenario, key: string, what: string): Promise<
   assert.equal(await s.net.canConnect(s.net.cli, s.net.serverV4, PROTECTED_PORT), true, what);
 }
 
+/** `bytes` sent again from the client are refused as a replay: no knock, no rule, no connection. */
+async function replayOpensNothing(s: Scenario, bytes: Uint8Array, what: string): Promise<void> {
+  const m = s.daemon.mark();
+  await s.net.sendUdp(s.net.cli, s.net.serverV4, SPA_PORT, bytes);
+  await s.daemon.waitEvent('reject', { reason: 'replay', source: s.net.clientV4 }, { since: m });
+  assert.deepEqual(s.daemon.events('knock', m), [], `no knock event: ${what}`);
+  await s.assertBase(`no rule: ${what}`);
+  assert.equal((await s.net.connect(s.net.cli, s.net.serverV4, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', what);
+}
+
 test('replay protection', { timeout: 120_000 }, async (t) => {
   const net = await e2eNet(t);
   if (net === null) return;
@@ -59,12 +69,7 @@ test('replay protection', { timeout: 120_000 }, async (t) => {
       const exit = await s.daemon.stop('SIGTERM');
       assert.equal(exit.code, 0, 'SIGTERM: exit 0');
       await s.startAgain();
-      m = s.daemon.mark();
-      await net.sendUdp(net.cli, host, SPA_PORT, bytes);
-      await s.daemon.waitEvent('reject', { reason: 'replay', source: net.clientV4 }, { since: m });
-      assert.deepEqual(s.daemon.events('open', m), [], 'no open event for a replay after restart');
-      await s.assertBase('no rule after the replay after restart');
-      assert.equal((await net.connect(net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout');
+      await replayOpensNothing(s, bytes, 'the replay after the restart');
 
       await freshKnockOpens(s, key, 'a fresh knock still opens after the restart');
     }),
@@ -112,10 +117,13 @@ test('replay protection', { timeout: 120_000 }, async (t) => {
       const killed = await s.daemon.stop('SIGKILL');
       assert.equal(killed.signal, 'SIGKILL', 'no clean stop: no final save');
       await s.startAgain();
-      const m2 = s.daemon.mark();
-      await net.sendUdp(net.cli, host, SPA_PORT, new Uint8Array(readFileSync(dump)));
-      await s.daemon.waitEvent('reject', { reason: 'replay', source: net.clientV4 }, { since: m2 });
-      assert.deepEqual(s.daemon.events('knock', m2), [], 'the knock was saved before it took effect');
+      // The killed daemon's grant is still in the firewall: close it with a fresh knock, so that
+      // the firewall itself shows whether the replayed bytes open anything.
+      const m1 = s.daemon.mark();
+      await knockOk(net, 'close', ['22'], { host, key });
+      await s.daemon.waitEvent('close', { why: 'knock' }, { since: m1 });
+      await s.assertBase('the grant from before the kill is closed');
+      await replayOpensNothing(s, new Uint8Array(readFileSync(dump)), 'the knock was saved before it took effect');
     }),
   );
 });

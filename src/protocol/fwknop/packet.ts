@@ -58,8 +58,6 @@ export interface FwknopVerifierOptions {
   readonly keyring: FwknopKeyring;
   readonly maxSkewMs: number;
   readonly replay: ReplayGuard;
-  /** Asked before `trials` HMACs are computed for one packet; false refuses it (the server's budget). */
-  readonly admit?: (trials: number) => boolean;
 }
 
 function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
@@ -76,17 +74,15 @@ export class FwknopVerifier {
   keyring: FwknopKeyring;
   readonly replay: ReplayGuard;
   private readonly maxSkewMs: number;
-  private readonly admit: ((trials: number) => boolean) | undefined;
 
   constructor(opts: FwknopVerifierOptions) {
     this.keyring = opts.keyring;
     this.replay = opts.replay;
     this.maxSkewMs = opts.maxSkewMs;
-    this.admit = opts.admit;
   }
 
-  /** `admit`, if given, is asked instead of the one the verifier was made with. */
-  verify(packet: Uint8Array, nowMs: number, admit = this.admit): FwknopVerifyResult {
+  /** `admit`, if given, is asked before `trials` HMACs are computed for this packet; false refuses it (the server's budgets). */
+  verify(packet: Uint8Array, nowMs: number, admit?: (trials: number) => boolean): FwknopVerifyResult {
     // 0. No fwknop users (the usual case): nothing to check against, so nothing to parse.
     if (this.keyring.size === 0) return 'fwknop-unknown-key';
     // 1. Shape: length, alphabet, and not the stripped prefix (a re-added one is a replay trick).

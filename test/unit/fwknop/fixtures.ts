@@ -42,11 +42,11 @@ export const FIELDS: FwknopFields = {
 
 export function makeVerifier(
   users: ReadonlyArray<readonly [string, FwknopKeys]> = [['alice', ALICE_KEYS]],
-  opts: { replay?: ReplayGuard; maxSkewMs?: number; admit?: (n: number) => boolean } = {},
+  opts: { replay?: ReplayGuard; maxSkewMs?: number } = {},
 ): FwknopVerifier {
   const keyring = new FwknopKeyring();
   for (const [user, keys] of users) keyring.add(user, keys);
-  return new FwknopVerifier({ keyring, maxSkewMs: opts.maxSkewMs ?? SKEW, replay: opts.replay ?? new ReplayGuard(1024), ...(opts.admit ? { admit: opts.admit } : {}) });
+  return new FwknopVerifier({ keyring, maxSkewMs: opts.maxSkewMs ?? SKEW, replay: opts.replay ?? new ReplayGuard(1024) });
 }
 
 export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);

@@ -136,11 +136,12 @@ describe('fwknop packet', () => {
 
   test('the trial budget is asked for one HMAC per user before any is computed', () => {
     const asked: number[] = [];
-    const refuse = makeVerifier([['alice', ALICE_KEYS], ['bob', BOB_KEYS]], { admit: (n) => (asked.push(n), false) });
-    assert.equal(refuse.verify(packetOf(), NOW), 'fwknop-rate-limited');
-    assert.equal(refuse.verify(bytes(SALTED_PREFIX_B64 + text(packetOf())), NOW), 'fwknop-bad-prefix', 'cheap checks come first and cost nothing');
+    const refuse = (n: number): boolean => (asked.push(n), false);
+    const v = makeVerifier([['alice', ALICE_KEYS], ['bob', BOB_KEYS]]);
+    assert.equal(v.verify(packetOf(), NOW, refuse), 'fwknop-rate-limited');
+    assert.equal(v.verify(bytes(SALTED_PREFIX_B64 + text(packetOf())), NOW, refuse), 'fwknop-bad-prefix', 'cheap checks come first and cost nothing');
     assert.deepEqual(asked, [2]);
-    mustVerify(makeVerifier(undefined, { admit: () => true }).verify(packetOf(), NOW));
+    mustVerify(makeVerifier().verify(packetOf(), NOW, () => true));
   });
 
   test('the keyring refuses one HMAC key for two users', () => {

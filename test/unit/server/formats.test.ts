@@ -114,6 +114,21 @@ test('the per-source budget covers fwknop packets: a junk source is held back, a
   assert.equal(formats.verify(bytes('A'.repeat(PACKET_SIZE)), NOW, '198.18.0.66', gate), 'bad-magic', 'cheap refusals need no budget');
 });
 
+test('a fwknop packet refused by the daemon-wide trial budget is not a failure of its source', () => {
+  const gate = new AuthBudget({ now: () => NOW });
+  const failedAt: string[] = [];
+  const counting = { admit: (src: string) => gate.admit(src), failed: (src: string) => (failedAt.push(src), gate.failed(src)) };
+  const trials = fwknopTrials(() => NOW);
+  while (trials(1)); // the daemon-wide budget is empty (another flood spent it)
+  const formats = packetFormats(config(), keyring(), new ReplayGuard(1000), trials);
+  for (let i = 0; i < 20; i++) assert.equal(formats.verify(fwknopPacket(), NOW, '198.18.0.2', counting), 'fwknop-rate-limited');
+  assert.deepEqual(failedAt, [], 'no HMAC was tried: nothing counts against 198.18.0.2');
+  assert.equal(formats.verify(bytes('A'.repeat(300)), NOW, '198.18.0.66', counting), 'fwknop-rate-limited');
+  const fresh = packetFormats(config(), keyring(), new ReplayGuard(1000), fwknopTrials(() => NOW));
+  assert.equal(fresh.verify(bytes('A'.repeat(300)), NOW, '198.18.0.66', counting), 'fwknop-bad-mac');
+  assert.deepEqual(failedAt, ['198.18.0.66'], 'and the check can fail: a tried, failed packet is counted');
+});
+
 test('pipeline: a fwknop knock becomes a grant under the user\'s policy; the log says which format', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });
   const captured = captureLog();
