@@ -12,7 +12,8 @@ import { isValidUsername } from '../protocol/fwknop/message.js';
 import { randomValueFrom, sealFwknopPacket } from '../protocol/fwknop/packet.js';
 import type { PortSpec } from '../protocol/ports.js';
 import { UsageError } from './errors.js';
-import { resolveHost, sendDatagram, type KnockTarget, type SentKnock } from './knock.js';
+import { resolveHost, type KnockTarget, type SentKnock } from './knock.js';
+import { sendDatagram } from './udp-send.js';
 import type { FwknopKnockOptions } from './knock-format.js';
 import { secureRandomBytes } from './random.js';
 

@@ -3,13 +3,13 @@
  * and sends it as one UDP datagram. No answer is expected: the server never replies.
  * @module
  */
-import { createSocket } from 'node:dgram';
-import { isIP } from 'node:net';
 import type { KnockFields } from '../protocol/body.js';
 import type { UserKey } from '../protocol/keys.js';
+import { parseIp } from '../protocol/address.js';
 import { NONCE_SIZE } from '../protocol/constants.js';
 import { sealPacket } from '../protocol/packet.js';
 import { secureRandomBytes } from './random.js';
+import { sendDatagram } from './udp-send.js';
 
 export interface KnockTarget {
   readonly host: string;
@@ -25,37 +25,14 @@ export interface SentKnock {
 }
 
 export async function resolveHost(host: string, family?: 4 | 6): Promise<{ address: string; family: 4 | 6 }> {
-  const literal = isIP(host);
-  if (literal !== 0) return { address: host, family: literal as 4 | 6 };
+  // protocol/address, not node:net's isIP: node:net and the streams it loads cost ~4 ms.
+  const literal = parseIp(host);
+  if (literal !== null) return { address: host, family: literal.family };
   // Loaded only for a host name: an address, the common case, needs no resolver. Not import():
   // the bundle runs from a code cache, where import() cannot work (src/code-cache.cts).
   const { lookup } = process.getBuiltinModule('node:dns/promises');
   const found = await lookup(host, family === undefined ? {} : { family });
   return { address: found.address, family: found.family as 4 | 6 };
-}
-
-/**
- * dgram's address lookup for an address that is already an IP (resolveHost made it one): with its
- * default, dgram loads node's resolver (the dns module, a c-ares channel) only to pass it through.
- */
-function ipLookup(address: string, _options: unknown, callback: (err: null, address: string, family: number) => void): void {
-  process.nextTick(callback, null, address, isIP(address));
-}
-
-/** Sends one UDP datagram to `address` (an IP address, not a name) and closes the socket. */
-export function sendDatagram(packet: Uint8Array, address: string, family: 4 | 6, port: number): Promise<void> {
-  const socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4', lookup: ipLookup });
-  return new Promise((resolvePromise, reject) => {
-    socket.once('error', (err) => {
-      socket.close();
-      reject(err);
-    });
-    socket.send(packet, port, address, (err) => {
-      socket.close();
-      if (err) reject(err);
-      else resolvePromise();
-    });
-  });
 }
 
 /** Builds the packet for `fields` (minus the timestamp, taken now) and sends it. */

@@ -2,13 +2,14 @@
  * TCP probes for `--wait` and `connect`: try to connect until the port answers or time runs out.
  * @module
  */
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 
 /** One connect attempt: the connected socket, or null if it did not connect within `timeoutMs`. */
 export function connectOnce(host: string, port: number, timeoutMs: number): Promise<Socket | null> {
   return new Promise((resolvePromise) => {
     // allowHalfOpen: `connect` relays the two directions separately (stdin's end is not the server's).
-    const socket = connect({ host, port, allowHalfOpen: true });
+    // Loaded on first use: `open` without --wait must not pay for node:net and the streams (~4 ms).
+    const socket = process.getBuiltinModule('node:net').connect({ host, port, allowHalfOpen: true });
     const fail = (): void => {
       socket.destroy();
       resolvePromise(null);

@@ -16,6 +16,7 @@ const BUNDLE = resolve(HERE, '../../../src/knockspa-cli.cjs');
 const LOADER = resolve(HERE, '../../../src/code-cache.cjs');
 const META = resolve(HERE, '../../../knockspa.cjs.meta.json');
 const TRACE = resolve(HERE, '../../support/load-trace.js');
+const BUILTIN_TRACE = resolve(HERE, '../../support/builtin-trace.cjs');
 const OURS = /\/dist\/src\//;
 const PINO_PCAP = /\/node_modules\/(pino|pcap)\//;
 
@@ -35,6 +36,16 @@ function loads(args: string[]): Promise<Loads> {
       const files = lines.filter((l) => l.startsWith('LOAD file://')).map((l) => fileURLToPath(l.slice('LOAD '.length)));
       const builtins = lines.filter((l) => l.startsWith('BUILTIN ')).map((l) => l.slice('BUILTIN '.length));
       done({ files: [...new Set(files)], builtins, stdout });
+    });
+  });
+}
+
+/** The node builtins `node ...args` loads, traced without ES module hooks (those load net and the streams). */
+function builtinsOf(args: string[]): Promise<{ builtins: string[]; stdout: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, ['--require', BUILTIN_TRACE, ...args], { env: { PATH: process.env.PATH }, timeout: 20_000 }, (_err, stdout, stderr) => {
+      const builtins = stderr.split('\n').filter((l) => l.startsWith('BUILTIN ')).map((l) => l.slice('BUILTIN '.length));
+      done({ builtins, stdout });
     });
   });
 }
@@ -66,7 +77,7 @@ test('a knock to an address loads neither node:crypto nor a resolver; a host nam
   const key = await keyFile();
   const open = await loads(['open', '22', '--host', '127.0.0.1', '--spa-port', '9', '--key', key]);
   assert.match(open.stdout, /^sent open tcp\/22 /, 'the knock was sent');
-  assert.ok(open.builtins.includes('dgram'), 'the trace lists builtins');
+  assert.ok(open.builtins.includes('vm'), 'the trace lists builtins (vm: the code cache)');
   assert.deepEqual(open.builtins.filter((b) => ['crypto', 'dns', 'dns/promises'].includes(b)), []);
   const byName = await loads(['open', '22', '--host', 'localhost', '--spa-port', '9', '--key', key]);
   assert.ok(byName.builtins.includes('dns/promises'), 'and the check can fail: a name is resolved');
@@ -97,4 +108,18 @@ test('the code cache made at build time is one this Node accepts; a cut-off one 
   writeFileSync(cut, readFileSync(`${BUNDLE}.cache`).subarray(0, 100_000));
   assert.equal(compileWithCodeCache(BUNDLE, cut).cacheRejected, true);
   assert.equal(compileWithCodeCache(BUNDLE).cacheRejected, true, 'no cache');
+});
+
+/** What dgram's first send loads (through cluster), and commander and node:net when they load. */
+const SEND_STACK = ['dgram', 'cluster', 'child_process', 'net', 'stream'];
+
+test('on Node 20 open and close load none of dgram, cluster, child_process, net or the streams; one dgram send loads them all', { skip: !process.versions.node.startsWith('20.') && 'the UDP handle is used on Node 20 only (src/client/udp-send.ts)' }, async () => {
+  const dgramSend = await builtinsOf(['-e', "const s = require('node:dgram').createSocket('udp4'); s.send(Buffer.alloc(1), 9, '127.0.0.1', () => s.close());"]);
+  assert.deepEqual(SEND_STACK.filter((b) => !dgramSend.builtins.includes(b)), [], 'the check can fail: a dgram send loads every one of them');
+  const key = await keyFile();
+  for (const action of ['open', 'close']) {
+    const knock = await builtinsOf([COMMAND, action, '22', '--host', '127.0.0.1', '--spa-port', '9', '--key', key]);
+    assert.match(knock.stdout, new RegExp(`^sent ${action} tcp/22 `), 'the knock was sent');
+    assert.deepEqual(knock.builtins.filter((b) => SEND_STACK.includes(b)), [], action);
+  }
 });
