@@ -2,7 +2,8 @@
  * iptables backend, with the real iptables/ip6tables in the server namespace behind the README's
  * base ruleset: knockspa's own KNOCKSPA chain, jumped to at the configured INPUT position, each
  * rule commented with its owner and deadline; a restart with the state directory lost closes the
- * expired rules and adopts the live one; the chain deleted underneath; --remove-firewall.
+ * expired rules and adopts the live one; the chain deleted underneath; the spares' warm-up leaves
+ * nothing; --remove-firewall.
  */
 import { strict as assert } from 'node:assert';
 import { rmSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario } from '../suppor
 import { cliInServer, listGrants } from '../support/firewall.js';
 import { grantRule, hasKnockspaChain, JUMP_RULE, knockOk, knockspaChain } from '../support/knockspa.js';
 import { sleep } from '../support/netns.js';
+import { WARMUP_CHAIN } from '../../src/server/firewall/iptables.js';
 
 test('iptables backend', { timeout: 180_000 }, async (t) => {
   const net = await e2eNet(t);
@@ -81,13 +83,52 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
       await knockOk(net, 'open', ['22'], { host, key, duration: 120, allowIp: net.client2V4 });
       await s.daemon.waitEvent('open', { ip: net.client2V4 }, { since: m });
       const [error] = s.daemon.events('firewall-error', m);
-      assert.equal(error?.argv?.toString(), 'iptables-restore,-w,--noflush');
+      assert.equal(error?.argv?.toString(), 'iptables-nft-restore,-w,--noflush', 'the nf_tables tool by its own name (iptables.ts, warmUpIfNft)');
+      assert.match(String(error?.stderr), /lines 1-6 of its input are knockspa's warm-up/);
       assert.match(String(error?.stderr), /No chain\/target\/match by that name/, `iptables-restore's stderr: ${String(error?.stderr)}`);
       assert.equal(s.daemon.proc.exited, false);
       assert.equal(await hasKnockspaChain(net, 4), true);
       assert.ok((await s.rules(4)).includes(JUMP_RULE));
       assert.deepEqual((await s.extra(4)).sort(), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT), grantRule(net.client2V4, 'tcp', PROTECTED_PORT)].sort());
       assert.equal(await net.canConnect(net.cli, host, PROTECTED_PORT), true);
+    }),
+  );
+
+  await t.test('the spares\' warm-up chain never shows in the ruleset; one of that name made later fails knocks with its name in the log; one there before stops the start, named, before any change', (t) =>
+    withScenario(t, net, {}, async (s) => {
+      const m = s.daemon.mark();
+      await knockOk(net, 'open', ['22'], { host, key: s.site.keyPath('alice'), duration: 60 });
+      await knockOk(net, 'open', ['22'], { host, key: s.site.keyPath('alice'), duration: 60, allowIp: net.clientV6 });
+      await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
+      await s.daemon.waitEvent('open', { ip: net.clientV6 }, { since: m });
+      const live = await net.firewallSnapshot(net.srv);
+      assert.deepEqual([await s.extra(4), await s.extra(6)], [[grantRule(net.clientV4, 'tcp', PROTECTED_PORT)], [grantRule(net.clientV6, 'tcp', PROTECTED_PORT)]], 'both grants are in');
+      assert.doesNotMatch(`${live.v4}${live.v6}`, /WARMUP/);
+
+      // Made after the start: the batch fails, and the repair's setup says why.
+      await net.runOk(net.srv, ['iptables', '-w', '-N', WARMUP_CHAIN]);
+      let mark = s.daemon.mark();
+      await knockOk(net, 'close', ['22'], { host, key: s.site.keyPath('alice') });
+      const named = await s.daemon.waitEvent('firewall-error', { op: 'setup' }, { since: mark });
+      assert.match(String(named.stderr), /iptables-nft: a chain KNOCKSPA-WARMUP exists/);
+      await net.runOk(net.srv, ['iptables', '-w', '-X', WARMUP_CHAIN]);
+      mark = s.daemon.mark();
+      await knockOk(net, 'close', ['22'], { host, key: s.site.keyPath('alice') });
+      await s.daemon.waitEvent('close', { why: 'knock', ip: net.clientV4 }, { since: mark });
+
+      await s.daemon.stop('SIGTERM');
+      await s.assertPristine();
+      const stopped = await net.firewallSnapshot(net.srv);
+      assert.doesNotMatch(`${stopped.v4}${stopped.v6}`, /WARMUP/);
+
+      await net.runOk(net.srv, ['ip6tables', '-w', '-N', WARMUP_CHAIN]);
+      const before = await net.firewallSnapshot(net.srv);
+      const r = await cliInServer(net, ['server', '--config', s.site.configPath]);
+      const after = await net.firewallSnapshot(net.srv);
+      await net.runOk(net.srv, ['ip6tables', '-w', '-X', WARMUP_CHAIN]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /ip6tables-nft: a chain KNOCKSPA-WARMUP exists/);
+      assert.deepEqual(after, before, 'no chain, no jump in either family');
     }),
   );
 

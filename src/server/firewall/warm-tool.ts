@@ -8,6 +8,9 @@
  * recently that its exit has not reached the daemon fails its batch like any tool failure (the
  * grants then repair); the daemon releases its spares before it closes grants at stop, and the
  * systemd unit signals only the daemon (KillMode=mixed), so a stop never meets one.
+ *
+ * A spare can be given its input's first part (`prelude`) as it starts, for the tool to work on
+ * while it waits (iptables.ts); a tool started for want of a spare gets the same bytes in one go.
  * @module
  */
 import { startTool, type StartedTool, type ToolResult } from './exec.js';
@@ -18,13 +21,17 @@ export class WarmTool {
   private warm = false;
   private released = false;
 
-  constructor(readonly argv: readonly string[]) {}
+  constructor(
+    readonly argv: readonly string[],
+    /** The start of every input: written to each start at once, before run() gives the rest. */
+    readonly prelude = '',
+  ) {}
 
-  /** Runs the tool on `input` (the spare if it is ready), then starts the next spare if warm. */
+  /** Runs the tool on prelude + `input` (the spare if it is ready), then starts the next spare if warm. */
   async run(input: string): Promise<ToolResult> {
     const spare = this.spare;
     this.spare = undefined;
-    const tool = spare !== undefined && !spare.exited ? spare : startTool(this.argv);
+    const tool = spare !== undefined && !spare.exited ? spare : startTool(this.argv, this.prelude);
     try {
       return await tool.feed(input);
     } finally {
@@ -41,7 +48,7 @@ export class WarmTool {
 
   private refill(): void {
     if (!this.warm || (this.spare !== undefined && !this.spare.exited)) return;
-    this.spare = startTool(this.argv);
+    this.spare = startTool(this.argv, this.prelude);
   }
 
   /** Ends the spare and starts no more, for good (daemon stop); run still works, starting the tool each time. */

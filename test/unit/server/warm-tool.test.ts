@@ -16,7 +16,7 @@ const WARM_TOOL_MODULE = resolve(dirname(fileURLToPath(import.meta.url)), '../..
 
 /**
  * A stand-in tool: counts its starts in DIR/starts (and leaves its pid in DIR/starts.pidN); the start numbered `failStart` exits 7 at once
- * without reading; the others echo {start, startedAt, input} once stdin ends.
+ * without reading; the others echo {start, startedAt, firstReadAt, input} once stdin ends.
  */
 function standIn(dir: string, failStart = 0): string[] {
   const counter = join(dir, 'starts');
@@ -29,7 +29,8 @@ function standIn(dir: string, failStart = 0): string[] {
     fs.writeFileSync(${JSON.stringify(counter)}, String(start));
     if (start === ${failStart}) process.exit(7);
     let input = '';
-    process.stdin.on('data', (c) => (input += c)).on('end', () => console.log(JSON.stringify({ start, startedAt, input })));`;
+    let firstReadAt = 0;
+    process.stdin.on('data', (c) => ((firstReadAt ||= Date.now()), (input += c))).on('end', () => console.log(JSON.stringify({ start, startedAt, firstReadAt, input })));`;
   return [NODE, '-e', script];
 }
 
@@ -80,6 +81,23 @@ test('a primed tool is started before the run that uses it; an unprimed one only
     assert.equal(used.start, 2, 'the run used the spare');
     assert.ok(used.startedAt < before, 'the spare was running before the run began');
     await waitFor('and the next spare is started after it', () => starts(dir) === 3);
+  } finally {
+    warm.release();
+  }
+});
+
+test('a prelude is written to every start at once: a spare has it before its run, a cold start gets it with the input', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-warm-'));
+  const warm = new WarmTool(standIn(dir), 'first part\n');
+  try {
+    assert.equal((JSON.parse((await warm.run('rest')).stdout) as { input: string }).input, 'first part\nrest', 'cold');
+    warm.prime();
+    await waitFor('the spare starts', () => starts(dir) === 2);
+    await sleep(100);
+    const before = Date.now();
+    const used = JSON.parse((await warm.run('more')).stdout) as { start: number; firstReadAt: number; input: string };
+    assert.deepEqual([used.start, used.input], [2, 'first part\nmore'], 'the spare');
+    assert.ok(used.firstReadAt > 0 && used.firstReadAt < before, 'the spare read the prelude before the run');
   } finally {
     warm.release();
   }

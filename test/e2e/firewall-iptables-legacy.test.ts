@@ -1,0 +1,57 @@
+/**
+ * The iptables backend on iptables' legacy variant (the daemon runs whatever `iptables` is on its
+ * PATH; here a directory of links to Debian's *-legacy tools): grants go in and out of the legacy
+ * tables, and the iptables-restore kept started ahead of need holds no xtables lock while it waits,
+ * so the admin's own `iptables -w` commands never wait for the next knock.
+ */
+import { strict as assert } from 'node:assert';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { e2eNet } from '../support/e2e.js';
+import { NODE, type TestNet } from '../support/netns.js';
+
+const DRIVER = resolve(dirname(fileURLToPath(import.meta.url)), '../support/iptables-driver.js');
+const LEGACY = { iptables: 'iptables-legacy', ip6tables: 'ip6tables-legacy', 'iptables-restore': 'iptables-legacy-restore', 'ip6tables-restore': 'ip6tables-legacy-restore' };
+const GRANT = '-A KNOCKSPA -s 198.18.0.2/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice@198.18.0.2/tcp/22 until 1800000000" -j ACCEPT';
+const ADMIN_RULE = ['-A', 'INPUT', '-s', '192.0.2.9/32', '-j', 'DROP'];
+
+async function legacyRules(net: TestNet, chain?: string): Promise<string[]> {
+  const r = await net.runOk(net.srv, ['iptables-legacy', '-w', '-S', ...(chain === undefined ? [] : [chain])]);
+  return r.stdout.split('\n').filter((l) => l !== '');
+}
+
+test('iptables backend, legacy variant: grants in the legacy tables; the waiting spare holds no xtables lock', { timeout: 60_000 }, async (t) => {
+  const net = await e2eNet(t);
+  if (net === null) return;
+  const bin = mkdtempSync(join(tmpdir(), 'knockspa-legacy-'));
+  t.after(() => rmSync(bin, { recursive: true, force: true }));
+  for (const [name, target] of Object.entries(LEGACY)) {
+    assert.ok(existsSync(`/usr/sbin/${target}`), `/usr/sbin/${target} is missing: Debian's iptables package has it`);
+    symlinkSync(`/usr/sbin/${target}`, join(bin, name));
+  }
+  const driver = net.spawnIn(net.srv, [NODE, DRIVER], { env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
+  t.after(() => driver.child.kill());
+  const ask = async (cmd: { op: string; ip?: string }): Promise<void> => {
+    const since = driver.mark();
+    driver.child.stdin?.write(`${JSON.stringify(cmd)}\n`);
+    const answer = await driver.waitForJson((l) => l.op === cmd.op, { since, timeoutMs: 15_000 });
+    assert.equal(answer.ok, true, `${cmd.op}: ${String(answer.error)}`);
+  };
+
+  await ask({ op: 'setup' });
+  assert.deepEqual(await legacyRules(net, 'INPUT'), ['-P INPUT ACCEPT', '-A INPUT -j KNOCKSPA'], 'the chain and jump are in the legacy tables');
+  // setup leaves a spare iptables-restore waiting for the next batch; the lock must be free meanwhile.
+  const admin = await net.run(net.srv, ['iptables-legacy', '-w', '2', ...ADMIN_RULE], { timeoutMs: 10_000 });
+  assert.equal(admin.code, 0, `the admin's iptables -w 2 got the lock: ${admin.stderr}`);
+
+  await ask({ op: 'open', ip: net.clientV4 });
+  assert.deepEqual(await legacyRules(net, 'KNOCKSPA'), ['-N KNOCKSPA', GRANT]);
+  assert.ok((await legacyRules(net, 'INPUT')).includes(ADMIN_RULE.join(' ')), "the admin's rule is still there");
+  await ask({ op: 'close', ip: net.clientV4 });
+  assert.deepEqual(await legacyRules(net, 'KNOCKSPA'), ['-N KNOCKSPA']);
+  await ask({ op: 'detach' });
+  assert.deepEqual(await legacyRules(net), ['-P INPUT ACCEPT', '-P FORWARD ACCEPT', '-P OUTPUT ACCEPT', ADMIN_RULE.join(' ')], 'chain and jump gone, the rest as it was');
+});
