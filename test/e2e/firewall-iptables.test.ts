@@ -111,6 +111,7 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
       await knockOk(net, 'close', ['22'], { host, key: s.site.keyPath('alice') });
       const named = await s.daemon.waitEvent('firewall-error', { op: 'setup' }, { since: mark });
       assert.match(String(named.stderr), /iptables-nft: a chain KNOCKSPA-WARMUP exists/);
+      assert.deepEqual(await s.extra(4), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT)], 'the close did not go in');
       await net.runOk(net.srv, ['iptables', '-w', '-X', WARMUP_CHAIN]);
       mark = s.daemon.mark();
       await knockOk(net, 'close', ['22'], { host, key: s.site.keyPath('alice') });

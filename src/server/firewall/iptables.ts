@@ -20,8 +20,9 @@ export const CHAIN = 'KNOCKSPA';
 const FAMILIES = [4, 6] as const;
 const JUMP = ['-j', CHAIN] as const;
 
-function tool(family: 4 | 6, restore = false): string {
-  return `${family === 6 ? 'ip6tables' : 'iptables'}${restore ? '-restore' : ''}`;
+/** iptables, ip6tables, their -restore; with `nft`, the nf_tables variant by its own name (iptables-nft-restore). */
+function tool(family: 4 | 6, restore = false, nft = false): string {
+  return `${family === 6 ? 'ip6tables' : 'iptables'}${nft ? '-nft' : ''}${restore ? '-restore' : ''}`;
 }
 
 /** The rule's words after `-A KNOCKSPA` (as `iptables -S` prints them, so they also work with -D). */
@@ -128,8 +129,8 @@ export class IptablesFirewall implements Firewall {
   readonly description: string;
   /** iptables-restore per family, started ahead of the knocks that need it; with a prelude once setup found the nf_tables variant. */
   private readonly restore: Record<4 | 6, WarmTool> = { 4: new WarmTool(restoreArgv(4)), 6: new WarmTool(restoreArgv(6)) };
-  /** Families whose iptables variant setup has looked at. */
-  private readonly variantKnown = new Set<4 | 6>();
+  /** Set once setup has asked which iptables variant this is. */
+  private variantKnown = false;
 
   constructor(private readonly opts: IptablesOptions) {
     this.description = `chain ${CHAIN} (iptables and ip6tables), jumped to from INPUT position ${opts.jumpPosition}`;
@@ -138,9 +139,12 @@ export class IptablesFirewall implements Firewall {
   async setup(): Promise<void> {
     // Before any change, and at every setup (a repair too): with a prelude, a batch's -N of an
     // existing chain fails every knock; this says why.
+    if (!this.variantKnown) {
+      this.variantKnown = true;
+      for (const family of FAMILIES) await this.warmUpIfNft(family);
+    }
     for (const family of FAMILIES) {
-      if (!this.variantKnown.has(family)) await this.warmUpIfNft(family);
-      const ipt = `${tool(family)}-nft`;
+      const ipt = tool(family, false, true);
       if (this.restore[family].prelude !== '' && (await probeTool([ipt, '-w', '-S', WARMUP_CHAIN])))
         throw new Error(`${ipt}: a chain ${WARMUP_CHAIN} exists; knockspa's batches make and delete a chain of that name (KNOCKSPA-* names are knockspa's): rename it, or delete it with ${ipt} -X ${WARMUP_CHAIN}`);
     }
@@ -158,8 +162,7 @@ export class IptablesFirewall implements Firewall {
    * prelude to a legacy tool (it would hold the xtables lock and write back a stale table).
    */
   private async warmUpIfNft(family: 4 | 6): Promise<void> {
-    this.variantKnown.add(family);
-    const nftRestore = `${tool(family)}-nft-restore`;
+    const nftRestore = tool(family, true, true);
     if (!(await isNftVariant(tool(family, true))) || !(await isNftVariant(nftRestore))) return;
     this.restore[family].release();
     this.restore[family] = new WarmTool([nftRestore, '-w', '--noflush'], restorePrelude(family));
@@ -190,7 +193,8 @@ export class IptablesFirewall implements Firewall {
     for (const family of FAMILIES) {
       const mine = changes.filter((c) => (c.after ?? c.before)?.family === family);
       const restore = this.restore[family];
-      const run = restore.prelude === '' ? () => restore.run(restoreScript(mine)) : () => restore.run(restoreScript(mine, false)).catch((err: unknown) => Promise.reject(withPreludeNote(err)));
+      const warm = restore.prelude !== ''; // the prelude has the table line
+      const run = (): Promise<unknown> => restore.run(restoreScript(mine, !warm)).catch((err: unknown) => Promise.reject(warm ? withPreludeNote(err) : err));
       failures.push(...(await applyAtomically(mine, run)));
     }
     return failures;
