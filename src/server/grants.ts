@@ -26,9 +26,12 @@ export type { GrantRequest } from './grant-table.js';
  */
 export type CloseReason = 'knock' | 'timeout' | 'shutdown' | 'expired-while-down' | 'stale' | 'lost' | 'revoked';
 
+/** Called once the job's batch is with the firewall (or needed no change): see {@link Grants.open}. */
+type HandedOver = () => void;
+
 type Job =
-  | { readonly kind: 'open'; readonly req: GrantRequest; readonly durationSec: number; readonly done: (ok: boolean) => void }
-  | { readonly kind: 'close'; readonly req: GrantRequest; readonly why: CloseReason; readonly done: () => void }
+  | { readonly kind: 'open'; readonly req: GrantRequest; readonly durationSec: number; readonly done: (ok: boolean) => void; readonly handedOver?: HandedOver }
+  | { readonly kind: 'close'; readonly req: GrantRequest; readonly why: CloseReason; readonly done: () => void; readonly handedOver?: HandedOver }
   /** The deadline timer fired; closes unless the grant was extended meanwhile. */
   | { readonly kind: 'expire'; readonly req: GrantRequest; readonly done: () => void };
 
@@ -84,14 +87,18 @@ export class Grants {
     return [...this.table.all(), ...this.closing].map(asGrant);
   }
 
-  /** Opens the grant for `durationSec`, or extends it if it is already open. Resolves true if open. */
-  open(req: GrantRequest, durationSec: number): Promise<boolean> {
-    return new Promise((done) => this.enqueue({ kind: 'open', req, durationSec, done }));
+  /**
+   * Opens the grant for `durationSec`, or extends it if it is already open. Resolves true if open.
+   * `handedOver` is called once the state is saved and the batch is with the firewall (its tool
+   * may be committing it), or when no change was needed: the pipeline logs the knock there.
+   */
+  open(req: GrantRequest, durationSec: number, handedOver?: HandedOver): Promise<boolean> {
+    return new Promise((done) => this.enqueue({ kind: 'open', req, durationSec, done, ...(handedOver === undefined ? {} : { handedOver }) }));
   }
 
-  /** Closes the grant if it is open. */
-  close(req: GrantRequest, why: CloseReason): Promise<void> {
-    return new Promise((done) => this.enqueue({ kind: 'close', req, why, done }));
+  /** Closes the grant if it is open; `handedOver` as for {@link open}. */
+  close(req: GrantRequest, why: CloseReason, handedOver?: HandedOver): Promise<void> {
+    return new Promise((done) => this.enqueue({ kind: 'close', req, why, done, ...(handedOver === undefined ? {} : { handedOver }) }));
   }
 
   /** Closes, in one batch, every grant `keep` refuses (after a reload: see daemon.ts). */
@@ -197,7 +204,9 @@ export class Grants {
     // they are out), and before a knock takes effect, so its replay entry is saved with it.
     const knocked = jobs.some((j) => j.kind === 'open' || (j.kind === 'close' && j.why === 'knock'));
     if (knocked || changes.some((c) => c.after !== undefined)) await this.opts.persist();
-    const failed = await this.commit(changes);
+    const failed = await this.commit(changes, () => {
+      for (const job of jobs) if (job.kind !== 'expire') job.handedOver?.();
+    });
     this.closing = [];
     // Undo what did not go in; rules outside this batch that a repair could not put back are the sweep's.
     for (const key of failed) if (before.has(key)) this.table.restoreRule(key, before.get(key));
@@ -229,9 +238,14 @@ export class Grants {
    * firewall really holds (which also puts back other grants a deleted table took with it).
    * Returns the rules that are still not as wanted.
    */
-  private async commit(changes: readonly Change[]): Promise<Set<string>> {
-    if (changes.length === 0) return new Set();
-    const failures = await this.opts.firewall.apply(changes);
+  private async commit(changes: readonly Change[], handedOver: () => void = () => {}): Promise<Set<string>> {
+    if (changes.length === 0) {
+      handedOver();
+      return new Set();
+    }
+    const applying = this.opts.firewall.apply(changes);
+    handedOver(); // backends hand the batch to their tool before their first await (iptables: one family's)
+    const failures = await applying;
     if (failures.length === 0) return new Set();
     this.logFailures(failures);
     if (!(await this.setup())) return failedRules(failures);

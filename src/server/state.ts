@@ -6,11 +6,11 @@
  * not fsync'd (that costs a knock ms to tens of ms here): only a crash of the whole machine can
  * lose it, and after one the firewall's grants are gone or listed by the daemon, and a replay
  * cache written in an earlier boot is not trusted (the file records its boot; src/server/daemon.ts).
- * For the same reason the file is rewritten in place, one write at offset 0, padded with spaces
- * to its old length so that it is always one JSON text: no new file and no rename (~1 ms a save
- * on ext4 here). A daemon killed in the middle of a write longer than a page can leave it torn;
- * it then reads as corrupt, which is the safe case (packets made before the next start are
- * refused; grants come from the firewall).
+ * For the same reason the file is rewritten in place from offset 0 (one write up to 1 MiB),
+ * padded with spaces to its old length so that it is always one JSON text: no new file and no
+ * rename (~1 ms a save on ext4 here). A daemon killed in the middle of a save longer than a page
+ * can leave it torn; it then reads as corrupt, which is the safe case (packets made before the
+ * next start are refused; grants come from the firewall).
  *
  * With `durable` (the command backend, whose rules may outlive a reboot and cannot be listed, and
  * wherever there is no boot id to tell an old file by) each save is a new file, fsync'd, renamed
@@ -23,6 +23,10 @@ import type { ReplayState } from '../protocol/replay.js';
 import type { Proto } from '../protocol/ports.js';
 
 export const STATE_VERSION = 1;
+/** In-place saves go through one buffer of this size, kept: a fresh one each save cost page faults on the knock's path. */
+const WRITE_BUFFER_BYTES = 1024 * 1024;
+/** The text is encoded in slices of this many UTF-16 units (3 UTF-8 bytes at most each: a slice fits the buffer). */
+export const SLICE_UNITS = Math.floor(WRITE_BUFFER_BYTES / 3);
 /** Padding beyond this (and beyond the text's own length) is cut off. */
 const SHRINK_SLACK = 64 * 1024;
 
@@ -67,6 +71,7 @@ export class StateStore {
   /** The state file, kept open for writing in place (not durable). */
   private fd: number | undefined;
   private size = 0;
+  private buffer: Buffer | undefined;
 
   constructor(
     readonly dir: string,
@@ -136,13 +141,13 @@ export class StateStore {
       fchmodSync(this.fd, 0o600);
       this.size = fstatSync(this.fd).size;
     }
-    const bytes = Buffer.from(text, 'utf8');
-    const out = bytes.length >= this.size ? bytes : Buffer.concat([bytes, Buffer.alloc(this.size - bytes.length, 0x20)]);
-    for (let done = 0; done < out.length; ) done += writeSync(this.fd, out, done, out.length - done, done);
-    this.size = out.length;
-    if (this.size > 2 * bytes.length + SHRINK_SLACK) {
-      ftruncateSync(this.fd, bytes.length);
-      this.size = bytes.length;
+    const length = Buffer.byteLength(text, 'utf8');
+    const total = Math.max(length, this.size);
+    writeAt(this.fd, (this.buffer ??= Buffer.allocUnsafe(WRITE_BUFFER_BYTES)), text, total);
+    this.size = total;
+    if (this.size > 2 * length + SHRINK_SLACK) {
+      ftruncateSync(this.fd, length);
+      this.size = length;
     }
   }
 
@@ -166,6 +171,36 @@ export class StateStore {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
+}
+
+/**
+ * Writes `text` at offset 0 of `fd` through `buffer`, then spaces up to `total` bytes: a small
+ * state in one write, a large one (a replay cache near its cap) slice by slice, so that a save
+ * never holds a second copy of the whole text.
+ */
+function writeAt(fd: number, buffer: Buffer, text: string, total: number): void {
+  let position = 0; // the file offset of buffer[0]
+  let filled = 0;
+  const flush = (): void => {
+    for (let done = 0; done < filled; ) done += writeSync(fd, buffer, done, filled - done, position + done);
+    position += filled;
+    filled = 0;
+  };
+  for (let i = 0; i < text.length; ) {
+    let end = Math.min(text.length, i + SLICE_UNITS);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--; // a surrogate pair stays whole
+    flush();
+    filled = buffer.write(text.slice(i, end), 0, 'utf8');
+    i = end;
+  }
+  while (position + filled < total) {
+    if (filled === buffer.length) flush();
+    const n = Math.min(buffer.length - filled, total - position - filled);
+    buffer.fill(0x20, filled, filled + n);
+    filled += n;
+  }
+  flush();
 }
 
 function fsyncDirectory(dir: string): void {

@@ -192,6 +192,7 @@ export class IptablesFirewall implements Firewall {
     const failures: ApplyFailure[] = [];
     for (const family of FAMILIES) {
       const mine = changes.filter((c) => (c.after ?? c.before)?.family === family);
+      if (mine.length === 0) continue; // no await: an IPv6 batch goes to its tool in this same turn
       const restore = this.restore[family];
       const warm = restore.prelude !== ''; // the prelude has the table line
       const run = (): Promise<unknown> => restore.run(restoreScript(mine, !warm)).catch((err: unknown) => Promise.reject(warm ? withPreludeNote(err) : err));

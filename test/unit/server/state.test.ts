@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { StateStore, type DaemonState } from '../../../src/server/state.js';
+import { SLICE_UNITS, StateStore, type DaemonState } from '../../../src/server/state.js';
 
 function state(n: number): DaemonState {
   return {
@@ -93,6 +93,34 @@ test('written in place: a shorter state is padded (still one JSON text), a much 
   await store.save(() => state(4));
   assert.deepEqual(store.load(), { kind: 'ok', state: state(4) });
   assert.ok(statSync(store.file).size < 1_000, `cut to the text (${statSync(store.file).size} bytes)`);
+  // Grown again after the cut, with multi-byte text: the whole text, byte for byte.
+  const wide: DaemonState = { ...state(5), replay: { version: 1, entries: Array.from({ length: 3000 }, (_, i) => [`id${i}-ü€`, 1_800_000_000_000 + i]) } };
+  await store.save(() => wide);
+  assert.deepEqual(store.load(), { kind: 'ok', state: wide });
+  assert.equal(statSync(store.file).size, Buffer.byteLength(JSON.stringify(wide)), 'no padding past a longer text');
+  store.close();
+});
+
+test('a state larger than one write slice: byte for byte, a surrogate pair on the slice boundary kept whole, padding past the buffer', async () => {
+  const store = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')));
+  const withPairAt = (k: number): DaemonState => ({ ...state(6), replay: { version: 1, entries: [[`${'x'.repeat(k)}\u{1F600}tail`, 1_800_000_000_000]] } });
+  // The pair's first unit is the slice's last: cut there, it would be written as U+FFFD.
+  const k = SLICE_UNITS - 1 - JSON.stringify(withPairAt(0)).indexOf('\u{1F600}');
+  const straddling = withPairAt(k);
+  assert.equal(JSON.stringify(straddling).indexOf('\u{1F600}'), SLICE_UNITS - 1);
+  await store.save(() => straddling);
+  assert.deepEqual(store.load(), { kind: 'ok', state: straddling });
+  // Several slices of three-byte characters (over 3 MB), then a short state padded over 3 MB.
+  const wide: DaemonState = { ...state(7), replay: { version: 1, entries: Array.from({ length: 20_000 }, (_, i) => [`${'€'.repeat(50)}${i}`, 1_800_000_000_000 + i]) } };
+  await store.save(() => wide);
+  assert.deepEqual(store.load(), { kind: 'ok', state: wide });
+  const wideSize = statSync(store.file).size;
+  assert.ok(wideSize > 3 * 1024 * 1024, `${wideSize} bytes`);
+  const short: DaemonState = { ...state(8), replay: { version: 1, entries: Array.from({ length: 12_000 }, (_, i) => [`${'€'.repeat(50)}${i}`, 1_800_000_000_000 + i]) } };
+  await store.save(() => short);
+  assert.equal(statSync(store.file).size, wideSize, 'padded to the old length, not cut');
+  assert.deepEqual(store.load(), { kind: 'ok', state: short });
+  assert.equal(readFileSync(store.file, 'utf8').slice(-1_100_000).trim(), '', 'the padding (over one buffer) is spaces');
   store.close();
 });
 

@@ -1,0 +1,78 @@
+// The "knock accepted" line is written once the knock's state is saved and its batch handed to the
+// firewall, not before (a synchronous log write would hold the rule back) nor after the firewall
+// answers, and still says everything about the knock.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FwknopKeyring, FwknopVerifier } from '../../../src/protocol/fwknop/index.js';
+import { Keyring, ReplayGuard, sealPacket, Verifier, type KnockFields } from '../../../src/protocol/index.js';
+import { AuthBudget } from '../../../src/server/auth-budget.js';
+import type { Change } from '../../../src/server/firewall/firewall.js';
+import { fwknopTrials, PacketFormats } from '../../../src/server/formats.js';
+import { Grants } from '../../../src/server/grants.js';
+import { Pipeline } from '../../../src/server/pipeline.js';
+import { RejectLog } from '../../../src/server/reject-log.js';
+import { captureLog } from '../../support/capture-log.js';
+import { FakeFirewall } from '../../support/fake-firewall.js';
+import { ALICE, nonceOf, OPEN_SSH, SERVER } from '../protocol/fixtures.js';
+
+function setup() {
+  const now = (): number => OPEN_SSH.timestampMs;
+  const keyring = new Keyring();
+  keyring.add(ALICE);
+  const replay = new ReplayGuard(64);
+  const captured = captureLog();
+  const order: string[] = [];
+  const knockLines = (): number => captured.events('knock').length;
+  let release = (): void => {};
+  const held = new Promise<void>((r) => (release = r));
+  const fw = new (class extends FakeFirewall {
+    /** Holds batches until release(): the tool is still committing. */
+    override async apply(changes: readonly Change[]) {
+      order.push(`apply (knock lines: ${knockLines()})`);
+      await held;
+      return super.apply(changes);
+    }
+  })();
+  const persist = async (): Promise<void> => void order.push(`persist (knock lines: ${knockLines()})`);
+  const grants = new Grants({ firewall: fw, log: captured.log, now, persist });
+  const pipeline = new Pipeline(
+    { log: captured.log, rejects: new RejectLog(captured.log, now), budget: new AuthBudget({ now }), grants, now },
+    {
+      verifier: new PacketFormats(new Verifier({ keyring, serverId: SERVER, maxSkewMs: 30_000, replay }), new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay }), fwknopTrials(now)),
+      users: new Map([['alice', { name: 'alice', ports: OPEN_SSH.ports, maxDurationSec: 300, requireIp: false, format: 'knockspa' as const }]]),
+      defaultDurationSec: 30,
+      notBeforeMs: 0,
+    },
+  );
+  const knock = (fields: KnockFields, n: number): void => pipeline.handle({ payload: sealPacket(ALICE, fields, nonceOf(n)), source: '198.18.0.2', sourcePort: 40_000 });
+  const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+  return { fw, grants, captured, order, knock, turn, release };
+}
+
+test('a knock is logged once its state is saved and its batch is with the firewall, before the firewall answers', async () => {
+  const { fw, grants, captured, order, knock, turn, release } = setup();
+  knock(OPEN_SSH, 1);
+  assert.deepEqual(captured.events('knock'), [], 'nothing logged while the packet is handled');
+  await turn();
+  assert.deepEqual(order, ['persist (knock lines: 0)', 'apply (knock lines: 0)'], 'saved, then the batch, both before the line');
+  const [line] = captured.events('knock');
+  assert.ok(line !== undefined, 'logged while the firewall is still at work');
+  assert.equal(line.msg, 'knock accepted');
+  assert.deepEqual(
+    { user: line.user, action: line.action, ip: line.ip, source: line.source, ports: line.ports, format: line.format, keyId: line.keyId, duration: line.duration, capped: line.capped },
+    { user: 'alice', action: 'open', ip: '198.18.0.2', source: '198.18.0.2', ports: ['tcp/22'], format: 'knockspa', keyId: Buffer.from(ALICE.keyId).toString('hex'), duration: 30, capped: false },
+  );
+  release();
+  await grants.settled();
+  assert.deepEqual([...fw.rules], ['198.18.0.2 tcp/22']);
+  assert.equal(captured.events('knock').length, 1, 'one line per knock');
+  await grants.closeAll('shutdown'); // and its expiry timer with it
+});
+
+test('a knock that changes nothing (a close of a grant that is not open) is logged all the same', async () => {
+  const { captured, order, knock, turn } = setup();
+  knock({ ...OPEN_SSH, action: 'close' }, 2);
+  await turn();
+  assert.deepEqual(order, ['persist (knock lines: 0)'], 'saved (its replay entry), no batch');
+  assert.deepEqual(captured.events('knock').map((l) => [l.msg, l.action]), [['knock accepted', 'close']]);
+});
