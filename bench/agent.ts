@@ -6,7 +6,9 @@
  * {"op":"race", ...RaceCommand}: starts the clock, then spawns a client command and/or sends
  *   pre-built datagrams, and meanwhile opens a fresh TCP connection to host:port every
  *   `probeEveryMs` (attempts whose SYN was dropped are abandoned after ABANDON_MS) until one
- *   connects. Answers {ok, ms: start -> first connect, exitMs: start -> client exit}.
+ *   connects. Answers {ok, ms: start -> the start of the first probe that connected, exitMs:
+ *   start -> client exit}. The figure includes the wait for the first probe after the rule is
+ *   live: half the spacing on average.
  * {"op":"run", argv}: wall time of one command, start to exit (client start-up).
  * Commands run with the `env` their message gives (compare.ts passes a login-like one).
  * {"op":"exit"}.
@@ -41,9 +43,12 @@ export interface RaceCommand {
   /** Send them when the spawned command exits instead: a stand-in client that only starts up. */
   readonly sendAfterExit?: boolean;
   readonly timeoutMs: number;
+  /**
+   * Probe spacing. 1 ms and up: timers. Under 1 ms (timers cannot): the agent sleeps in
+   * Atomics.wait until the next probe is due, then lets its event loop poll once; sleeping, not
+   * spinning, so the daemon and its tool keep both cores.
+   */
   readonly probeEveryMs: number;
-  /** Busy-wait between probes for this long (sub-millisecond spacing), then use 1 ms timers. */
-  readonly spinMs: number;
 }
 
 export interface RaceAnswer {
@@ -125,18 +130,26 @@ async function race(cmd: RaceCommand): Promise<RaceAnswer> {
     const attempt = (): void => {
       attempts++;
       const s = connect({ host: cmd.host, port: cmd.port, localAddress: cmd.localAddress });
-      pending.set(s, ms());
+      const sentMs = ms();
+      pending.set(s, sentMs);
       s.on('error', () => pending.delete(s));
       s.once('connect', () => {
-        connectedMs ??= ms();
+        // Timed at the probe's start: the rule was live by then, and a sleeping agent sees the
+        // connect up to one spacing late.
+        connectedMs ??= sentMs;
         pending.delete(s);
         s.destroy();
         settle();
       });
     };
     let next = 0;
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    const sleepPaced = cmd.probeEveryMs < 1;
     const tick = (): void => {
       if (finished) return;
+      // Not before the first probe: the datagrams and the probes' connects go out in the
+      // nextTicks that follow this turn.
+      if (sleepPaced && next > 0 && connectedMs === null) Atomics.wait(nap, 0, 0, Math.max(0, next - ms()));
       const now = ms();
       if (now >= cmd.timeoutMs) return finish(false);
       if (connectedMs === null && now >= next) {
@@ -148,8 +161,8 @@ async function race(cmd: RaceCommand): Promise<RaceAnswer> {
           s.destroy();
         }
       }
-      if (now < cmd.spinMs) setImmediate(tick);
-      else setTimeout(tick, 1);
+      if (sleepPaced && connectedMs === null) setImmediate(tick);
+      else setTimeout(tick, 1); // also while a connected race waits for its client to exit
     };
     tick();
   });
