@@ -205,7 +205,13 @@ export class Grants {
     const knocked = jobs.some((j) => j.kind === 'open' || (j.kind === 'close' && j.why === 'knock'));
     if (knocked || changes.some((c) => c.after !== undefined)) await this.opts.persist();
     const failed = await this.commit(changes, () => {
-      for (const job of jobs) if (job.kind !== 'expire') job.handedOver?.();
+      for (const job of jobs) {
+        try {
+          if (job.kind !== 'expire') job.handedOver?.();
+        } catch {
+          // A caller's failure (its log line) must not leave this batch unawaited and unarmed.
+        }
+      }
     });
     this.closing = [];
     // Undo what did not go in; rules outside this batch that a repair could not put back are the sweep's.

@@ -143,8 +143,8 @@ export class StateStore {
     }
     const length = Buffer.byteLength(text, 'utf8');
     const total = Math.max(length, this.size);
+    this.size = total; // first: after a write that failed part way, later saves still pad over all of it
     writeAt(this.fd, (this.buffer ??= Buffer.allocUnsafe(WRITE_BUFFER_BYTES)), text, total);
-    this.size = total;
     if (this.size > 2 * length + SHRINK_SLACK) {
       ftruncateSync(this.fd, length);
       this.size = length;

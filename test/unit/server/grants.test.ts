@@ -353,3 +353,22 @@ test('new protected ports set the backend up again', async (t) => {
   await grants.setProtected([{ proto: 'tcp', port: 2222 }]);
   assert.equal(fw.setups, 1);
 });
+
+test('a hand-over callback that throws (a failed log write) breaks nothing: the grant opens, is armed and closes on time', { timeout: 10_000 }, async (t) => {
+  const { fw, grants, captured, advance } = setup(t);
+  const bob: GrantRequest = { ...ALICE_SSH, user: 'bob', ip: '198.18.0.3' };
+  const calls: string[] = [];
+  const opened = Promise.all([
+    grants.open(ALICE_SSH, 30, () => {
+      calls.push('alice');
+      throw new Error('log write failed');
+    }),
+    grants.open(bob, 30, () => void calls.push('bob')),
+  ]);
+  assert.deepEqual(await opened, [true, true], 'both opens resolve as open');
+  assert.deepEqual(calls, ['alice', 'bob'], 'the later job of the batch still hears of its hand-over');
+  assert.deepEqual([...fw.rules].sort(), ['198.18.0.2 tcp/22', '198.18.0.3 tcp/22']);
+  await advance(30_000);
+  assert.deepEqual([...fw.rules], [], 'both expired at their deadline');
+  assert.deepEqual(captured.events('close').map((e) => e.why), ['timeout', 'timeout']);
+});
