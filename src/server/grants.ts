@@ -26,7 +26,7 @@ export type { GrantRequest } from './grant-table.js';
  */
 export type CloseReason = 'knock' | 'timeout' | 'shutdown' | 'expired-while-down' | 'stale' | 'lost' | 'revoked';
 
-/** Called once the job's batch is with the firewall (or needed no change): see {@link Grants.open}. */
+/** Called once the job's batch is with the firewall (or needed no change), once per batch however many of its jobs share it: see {@link Grants.open}. */
 type HandedOver = () => void;
 
 type Job =
@@ -90,7 +90,8 @@ export class Grants {
   /**
    * Opens the grant for `durationSec`, or extends it if it is already open. Resolves true if open.
    * `handedOver` is called once the state is saved and the batch is with the firewall (its tool
-   * may be committing it), or when no change was needed: the pipeline logs the knock there.
+   * may be committing it), or when no change was needed: the pipeline logs the knock there (one
+   * callback for a knock's ports, all in one batch, is called once).
    */
   open(req: GrantRequest, durationSec: number, handedOver?: HandedOver): Promise<boolean> {
     return new Promise((done) => this.enqueue({ kind: 'open', req, durationSec, done, ...(handedOver === undefined ? {} : { handedOver }) }));
@@ -204,10 +205,11 @@ export class Grants {
     // they are out), and before a knock takes effect, so its replay entry is saved with it.
     const knocked = jobs.some((j) => j.kind === 'open' || (j.kind === 'close' && j.why === 'knock'));
     if (knocked || changes.some((c) => c.after !== undefined)) await this.opts.persist();
+    const handedOver = new Set(jobs.map((job) => (job.kind === 'expire' ? undefined : job.handedOver)));
     const failed = await this.commit(changes, () => {
-      for (const job of jobs) {
+      for (const callback of handedOver) {
         try {
-          if (job.kind !== 'expire') job.handedOver?.();
+          callback?.();
         } catch {
           // A caller's failure (its log line) must not leave this batch unawaited and unarmed.
         }
@@ -244,7 +246,7 @@ export class Grants {
    * firewall really holds (which also puts back other grants a deleted table took with it).
    * Returns the rules that are still not as wanted.
    */
-  private async commit(changes: readonly Change[], handedOver: () => void = () => {}): Promise<Set<string>> {
+  private async commit(changes: readonly Change[], handedOver: () => void): Promise<Set<string>> {
     if (changes.length === 0) {
       handedOver();
       return new Set();

@@ -67,16 +67,9 @@ export class Pipeline {
     };
     // Logged once the state is saved and the batch is with the firewall tool, not before: this
     // synchronous write would hold the rule back ~0.2 ms.
-    let logged = false;
-    const logAccepted = (): void => {
-      if (logged) return;
-      logged = true;
-      this.opts.log.info(accepted, 'knock accepted');
-    };
-    this.apply(decision, logAccepted).catch((err: unknown) => {
-      logAccepted();
-      this.opts.log.error({ event: 'internal-error', error: String(err) }, 'knock not applied');
-    });
+    this.apply(decision, () => this.opts.log.info(accepted, 'knock accepted')).catch((err: unknown) =>
+      this.opts.log.error({ ...accepted, event: 'internal-error', error: String(err) }, 'knock not applied'),
+    );
   }
 
   /** The grants persist the state (this knock's replay entry with it) before it takes effect. */

@@ -15,6 +15,9 @@ import { captureLog } from '../../support/capture-log.js';
 import { FakeFirewall } from '../../support/fake-firewall.js';
 import { ALICE, nonceOf, OPEN_SSH, SERVER } from '../protocol/fixtures.js';
 
+/** Two ports: two grant jobs in one batch, one knock line. */
+const TWO_PORTS: KnockFields = { ...OPEN_SSH, ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 51820 }] };
+
 function setup() {
   const now = (): number => OPEN_SSH.timestampMs;
   const keyring = new Keyring();
@@ -39,7 +42,7 @@ function setup() {
     { log: captured.log, rejects: new RejectLog(captured.log, now), budget: new AuthBudget({ now }), grants, now },
     {
       verifier: new PacketFormats(new Verifier({ keyring, serverId: SERVER, maxSkewMs: 30_000, replay }), new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay }), fwknopTrials(now)),
-      users: new Map([['alice', { name: 'alice', ports: OPEN_SSH.ports, maxDurationSec: 300, requireIp: false, format: 'knockspa' as const }]]),
+      users: new Map([['alice', { name: 'alice', ports: TWO_PORTS.ports, maxDurationSec: 300, requireIp: false, format: 'knockspa' as const }]]),
       defaultDurationSec: 30,
       notBeforeMs: 0,
     },
@@ -51,7 +54,7 @@ function setup() {
 
 test('a knock is logged once its state is saved and its batch is with the firewall, before the firewall answers', async () => {
   const { fw, grants, captured, order, knock, turn, release } = setup();
-  knock(OPEN_SSH, 1);
+  knock(TWO_PORTS, 1);
   assert.deepEqual(captured.events('knock'), [], 'nothing logged while the packet is handled');
   await turn();
   assert.deepEqual(order, ['persist (knock lines: 0)', 'apply (knock lines: 0)'], 'saved, then the batch, both before the line');
@@ -60,12 +63,12 @@ test('a knock is logged once its state is saved and its batch is with the firewa
   assert.equal(line.msg, 'knock accepted');
   assert.deepEqual(
     { user: line.user, action: line.action, ip: line.ip, source: line.source, ports: line.ports, format: line.format, keyId: line.keyId, duration: line.duration, capped: line.capped },
-    { user: 'alice', action: 'open', ip: '198.18.0.2', source: '198.18.0.2', ports: ['tcp/22'], format: 'knockspa', keyId: Buffer.from(ALICE.keyId).toString('hex'), duration: 30, capped: false },
+    { user: 'alice', action: 'open', ip: '198.18.0.2', source: '198.18.0.2', ports: ['tcp/22', 'udp/51820'], format: 'knockspa', keyId: Buffer.from(ALICE.keyId).toString('hex'), duration: 30, capped: false },
   );
   release();
   await grants.settled();
-  assert.deepEqual([...fw.rules], ['198.18.0.2 tcp/22']);
-  assert.equal(captured.events('knock').length, 1, 'one line per knock');
+  assert.deepEqual([...fw.rules].sort(), ['198.18.0.2 tcp/22', '198.18.0.2 udp/51820']);
+  assert.equal(captured.events('knock').length, 1, 'one line per knock, not per port');
   await grants.closeAll('shutdown'); // and its expiry timer with it
 });
 
