@@ -6,7 +6,8 @@
  * splitting was measured slower than this). Then the bundle's V8 code cache
  * (dist/src/knockspa-cli.cjs.cache, src/code-cache.cts): one `knockspa open` is run with a
  * throwaway key (keygen into a temp directory; the knock goes to 127.0.0.1's discard port, 9) and
- * the bytecode it compiled is kept, so `knockspa open` does not compile it again.
+ * the bytecode it compiled is kept, so `knockspa open` does not compile it again. The command file
+ * is bundled too, with the code-cache module in it.
  *
  * The server and doctor modules, pino and pcap stay outside the bundle: the client path must not
  * contain server code, and their commands `import()` the tsc output beside the bundle
@@ -69,6 +70,20 @@ const result = await build({
   logLevel: 'warning',
 });
 writeFileSync(`${ROOT}${BUNDLE_META}`, JSON.stringify(result.metafile));
+// The command itself, with the code-cache module inlined: one file less to find, read and compile
+// before the bundle (~0.5 ms), replacing tsc's output of src/knockspa.cts.
+await build({
+  absWorkingDir: ROOT,
+  entryPoints: ['src/knockspa.cts'],
+  outfile: COMMAND,
+  allowOverwrite: true,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  logLevel: 'warning',
+});
+rmSync(`${ROOT}${COMMAND}.map`, { force: true }); // tsc's, for the file just replaced
 // npm links the bin, but a checkout runs it directly.
 chmodSync(`${ROOT}${COMMAND}`, 0o755);
 
@@ -79,7 +94,7 @@ const { compileWithCodeCache, runCompiled, saveCodeCache } = require(loader);
 process.argv = [process.execPath, bundle, ...args];
 const compiled = compileWithCodeCache(bundle);
 process.on('exit', () => saveCodeCache(compiled, cache));
-runCompiled(compiled, bundle);`;
+runCompiled(compiled, bundle, require('node:module').createRequire(bundle));`;
 
 const tmp = mkdtempSync(join(tmpdir(), 'knockspa-code-cache-'));
 try {

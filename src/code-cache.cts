@@ -15,7 +15,6 @@
  * @module
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Script } from 'node:vm';
 
@@ -39,11 +38,15 @@ export function compileWithCodeCache(file: string, cacheFile?: string): Compiled
   return { script, cacheRejected: cachedData === undefined || script.cachedDataRejected === true };
 }
 
-/** Runs a compiled file as `require(file)` would; returns its exports. */
-export function runCompiled({ script }: CompiledFile, file: string): unknown {
+/**
+ * Runs a compiled file as `require(file)` would; returns its exports. `fileRequire` is the
+ * `require` the file gets: one that resolves from its directory (`createRequire(file)`, or the
+ * caller's own when it sits beside the file, which spares loading node:module, ~0.3 ms).
+ */
+export function runCompiled({ script }: CompiledFile, file: string, fileRequire: NodeJS.Require): unknown {
   const module = { exports: {} as unknown };
   const wrapper = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: { exports: unknown }, filename: string, dirname: string) => void;
-  wrapper(module.exports, createRequire(file), module, file, dirname(file));
+  wrapper(module.exports, fileRequire, module, file, dirname(file));
   return module.exports;
 }
 

@@ -13,5 +13,5 @@ import { compileWithCodeCache, runCompiled } from './code-cache.cjs';
 const CACHED = new Set(['open', 'close', 'connect', 'keygen']);
 
 const bundle = join(__dirname, 'knockspa-cli.cjs');
-if (CACHED.has(process.argv[2] ?? '')) runCompiled(compileWithCodeCache(bundle, `${bundle}.cache`), bundle);
+if (CACHED.has(process.argv[2] ?? '')) runCompiled(compileWithCodeCache(bundle, `${bundle}.cache`), bundle, require); // it sits beside the bundle
 else require(bundle);

@@ -5,8 +5,9 @@
  * @module
  */
 
-const HEX_DIGITS = new TextEncoder().encode('0123456789abcdef');
-const ASCII = new TextDecoder();
+const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+/** Made on first use: making one loads Node's encoding module, which `knockspa open` never needs. */
+let ascii: TextDecoder | undefined;
 
 /** `prefix` (ASCII) followed by the hex of `bytes`, as one flat string. */
 export function flatHex(bytes: Uint8Array, prefix = ''): string {
@@ -17,5 +18,5 @@ export function flatHex(bytes: Uint8Array, prefix = ''): string {
     chars[at] = HEX_DIGITS[b >> 4] as number;
     chars[at + 1] = HEX_DIGITS[b & 15] as number;
   }
-  return ASCII.decode(chars);
+  return (ascii ??= new TextDecoder()).decode(chars);
 }

@@ -1,6 +1,6 @@
 // The CLI as a user runs it: exit codes (0 ok, 2 usage/config, 1 other), one-line messages, keygen files, profiles.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -28,6 +28,25 @@ test('--help on every command shows an example and exits 0', async () => {
     assert.equal(r.code, 0, args.join(' '));
     assert.match(r.stdout, /Example/, args.join(' '));
   }
+});
+
+test('help into a pipe the reader has closed (`knockspa open --help | head`) exits 0 without a stack trace', async () => {
+  for (const args of [['--help'], ['open', '--help'], ['--version']]) {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, XDG_CONFIG_HOME: NO_PROFILES }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // closed long before Node has started and written
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    assert.equal(stderr, '', args.join(' '));
+    assert.equal(code, 0, args.join(' '));
+  }
+});
+
+test('the top-level help lists every command, though a command builds only its own (src/cli.ts)', async () => {
+  const help = await knockspa(['--help']);
+  for (const name of ['keygen', 'open', 'close', 'connect', 'server', 'grants', 'doctor', 'import-knockd'])
+    assert.match(help.stdout, new RegExp(`^  ${name} `, 'm'), name);
+  assert.equal((await knockspa(['--version'])).stdout.trim(), '0.1.0');
 });
 
 test('keygen writes NAME.key mode 0600, refuses to overwrite without --force, and says what to do next', async () => {
@@ -69,6 +88,7 @@ test('usage errors exit 2 with a message that says what to do', async () => {
     [['open', '1', '2', '3', '4', '5', '6', '7', '8', '9', '--host', '127.0.0.1'], /at most 8 ports/],
     [['open', '22', '--host', '127.0.0.1', '--key', 'nope.key'], /cannot read key file nope.key \(ENOENT\)/],
     [['frobnicate'], /unknown command/],
+    [['opne', '22', '--host', '127.0.0.1'], /unknown command 'opne'\n\(Did you mean open\?\)/],
     [['keygen', '--user', 'Alice Smith'], /--user: expected a name like "alice"/],
     // Thrown by server code, outside the bundle: a UsageError of another copy of the class.
     [['import-knockd', 'knockd.conf', '--user', 'Alice Smith'], /--user: expected a name like "alice"/],

@@ -58,7 +58,7 @@ async function keyFile(): Promise<string> {
   return join(dir, 'bob.key');
 }
 
-test('open, close, connect and keygen load no file of ours but the command and its cache loader (the bundle runs from its code cache), and no pino or pcap', async () => {
+test('open, close, connect and keygen load no file of ours but the command, which holds its cache loader (the bundle runs from its code cache), and no pino or pcap', async () => {
   const key = await keyFile();
   const commands = [
     ['open', '22', '--host', '127.0.0.1', '--spa-port', '9', '--key', key],
@@ -68,7 +68,7 @@ test('open, close, connect and keygen load no file of ours but the command and i
   ];
   for (const args of commands) {
     const { files } = await loads(args);
-    assert.deepEqual(files.filter((f) => OURS.test(f)).sort(), [LOADER, COMMAND], `the command and the loader, nothing else (${args.join(' ')})`);
+    assert.deepEqual(files.filter((f) => OURS.test(f)).sort(), [COMMAND], `the command, nothing else (${args.join(' ')})`);
     assert.deepEqual(files.filter((f) => PINO_PCAP.test(f)), [], args.join(' '));
   }
 });
@@ -122,4 +122,12 @@ test('on Node 20 open and close load none of dgram, cluster, child_process, net 
     assert.match(knock.stdout, new RegExp(`^sent ${action} tcp/22 `), 'the knock was sent');
     assert.deepEqual(knock.builtins.filter((b) => SEND_STACK.includes(b)), [], action);
   }
+});
+
+test('open does not load node:module: the command hands the bundle its own require (createRequire would load it)', async () => {
+  const created = await builtinsOf(['-e', "require('node:module').createRequire(__filename)"]);
+  assert.ok(created.builtins.includes('module'), 'the check can fail: createRequire loads node:module');
+  const knock = await builtinsOf([COMMAND, 'open', '22', '--host', '127.0.0.1', '--spa-port', '9', '--key', await keyFile()]);
+  assert.match(knock.stdout, /^sent open tcp\/22 /, 'the knock was sent');
+  assert.equal(knock.builtins.includes('module'), false);
 });
