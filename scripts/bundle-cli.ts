@@ -29,7 +29,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Where the bundle goes: next to dist/src/cli.js, so `./server/...` resolves to the tsc output. */
 const BUNDLE = 'dist/src/knockspa-cli.cjs';
-/** The command that runs it (tsc output of src/knockspa.cts). */
+/** The command that runs it: src/knockspa.cts with src/code-cache.cts inlined, bundled below over tsc's output. */
 const COMMAND = 'dist/src/knockspa.cjs';
 const CODE_CACHE_MODULE = 'dist/src/code-cache.cjs';
 /** What went into it (esbuild's metafile), for the test that no server code did; not shipped. */
@@ -53,36 +53,24 @@ const lazyChildProcessForCommander: Plugin = {
   },
 };
 
+/** What both files are: CommonJS for Node 20, with what they import bundled in. */
+const COMMON = { absWorkingDir: ROOT, bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning' } as const;
+
 const result = await build({
-  absWorkingDir: ROOT,
+  ...COMMON,
   entryPoints: ['src/cli.ts'],
   outfile: BUNDLE,
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
   // Imported as written in src/cli.ts; the doctor's own client imports then load dist/src/client/.
   external: ['pino', 'pcap', './server/*', './doctor/*'],
   minifyWhitespace: true,
   minifySyntax: true,
   metafile: true,
   plugins: [lazyChildProcessForCommander],
-  logLevel: 'warning',
 });
 writeFileSync(`${ROOT}${BUNDLE_META}`, JSON.stringify(result.metafile));
 // The command itself, with the code-cache module inlined: one file less to find, read and compile
 // before the bundle (~0.5 ms), replacing tsc's output of src/knockspa.cts.
-await build({
-  absWorkingDir: ROOT,
-  entryPoints: ['src/knockspa.cts'],
-  outfile: COMMAND,
-  allowOverwrite: true,
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  logLevel: 'warning',
-});
+await build({ ...COMMON, entryPoints: ['src/knockspa.cts'], outfile: COMMAND });
 rmSync(`${ROOT}${COMMAND}.map`, { force: true }); // tsc's, for the file just replaced
 // npm links the bin, but a checkout runs it directly.
 chmodSync(`${ROOT}${COMMAND}`, 0o755);

@@ -150,10 +150,16 @@ for (const build of builders) program.addCommand(build());
 
 /**
  * Help and --version output. A reader that stops early (`knockspa open --help | head`) closes the
- * pipe before commander's second write: as for console.log, that is not an error (it was a stack trace).
+ * pipe before commander's second write: as for console.log, that EPIPE is not an error (it was a
+ * stack trace). Any other failure (a full disk) is one line and exit 1.
  */
 function writeOut(text: string): void {
-  if (process.stdout.listenerCount('error') === 0) process.stdout.on('error', () => undefined);
+  if (process.stdout.listenerCount('error') === 0)
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') return;
+      process.stderr.write(`knockspa: cannot write to stdout: ${err.message}\n`);
+      process.exitCode = 1;
+    });
   process.stdout.write(text);
 }
 
@@ -164,8 +170,8 @@ for (const cmd of program.commands) cmd.exitOverride().showSuggestionAfterError(
 // No top-level await: the shipped CLI is a CommonJS bundle (see scripts/bundle-cli.ts).
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {
-    // Help and --version are "errors" to commander; usage mistakes exit 2.
-    process.exitCode = err.exitCode === 0 ? 0 : 2;
+    // Help and --version are "errors" to commander (exit 0, or 1 if writing them failed); usage mistakes exit 2.
+    if (err.exitCode !== 0) process.exitCode = 2;
     return;
   }
   process.stderr.write(`knockspa: ${(err as Error).message}\n`);

@@ -1,7 +1,7 @@
 // The CLI as a user runs it: exit codes (0 ok, 2 usage/config, 1 other), one-line messages, keygen files, profiles.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,14 +23,14 @@ function knockspa(args: string[], cwd = tmpdir(), env: NodeJS.ProcessEnv = {}): 
 }
 
 test('--help on every command shows an example and exits 0', async () => {
-  for (const args of [['--help'], ['keygen', '--help'], ['open', '--help'], ['close', '--help'], ['server', '--help']]) {
+  for (const args of [['--help'], ['keygen', '--help'], ['open', '--help'], ['close', '--help'], ['server', '--help'], ['grants', '--help'], ['help', 'open']]) {
     const r = await knockspa(args);
     assert.equal(r.code, 0, args.join(' '));
     assert.match(r.stdout, /Example/, args.join(' '));
   }
 });
 
-test('help into a pipe the reader has closed (`knockspa open --help | head`) exits 0 without a stack trace', async () => {
+test('help into a pipe the reader has closed (`knockspa open --help | head`) exits 0 without a stack trace; into a full disk, 1 with a line', async () => {
   for (const args of [['--help'], ['open', '--help'], ['--version']]) {
     const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, XDG_CONFIG_HOME: NO_PROFILES }, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.destroy(); // closed long before Node has started and written
@@ -40,6 +40,14 @@ test('help into a pipe the reader has closed (`knockspa open --help | head`) exi
     assert.equal(stderr, '', args.join(' '));
     assert.equal(code, 0, args.join(' '));
   }
+  // Only EPIPE is let go: help written to a full disk fails, with one line.
+  const full = openSync('/dev/full', 'w');
+  const child = spawn(process.execPath, [CLI, '--help'], { env: { PATH: process.env.PATH, XDG_CONFIG_HOME: NO_PROFILES }, stdio: ['ignore', full, 'pipe'] });
+  closeSync(full);
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  assert.equal(await new Promise<number | null>((done) => child.on('close', done)), 1);
+  assert.match(stderr, /^knockspa: cannot write to stdout: .*ENOSPC/);
 });
 
 test('the top-level help lists every command, though a command builds only its own (src/cli.ts)', async () => {
