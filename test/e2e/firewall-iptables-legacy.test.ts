@@ -2,7 +2,8 @@
  * The iptables backend on iptables' legacy variant (the daemon runs whatever `iptables` is on its
  * PATH; here a directory of links to Debian's *-legacy tools): grants go in and out of the legacy
  * tables, and the iptables-restore kept started ahead of need holds no xtables lock while it waits,
- * so the admin's own `iptables -w` commands never wait for the next knock.
+ * so the admin's own `iptables -w` commands never wait for the next knock. Then the whole daemon on
+ * it: a knock opens the port in the legacy tables (none in nf_tables), a close knock shuts it.
  */
 import { strict as assert } from 'node:assert';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -10,13 +11,26 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { e2eNet } from '../support/e2e.js';
+import type { TestContext } from 'node:test';
+import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, service } from '../support/e2e.js';
+import { grantRule, knockOk, makeSite, startDaemon, stripComment } from '../support/knockspa.js';
 import { NODE, type TestNet } from '../support/netns.js';
 
 const DRIVER = resolve(dirname(fileURLToPath(import.meta.url)), '../support/iptables-driver.js');
 const LEGACY = { iptables: 'iptables-legacy', ip6tables: 'ip6tables-legacy', 'iptables-restore': 'iptables-legacy-restore', 'ip6tables-restore': 'ip6tables-legacy-restore' };
 const GRANT = '-A KNOCKSPA -s 198.18.0.2/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice@198.18.0.2/tcp/22 until 1800000000" -j ACCEPT';
 const ADMIN_RULE = ['-A', 'INPUT', '-s', '192.0.2.9/32', '-j', 'DROP'];
+
+/** A PATH whose iptables tools are the legacy ones (a directory of links, removed after the test). */
+function legacyPath(t: TestContext): string {
+  const bin = mkdtempSync(join(tmpdir(), 'knockspa-legacy-'));
+  t.after(() => rmSync(bin, { recursive: true, force: true }));
+  for (const [name, target] of Object.entries(LEGACY)) {
+    assert.ok(existsSync(`/usr/sbin/${target}`), `/usr/sbin/${target} is missing: Debian's iptables package has it`);
+    symlinkSync(`/usr/sbin/${target}`, join(bin, name));
+  }
+  return `${bin}:${process.env.PATH ?? ''}`;
+}
 
 async function legacyRules(net: TestNet, chain?: string): Promise<string[]> {
   const r = await net.runOk(net.srv, ['iptables-legacy', '-w', '-S', ...(chain === undefined ? [] : [chain])]);
@@ -26,13 +40,7 @@ async function legacyRules(net: TestNet, chain?: string): Promise<string[]> {
 test('iptables backend, legacy variant: grants in the legacy tables; the waiting spare holds no xtables lock', { timeout: 60_000 }, async (t) => {
   const net = await e2eNet(t);
   if (net === null) return;
-  const bin = mkdtempSync(join(tmpdir(), 'knockspa-legacy-'));
-  t.after(() => rmSync(bin, { recursive: true, force: true }));
-  for (const [name, target] of Object.entries(LEGACY)) {
-    assert.ok(existsSync(`/usr/sbin/${target}`), `/usr/sbin/${target} is missing: Debian's iptables package has it`);
-    symlinkSync(`/usr/sbin/${target}`, join(bin, name));
-  }
-  const driver = net.spawnIn(net.srv, [NODE, DRIVER], { env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
+  const driver = net.spawnIn(net.srv, [NODE, DRIVER], { env: { PATH: legacyPath(t) } });
   t.after(() => driver.child.kill());
   const ask = async (cmd: { op: string; ip?: string }): Promise<void> => {
     const since = driver.mark();
@@ -54,4 +62,38 @@ test('iptables backend, legacy variant: grants in the legacy tables; the waiting
   assert.deepEqual(await legacyRules(net, 'KNOCKSPA'), ['-N KNOCKSPA']);
   await ask({ op: 'detach' });
   assert.deepEqual(await legacyRules(net), ['-P INPUT ACCEPT', '-P FORWARD ACCEPT', '-P OUTPUT ACCEPT', ADMIN_RULE.join(' ')], 'chain and jump gone, the rest as it was');
+});
+
+test('the daemon on the legacy variant: a knock opens the port in the legacy tables, a close knock shuts it', { timeout: 60_000 }, async (t) => {
+  const net = await e2eNet(t);
+  if (net === null) return;
+  const env = { ...process.env, PATH: legacyPath(t) };
+  const dropPort = ['-A', 'INPUT', '-p', 'tcp', '-m', 'tcp', '--dport', String(PROTECTED_PORT), '-j', 'DROP'];
+  await net.runOk(net.srv, ['iptables-legacy', '-w', ...dropPort]);
+  await service(net);
+  const site = await makeSite(net, { listen: 'udp' });
+  const daemon = await startDaemon(net, site.configPath, { env });
+  t.after(() => daemon.stop('SIGTERM', 3_000));
+  assert.equal(daemon.start.firewall, 'iptables');
+  assert.deepEqual(await legacyRules(net, 'INPUT'), ['-P INPUT ACCEPT', '-A INPUT -j KNOCKSPA', dropPort.join(' ')], 'the jump goes in first, in the legacy tables');
+  const connect = (timeoutMs?: number) => net.connect(net.cli, net.serverV4, PROTECTED_PORT, { timeoutMs });
+  assert.equal((await connect(DROP_TIMEOUT_MS)).outcome, 'timeout', 'dropped before the knock');
+
+  const key = site.keyPath('alice');
+  let since = daemon.mark();
+  await knockOk(net, 'open', [String(PROTECTED_PORT)], { host: net.serverV4, key });
+  await daemon.waitEvent('open', { ip: net.clientV4 }, { since });
+  assert.deepEqual((await legacyRules(net, 'KNOCKSPA')).map(stripComment), ['-N KNOCKSPA', grantRule(net.clientV4, 'tcp', PROTECTED_PORT)]);
+  const nft = await net.runOk(net.srv, ['iptables-nft', '-w', '-S']);
+  assert.doesNotMatch(nft.stdout, /KNOCKSPA/, 'nothing in the nf_tables variant');
+  assert.equal((await connect()).outcome, 'connected', 'the knock opened the port');
+
+  since = daemon.mark();
+  await knockOk(net, 'close', [String(PROTECTED_PORT)], { host: net.serverV4, key });
+  await daemon.waitEvent('close', { ip: net.clientV4, why: 'knock' }, { since });
+  assert.deepEqual(await legacyRules(net, 'KNOCKSPA'), ['-N KNOCKSPA']);
+  assert.equal((await connect(DROP_TIMEOUT_MS)).outcome, 'timeout', 'dropped again after the close knock');
+
+  assert.equal((await daemon.stop()).code, 0);
+  assert.deepEqual(await legacyRules(net), ['-P INPUT ACCEPT', '-P FORWARD ACCEPT', '-P OUTPUT ACCEPT', dropPort.join(' ')], 'stopped: chain and jump gone, the admin\'s rule left');
 });

@@ -220,8 +220,8 @@ function sameValue(a: unknown, b: unknown): boolean {
 }
 
 /** Starts `knockspa server --config CONFIG` in the server namespace; resolves after its start event. */
-export async function startDaemon(net: TestNet, configPath: string, opts: { timeoutMs?: number } = {}): Promise<Daemon> {
-  const proc = net.spawnIn(net.srv, [NODE, CLI, 'server', '--config', configPath]);
+export async function startDaemon(net: TestNet, configPath: string, opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Daemon> {
+  const proc = net.spawnIn(net.srv, [NODE, CLI, 'server', '--config', configPath], { env: opts.env });
   const start = await proc.waitForJson((l) => l.event === 'start', { timeoutMs: opts.timeoutMs ?? 15_000 });
   return new Daemon(proc, start);
 }
