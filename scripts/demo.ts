@@ -53,6 +53,16 @@ function logLine(l: LogLine): string {
   return JSON.stringify(rest);
 }
 
+/** The packet the client wrote with --dump-packet; undefined, and a failed check, if there is none. */
+function dumpedPacket(dump: string): Uint8Array | undefined {
+  try {
+    return new Uint8Array(readFileSync(dump));
+  } catch {
+    expect(false, `the client wrote the packet it sent to ${dump} (--dump-packet)`);
+    return undefined;
+  }
+}
+
 async function within<T>(p: Promise<T>, what: string): Promise<T | undefined> {
   try {
     return await p;
@@ -154,12 +164,7 @@ async function realDemo(): Promise<void> {
     expect(third.outcome === 'timeout', 'dropped again');
 
     step('A replayed knock', 'Someone on the path recorded alice\'s open knock and sends the exact same bytes again.');
-    let bytes: Uint8Array | undefined;
-    try {
-      bytes = new Uint8Array(readFileSync(dump));
-    } catch {
-      expect(false, `the client wrote the packet it sent to ${dump} (--dump-packet)`);
-    }
+    const bytes = dumpedPacket(dump);
     if (bytes !== undefined) {
       m = daemon.mark();
       await net.sendUdp(net.cli, host, 62201, bytes);
@@ -269,12 +274,7 @@ async function dryRunDemo(why: string): Promise<void> {
     expect(closed !== undefined && closeCmds.includes('remove 127.0.0.1 tcp/22'), 'would take the grant out again');
 
     step('A replayed knock', 'The exact bytes of the open knock, sent again.');
-    let bytes: Uint8Array | undefined;
-    try {
-      bytes = new Uint8Array(readFileSync(dump));
-    } catch {
-      expect(false, `the client wrote the packet it sent to ${dump} (--dump-packet)`);
-    }
+    const bytes = dumpedPacket(dump);
     if (bytes !== undefined) {
       m = daemon.mark();
       const sock = createSocket('udp4');
