@@ -205,11 +205,12 @@ export class Grants {
     // they are out), and before a knock takes effect, so its replay entry is saved with it.
     const knocked = jobs.some((j) => j.kind === 'open' || (j.kind === 'close' && j.why === 'knock'));
     if (knocked || changes.some((c) => c.after !== undefined)) await this.opts.persist();
-    const handedOver = new Set(jobs.map((job) => (job.kind === 'expire' ? undefined : job.handedOver)));
+    const handedOver = new Set<HandedOver>();
+    for (const job of jobs) if (job.kind !== 'expire' && job.handedOver !== undefined) handedOver.add(job.handedOver);
     const failed = await this.commit(changes, () => {
       for (const callback of handedOver) {
         try {
-          callback?.();
+          callback();
         } catch {
           // A caller's failure (its log line) must not leave this batch unawaited and unarmed.
         }

@@ -30,23 +30,23 @@ test('--help on every command shows an example and exits 0', async () => {
   }
 });
 
-test('help into a pipe the reader has closed (`knockspa open --help | head`) exits 0 without a stack trace; into a full disk, 1 with a line', async () => {
-  for (const args of [['--help'], ['open', '--help'], ['--version']]) {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, XDG_CONFIG_HOME: NO_PROFILES }, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.destroy(); // closed long before Node has started and written
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number | null>((done) => child.on('close', done));
-    assert.equal(stderr, '', args.join(' '));
-    assert.equal(code, 0, args.join(' '));
-  }
-  // Only EPIPE is let go: help written to a full disk fails, with one line.
-  const full = openSync('/dev/full', 'w');
-  const child = spawn(process.execPath, [CLI, '--help'], { env: { PATH: process.env.PATH, XDG_CONFIG_HOME: NO_PROFILES }, stdio: ['ignore', full, 'pipe'] });
-  closeSync(full);
+/** Runs the CLI with stdout `closed` (a pipe whose reader is gone before Node starts) or on file descriptor `fd`. */
+function withStdout(args: string[], stdout: 'closed' | number): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, XDG_CONFIG_HOME: NO_PROFILES }, stdio: ['ignore', stdout === 'closed' ? 'pipe' : stdout, 'pipe'] });
+  if (stdout === 'closed') child.stdout?.destroy();
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  assert.equal(await new Promise<number | null>((done) => child.on('close', done)), 1);
+  return new Promise((done) => child.on('close', (code) => done({ code, stderr })));
+}
+
+test('help into a pipe the reader has closed (`knockspa open --help | head`) exits 0 without a stack trace; into a full disk, 1 with a line', async () => {
+  for (const args of [['--help'], ['open', '--help'], ['--version']]) assert.deepEqual(await withStdout(args, 'closed'), { code: 0, stderr: '' }, args.join(' '));
+  // Only EPIPE is let go: help written to a full disk fails, with one line.
+  const full = openSync('/dev/full', 'w');
+  const toFull = withStdout(['--help'], full);
+  closeSync(full);
+  const { code, stderr } = await toFull;
+  assert.equal(code, 1);
   assert.match(stderr, /^knockspa: cannot write to stdout: .*ENOSPC/);
 });
 
