@@ -51,6 +51,9 @@ const program = new Command('knockspa')
   .exitOverride()
   .addHelpText('after', '\nExamples:\n  knockspa keygen --user alice --server-id ssh.example.com\n  knockspa open 22 --host ssh.example.com --key keys/alice.key --wait\n  knockspa open myserver                  (a profile in ~/.config/knockspa/config.toml)\n  ssh -o ProxyCommand="knockspa connect %h %p" alice@ssh.example.com\n  knockspa server --config /etc/knockspa/server.toml\n  knockspa doctor                         (on the server: what is wrong, and the fix)');
 
+/** server, grants and doctor read the server's config. */
+const CONFIG_OPTION = ['--config <file>', 'server config (TOML)', '/etc/knockspa/server.toml'] as const;
+
 /**
  * Every command, built only when it is needed: `knockspa open` builds just its own (building them
  * all is ~1 ms of its start-up). Help, a mistyped command's suggestion and --version need them all.
@@ -95,7 +98,7 @@ const COMMANDS: Readonly<Record<string, () => Command>> = {
   server: () =>
     new Command('server')
       .summary('run the daemon in the foreground')
-      .option('--config <file>', 'server config (TOML)', '/etc/knockspa/server.toml')
+      .option(...CONFIG_OPTION)
       .option('--check', 'validate config, keys and firewall access, then exit')
       .option('--remove-firewall', 'take out everything knockspa put in the firewall (its table or chain), then exit')
       .addHelpText('after', '\nExample:\n  knockspa server --config /etc/knockspa/server.toml --check')
@@ -107,7 +110,7 @@ const COMMANDS: Readonly<Record<string, () => Command>> = {
   grants: () =>
     new Command('grants')
       .summary('list the live grants: user, address, port, time left')
-      .option('--config <file>', 'server config (TOML)', '/etc/knockspa/server.toml')
+      .option(...CONFIG_OPTION)
       .option('--from <source>', 'where to look: firewall (what the kernel holds) or state (the daemon\'s state file); default: firewall if the backend can list it')
       .option('--json', 'one JSON object per grant')
       .addHelpText('after', '\nExample:\n  knockspa grants --config /etc/knockspa/server.toml')
@@ -120,7 +123,7 @@ const COMMANDS: Readonly<Record<string, () => Command>> = {
       .summary('check this server (or, with --client, this client) and say what to fix')
       .description('Each finding is one line: "ok|warn|fail  what  — fix". Exits 0 when nothing failed, 1 otherwise. On a server: privileges, config, firewall tool, SPA port, pcap, key files, state dir, clock, and whether the base ruleset really drops the protected ports. With --client: profiles, key files, host names, clock.')
       .argument('[profile]', 'with --client: the profile to check (default: every profile)')
-      .option('--config <file>', 'server config (TOML)', '/etc/knockspa/server.toml')
+      .option(...CONFIG_OPTION)
       .option('--client', 'check this machine as a client')
       .option('--key <file>', 'with --client: a key file to check')
       .option('--host <host>', 'with --client: a server name to resolve')
