@@ -14,9 +14,9 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { formatIpv6 } from '../src/protocol/address.js';
 import { Keyring, ReplayGuard, sealPacket, Verifier, type KnockFields, type UserKey } from '../src/protocol/index.js';
-import { AuthBudget, MAX_SOURCES } from '../src/server/auth-budget.js';
-import { RejectLog } from '../src/server/reject-log.js';
-import { StateStore, STATE_VERSION } from '../src/server/state.js';
+import { AuthBudget, MAX_SOURCES } from '../src/server/intake/auth-budget.js';
+import { RejectLog } from '../src/server/intake/reject-log.js';
+import { StateStore, STATE_VERSION } from '../src/server/state/state.js';
 import { fmt, textTable } from './report.js';
 
 const capacity = Number(process.argv[2] ?? 100_000);

@@ -3,9 +3,9 @@
  * which must then be private like a key file.
  * @module
  */
-import type { ServerConfig } from '../server/config.js';
-import { ConfigError } from '../server/config-error.js';
-import { checkKeysFileMode, MAX_FWKNOP_USERS } from '../server/fwknop-users.js';
+import type { ServerConfig } from '../server/config/config.js';
+import { ConfigError } from '../server/config/config-error.js';
+import { checkKeysFileMode, MAX_FWKNOP_USERS } from '../server/config/fwknop-users.js';
 import { fail, ok, type Finding } from './finding.js';
 
 export function fwknopFindings(config: ServerConfig): Finding[] {

@@ -6,10 +6,10 @@
 import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import type { ServerConfig } from '../server/config.js';
-import { ConfigError } from '../server/config-error.js';
-import { keyFileOwner, listKeyFiles, loadKeys, readUserKey, userKeyFiles } from '../server/keystore.js';
-import { StateStore } from '../server/state.js';
+import type { ServerConfig } from '../server/config/config.js';
+import { ConfigError } from '../server/config/config-error.js';
+import { keyFileOwner, listKeyFiles, loadKeys, readUserKey, userKeyFiles } from '../server/config/keystore.js';
+import { StateStore } from '../server/state/state.js';
 import { fail, ok, warn, type Finding } from './finding.js';
 
 const mode = (m: number): string => (m & 0o777).toString(8);

@@ -7,7 +7,7 @@
  */
 import { isIP } from 'node:net';
 import { formatPortSpec } from '../protocol/ports.js';
-import type { ServerConfig } from '../server/config.js';
+import type { ServerConfig } from '../server/config/config.js';
 import { runTool } from '../server/firewall/exec.js';
 import { protectedPorts } from '../server/firewall/settings.js';
 import { fail, ok, warn, type Finding } from './finding.js';

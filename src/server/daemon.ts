@@ -7,22 +7,22 @@
  */
 import type { Logger } from 'pino';
 import { ReplayGuard } from '../protocol/replay.js';
-import { AuthBudget } from './auth-budget.js';
-import { currentBootId } from './boot-id.js';
-import { loadConfig, type ServerConfig } from './config.js';
-import { ConfigError } from './config-error.js';
+import { AuthBudget } from './intake/auth-budget.js';
+import { currentBootId } from './state/boot-id.js';
+import { loadConfig, type ServerConfig } from './config/config.js';
+import { ConfigError } from './config/config-error.js';
 import { makeFirewall } from './firewall/make.js';
 import { protectedPorts } from './firewall/settings.js';
-import { fwknopTrials, packetFormats } from './formats.js';
-import { Grants } from './grants.js';
-import { loadKeys } from './keystore.js';
+import { fwknopTrials, packetFormats } from './intake/formats.js';
+import { Grants } from './grants/grants.js';
+import { loadKeys } from './config/keystore.js';
 import type { Listener } from './listen/listener.js';
 import { PcapListener } from './listen/pcap.js';
 import { UdpListener } from './listen/udp.js';
-import { Pipeline, type PipelinePolicy } from './pipeline.js';
-import { mayKeep } from './policy.js';
-import { RejectLog, SUMMARY_INTERVAL_MS } from './reject-log.js';
-import { StateStore, STATE_VERSION, type DaemonState } from './state.js';
+import { Pipeline, type PipelinePolicy } from './intake/pipeline.js';
+import { mayKeep } from './intake/policy.js';
+import { RejectLog, SUMMARY_INTERVAL_MS } from './intake/reject-log.js';
+import { StateStore, STATE_VERSION, type DaemonState } from './state/state.js';
 
 /** What the firewall must drop unless granted (where the backend protects ports itself). */
 function protectedBy(config: ServerConfig): ReturnType<typeof protectedPorts> {

@@ -6,11 +6,11 @@
  */
 import { pino } from 'pino';
 import { UsageError } from '../client/errors.js';
-import { ConfigError } from './config-error.js';
-import { loadConfig } from './config.js';
+import { ConfigError } from './config/config-error.js';
+import { loadConfig } from './config/config.js';
 import { FirewallError } from './firewall/firewall.js';
 import { makeFirewall } from './firewall/make.js';
-import { StateStore } from './state.js';
+import { StateStore } from './state/state.js';
 
 export interface GrantsCommandOptions {
   readonly config: string;

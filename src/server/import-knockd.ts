@@ -15,8 +15,8 @@ import { stringify } from 'smol-toml';
 import { USER_NAME, SERVER_ID } from '../protocol/keys.js';
 import { formatPortSpec, type PortSpec, type Proto } from '../protocol/ports.js';
 import { UsageError } from '../client/errors.js';
-import { DEFAULT_SPA_PORT } from './config.js';
-import { DOOR_DIRECTIVES, loadKnockdConfig, OPTION_DIRECTIVES, type KnockdConfig, type KnockdSection } from './knockd-config.js';
+import { DEFAULT_SPA_PORT } from './config/config.js';
+import { DOOR_DIRECTIVES, loadKnockdConfig, OPTION_DIRECTIVES, type KnockdConfig, type KnockdSection } from './config/knockd-config.js';
 import { parseTemplate } from './firewall/template.js';
 
 /** knockd's cmd_timeout when a door has a stop_command and no cmd_timeout (knockd.c). */

@@ -3,7 +3,7 @@
  * @module
  */
 import type { Logger } from 'pino';
-import type { ServerConfig } from '../config.js';
+import type { ServerConfig } from '../config/config.js';
 import { CommandFirewall } from './command.js';
 import { DryRunFirewall } from './dry-run.js';
 import type { Firewall } from './firewall.js';

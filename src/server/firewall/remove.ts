@@ -5,7 +5,7 @@
  * @module
  */
 import type { Logger } from 'pino';
-import { loadConfig } from '../config.js';
+import { loadConfig } from '../config/config.js';
 import { makeFirewall } from './make.js';
 
 export async function removeFirewall(path: string, log: Logger): Promise<string> {

@@ -6,8 +6,8 @@
  * @module
  */
 import { formatPortSpec, type PortSpec } from '../../protocol/ports.js';
-import { ConfigError, shown } from '../config-error.js';
-import type { TableReader } from '../config.js';
+import { ConfigError, shown } from '../config/config-error.js';
+import type { TableReader } from '../config/config.js';
 import { parseTemplate, type CommandTemplate } from './template.js';
 
 export type FirewallKind = 'nftables' | 'iptables' | 'command' | 'dry-run';

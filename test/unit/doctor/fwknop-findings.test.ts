@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fwknopFindings } from '../../../src/doctor/fwknop-findings.js';
 import { keyFindings } from '../../../src/doctor/key-findings.js';
-import { loadConfig } from '../../../src/server/config.js';
+import { loadConfig } from '../../../src/server/config/config.js';
 
 function config(users: string, mode: number): string {
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-doctor-fwknop-'));

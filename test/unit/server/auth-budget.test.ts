@@ -2,7 +2,7 @@
 // forgiven within seconds, the daemon-wide cap binds only sources that failed, memory is capped.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AuthBudget, GLOBAL_PER_SEC, SOURCE_FAILURES, SOURCE_REFILL_PER_SEC } from '../../../src/server/auth-budget.js';
+import { AuthBudget, GLOBAL_PER_SEC, SOURCE_FAILURES, SOURCE_REFILL_PER_SEC } from '../../../src/server/intake/auth-budget.js';
 
 function setup(opts: { globalPerSec?: number; maxSources?: number } = {}) {
   let now = 1_800_000_000_000;

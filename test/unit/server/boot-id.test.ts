@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { currentBootId } from '../../../src/server/boot-id.js';
+import { currentBootId } from '../../../src/server/state/boot-id.js';
 
 test('reads and trims the id; a missing or empty file gives undefined', () => {
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-boot-'));

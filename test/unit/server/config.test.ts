@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ConfigError } from '../../../src/server/config-error.js';
-import { loadConfig } from '../../../src/server/config.js';
+import { ConfigError } from '../../../src/server/config/config-error.js';
+import { loadConfig } from '../../../src/server/config/config.js';
 import { assertConfigError } from '../../support/config-error.js';
 
 const GOOD = `

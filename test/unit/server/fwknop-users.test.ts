@@ -4,10 +4,10 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ConfigError } from '../../../src/server/config-error.js';
-import { loadConfig } from '../../../src/server/config.js';
-import { fwknopKeyring, MAX_FWKNOP_USERS } from '../../../src/server/fwknop-users.js';
-import { loadKeys } from '../../../src/server/keystore.js';
+import { ConfigError } from '../../../src/server/config/config-error.js';
+import { loadConfig } from '../../../src/server/config/config.js';
+import { fwknopKeyring, MAX_FWKNOP_USERS } from '../../../src/server/config/fwknop-users.js';
+import { loadKeys } from '../../../src/server/config/keystore.js';
 import { assertConfigError } from '../../support/config-error.js';
 
 // Printed by `fwknop --key-gen` (2.6.10).

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import type { Entry } from '../../../src/server/firewall/firewall.js';
-import { Grants, type GrantRequest } from '../../../src/server/grants.js';
+import { Grants, type GrantRequest } from '../../../src/server/grants/grants.js';
 import { captureLog } from '../../support/capture-log.js';
 import { FakeFirewall } from '../../support/fake-firewall.js';
 

@@ -6,9 +6,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { parse as parseToml } from 'smol-toml';
-import { ConfigError } from '../../../src/server/config-error.js';
-import { validateConfig } from '../../../src/server/config.js';
-import { parseKnockdConfig } from '../../../src/server/knockd-config.js';
+import { ConfigError } from '../../../src/server/config/config-error.js';
+import { validateConfig } from '../../../src/server/config/config.js';
+import { parseKnockdConfig } from '../../../src/server/config/knockd-config.js';
 import { runImportKnockd, translateKnockd, type ImportOptions, type Translation } from '../../../src/server/import-knockd.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../../../test/fixtures/knockd');

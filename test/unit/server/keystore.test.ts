@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { formatKeyFile } from '../../../src/protocol/keyfile.js';
 import { newUserKey, type UserKey } from '../../../src/protocol/keys.js';
-import type { ServerConfig, UserPolicy } from '../../../src/server/config.js';
-import { ConfigError } from '../../../src/server/config-error.js';
-import { keyFileOwner, loadKeys, userKeyFiles } from '../../../src/server/keystore.js';
+import type { ServerConfig, UserPolicy } from '../../../src/server/config/config.js';
+import { ConfigError } from '../../../src/server/config/config-error.js';
+import { keyFileOwner, loadKeys, userKeyFiles } from '../../../src/server/config/keystore.js';
 
 let seed = 1;
 const random = (n: number): Uint8Array => Uint8Array.from({ length: n }, () => (seed = (seed * 48271) % 2147483647) & 0xff);

@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Verified } from '../../../src/protocol/packet.js';
-import type { UserPolicy } from '../../../src/server/config.js';
-import { authorize, mayKeep } from '../../../src/server/policy.js';
+import type { UserPolicy } from '../../../src/server/config/config.js';
+import { authorize, mayKeep } from '../../../src/server/intake/policy.js';
 
 const ALICE: UserPolicy = { name: 'alice', ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 53 }], maxDurationSec: 300, requireIp: false, format: 'knockspa' };
 

@@ -1,7 +1,7 @@
 // Reject logging: reason and source logged, a flood from one source held back and summed up.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RejectLog } from '../../../src/server/reject-log.js';
+import { RejectLog } from '../../../src/server/intake/reject-log.js';
 import { captureLog } from '../../support/capture-log.js';
 
 test('logs reason and source, then rate-limits one noisy source without silencing others', () => {

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { SLICE_UNITS, StateStore, type DaemonState } from '../../../src/server/state.js';
+import { SLICE_UNITS, StateStore, type DaemonState } from '../../../src/server/state/state.js';
 
 function state(n: number): DaemonState {
   return {

@@ -1,7 +1,7 @@
 // Token buckets: a table of {advance, allowed} rows on a fake clock, and the cap on remembered keys.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { TokenBuckets } from '../../../src/server/token-buckets.js';
+import { TokenBuckets } from '../../../src/server/intake/token-buckets.js';
 
 test('capacity, then refill at the set rate, never above capacity', () => {
   let now = 0;

@@ -4,9 +4,9 @@
  * which live grants its users may keep.
  * @module
  */
-import type { Action, KnockFields } from '../protocol/body.js';
-import { samePort, type PortSpec } from '../protocol/ports.js';
-import type { UserPolicy } from './config.js';
+import type { Action, KnockFields } from '../../protocol/body.js';
+import { samePort, type PortSpec } from '../../protocol/ports.js';
+import type { UserPolicy } from '../config/config.js';
 
 export type PolicyReason = 'unknown-user' | 'port-not-allowed' | 'ip-required';
 

@@ -6,12 +6,12 @@
  * @module
  */
 import type { Logger } from 'pino';
-import { formatPortSpec } from '../protocol/ports.js';
+import { formatPortSpec } from '../../protocol/ports.js';
 import { OVER_BUDGET, type AuthBudget } from './auth-budget.js';
-import type { UserPolicy } from './config.js';
+import type { UserPolicy } from '../config/config.js';
 import type { PacketVerifier } from './formats.js';
-import type { Grants } from './grants.js';
-import type { Datagram } from './listen/listener.js';
+import type { Grants } from '../grants/grants.js';
+import type { Datagram } from '../listen/listener.js';
 import { authorize, type Decision } from './policy.js';
 import type { RejectLog } from './reject-log.js';
 

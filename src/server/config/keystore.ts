@@ -7,9 +7,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { isKeyFileNameFor, KeyFileError, parseKeyFile } from '../protocol/keyfile.js';
-import { Keyring } from '../protocol/keyring.js';
-import type { UserKey } from '../protocol/keys.js';
+import { isKeyFileNameFor, KeyFileError, parseKeyFile } from '../../protocol/keyfile.js';
+import { Keyring } from '../../protocol/keyring.js';
+import type { UserKey } from '../../protocol/keys.js';
 import { ConfigError } from './config-error.js';
 import type { ServerConfig } from './config.js';
 

@@ -11,11 +11,11 @@
  * @module
  */
 import type { Logger } from 'pino';
-import type { PortSpec } from '../protocol/ports.js';
-import { changedRule, ruleKey, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall/firewall.js';
+import type { PortSpec } from '../../protocol/ports.js';
+import { changedRule, ruleKey, type ApplyFailure, type Change, type Entry, type Firewall } from '../firewall/firewall.js';
 import { asGrant, diffWithFirewall, effective, grantKey, GrantTable, type Grant, type GrantRequest } from './grant-table.js';
 import { Serial } from './serial.js';
-import type { GrantRecord } from './state.js';
+import type { GrantRecord } from '../state/state.js';
 
 export type { GrantRequest } from './grant-table.js';
 

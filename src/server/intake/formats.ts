@@ -6,16 +6,16 @@
  * fwknop user (docs/protocol.md §8.3), also draw on a daemon-wide budget of HMAC trials.
  * @module
  */
-import type { KnockFields } from '../protocol/body.js';
-import type { Keyring } from '../protocol/keyring.js';
-import { Verifier } from '../protocol/packet.js';
-import type { ReplayGuard } from '../protocol/replay.js';
-import { isBase64Byte } from '../protocol/fwknop/base64.js';
-import { MIN_PACKET_LENGTH as FWKNOP_MIN_LENGTH } from '../protocol/fwknop/constants.js';
-import { FwknopVerifier } from '../protocol/fwknop/packet.js';
+import type { KnockFields } from '../../protocol/body.js';
+import type { Keyring } from '../../protocol/keyring.js';
+import { Verifier } from '../../protocol/packet.js';
+import type { ReplayGuard } from '../../protocol/replay.js';
+import { isBase64Byte } from '../../protocol/fwknop/base64.js';
+import { MIN_PACKET_LENGTH as FWKNOP_MIN_LENGTH } from '../../protocol/fwknop/constants.js';
+import { FwknopVerifier } from '../../protocol/fwknop/packet.js';
 import { OVER_BUDGET, type AuthGate } from './auth-budget.js';
-import type { ServerConfig } from './config.js';
-import { fwknopKeyring } from './fwknop-users.js';
+import type { ServerConfig } from '../config/config.js';
+import { fwknopKeyring } from '../config/fwknop-users.js';
 import { TokenBuckets } from './token-buckets.js';
 
 /** A verified knock of either format: what the user policy needs, and where it came from. */

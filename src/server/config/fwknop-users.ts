@@ -6,8 +6,8 @@
  */
 import { statSync } from 'node:fs';
 import { equalBytes } from '@noble/ciphers/utils.js';
-import { FwknopKeyring } from '../protocol/fwknop/keyring.js';
-import { parseKeyBase64, type FwknopKeys } from '../protocol/fwknop/keys.js';
+import { FwknopKeyring } from '../../protocol/fwknop/keyring.js';
+import { parseKeyBase64, type FwknopKeys } from '../../protocol/fwknop/keys.js';
 import { ConfigError, shown } from './config-error.js';
 
 export type UserFormat = 'knockspa' | 'fwknop';

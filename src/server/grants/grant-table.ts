@@ -4,8 +4,8 @@
  * Pure bookkeeping: what the firewall should hold, and how that differs from what it holds.
  * @module
  */
-import type { Proto } from '../protocol/ports.js';
-import { ruleKey, type Change, type Entry } from './firewall/firewall.js';
+import type { Proto } from '../../protocol/ports.js';
+import { ruleKey, type Change, type Entry } from '../firewall/firewall.js';
 
 export interface GrantRequest {
   readonly user: string;
