@@ -1,20 +1,20 @@
 /**
- * The daemon: wires config, keys, state, firewall, grants, pipeline and listener together,
- * and handles signals (TERM/INT: close every grant and exit 0; HUP: reload config and keys,
+ * The daemon: wires config, keys, state, firewall, applier, pipeline and listener together
+ * (listener -> pipeline -> applier -> firewall; nothing calls back up), and handles signals (TERM/INT: close every grant and exit 0; HUP: reload config and keys,
  * keeping the live grants the new config still allows and closing the others at once; a bad new
  * config is logged and the old one stays).
  * @module
  */
 import type { Logger } from 'pino';
 import { ReplayGuard } from '../protocol/replay.js';
-import { AuthBudget } from './intake/auth-budget.js';
+import { AuthBudget, TrialBudget } from './intake/auth-budget.js';
 import { currentBootId } from './state/boot-id.js';
 import { loadConfig, type ServerConfig } from './config/config.js';
 import { ConfigError } from './config/config-error.js';
 import { makeFirewall } from './firewall/make.js';
 import { protectedPorts } from './firewall/settings.js';
-import { fwknopTrials, packetFormats } from './intake/formats.js';
-import { Grants } from './grants/grants.js';
+import { packetFormats } from './intake/formats.js';
+import { Applier } from './grants/applier.js';
 import { loadKeys } from './config/keystore.js';
 import type { Listener } from './listen/listener.js';
 import { PcapListener } from './listen/pcap.js';
@@ -22,7 +22,7 @@ import { UdpListener } from './listen/udp.js';
 import { Pipeline, type PipelinePolicy } from './intake/pipeline.js';
 import { mayKeep } from './intake/policy.js';
 import { RejectLog, SUMMARY_INTERVAL_MS } from './intake/reject-log.js';
-import { StateStore, STATE_VERSION, type DaemonState } from './state/state.js';
+import { StateStore, STATE_VERSION } from './state/state.js';
 
 /** What the firewall must drop unless granted (where the backend protects ports itself). */
 function protectedBy(config: ServerConfig): ReturnType<typeof protectedPorts> {
@@ -39,19 +39,19 @@ export function makeListener(config: ServerConfig): Listener {
  * On reload a user without key files is revoked, not an error.
  */
 function buildPolicy(
-  config: ServerConfig, replay: ReplayGuard, trials: (n: number) => boolean, notBeforeMs: number, log: Logger, missingKeys: 'error' | 'revoke' = 'error',
+  config: ServerConfig, replay: ReplayGuard, notBeforeMs: number, log: Logger, missingKeys: 'error' | 'revoke' = 'error',
 ): { policy: PipelinePolicy; keyUsers: ReadonlySet<string> } {
   const { keyring, warnings } = loadKeys(config, { missing: missingKeys });
   for (const warning of warnings) log.warn({ event: 'key-warning', message: warning }, warning);
-  const verifier = packetFormats(config, keyring, replay, trials);
+  const formats = packetFormats(config, keyring, replay);
   const keyUsers = new Set([...keyring.entries()].map((entry) => entry.user));
-  return { policy: { verifier, users: config.users, defaultDurationSec: config.defaultDurationSec, notBeforeMs }, keyUsers };
+  return { policy: { formats, users: config.users, defaultDurationSec: config.defaultDurationSec, notBeforeMs }, keyUsers };
 }
 
 /** Checks config, keys and firewall access without starting or changing anything; throws on the first problem. */
 export async function checkServer(path: string, log: Logger): Promise<{ config: ServerConfig; firewall: string }> {
   const config = loadConfig(path);
-  buildPolicy(config, new ReplayGuard(config.replayCapacity), fwknopTrials(), 0, log);
+  buildPolicy(config, new ReplayGuard(config.replayCapacity), 0, log);
   const firewall = await makeFirewall(config, log).check(protectedBy(config));
   return { config, firewall };
 }
@@ -89,22 +89,20 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
     notBeforeMs = now();
     if (loaded.kind === 'corrupt') log.error({ event: 'state-corrupt', error: loaded.error, movedTo: loaded.movedTo }, 'state file unreadable; starting without it');
   }
-  // Budgets outlive reloads: a SIGHUP must not refill them.
-  const trials = fwknopTrials(now);
-  const { policy } = buildPolicy(config, replay, trials, notBeforeMs, log);
+  const { policy } = buildPolicy(config, replay, notBeforeMs, log);
 
   const firewall = makeFirewall(config, log);
   let protect = protectedBy(config);
   await firewall.setup(protect);
-  const snapshot = (): DaemonState => ({ version: STATE_VERSION, replay: replay.toState(), grants: grants.records(), ...(bootId === undefined ? {} : { bootId }) });
-  const persist = (): Promise<void> =>
-    store.save(snapshot).catch((err: unknown) => log.error({ event: 'state-error', error: String(err) }, 'cannot write state'));
-  const grants = new Grants({ firewall, log, now, persist, protect, sweepEveryMs: config.firewallSettings.sweepIntervalSec * 1000 });
-  await grants.restore(loaded.kind === 'ok' ? loaded.state.grants : []);
+  const applier = new Applier({
+    firewall, log, now, protect, sweepEveryMs: config.firewallSettings.sweepIntervalSec * 1000,
+    save: (grants) => store.save({ version: STATE_VERSION, replay: replay.toState(), grants, ...(bootId === undefined ? {} : { bootId }) }),
+  });
+  await applier.restore(loaded.kind === 'ok' ? loaded.state.grants : []);
 
   const rejects = new RejectLog(log, now);
-  const budget = new AuthBudget({ now });
-  const pipeline = new Pipeline({ log, rejects, budget, grants, now }, policy);
+  // Budgets outlive reloads: a SIGHUP must not refill them.
+  const pipeline = new Pipeline({ log, rejects, budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier, now }, policy);
   const listener = makeListener(config);
   await listener.start((datagram) => {
     try {
@@ -115,7 +113,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   });
   const flushTimer = setInterval(() => rejects.flush(), SUMMARY_INTERVAL_MS);
   log.info(
-    { event: 'start', listener: listener.description, port: config.port, users: config.users.size, firewall: firewall.name, manages: firewall.description, serverId: config.serverId, grants: grants.size },
+    { event: 'start', listener: listener.description, port: config.port, users: config.users.size, firewall: firewall.name, manages: firewall.description, serverId: config.serverId, grants: applier.size },
     'knockspa listening',
   );
 
@@ -128,10 +126,9 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
       await listener.close().catch(() => undefined);
       // Fresh tools for the last batches: a spare may have had the same stop signal as the daemon.
       firewall.release();
-      await grants.closeAll('shutdown');
+      await applier.closeAll('shutdown');
       await firewall.detach().catch((err: unknown) => log.error({ event: 'firewall-error', op: 'detach', stderr: String(err) }, 'firewall command failed'));
       rejects.flush();
-      await persist();
       store.close();
       log.info({ event: 'stop' }, 'knockspa stopped');
       resolveDone(0);
@@ -140,16 +137,16 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const reload = (): void => {
     try {
       const next = loadConfig(path);
-      const built = buildPolicy(next, replay, trials, pipeline.policy.notBeforeMs, log, 'revoke');
+      const built = buildPolicy(next, replay, pipeline.policy.notBeforeMs, log, 'revoke');
       pipeline.policy = built.policy;
       const nextProtect = protectedBy(next);
-      if (JSON.stringify(nextProtect) !== JSON.stringify(protect)) void grants.setProtected((protect = nextProtect));
+      if (JSON.stringify(nextProtect) !== JSON.stringify(protect)) void applier.setProtected((protect = nextProtect));
       const changed: string[] = (['listen', 'address', 'interface', 'port', 'firewall', 'stateDir', 'replayCapacity'] as const).filter((k) => next[k] !== config[k]);
       // protect is applied live (above); the other firewall settings need a restart.
       if (JSON.stringify({ ...next.firewallSettings, protect: [] }) !== JSON.stringify({ ...config.firewallSettings, protect: [] })) changed.push('firewall settings');
       log.info({ event: 'reload', users: next.users.size, needsRestart: changed }, changed.length > 0 ? `reloaded; restart to apply ${changed.join(', ')}` : 'reloaded');
       // What the new config no longer allows closes now, not at its deadline.
-      void grants.revoke(mayKeep(next.users, built.keyUsers));
+      void applier.revoke(mayKeep(next.users, built.keyUsers));
     } catch (err) {
       log.error({ event: 'config-error', message: (err as Error).message }, 'reload refused; keeping the running config');
     }

@@ -54,6 +54,12 @@ export interface FwknopVerified extends KnockFields {
 
 export type FwknopVerifyResult = FwknopVerified | FwknopRejectReason;
 
+/** A packet that passed the shape checks: its tag and the text the tag covers. */
+export interface FwknopScreened {
+  readonly tag: Uint8Array;
+  readonly data: Uint8Array;
+}
+
 export interface FwknopVerifierOptions {
   readonly keyring: FwknopKeyring;
   readonly maxSkewMs: number;
@@ -81,8 +87,11 @@ export class FwknopVerifier {
     this.maxSkewMs = opts.maxSkewMs;
   }
 
-  /** `admit`, if given, is asked before `trials` HMACs are computed for this packet; false refuses it (the server's budgets). */
-  verify(packet: Uint8Array, nowMs: number, admit?: (trials: number) => boolean): FwknopVerifyResult {
+  /**
+   * Steps 0-1, the checks that cost next to nothing: the packet's tag and signed text, or why it
+   * was refused. A caller then decides whether to spend one HMAC per fwknop user on it ({@link size}).
+   */
+  screen(packet: Uint8Array): FwknopScreened | FwknopRejectReason {
     // 0. No fwknop users (the usual case): nothing to check against, so nothing to parse.
     if (this.keyring.size === 0) return 'fwknop-unknown-key';
     // 1. Shape: length, alphabet, and not the stripped prefix (a re-added one is a replay trick).
@@ -91,9 +100,22 @@ export class FwknopVerifier {
     if (startsWith(packet, PREFIX_BYTES)) return 'fwknop-bad-prefix';
     const tag = decodeBase64(ascii(packet.subarray(packet.length - HMAC_B64_LENGTH)));
     if (tag === null) return 'fwknop-bad-base64';
-    // 2. Whose HMAC key signed prefix ‖ data? Every fwknop user is a candidate.
-    if (admit !== undefined && !admit(this.keyring.size)) return 'fwknop-rate-limited';
-    const data = packet.subarray(0, packet.length - HMAC_B64_LENGTH);
+    return { tag, data: packet.subarray(0, packet.length - HMAC_B64_LENGTH) };
+  }
+
+  /** HMAC trials a screened packet costs: every fwknop user is a candidate. */
+  get size(): number {
+    return this.keyring.size;
+  }
+
+  verify(packet: Uint8Array, nowMs: number): FwknopVerifyResult {
+    const screened = this.screen(packet);
+    return typeof screened === 'string' ? screened : this.authenticate(screened, nowMs);
+  }
+
+  /** Steps 2-5 for a packet that passed {@link screen}, with what it returned. */
+  authenticate({ tag, data }: FwknopScreened, nowMs: number): FwknopVerifyResult {
+    // 2. Whose HMAC key signed prefix ‖ data?
     const entry = this.keyring.findByMac(tag, PREFIX_BYTES, data);
     if (entry === undefined) return 'fwknop-bad-mac';
     // 3. Decrypt and parse strictly.

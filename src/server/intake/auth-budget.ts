@@ -74,3 +74,23 @@ export class AuthBudget implements AuthGate {
     this.failures.take(source);
   }
 }
+
+/**
+ * fwknop HMAC trials allowed per second, daemon-wide. A fwknop packet costs one HMAC per fwknop user
+ * (docs/protocol.md §8.3); this caps what a flood of them costs (npm run bench:fwknop gives the
+ * HMAC rate), leaving room for 10,000 fwknop packets a second with one fwknop user.
+ */
+export const FWKNOP_TRIALS = { capacity: 10_000, refillPerSec: 10_000 } as const;
+
+/** The daemon-wide budget of fwknop HMAC trials; made once, so a reload does not refill it. */
+export class TrialBudget {
+  private readonly buckets: TokenBuckets;
+
+  constructor(now: () => number) {
+    this.buckets = new TokenBuckets({ ...FWKNOP_TRIALS, maxKeys: 1, now });
+  }
+
+  take(trials: number): boolean {
+    return this.buckets.take('', trials);
+  }
+}

@@ -1,18 +1,19 @@
 /**
- * Per packet: verify (protocol; the per-source authentication budget decides before the first
- * HMAC) -> authorize (user policy) -> grant. Silent on the wire whatever happens; every rejection
- * is logged with its reason (rate-limited); over-budget drops are only counted.
- * One bad packet never stops the loop.
+ * Per packet, one way: screen (the format's cheap checks) -> budget (per source; fwknop's HMAC
+ * trials daemon-wide) -> authenticate (HMAC, decrypt, window, server, replay) -> authorize (user
+ * policy) -> submit to the applier. Silent on the wire whatever happens; every rejection is logged
+ * with its reason (rate-limited); over-budget drops are only counted. One bad packet never stops
+ * the loop.
  * @module
  */
 import type { Logger } from 'pino';
 import { formatPortSpec } from '../../protocol/ports.js';
-import { OVER_BUDGET, type AuthBudget } from './auth-budget.js';
 import type { UserPolicy } from '../config/config.js';
-import type { PacketVerifier } from './formats.js';
-import type { Grants } from '../grants/grants.js';
+import type { Applier, BookEvent } from '../grants/applier.js';
 import type { Datagram } from '../listen/listener.js';
-import { authorize, type Decision } from './policy.js';
+import { OVER_BUDGET, type AuthBudget, type TrialBudget } from './auth-budget.js';
+import type { PacketFormats } from './formats.js';
+import { authorize } from './policy.js';
 import type { RejectLog } from './reject-log.js';
 
 export interface PipelineOptions {
@@ -20,13 +21,15 @@ export interface PipelineOptions {
   readonly rejects: RejectLog;
   /** Per-source budget for authentication work (survives reloads). */
   readonly budget: AuthBudget;
-  readonly grants: Grants;
+  /** Daemon-wide budget for fwknop's HMAC trials (survives reloads). */
+  readonly trials: TrialBudget;
+  readonly applier: Pick<Applier, 'submit'>;
   readonly now: () => number;
 }
 
 /** What may change on reload. */
 export interface PipelinePolicy {
-  readonly verifier: PacketVerifier;
+  readonly formats: PacketFormats;
   readonly users: ReadonlyMap<string, UserPolicy>;
   readonly defaultDurationSec: number;
   /** Packets stamped before this are refused (set when the replay cache was lost). */
@@ -39,47 +42,36 @@ export class Pipeline {
     public policy: PipelinePolicy,
   ) {}
 
-  handle(datagram: Datagram): void {
-    const { verifier, users, defaultDurationSec, notBeforeMs } = this.policy;
-    const verified = verifier.verify(datagram.payload, this.opts.now(), datagram.source, this.opts.budget);
-    if (verified === OVER_BUDGET) {
-      this.opts.rejects.tally(OVER_BUDGET);
-      return;
+  handle({ payload, source }: Datagram): void {
+    const { formats, users, defaultDurationSec, notBeforeMs } = this.policy;
+    const { budget, rejects } = this.opts;
+    const screened = formats.screen(payload);
+    if (typeof screened === 'string') return rejects.reject(screened, source);
+    if (!budget.admit(source)) return rejects.tally(OVER_BUDGET);
+    // Refused daemon-wide, not for anything this source did: not counted against it.
+    if (screened.format === 'fwknop' && !this.opts.trials.take(screened.trials)) return rejects.reject('fwknop-rate-limited', source);
+    const knock = formats.authenticate(payload, screened, this.opts.now());
+    if (typeof knock === 'string') {
+      budget.failed(source);
+      return rejects.reject(knock, source);
     }
-    if (typeof verified === 'string') {
-      this.opts.rejects.reject(verified, datagram.source);
-      return;
+    if (knock.timestampMs < notBeforeMs) {
+      budget.failed(source);
+      return rejects.reject('stale', source, { user: knock.user, note: 'made before the daemon lost its replay cache' });
     }
-    if (verified.timestampMs < notBeforeMs) {
-      this.opts.budget.failed(datagram.source);
-      this.opts.rejects.reject('stale', datagram.source, { user: verified.user, note: 'made before the daemon lost its replay cache' });
-      return;
-    }
-    const decision = authorize(verified, users.get(verified.user), datagram.source, defaultDurationSec);
-    if (typeof decision === 'string') {
-      this.opts.rejects.reject(decision, datagram.source, { user: verified.user, ports: verified.ports.map(formatPortSpec) });
-      return;
-    }
+    const decision = authorize(knock, users.get(knock.user), source, defaultDurationSec);
+    if (typeof decision === 'string') return rejects.reject(decision, source, { user: knock.user, ports: knock.ports.map(formatPortSpec) });
+    const { action, user, ip, family, ports, durationSec, capped } = decision;
+    const events = ports.map(({ proto, port }): BookEvent => {
+      const grant = { user, ip, family, proto, port };
+      return action === 'open' ? { kind: 'open', grant, durationSec } : { kind: 'close', grant, why: 'knock' };
+    });
     const accepted = {
-      event: 'knock', format: verified.format ?? 'knockspa', action: decision.action, user: decision.user, keyId: verified.keyIdHex, ip: decision.ip,
-      ports: decision.ports.map(formatPortSpec),
-      duration: decision.durationSec, capped: decision.capped, source: datagram.source,
+      event: 'knock', format: knock.format ?? 'knockspa', action, user, keyId: knock.keyIdHex, ip,
+      ports: ports.map(formatPortSpec), duration: durationSec, capped, source,
     };
-    // Logged once the state is saved and the batch is with the firewall tool, not before: this
-    // synchronous write would hold the rule back ~0.2 ms.
-    this.apply(decision, () => this.opts.log.info(accepted, 'knock accepted')).catch((err: unknown) =>
+    this.opts.applier.submit(events, accepted).catch((err: unknown) =>
       this.opts.log.error({ ...accepted, event: 'internal-error', error: String(err) }, 'knock not applied'),
-    );
-  }
-
-  /** The grants persist the state (this knock's replay entry with it) before it takes effect. */
-  private async apply(decision: Decision, handedOver: () => void): Promise<void> {
-    // All ports at once: the grants apply them in one firewall batch.
-    await Promise.all(
-      decision.ports.map(({ proto, port }) => {
-        const req = { user: decision.user, ip: decision.ip, family: decision.family, proto, port };
-        return decision.action === 'open' ? this.opts.grants.open(req, decision.durationSec, handedOver) : this.opts.grants.close(req, 'knock', handedOver);
-      }),
     );
   }
 }

@@ -1,6 +1,6 @@
 // One port, two formats: the dispatch before any crypto, a fwknop knock through the pipeline to a
-// grant (fake firewall), the shared replay guard, the daemon-wide fwknop trial budget (kept across
-// reloads) and the per-source budget for both formats.
+// grant (fake firewall), the shared replay guard, and the pipeline's budgets between screen and
+// HMAC: the daemon-wide fwknop trial budget (kept across reloads) and the per-source budget.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,11 +12,10 @@ import { ReplayGuard } from '../../../src/protocol/replay.js';
 import { PACKET_SIZE } from '../../../src/protocol/constants.js';
 import { MIN_PACKET_LENGTH, sealFwknopPacket } from '../../../src/protocol/fwknop/index.js';
 import { loadConfig, type ServerConfig } from '../../../src/server/config/config.js';
-import { AuthBudget } from '../../../src/server/intake/auth-budget.js';
-import { FWKNOP_TRIALS, fwknopTrials, looksLikeFwknop, packetFormats } from '../../../src/server/intake/formats.js';
-import { OVER_BUDGET } from '../../../src/server/intake/auth-budget.js';
-import { Grants } from '../../../src/server/grants/grants.js';
-import { Pipeline } from '../../../src/server/intake/pipeline.js';
+import { AuthBudget, FWKNOP_TRIALS, OVER_BUDGET, TrialBudget } from '../../../src/server/intake/auth-budget.js';
+import { looksLikeFwknop, packetFormats } from '../../../src/server/intake/formats.js';
+import { Applier } from '../../../src/server/grants/applier.js';
+import { Pipeline, type PipelineOptions } from '../../../src/server/intake/pipeline.js';
 import { RejectLog } from '../../../src/server/intake/reject-log.js';
 import { captureLog } from '../../support/capture-log.js';
 import { FakeFirewall } from '../../support/fake-firewall.js';
@@ -55,7 +54,7 @@ test('dispatch: 0xCB or shorter than 161 bytes is knockspa; base64 text from 161
   assert.equal(looksLikeFwknop(bytes('A'.repeat(MIN_PACKET_LENGTH - 1))), false);
   assert.equal(looksLikeFwknop(bytes('A'.repeat(MIN_PACKET_LENGTH))), true);
   assert.equal(looksLikeFwknop(bytes(`*${'A'.repeat(300)}`)), false);
-  const formats = packetFormats(config(), keyring(), new ReplayGuard(1000), fwknopTrials(() => NOW));
+  const formats = packetFormats(config(), keyring(), new ReplayGuard(1000));
   assert.equal(formats.verify(bytes('A'.repeat(PACKET_SIZE)), NOW), 'bad-magic', 'knockspa reasons for knockspa-sized junk');
   assert.equal(formats.verify(bytes('A'.repeat(300)), NOW), 'fwknop-bad-mac');
   assert.equal(formats.verify(new Uint8Array(5000), NOW), 'bad-length');
@@ -63,7 +62,7 @@ test('dispatch: 0xCB or shorter than 161 bytes is knockspa; base64 text from 161
 
 test('both formats verify through one PacketFormats and share the replay guard', () => {
   const replay = new ReplayGuard(1000);
-  const formats = packetFormats(config(), keyring(), replay, fwknopTrials(() => NOW));
+  const formats = packetFormats(config(), keyring(), replay);
   const knock = formats.verify(sealPacket(ALICE, OPEN_SSH, nonceOf(2)), NOW);
   assert.equal(typeof knock === 'object' && knock.user, 'alice');
   assert.equal(typeof knock === 'object' && knock.format, undefined);
@@ -74,59 +73,87 @@ test('both formats verify through one PacketFormats and share the replay guard',
   assert.equal(formats.verify(fwknopPacket(), NOW), 'fwknop-replay');
 });
 
+/** What the pipeline did with each packet: a reject reason, a tally (over-budget), or "submitted". */
+class Outcomes extends RejectLog {
+  readonly seen: string[] = [];
+  override reject(reason: string): void {
+    this.seen.push(reason);
+  }
+  override tally(reason: string): void {
+    this.seen.push(reason);
+  }
+}
+
+function pipelineOf(cfg: ServerConfig, opts: { now?: () => number; trials?: TrialBudget; budget?: AuthBudget } = {}) {
+  const now = opts.now ?? (() => NOW);
+  const outcomes = new Outcomes(captureLog().log, now);
+  const budget = opts.budget ?? new AuthBudget({ now });
+  const applier: PipelineOptions['applier'] = {
+    submit: async (events) => {
+      outcomes.seen.push('submitted');
+      return events.map(() => true);
+    },
+  };
+  const pipeline = new Pipeline(
+    { log: captureLog().log, rejects: outcomes, budget, trials: opts.trials ?? new TrialBudget(now), applier, now },
+    { formats: packetFormats(cfg, keyring(), new ReplayGuard(100_000, 100_000)), users: cfg.users, defaultDurationSec: 30, notBeforeMs: 0 },
+  );
+  const send = (payload: Uint8Array, source = '198.18.0.2'): string | undefined => {
+    pipeline.handle({ payload, source, sourcePort: 40000 });
+    return outcomes.seen.at(-1);
+  };
+  return { pipeline, outcomes, budget, send };
+}
+
+/** A fresh source per packet: the per-source budget never holds one back. */
+const nthSource = (i: number): string => `198.19.${i >> 8}.${i & 255}`;
+
 test('the fwknop trial budget: one token per fwknop user per packet, refilled over time', () => {
   let now = NOW;
   // Two fwknop users: each packet costs 2 trials.
   const two = config(`[users.dave]\nports = ["tcp/22"]\nformat = "fwknop"\nfwknop_key_base64 = "${b64(new Uint8Array(32).fill(3))}"\nfwknop_hmac_key_base64 = "${b64(new Uint8Array(64).fill(4))}"\n`);
-  const formats = packetFormats(two, keyring(), new ReplayGuard(100_000, 100_000), fwknopTrials(() => now));
+  const { send } = pipelineOf(two, { now: () => now });
   const junk = bytes('A'.repeat(300));
   let refused = 0;
-  for (let i = 0; i < FWKNOP_TRIALS.capacity / 2; i++) if (formats.verify(junk, now) !== 'fwknop-bad-mac') refused++;
+  for (let i = 0; i < FWKNOP_TRIALS.capacity / 2; i++) if (send(junk, nthSource(i)) !== 'fwknop-bad-mac') refused++;
   assert.equal(refused, 0, 'the whole capacity is usable');
-  assert.equal(formats.verify(junk, now), 'fwknop-rate-limited');
-  assert.equal(typeof formats.verify(sealPacket(ALICE, OPEN_SSH, nonceOf(3)), now), 'object', 'knockspa packets are not budgeted');
+  assert.equal(send(junk, nthSource(60_000)), 'fwknop-rate-limited');
+  assert.equal(send(sealPacket(ALICE, OPEN_SSH, nonceOf(3))), 'submitted', 'knockspa packets are not budgeted');
   now += 1; // a millisecond refills 10 trials
-  const ok = formats.verify(fwknopPacket(), now);
-  assert.equal(typeof ok === 'object' && ok.user, 'carol');
+  assert.equal(send(fwknopPacket()), 'submitted');
 });
 
-test('the trial budget is shared by the verifiers built on it (a reload does not refill it)', () => {
-  const trials = fwknopTrials(() => NOW);
+test('the trial budget outlives a reload (a new policy does not refill it)', () => {
+  const trials = new TrialBudget(() => NOW);
   const junk = bytes('A'.repeat(300));
-  const before = packetFormats(config(), keyring(), new ReplayGuard(1000), trials);
-  for (let i = 0; i < FWKNOP_TRIALS.capacity; i++) before.verify(junk, NOW);
-  assert.equal(before.verify(junk, NOW), 'fwknop-rate-limited');
-  const reloaded = packetFormats(config(), keyring(), new ReplayGuard(1000), trials);
-  assert.equal(reloaded.verify(junk, NOW), 'fwknop-rate-limited', 'the reloaded verifier draws on the same, empty budget');
-  const fresh = packetFormats(config(), keyring(), new ReplayGuard(1000), fwknopTrials(() => NOW));
-  assert.equal(fresh.verify(junk, NOW), 'fwknop-bad-mac', 'and the check can fail: a new budget is full');
+  const { pipeline, send } = pipelineOf(config(), { trials });
+  for (let i = 0; i < FWKNOP_TRIALS.capacity; i++) send(junk, nthSource(i));
+  assert.equal(send(junk, nthSource(60_000)), 'fwknop-rate-limited');
+  const cfg = config();
+  pipeline.policy = { formats: packetFormats(cfg, keyring(), new ReplayGuard(1000)), users: cfg.users, defaultDurationSec: 30, notBeforeMs: 0 };
+  assert.equal(send(junk, nthSource(60_001)), 'fwknop-rate-limited', 'the reloaded policy draws on the same, empty budget');
+  assert.equal(pipelineOf(config()).send(junk), 'fwknop-bad-mac', 'and the check can fail: a new budget is full');
 });
 
 test('the per-source budget covers fwknop packets: a junk source is held back, another source still gets in', () => {
-  const gate = new AuthBudget({ now: () => NOW });
-  const formats = packetFormats(config(), keyring(), new ReplayGuard(1000), fwknopTrials(() => NOW));
+  const { send } = pipelineOf(config());
   const junk = bytes('A'.repeat(300));
-  const results = Array.from({ length: 50 }, () => formats.verify(junk, NOW, '198.18.0.66', gate));
+  const results = Array.from({ length: 50 }, () => send(junk, '198.18.0.66'));
   assert.equal(results[0], 'fwknop-bad-mac', 'the first failures are tried and logged');
   assert.equal(results.at(-1), OVER_BUDGET, 'then the source is over its budget: no HMAC');
-  const fw = formats.verify(fwknopPacket(), NOW, '198.18.0.2', gate);
-  assert.equal(typeof fw === 'object' && fw.user, 'carol', 'another source is not affected');
-  assert.equal(formats.verify(bytes('A'.repeat(PACKET_SIZE)), NOW, '198.18.0.66', gate), 'bad-magic', 'cheap refusals need no budget');
+  assert.equal(send(fwknopPacket(), '198.18.0.2'), 'submitted', 'another source is not affected');
+  assert.equal(send(bytes('A'.repeat(PACKET_SIZE)), '198.18.0.66'), 'bad-magic', 'cheap refusals need no budget');
 });
 
 test('a fwknop packet refused by the daemon-wide trial budget is not a failure of its source', () => {
-  const gate = new AuthBudget({ now: () => NOW });
-  const failedAt: string[] = [];
-  const counting = { admit: (src: string) => gate.admit(src), failed: (src: string) => (failedAt.push(src), gate.failed(src)) };
-  const trials = fwknopTrials(() => NOW);
-  while (trials(1)); // the daemon-wide budget is empty (another flood spent it)
-  const formats = packetFormats(config(), keyring(), new ReplayGuard(1000), trials);
-  for (let i = 0; i < 20; i++) assert.equal(formats.verify(fwknopPacket(), NOW, '198.18.0.2', counting), 'fwknop-rate-limited');
-  assert.deepEqual(failedAt, [], 'no HMAC was tried: nothing counts against 198.18.0.2');
-  assert.equal(formats.verify(bytes('A'.repeat(300)), NOW, '198.18.0.66', counting), 'fwknop-rate-limited');
-  const fresh = packetFormats(config(), keyring(), new ReplayGuard(1000), fwknopTrials(() => NOW));
-  assert.equal(fresh.verify(bytes('A'.repeat(300)), NOW, '198.18.0.66', counting), 'fwknop-bad-mac');
-  assert.deepEqual(failedAt, ['198.18.0.66'], 'and the check can fail: a tried, failed packet is counted');
+  const trials = new TrialBudget(() => NOW);
+  while (trials.take(1)); // the daemon-wide budget is empty (another flood spent it)
+  const { send, budget } = pipelineOf(config(), { trials });
+  for (let i = 0; i < 20; i++) assert.equal(send(fwknopPacket(), '198.18.0.2'), 'fwknop-rate-limited');
+  assert.equal(budget.size, 0, 'no HMAC was tried: nothing counts against 198.18.0.2');
+  const fresh = pipelineOf(config());
+  assert.equal(fresh.send(bytes('A'.repeat(300)), '198.18.0.66'), 'fwknop-bad-mac');
+  assert.equal(fresh.budget.size, 1, 'and the check can fail: a tried, failed packet is counted');
 });
 
 test('pipeline: a fwknop knock becomes a grant under the user\'s policy; the log says which format', async (t) => {
@@ -134,17 +161,16 @@ test('pipeline: a fwknop knock becomes a grant under the user\'s policy; the log
   const captured = captureLog();
   const fw = new FakeFirewall();
   const cfg = config(`[users.erin]\nports = ["tcp/22"]\nrequire_ip = true\nformat = "fwknop"\nfwknop_key_base64 = "${b64(new Uint8Array(32).fill(5))}"\nfwknop_hmac_key_base64 = "${b64(new Uint8Array(64).fill(6))}"\n`);
-  const grants = new Grants({ firewall: fw, log: captured.log, now: () => NOW, persist: async () => {} });
+  const applier = new Applier({ firewall: fw, log: captured.log, now: () => NOW, save: () => {} });
   const pipeline = new Pipeline(
-    { log: captured.log, rejects: new RejectLog(captured.log, () => NOW), budget: new AuthBudget({ now: () => NOW }), grants, now: () => NOW },
-    { verifier: packetFormats(cfg, keyring(), new ReplayGuard(1000), fwknopTrials(() => NOW)), users: cfg.users, defaultDurationSec: 30, notBeforeMs: 0 },
+    { log: captured.log, rejects: new RejectLog(captured.log, () => NOW), budget: new AuthBudget({ now: () => NOW }), trials: new TrialBudget(() => NOW), applier, now: () => NOW },
+    { formats: packetFormats(cfg, keyring(), new ReplayGuard(1000)), users: cfg.users, defaultDurationSec: 30, notBeforeMs: 0 },
   );
   const source = '198.18.0.2';
   // carol asks for 120 s for the source address; her max_duration is 60.
   pipeline.handle({ payload: fwknopPacket({ allowIp: null, clientTimeoutSec: 120 }), source, sourcePort: 40000 });
-  await grants.settled();
   await new Promise((r) => setImmediate(r));
-  await grants.settled();
+  await applier.settled();
   assert.deepEqual(fw.calls, ['add 198.18.0.2 tcp/22']);
   const [knock] = captured.events('knock');
   assert.equal(knock?.format, 'fwknop');
@@ -158,8 +184,8 @@ test('pipeline: a fwknop knock becomes a grant under the user\'s policy; the log
   // erin must name the address (require_ip): 0.0.0.0 is refused.
   const erinKeys = { encKey: new Uint8Array(32).fill(5), hmacKey: new Uint8Array(64).fill(6) };
   pipeline.handle({ payload: bytes(sealFwknopPacket(erinKeys, { ...FIELDS, allowIp: null }, new Uint8Array(8).fill(3))), source, sourcePort: 40000 });
-  await grants.settled();
+  await applier.settled();
   assert.deepEqual(captured.events('reject').map((l) => [l.reason, l.user ?? null]), [['fwknop-replay', null], ['port-not-allowed', 'carol'], ['ip-required', 'erin']]);
   assert.deepEqual(fw.calls, ['add 198.18.0.2 tcp/22']);
-  await grants.closeAll('shutdown');
+  await applier.closeAll('shutdown');
 });

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { FwknopKeyring, FwknopVerifier } from '../../../src/protocol/fwknop/index.js';
 import { Keyring, PACKET_SIZE, ReplayGuard, sealPacket, Verifier } from '../../../src/protocol/index.js';
-import { AuthBudget, SOURCE_FAILURES, SOURCE_REFILL_PER_SEC } from '../../../src/server/intake/auth-budget.js';
-import { fwknopTrials, PacketFormats } from '../../../src/server/intake/formats.js';
-import { Grants } from '../../../src/server/grants/grants.js';
+import { AuthBudget, SOURCE_FAILURES, SOURCE_REFILL_PER_SEC, TrialBudget } from '../../../src/server/intake/auth-budget.js';
+import { PacketFormats } from '../../../src/server/intake/formats.js';
+import { Applier } from '../../../src/server/grants/applier.js';
 import { Pipeline } from '../../../src/server/intake/pipeline.js';
 import { RejectLog } from '../../../src/server/intake/reject-log.js';
 import { captureLog } from '../../support/capture-log.js';
@@ -30,12 +30,12 @@ function setup(t: TestContext, globalPerSec = 200) {
   };
   const captured = captureLog();
   const fw = new FakeFirewall();
-  const grants = new Grants({ firewall: fw, log: captured.log, now, persist: async () => {} });
+  const grants = new Applier({ firewall: fw, log: captured.log, now, save: () => {} });
   const rejects = new RejectLog(captured.log, now);
   const pipeline = new Pipeline(
-    { log: captured.log, rejects, budget: new AuthBudget({ now, globalPerSec }), grants, now },
+    { log: captured.log, rejects, budget: new AuthBudget({ now, globalPerSec }), trials: new TrialBudget(now), applier: grants, now },
     {
-      verifier: new PacketFormats(verifier, new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay }), fwknopTrials(now)),
+      formats: new PacketFormats(verifier, new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay })),
       users: new Map([['alice', { name: 'alice', ports: OPEN_SSH.ports, maxDurationSec: 300, requireIp: false, format: 'knockspa' as const }]]),
       defaultDurationSec: 30,
       notBeforeMs: 0,

@@ -1,14 +1,14 @@
-// The "knock accepted" line is written once the knock's state is saved and its batch handed to the
+// The applier writes the "knock accepted" line once the knock's state is saved and its batch handed to the
 // firewall, not before (a synchronous log write would hold the rule back) nor after the firewall
 // answers, and still says everything about the knock.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FwknopKeyring, FwknopVerifier } from '../../../src/protocol/fwknop/index.js';
 import { Keyring, ReplayGuard, sealPacket, Verifier, type KnockFields } from '../../../src/protocol/index.js';
-import { AuthBudget } from '../../../src/server/intake/auth-budget.js';
+import { AuthBudget, TrialBudget } from '../../../src/server/intake/auth-budget.js';
 import type { Change } from '../../../src/server/firewall/firewall.js';
-import { fwknopTrials, PacketFormats } from '../../../src/server/intake/formats.js';
-import { Grants } from '../../../src/server/grants/grants.js';
+import { PacketFormats } from '../../../src/server/intake/formats.js';
+import { Applier } from '../../../src/server/grants/applier.js';
 import { Pipeline } from '../../../src/server/intake/pipeline.js';
 import { RejectLog } from '../../../src/server/intake/reject-log.js';
 import { captureLog } from '../../support/capture-log.js';
@@ -37,11 +37,11 @@ function setup() {
     }
   })();
   const persist = async (): Promise<void> => void order.push(`persist (knock lines: ${knockLines()})`);
-  const grants = new Grants({ firewall: fw, log: captured.log, now, persist });
+  const grants = new Applier({ firewall: fw, log: captured.log, now, save: persist });
   const pipeline = new Pipeline(
-    { log: captured.log, rejects: new RejectLog(captured.log, now), budget: new AuthBudget({ now }), grants, now },
+    { log: captured.log, rejects: new RejectLog(captured.log, now), budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier: grants, now },
     {
-      verifier: new PacketFormats(new Verifier({ keyring, serverId: SERVER, maxSkewMs: 30_000, replay }), new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay }), fwknopTrials(now)),
+      formats: new PacketFormats(new Verifier({ keyring, serverId: SERVER, maxSkewMs: 30_000, replay }), new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay })),
       users: new Map([['alice', { name: 'alice', ports: TWO_PORTS.ports, maxDurationSec: 300, requireIp: false, format: 'knockspa' as const }]]),
       defaultDurationSec: 30,
       notBeforeMs: 0,

@@ -1,4 +1,4 @@
-// State store: round trip, mode 0600, atomic replace, coalesced saves, corrupt files set aside, boot id.
+// State store: round trip, mode 0600, atomic replace, failed saves throw, corrupt files set aside, boot id.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,29 +20,10 @@ test('saves and loads back, mode 0600, no temp file left', async () => {
   assert.deepEqual(store.load(), { kind: 'missing' });
   store.prepare();
   assert.equal(statSync(dir).mode & 0o777, 0o700);
-  await store.save(() => state(1));
+  store.save(state(1));
   assert.deepEqual(store.load(), { kind: 'ok', state: state(1) });
   assert.equal(statSync(store.file).mode & 0o777, 0o600);
   assert.deepEqual(readdirSync(dir), ['state.json']);
-});
-
-test('saves asked for together are coalesced, and the last one wins', async () => {
-  const store = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')));
-  let snapshots = 0;
-  let n = 0;
-  const saves = Array.from({ length: 50 }, () => {
-    n++;
-    const mine = n;
-    return store.save(() => {
-      snapshots++;
-      return state(mine);
-    });
-  });
-  await Promise.all(saves);
-  assert.ok(snapshots < 50, `wrote ${snapshots} times for 50 requests`);
-  const loaded = store.load();
-  assert.equal(loaded.kind, 'ok');
-  assert.deepEqual(loaded.kind === 'ok' ? loaded.state : null, state(50));
 });
 
 test('a corrupt file is moved aside and reported, not trusted', () => {
@@ -62,7 +43,7 @@ test('round trip with the boot id, durable (fsync) or not', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'knockspa-state-'));
     const store = new StateStore(dir, { durable });
     const withBoot: DaemonState = { ...state(7), bootId: '0b5e6f1c-1111-4222-8333-944455556666' };
-    await store.save(() => withBoot);
+    store.save(withBoot);
     assert.deepEqual(store.load(), { kind: 'ok', state: withBoot }, `durable=${durable}`);
     assert.deepEqual(readdirSync(dir), ['state.json']);
     assert.equal(statSync(store.file).mode & 0o777, 0o600);
@@ -80,22 +61,22 @@ test('written in place: a shorter state is padded (still one JSON text), a much 
   const store = new StateStore(dir);
   writeFileSync(store.file, '{}', { mode: 0o644 });
   const big: DaemonState = { ...state(1), replay: { version: 1, entries: Array.from({ length: 2000 }, (_, i) => [`id${i}`, 1_800_000_000_000 + i]) } };
-  await store.save(() => big);
+  store.save(big);
   assert.equal(statSync(store.file).mode & 0o777, 0o600);
   const bigSize = statSync(store.file).size;
-  await store.save(() => state(2));
+  store.save(state(2));
   assert.deepEqual(store.load(), { kind: 'ok', state: state(2) });
   assert.equal(statSync(store.file).size, bigSize, 'padded, not shrunk: one write, no truncate');
   assert.deepEqual(readdirSync(dir), ['state.json'], 'no temp file');
   // Padding past twice the text and 64 KiB is cut.
   const huge: DaemonState = { ...state(3), replay: { version: 1, entries: Array.from({ length: 6000 }, (_, i) => [`id${i}`, 1_800_000_000_000 + i]) } };
-  await store.save(() => huge);
-  await store.save(() => state(4));
+  store.save(huge);
+  store.save(state(4));
   assert.deepEqual(store.load(), { kind: 'ok', state: state(4) });
   assert.ok(statSync(store.file).size < 1_000, `cut to the text (${statSync(store.file).size} bytes)`);
   // Grown again after the cut, with multi-byte text: the whole text, byte for byte.
   const wide: DaemonState = { ...state(5), replay: { version: 1, entries: Array.from({ length: 3000 }, (_, i) => [`id${i}-ü€`, 1_800_000_000_000 + i]) } };
-  await store.save(() => wide);
+  store.save(wide);
   assert.deepEqual(store.load(), { kind: 'ok', state: wide });
   assert.equal(statSync(store.file).size, Buffer.byteLength(JSON.stringify(wide)), 'no padding past a longer text');
   store.close();
@@ -108,37 +89,25 @@ test('a state larger than one write slice: byte for byte, a surrogate pair on th
   const k = SLICE_UNITS - 1 - JSON.stringify(withPairAt(0)).indexOf('\u{1F600}');
   const straddling = withPairAt(k);
   assert.equal(JSON.stringify(straddling).indexOf('\u{1F600}'), SLICE_UNITS - 1);
-  await store.save(() => straddling);
+  store.save(straddling);
   assert.deepEqual(store.load(), { kind: 'ok', state: straddling });
   // Several slices of three-byte characters (over 3 MB), then a short state padded over 3 MB.
   const wide: DaemonState = { ...state(7), replay: { version: 1, entries: Array.from({ length: 20_000 }, (_, i) => [`${'€'.repeat(50)}${i}`, 1_800_000_000_000 + i]) } };
-  await store.save(() => wide);
+  store.save(wide);
   assert.deepEqual(store.load(), { kind: 'ok', state: wide });
   const wideSize = statSync(store.file).size;
   assert.ok(wideSize > 3 * 1024 * 1024, `${wideSize} bytes`);
   const short: DaemonState = { ...state(8), replay: { version: 1, entries: Array.from({ length: 12_000 }, (_, i) => [`${'€'.repeat(50)}${i}`, 1_800_000_000_000 + i]) } };
-  await store.save(() => short);
+  store.save(short);
   assert.equal(statSync(store.file).size, wideSize, 'padded to the old length, not cut');
   assert.deepEqual(store.load(), { kind: 'ok', state: short });
   assert.equal(readFileSync(store.file, 'utf8').slice(-1_100_000).trim(), '', 'the padding (over one buffer) is spaces');
   store.close();
 });
 
-test('a failed write rejects every save that joined it; saves in separate turns make separate writes', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'knockspa-state-'));
-  const store = new StateStore(dir);
-  let snapshots = 0;
-  const snap = (n: number) => (): DaemonState => {
-    snapshots++;
-    return state(n);
-  };
-  await store.save(snap(1));
-  await store.save(snap(2));
-  assert.equal(snapshots, 2, 'one write per turn');
-  store.close();
+test('a save that cannot write throws, and says why', () => {
   // state.json turned into a directory: it cannot be opened for writing.
   const broken = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')));
   mkdirSync(broken.file);
-  const joined = [broken.save(snap(3)), broken.save(snap(4))];
-  for (const save of joined) await assert.rejects(save, /EISDIR|illegal operation on a directory/);
+  assert.throws(() => broken.save(state(3)), /EISDIR|illegal operation on a directory/);
 });

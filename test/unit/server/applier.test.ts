@@ -1,9 +1,10 @@
-// Grant lifecycle: open, extend, expire, close, failures and repair, batching, shared rules,
-// restore after restart (with and without the state file), periodic sweep.
+// The applier: a grant's lifecycle with a fake firewall and a fake clock: open, extend, expire,
+// close, failures and repair, batching, shared rules, restore after restart (with and without the
+// state file), periodic sweep, write-ahead saves, knocks refused when the state cannot be saved.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import type { Entry } from '../../../src/server/firewall/firewall.js';
-import { Grants, type GrantRequest } from '../../../src/server/grants/grants.js';
+import { Applier, type CloseReason, type GrantRequest } from '../../../src/server/grants/applier.js';
 import { captureLog } from '../../support/capture-log.js';
 import { FakeFirewall } from '../../support/fake-firewall.js';
 
@@ -16,12 +17,11 @@ function setup(t: TestContext, opts: { sweepEveryMs?: number } = {}) {
   const captured = captureLog();
   /** Grants on disk at each persist, as "ip port" lists. */
   const persisted: string[][] = [];
-  const grants: Grants = new Grants({
+  const applier = new Applier({
     firewall: fw, log: captured.log, now: () => clock, ...opts,
-    persist: async () => {
-      persisted.push(grants.records().map((r) => `${r.ip} ${r.port}`));
-    },
+    save: (grants) => void persisted.push(grants.map((r) => `${r.ip} ${r.port}`)),
   });
+  const grants = driver(applier);
   const advance = async (ms: number): Promise<void> => {
     clock += ms;
     t.mock.timers.tick(ms);
@@ -29,6 +29,23 @@ function setup(t: TestContext, opts: { sweepEveryMs?: number } = {}) {
     await grants.settled();
   };
   return { fw, grants, captured, advance, persisted, now: () => clock };
+}
+
+/** Knocks and closes as the pipeline and the timers submit them; resolves whether the event took effect. */
+function driver(applier: Applier) {
+  return {
+    open: async (grant: GrantRequest, durationSec: number): Promise<boolean> => (await applier.submit([{ kind: 'open', grant, durationSec }], { event: 'knock', user: grant.user, ip: grant.ip }))[0] === true,
+    close: async (grant: GrantRequest, why: CloseReason): Promise<void> => void (await applier.submit([{ kind: 'close', grant, why }], why === 'knock' ? { event: 'knock', user: grant.user, ip: grant.ip } : undefined)),
+    records: () => applier.grants(),
+    get size() {
+      return applier.size;
+    },
+    settled: () => applier.settled(),
+    closeAll: (why: CloseReason) => applier.closeAll(why),
+    restore: (records: Parameters<Applier['restore']>[0]) => applier.restore(records),
+    revoke: (keep: Parameters<Applier['revoke']>[0]) => applier.revoke(keep),
+    setProtected: (ports: Parameters<Applier['setProtected']>[0]) => applier.setProtected(ports),
+  };
 }
 
 function entry(ip: string, deadlineMs: number, user = 'alice'): Entry {
@@ -295,10 +312,10 @@ test('the firewall waits for the save to finish, not just to start', async (t) =
   const fw = new FakeFirewall();
   let finishSave: () => void = () => {};
   let saves = 0;
-  const grants = new Grants({
+  const grants = driver(new Applier({
     firewall: fw, log: captureLog().log, now: () => 1_800_000_000_000,
-    persist: () => new Promise<void>((r) => { saves++; finishSave = r; }),
-  });
+    save: () => new Promise<void>((r) => { saves++; finishSave = r; }),
+  }));
   const opened = grants.open(ALICE_SSH, 30);
   for (let i = 0; i < 5 && saves === 0; i++) await new Promise((r) => setImmediate(r));
   assert.equal(saves, 1, 'the save has started');
@@ -354,21 +371,25 @@ test('new protected ports set the backend up again', async (t) => {
   assert.equal(fw.setups, 1);
 });
 
-test('a hand-over callback that throws (a failed log write) breaks nothing: the grant opens, is armed and closes on time', { timeout: 10_000 }, async (t) => {
-  const { fw, grants, captured, advance } = setup(t);
-  const bob: GrantRequest = { ...ALICE_SSH, user: 'bob', ip: '198.18.0.3' };
-  const calls: string[] = [];
-  const opened = Promise.all([
-    grants.open(ALICE_SSH, 30, () => {
-      calls.push('alice');
-      throw new Error('log write failed');
-    }),
-    grants.open(bob, 30, () => void calls.push('bob')),
-  ]);
-  assert.deepEqual(await opened, [true, true], 'both opens resolve as open');
-  assert.deepEqual(calls, ['alice', 'bob'], 'the later job of the batch still hears of its hand-over');
-  assert.deepEqual([...fw.rules].sort(), ['198.18.0.2 tcp/22', '198.18.0.3 tcp/22']);
-  await advance(30_000);
-  assert.deepEqual([...fw.rules], [], 'both expired at their deadline');
-  assert.deepEqual(captured.events('close').map((e) => e.why), ['timeout', 'timeout']);
+test('a knock whose state cannot be saved is refused (fail closed); closes still go through', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const fw = new FakeFirewall();
+  const captured = captureLog();
+  let full = false;
+  const grants = driver(new Applier({
+    firewall: fw, log: captured.log, now: () => 1_800_000_000_000,
+    save: () => {
+      if (full) throw new Error('ENOSPC: no space left on device');
+    },
+  }));
+  assert.equal(await grants.open(ALICE_SSH, 30), true);
+  full = true;
+  assert.equal(await grants.open({ ...ALICE_SSH, ip: '198.18.0.3' }, 30), false, 'not saved: not applied');
+  assert.deepEqual([...fw.rules], ['198.18.0.2 tcp/22']);
+  const [refused] = captured.events('state-error');
+  assert.equal(refused?.ip, '198.18.0.3', 'the refused knock is named');
+  assert.match(String(refused?.error), /ENOSPC/);
+  assert.equal(captured.events('knock').length, 1, 'only the saved knock is logged as accepted');
+  await grants.close(ALICE_SSH, 'timeout');
+  assert.deepEqual([...fw.rules], [], 'a close needs no save to go through');
 });
