@@ -1,7 +1,7 @@
 /**
  * How much authentication work unauthenticated traffic may cost the daemon.
  *
- * Only a packet that names a known key id gets as far as the HMAC (~5 µs), but key ids are visible
+ * Only a packet that names a known key id gets as far as the HMAC, but key ids are visible
  * on the wire, so whoever sniffed one knock can make the daemon compute one HMAC per packet. The
  * budget is kept per source address and counts failed authentications (any reject after the HMAC):
  * - a source with no recent failure ("clean") is always admitted, so junk from others can never
