@@ -14,7 +14,7 @@ import { ConfigError } from './config/config-error.js';
 import { makeFirewall } from './firewall/make.js';
 import { protectedPorts } from './firewall/settings.js';
 import { packetFormats } from './intake/formats.js';
-import { Applier } from './grants/applier.js';
+import { Applier, type Grant } from './grants/applier.js';
 import { loadKeys } from './config/keystore.js';
 import type { Listener } from './listen/listener.js';
 import { PcapListener } from './listen/pcap.js';
@@ -27,6 +27,16 @@ import { StateStore, STATE_VERSION } from './state/state.js';
 /** What the firewall must drop unless granted (where the backend protects ports itself). */
 function protectedBy(config: ServerConfig): ReturnType<typeof protectedPorts> {
   return protectedPorts(config.firewallSettings.protect, config.users.values());
+}
+
+/**
+ * Which saved grants (state file, firewall entries) may be taken on at start: those a knock could
+ * have made under this config (user, key, port, at most max_duration from now, and a little for
+ * whole-second deadlines).
+ */
+function restorable(config: ServerConfig, keyUsers: ReadonlySet<string>, now: () => number): (grant: Grant) => boolean {
+  const keep = mayKeep(config.users, keyUsers);
+  return (grant) => keep(grant) && grant.deadlineMs <= now() + ((config.users.get(grant.user)?.maxDurationSec ?? 0) + 2) * 1000;
 }
 
 export function makeListener(config: ServerConfig): Listener {
@@ -89,7 +99,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
     notBeforeMs = now();
     if (loaded.kind === 'corrupt') log.error({ event: 'state-corrupt', error: loaded.error, movedTo: loaded.movedTo }, 'state file unreadable; starting without it');
   }
-  const { policy } = buildPolicy(config, replay, notBeforeMs, log);
+  const { policy, keyUsers } = buildPolicy(config, replay, notBeforeMs, log);
 
   const firewall = makeFirewall(config, log);
   let protect = protectedBy(config);
@@ -98,7 +108,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
     firewall, log, now, protect, sweepEveryMs: config.firewallSettings.sweepIntervalSec * 1000,
     save: (grants) => store.save({ version: STATE_VERSION, replay: replay.toState(), grants, ...(bootId === undefined ? {} : { bootId }) }),
   });
-  await applier.restore(loaded.kind === 'ok' ? loaded.state.grants : []);
+  await applier.restore(loaded.kind === 'ok' ? loaded.state.grants : [], restorable(config, keyUsers, now));
 
   const rejects = new RejectLog(log, now);
   // Budgets outlive reloads: a SIGHUP must not refill them.

@@ -113,16 +113,31 @@ export class Applier {
   /**
    * After a restart: takes the saved grants still live, closes those past their deadline, and
    * squares the firewall with them (entries of a lost state file are adopted until their deadline,
-   * missing ones put back). Then starts the periodic sweep.
+   * missing ones put back). Records and entries are input: only those `allowed` accepts (the
+   * config's users, ports and durations) are taken; the others are refused and logged, and their
+   * entries taken out. Then starts the periodic sweep.
    */
-  restore(records: readonly Grant[]): Promise<void> {
+  restore(records: readonly Grant[], allowed: (grant: Grant) => boolean = () => true): Promise<void> {
     return this.queue.run(async () => {
       const now = this.opts.now();
       const expired = records.filter((r) => r.deadlineMs <= now);
-      for (const r of records) if (r.deadlineMs > now) this.book.put(asGrant(r));
+      const refused = new Set<string>();
+      for (const r of records) {
+        if (r.deadlineMs <= now) continue;
+        if (allowed(r)) this.book.put(asGrant(r));
+        else if (!refused.has(grantKey(r))) {
+          refused.add(grantKey(r));
+          this.refuseRecord(r, 'state file');
+        }
+      }
+      const adoptable = (entry: Entry): boolean => {
+        if (allowed(entry)) return true;
+        if (!refused.has(grantKey(entry))) this.refuseRecord(entry, 'firewall');
+        return false;
+      };
       const listing = await this.listing();
       if (listing === null) await this.closeExpiredBlind(expired);
-      else await this.reconcile(listing, expired, true);
+      else await this.reconcile(listing, expired, true, adoptable);
       for (const grant of this.book.all()) {
         this.arm(grant);
         logOpen(this.opts.log, grant, 'restored');
@@ -228,9 +243,9 @@ export class Applier {
    * Makes the firewall hold what the book wants. `expired`: grants found past their deadline at
    * start, logged closed once their entries are out.
    */
-  private async reconcile(listing: readonly Entry[], expired: readonly Grant[], atStart: boolean): Promise<void> {
+  private async reconcile(listing: readonly Entry[], expired: readonly Grant[], atStart: boolean, adoptable?: (entry: Entry) => boolean): Promise<void> {
     const now = this.opts.now();
-    const plan = this.book.planListing(listing, now, atStart, EXPIRY_GRACE_MS);
+    const plan = this.book.planListing(listing, now, atStart, EXPIRY_GRACE_MS, adoptable);
     for (const grant of plan.adopted) this.book.put(grant);
     const failures = await this.opts.firewall.apply(plan.changes);
     logFailures(this.opts.log, failures);
@@ -264,6 +279,11 @@ export class Applier {
   }
 
   // -- side effects ---------------------------------------------------------------------------
+
+  private refuseRecord(g: Grant, from: 'state file' | 'firewall'): void {
+    const { user, ip, proto, port, deadlineMs } = g;
+    this.opts.log.warn({ event: 'grant-refused', from, user, ip, proto, port, deadline: new Date(deadlineMs).toISOString() }, 'a saved grant the config does not allow; not restored');
+  }
 
   private async saveOrLog(): Promise<void> {
     try {

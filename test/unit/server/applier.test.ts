@@ -28,7 +28,7 @@ function setup(t: TestContext, opts: { sweepEveryMs?: number } = {}) {
     await new Promise((r) => setImmediate(r));
     await grants.settled();
   };
-  return { fw, grants, captured, advance, persisted, now: () => clock };
+  return { fw, applier, grants, captured, advance, persisted, now: () => clock };
 }
 
 /** Knocks and closes as the pipeline and the timers submit them; resolves whether the event took effect. */
@@ -252,6 +252,17 @@ test('restore with the state file lost: live entries found in the firewall are a
   await advance(8_000);
   assert.equal(fw.rules.size, 0, 'the adopted grant closed at the deadline its comment carried');
   assert.deepEqual(captured.events('close').map((e) => e.why), ['expired-while-down', 'timeout']);
+});
+
+test('restore takes only what the config allows: a refused record is logged and its entry taken out; a planted entry is not adopted', async (t) => {
+  const { fw, applier, captured, now } = setup(t);
+  const bob = { ...ALICE_SSH, user: 'bob', ip: '198.18.0.3', deadlineMs: now() + 10_000 };
+  fw.put(entry('198.18.0.3', now() + 10_000, 'bob'));
+  fw.put(entry('198.18.0.9', now() + 10_000, 'mallory'));
+  await applier.restore([{ ...ALICE_SSH, deadlineMs: now() + 10_000 }, bob], (g) => g.user === 'alice');
+  assert.deepEqual(applier.grants().map((g) => g.user), ['alice']);
+  assert.deepEqual([...fw.rules], ['198.18.0.2 tcp/22'], "bob's and mallory's entries are out, alice's is back");
+  assert.deepEqual(captured.events('grant-refused').map((e) => `${e.user} ${e.from}`), ['bob state file', 'mallory firewall'], 'each refusal logged once');
 });
 
 test('restore without a view of the firewall (command backend): expired grants are closed, live ones trusted', async (t) => {

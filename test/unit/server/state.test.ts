@@ -50,6 +50,26 @@ test('round trip with the boot id, durable (fsync) or not', async () => {
   }
 });
 
+test('grant records are input: a bad name, a non-canonical or injected address, a wrong family or port makes the file corrupt', () => {
+  const store = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')));
+  const good = state(1).grants[0] as DaemonState['grants'][number];
+  const bad = [
+    { ...good, user: 'Alice Smith' },
+    { ...good, ip: '198.18.0.2/32 -j ACCEPT\n-A INPUT -s 0.0.0.0' },
+    { ...good, ip: '198.018.0.2' },
+    { ...good, family: 6 },
+    { ...good, port: 0 },
+    { ...good, port: 70000 },
+    { ...good, deadlineMs: 1e300 },
+  ];
+  for (const grant of bad) {
+    writeFileSync(store.file, JSON.stringify({ ...state(1), grants: [grant] }));
+    assert.equal(store.load().kind, 'corrupt', JSON.stringify(grant));
+  }
+  writeFileSync(store.file, JSON.stringify(state(1)));
+  assert.equal(store.load().kind, 'ok', 'and the check can pass');
+});
+
 test('a boot id that is not a string makes the file corrupt', () => {
   const store = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')));
   writeFileSync(store.file, JSON.stringify({ ...state(1), bootId: 42 }));
