@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-memory-'));
   try {
     const store = new StateStore(dir);
-    store.save({ version: STATE_VERSION, replay: replay.toState(), grants: [] });
+    store.save({ version: STATE_VERSION, replay: replay.toState(), grants: [], maxSkewMs: 30_000, notBeforeMs: 0 });
     step('state file saved (text transient; 1 MiB write buffer kept)', `${fmt(statSync(store.file).size / 2 ** 20)} MB file`);
     store.close();
   } finally {

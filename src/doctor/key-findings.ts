@@ -3,13 +3,22 @@
  * server id, duplicates, strays), and the state directory (writable, private, not from the future).
  * @module
  */
-import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { ServerConfig } from '../server/config/config.js';
 import { ConfigError } from '../server/config/config-error.js';
 import { keyFileOwner, listKeyFiles, loadKeys, readUserKey, userKeyFiles } from '../server/config/keystore.js';
+import { ownDirectoryProblem } from '../server/own-files.js';
 import { StateStore } from '../server/state/state.js';
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
 import { fail, ok, warn, type Finding } from './finding.js';
 
 const mode = (m: number): string => (m & 0o777).toString(8);
@@ -79,6 +88,8 @@ export function stateFindings(config: ServerConfig, nowMs: number = Date.now()):
     const parent = dirname(dir);
     return [warn(`state_dir ${dir} does not exist yet`, existsSync(parent) ? 'the daemon creates it at start (mode 700)' : `create it: install -d -m 700 ${dir}`)];
   }
+  const notOwn = ownDirectoryProblem(dir);
+  if (notOwn !== null) return [fail(`state_dir: ${notOwn.what}: the daemon refuses it`, notOwn.fix)];
   const probe = join(dir, `.doctor-${process.pid}`);
   try {
     writeFileSync(probe, '', { mode: 0o600 });
@@ -86,10 +97,11 @@ export function stateFindings(config: ServerConfig, nowMs: number = Date.now()):
   } catch (err) {
     return [fail(`state_dir ${dir} is not writable (${(err as NodeJS.ErrnoException).code ?? String(err)})`, `the daemon must write its replay cache and grants there: chown root ${dir} && chmod 700 ${dir}`)];
   }
-  const findings = [ok(`state_dir ${dir} is writable`)];
+  const findings = [ok(`state_dir ${dir} is the daemon's own and writable`)];
   const { file } = new StateStore(dir);
-  if (existsSync(file)) {
-    const st = statSync(file);
+  if (existsSync(file) || isLink(file)) {
+    const st = lstatSync(file);
+    if (!st.isFile()) return [...findings, fail(`${file} is not a regular file (a link or something else)`, `remove it: rm ${file} (the daemon then starts without its state)`)];
     if ((st.mode & 0o077) !== 0) findings.push(warn(`${file} has mode ${mode(st.mode)}`, `chmod 600 ${file}`));
     // Written in the future: the clock went back since, and packets stamped "now" may look old.
     if (st.mtimeMs > nowMs + 60_000)

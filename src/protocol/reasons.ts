@@ -19,7 +19,7 @@ export const REJECT_REASONS = [
   'wrong-server',
   'replay',
   'replay-cache-full',
-  'key-over-quota',
+  'user-over-quota',
 ] as const;
 
 export type RejectReason = (typeof REJECT_REASONS)[number];

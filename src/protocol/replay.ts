@@ -3,12 +3,12 @@
  * until its timestamp can no longer pass the skew check, then forgets it.
  * O(1) per packet (amortized pruning by expiry second), hard capacity, serializable.
  * When full it refuses new packets rather than forgetting live ones: failing closed is the only
- * safe choice, and only holders of a valid key can fill it. A per-owner (key) quota keeps one key
+ * safe choice, and only holders of a valid key can fill it. A per-owner (user) quota keeps one user
  * from filling it for everyone.
  * @module
  */
 
-export type ClaimResult = 'ok' | 'replay' | 'replay-cache-full' | 'key-over-quota';
+export type ClaimResult = 'ok' | 'replay' | 'replay-cache-full' | 'user-over-quota';
 
 /** Default share of the guard one key may hold: a sixteenth, at least 64 live packets. */
 export function defaultPerOwner(capacity: number): number {
@@ -56,14 +56,14 @@ export class ReplayGuard {
 
   /**
    * Records `id` until `expiresAtMs`, unless it is already recorded (a replay), the guard is full,
-   * or `owner` (the key) already holds its quota.
+   * or `owner` (the user) already holds its quota.
    */
   claim(id: string, expiresAtMs: number, nowMs: number, owner?: string): ClaimResult {
     this.prune(nowMs);
     const seen = this.expiry.get(id);
     if (seen !== undefined && seen.expiresAt >= nowMs) return 'replay';
     if (this.expiry.size >= this.capacity) return 'replay-cache-full';
-    if (owner !== undefined && (this.perOwnerCount.get(owner) ?? 0) >= this.perOwner) return 'key-over-quota';
+    if (owner !== undefined && (this.perOwnerCount.get(owner) ?? 0) >= this.perOwner) return 'user-over-quota';
     this.insert(id, expiresAtMs, owner);
     return 'ok';
   }
@@ -80,6 +80,16 @@ export class ReplayGuard {
       for (let s = this.prunedThrough + 1; s <= lastFullSecond; s++) this.dropBucket(s);
     }
     this.prunedThrough = lastFullSecond;
+  }
+
+  /** Keeps every entry `byMs` longer: the skew window grew, and a packet stays acceptable that much longer. */
+  extend(byMs: number): void {
+    if (byMs <= 0) return;
+    const entries = [...this.expiry];
+    this.expiry.clear();
+    this.perOwnerCount.clear();
+    this.buckets.clear();
+    for (const [id, { expiresAt, owner }] of entries) this.insert(id, expiresAt + byMs, owner);
   }
 
   toState(): ReplayState {

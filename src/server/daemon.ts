@@ -22,7 +22,8 @@ import { UdpListener } from './listen/udp.js';
 import { Pipeline, type PipelinePolicy } from './intake/pipeline.js';
 import { mayKeep } from './intake/policy.js';
 import { RejectLog, SUMMARY_INTERVAL_MS } from './intake/reject-log.js';
-import { StateStore, STATE_VERSION } from './state/state.js';
+import { ReplayWindow } from './state/replay-window.js';
+import { StateStore, STATE_VERSION, type LoadResult } from './state/state.js';
 
 /** What the firewall must drop unless granted (where the backend protects ports itself). */
 function protectedBy(config: ServerConfig): ReturnType<typeof protectedPorts> {
@@ -37,6 +38,24 @@ function protectedBy(config: ServerConfig): ReturnType<typeof protectedPorts> {
 function restorable(config: ServerConfig, keyUsers: ReadonlySet<string>, now: () => number): (grant: Grant) => boolean {
   const keep = mayKeep(config.users, keyUsers);
   return (grant) => keep(grant) && grant.deadlineMs <= now() + ((config.users.get(grant.user)?.maxDurationSec ?? 0) + 2) * 1000;
+}
+
+/** The replay cache at start, and the window that keeps it sound (replay-window.ts). */
+function replayAtStart(loaded: LoadResult, config: ServerConfig, bootId: string | undefined, nowMs: number, log: Logger): { replay: ReplayGuard; window: ReplayWindow } {
+  const skewMs = config.maxSkewSec * 1000;
+  if (loaded.kind === 'corrupt') log.error({ event: 'state-corrupt', error: loaded.error, movedTo: loaded.movedTo }, 'state file unreadable; starting without it');
+  // Written before a reboot: its last saves may never have reached the disk (no fsync).
+  if (loaded.kind !== 'ok' || loaded.state.bootId !== bootId) {
+    const replay = new ReplayGuard(config.replayCapacity);
+    const window = new ReplayWindow(replay, skewMs);
+    window.lost(nowMs);
+    return { replay, window };
+  }
+  const { state } = loaded;
+  const replay = ReplayGuard.fromState(state.replay, config.replayCapacity, nowMs);
+  const window = new ReplayWindow(replay, state.maxSkewMs, state.notBeforeMs);
+  window.widenTo(skewMs, nowMs);
+  return { replay, window };
 }
 
 export function makeListener(config: ServerConfig): Listener {
@@ -81,32 +100,22 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   // Without a boot id a file from before a crash cannot be told apart: fsync'd too.
   const bootId = currentBootId();
   const store = new StateStore(config.stateDir, { durable: config.firewall === 'command' || bootId === undefined });
+  let loaded: LoadResult;
   try {
     store.prepare();
+    loaded = store.load();
   } catch (err) {
-    throw new ConfigError(config.file, 'state_dir', `a writable directory; cannot create ${config.stateDir}: ${(err as Error).message}`);
+    throw new ConfigError(config.file, 'state_dir', `a directory of the daemon's own for its state; ${(err as Error).message}`);
   }
-  const loaded = store.load();
-  let replay: ReplayGuard;
-  let notBeforeMs = 0;
-  if (loaded.kind === 'ok') {
-    replay = ReplayGuard.fromState(loaded.state.replay, config.replayCapacity, now());
-    // Written before a reboot: its last saves may never have reached the disk (no fsync).
-    if (loaded.state.bootId !== bootId) notBeforeMs = now();
-  } else {
-    replay = new ReplayGuard(config.replayCapacity);
-    // Without the cache a packet seen before could pass again: refuse anything made before now.
-    notBeforeMs = now();
-    if (loaded.kind === 'corrupt') log.error({ event: 'state-corrupt', error: loaded.error, movedTo: loaded.movedTo }, 'state file unreadable; starting without it');
-  }
-  const { policy, keyUsers } = buildPolicy(config, replay, notBeforeMs, log);
+  const { replay, window } = replayAtStart(loaded, config, bootId, now(), log);
+  const { policy, keyUsers } = buildPolicy(config, replay, window.notBeforeMs, log);
 
   const firewall = makeFirewall(config, log);
   let protect = protectedBy(config);
   await firewall.setup(protect);
   const applier = new Applier({
     firewall, log, now, protect, sweepEveryMs: config.firewallSettings.sweepIntervalSec * 1000,
-    save: (grants) => store.save({ version: STATE_VERSION, replay: replay.toState(), grants, ...(bootId === undefined ? {} : { bootId }) }),
+    save: (grants) => store.save({ version: STATE_VERSION, replay: replay.toState(), grants, maxSkewMs: window.savedSkewMs, notBeforeMs: window.notBeforeMs, ...(bootId === undefined ? {} : { bootId }) }),
   });
   await applier.restore(loaded.kind === 'ok' ? loaded.state.grants : [], restorable(config, keyUsers, now));
 
@@ -147,7 +156,10 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const reload = (): void => {
     try {
       const next = loadConfig(path);
-      const built = buildPolicy(next, replay, pipeline.policy.notBeforeMs, log, 'revoke');
+      const built = buildPolicy(next, replay, window.notBeforeMs, log, 'revoke');
+      // After the new config is known good: a wider window refuses what the cache cannot vouch for.
+      window.widenTo(next.maxSkewSec * 1000, now());
+      built.policy = { ...built.policy, notBeforeMs: window.notBeforeMs };
       pipeline.policy = built.policy;
       const nextProtect = protectedBy(next);
       if (JSON.stringify(nextProtect) !== JSON.stringify(protect)) void applier.setProtected((protect = nextProtect));

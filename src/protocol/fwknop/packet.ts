@@ -134,7 +134,7 @@ export class FwknopVerifier {
     if (timestampMs > nowMs + this.maxSkewMs) return 'fwknop-future';
     // 5. Never seen before: the id is a digest of the HMAC'd bytes, prefix included.
     const packetId = flatHex(sha256.create().update(PREFIX_BYTES).update(data).digest(), 'fwknop:');
-    const claim = this.replay.claim(packetId, timestampMs + this.maxSkewMs, nowMs, `fwknop:${entry.user}`);
+    const claim = this.replay.claim(packetId, timestampMs + this.maxSkewMs, nowMs, entry.user);
     if (claim !== 'ok') return `fwknop-${claim}`;
     return {
       format: 'fwknop',

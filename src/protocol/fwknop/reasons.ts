@@ -31,7 +31,7 @@ export const FWKNOP_REJECT_REASONS = [
   'fwknop-future',
   'fwknop-replay',
   'fwknop-replay-cache-full',
-  'fwknop-key-over-quota',
+  'fwknop-user-over-quota',
 ] as const;
 
 export type FwknopRejectReason = (typeof FWKNOP_REJECT_REASONS)[number];

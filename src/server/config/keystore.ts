@@ -1,10 +1,11 @@
 /**
  * Loads every key file of each configured user into a Keyring: keys_dir/NAME.key and, after a
  * rotation, keys_dir/NAME.LABEL.key (e.g. alice.2026-11-22.key); all of a user's keys work at once.
- * Refuses files others can read and files naming another user, with the fix to run.
+ * Refuses files others can read or change, files not the daemon's own, links, FIFOs and oversized
+ * files, and files naming another user, with the fix to run.
  * @module
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { isKeyFileNameFor, KeyFileError, parseKeyFile } from '../../protocol/keyfile.js';
@@ -12,6 +13,7 @@ import { Keyring } from '../../protocol/keyring.js';
 import type { UserKey } from '../../protocol/keys.js';
 import { ConfigError } from './config-error.js';
 import type { ServerConfig } from './config.js';
+import { FileRefused, readOwnFile } from '../own-files.js';
 
 export interface LoadedKeys {
   readonly keyring: Keyring;
@@ -59,19 +61,25 @@ export function userKeyFiles(config: Pick<ServerConfig, 'file' | 'keysDir' | 'us
   return byUser;
 }
 
-/** Reads one key file, refusing it unless only its owner can read it. */
+/** A key file is a few hundred bytes; anything much larger is not one. */
+export const MAX_KEY_FILE_BYTES = 4096;
+
+/**
+ * Reads one key file: the daemon's own regular file, which only it can read (own-files.ts); a
+ * link, FIFO or oversized file is refused without blocking or reading it.
+ */
 export function readKeyFile(file: string, configFile: string, configKey: string): UserKey {
-  let mode: number;
+  let text: string;
   try {
-    mode = statSync(file).mode;
+    text = readOwnFile(file, { secret: true, maxBytes: MAX_KEY_FILE_BYTES });
   } catch (err) {
+    if (err instanceof FileRefused) throw new ConfigError(configFile, configKey, `key file ${err.message}`);
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    if (code === 'ELOOP') throw new ConfigError(configFile, configKey, `key file ${file} is a symbolic link; put the key file itself there`);
     throw new ConfigError(configFile, configKey, `expected key file ${file} (${code}); make it with: knockspa keygen --user ${configKey.split('.')[1] ?? 'NAME'} --out DIR`);
   }
-  if ((mode & 0o077) !== 0)
-    throw new ConfigError(configFile, configKey, `key file ${file} has mode ${(mode & 0o777).toString(8)}, which lets others read the secret; run: chmod 600 ${file}`);
   try {
-    return parseKeyFile(readFileSync(file, 'utf8'));
+    return parseKeyFile(text);
   } catch (err) {
     if (err instanceof KeyFileError) throw new ConfigError(configFile, configKey, `key file ${file}: ${err.message}`);
     throw new ConfigError(configFile, configKey, `cannot read key file ${file}: ${String((err as Error).message)}`);

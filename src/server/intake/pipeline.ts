@@ -57,7 +57,7 @@ export class Pipeline {
     }
     if (knock.timestampMs < notBeforeMs) {
       budget.failed(source);
-      return rejects.reject('stale', source, { user: knock.user, note: 'made before the daemon lost its replay cache' });
+      return rejects.reject('stale', source, { user: knock.user, note: 'stamped before the replay cache can vouch for it (state lost, or max_skew raised)' });
     }
     const decision = authorize(knock, users.get(knock.user), source, defaultDurationSec);
     if (typeof decision === 'string') return rejects.reject(decision, source, { user: knock.user, ports: knock.ports.map(formatPortSpec) });

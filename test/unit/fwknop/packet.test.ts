@@ -131,7 +131,7 @@ describe('fwknop packet', () => {
     const v = makeVerifier(undefined, { replay: new ReplayGuard(1000, 2) });
     mustVerify(v.verify(packetOf({}, counting(8, 1)), NOW));
     mustVerify(v.verify(packetOf({}, counting(8, 2)), NOW));
-    assert.equal(v.verify(packetOf({}, counting(8, 3)), NOW), 'fwknop-key-over-quota');
+    assert.equal(v.verify(packetOf({}, counting(8, 3)), NOW), 'fwknop-user-over-quota');
   });
 
   test('screen: the cheap checks alone, and what authenticating costs (one HMAC per user)', () => {

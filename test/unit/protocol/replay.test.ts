@@ -118,7 +118,7 @@ describe('per-key quota', () => {
   test('one key cannot fill the guard for everyone', () => {
     const guard = new ReplayGuard(1_000, 10);
     for (let i = 0; i < 10; i++) assert.equal(guard.claim(`a${i}`, NOW + 60_000, NOW, 'keyA'), 'ok');
-    assert.equal(guard.claim('a10', NOW + 60_000, NOW, 'keyA'), 'key-over-quota');
+    assert.equal(guard.claim('a10', NOW + 60_000, NOW, 'keyA'), 'user-over-quota');
     assert.equal(guard.claim('a0', NOW + 60_000, NOW, 'keyA'), 'replay', 'a replay is still a replay');
     assert.equal(guard.claim('b0', NOW + 60_000, NOW, 'keyB'), 'ok', 'another key is unaffected');
   });
@@ -128,9 +128,9 @@ describe('per-key quota', () => {
     guard.claim('a0', NOW + 1_000, NOW, 'keyA');
     guard.claim('a1', NOW + 5_000, NOW, 'keyA');
     const restored = ReplayGuard.fromState(JSON.parse(JSON.stringify(guard.toState())), 1_000, NOW, 2);
-    assert.equal(restored.claim('a2', NOW + 5_000, NOW, 'keyA'), 'key-over-quota');
+    assert.equal(restored.claim('a2', NOW + 5_000, NOW, 'keyA'), 'user-over-quota');
     assert.equal(restored.claim('a2', NOW + 9_000, NOW + 2_001, 'keyA'), 'ok', 'a0 expired, so keyA has room again');
-    assert.equal(restored.claim('a3', NOW + 9_000, NOW + 2_001, 'keyA'), 'key-over-quota');
+    assert.equal(restored.claim('a3', NOW + 9_000, NOW + 2_001, 'keyA'), 'user-over-quota');
   });
 
   test('the default quota is a sixteenth of the capacity, at least 64', () => {

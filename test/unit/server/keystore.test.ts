@@ -1,6 +1,7 @@
 // Key loading on the server: permissions, user mismatch, missing files, duplicate ids, server-id warnings, rotation.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -8,7 +9,7 @@ import { formatKeyFile } from '../../../src/protocol/keyfile.js';
 import { newUserKey, type UserKey } from '../../../src/protocol/keys.js';
 import type { ServerConfig, UserPolicy } from '../../../src/server/config/config.js';
 import { ConfigError } from '../../../src/server/config/config-error.js';
-import { keyFileOwner, loadKeys, userKeyFiles } from '../../../src/server/config/keystore.js';
+import { keyFileOwner, loadKeys, MAX_KEY_FILE_BYTES, userKeyFiles } from '../../../src/server/config/keystore.js';
 
 let seed = 1;
 const random = (n: number): Uint8Array => Uint8Array.from({ length: n }, () => (seed = (seed * 48271) % 2147483647) & 0xff);
@@ -116,4 +117,24 @@ test('on reload a user without any key file is revoked with a warning, not an er
 test('an unreadable keys_dir names the config key', () => {
   const config = { ...setup(['alice'], {}), keysDir: '/nonexistent/knockspa-keys' };
   assert.throws(() => loadKeys(config), (err: unknown) => err instanceof ConfigError && err.key === 'keys_dir' && /cannot read \/nonexistent\/knockspa-keys \(ENOENT\)/.test(err.message));
+});
+
+test('a key file is the daemon\'s own regular file: a FIFO, a link, another owner or an oversized file is refused without blocking', () => {
+  const config = setup(['alice'], {});
+  const file = join(config.keysDir, 'alice.key');
+  execFileSync('mkfifo', ['-m', '600', file]);
+  expectConfigError(config, 'users.alice', /alice\.key is not a regular file/);
+  rmSync(file);
+  const real = join(config.keysDir, 'elsewhere');
+  writeFileSync(real, formatKeyFile(key('alice')), { mode: 0o600 });
+  symlinkSync(real, file);
+  expectConfigError(config, 'users.alice', /is a symbolic link/);
+  rmSync(file);
+  writeFileSync(file, 'x'.repeat(MAX_KEY_FILE_BYTES + 1), { mode: 0o600 });
+  expectConfigError(config, 'users.alice', new RegExp(`is ${MAX_KEY_FILE_BYTES + 1} bytes`));
+  if (process.geteuid?.() === 0) {
+    writeFileSync(file, formatKeyFile(key('alice')), { mode: 0o600 });
+    chownSync(file, 65534, 65534);
+    expectConfigError(config, 'users.alice', /owned by uid 65534, not by the daemon's user/);
+  }
 });

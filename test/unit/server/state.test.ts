@@ -1,14 +1,18 @@
 // State store: round trip, mode 0600, atomic replace, failed saves throw, corrupt files set aside, boot id.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { SLICE_UNITS, StateStore, type DaemonState } from '../../../src/server/state/state.js';
+import { frame, SLICE_UNITS, StateStore, type DaemonState } from '../../../src/server/state/state.js';
+import { FileRefused } from '../../../src/server/own-files.js';
 
 function state(n: number): DaemonState {
   return {
-    version: 1,
+    version: 2,
+    maxSkewMs: 30_000,
+    notBeforeMs: 0,
     replay: { version: 1, entries: [[`id${n}`, 1_800_000_000_000 + n]] },
     grants: [{ user: 'alice', ip: '198.18.0.2', family: 4, proto: 'tcp', port: 22, deadlineMs: 1_800_000_030_000 + n }],
   };
@@ -29,7 +33,7 @@ test('saves and loads back, mode 0600, no temp file left', async () => {
 test('a corrupt file is moved aside and reported, not trusted', () => {
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-state-'));
   const store = new StateStore(dir);
-  for (const bad of ['{not json', '{"version":2,"replay":{},"grants":[]}', '{"version":1,"replay":{},"grants":[{"user":"a"}]}']) {
+  for (const bad of ['{not json', frame('{"version":3,"replay":{},"grants":[],"maxSkewMs":30000,"notBeforeMs":0}'), frame('{"version":2,"replay":{},"grants":[{"user":"a"}],"maxSkewMs":30000,"notBeforeMs":0}'), JSON.stringify({ ...state(1), version: 1 })]) {
     writeFileSync(store.file, bad);
     const result = store.load();
     assert.equal(result.kind, 'corrupt', bad);
@@ -63,16 +67,61 @@ test('grant records are input: a bad name, a non-canonical or injected address, 
     { ...good, deadlineMs: 1e300 },
   ];
   for (const grant of bad) {
-    writeFileSync(store.file, JSON.stringify({ ...state(1), grants: [grant] }));
+    writeFileSync(store.file, frame(JSON.stringify({ ...state(1), grants: [grant] })));
     assert.equal(store.load().kind, 'corrupt', JSON.stringify(grant));
   }
-  writeFileSync(store.file, JSON.stringify(state(1)));
+  writeFileSync(store.file, frame(JSON.stringify(state(1))));
   assert.equal(store.load().kind, 'ok', 'and the check can pass');
+});
+
+test('a torn write (the new text over part of a longer old one) reads as corrupt, not as a state', () => {
+  const store = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')));
+  const entries = (n: number): DaemonState => ({ ...state(n), replay: { version: 1, entries: Array.from({ length: 200 }, (_, i) => [`id${n}-${i}`, 1_800_000_000_000 + i]) } });
+  store.save(entries(1));
+  store.close();
+  const old = readFileSync(store.file, 'utf8');
+  const next = frame(JSON.stringify(entries(2)));
+  // Entries of one length line up: cut at an entry boundary, the mix is valid JSON of the right shape.
+  const cut = next.indexOf('["id2-100"');
+  const torn = next.slice(0, cut) + old.slice(cut);
+  assert.doesNotThrow(() => JSON.parse(torn.slice(torn.indexOf('"state":') + 8, torn.trimEnd().length - 1)), 'the torn state alone parses');
+  writeFileSync(store.file, torn);
+  const loaded = store.load();
+  assert.equal(loaded.kind, 'corrupt');
+  assert.match(loaded.kind === 'corrupt' ? loaded.error : '', /checksum/);
+});
+
+test('the state file and its directory must be the daemon\'s own: a link, a FIFO, a directory others can write are refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-state-'));
+  const store = new StateStore(dir);
+  const target = join(dir, 'elsewhere');
+  writeFileSync(target, frame(JSON.stringify(state(1))), { mode: 0o600 });
+  symlinkSync(target, store.file);
+  assert.throws(() => store.load(), (err: unknown) => err instanceof FileRefused && /symbolic link/.test(err.message));
+  rmSync(store.file);
+  execFileSync('mkfifo', ['-m', '600', store.file]);
+  assert.throws(() => store.load(), (err: unknown) => err instanceof FileRefused && /not a regular file/.test(err.message), 'refused without blocking');
+  rmSync(store.file);
+  chmodSync(dir, 0o1777);
+  assert.throws(() => store.prepare(), (err: unknown) => err instanceof FileRefused && /mode 1777.*chmod go-w/.test(err.message));
+  chmodSync(dir, 0o700);
+  assert.doesNotThrow(() => store.prepare(), 'and the check can pass');
+});
+
+test('durable saves never write through a planted link: the temp name is replaced, the link target untouched', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-state-'));
+  const store = new StateStore(dir, { durable: true });
+  const victim = join(mkdtempSync(join(tmpdir(), 'knockspa-victim-')), 'passwd');
+  writeFileSync(victim, 'root:x:0:0\n');
+  symlinkSync(victim, `${store.file}.tmp`);
+  store.save(state(1));
+  assert.equal(readFileSync(victim, 'utf8'), 'root:x:0:0\n');
+  assert.deepEqual(store.load(), { kind: 'ok', state: state(1) });
 });
 
 test('a boot id that is not a string makes the file corrupt', () => {
   const store = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')));
-  writeFileSync(store.file, JSON.stringify({ ...state(1), bootId: 42 }));
+  writeFileSync(store.file, frame(JSON.stringify({ ...state(1), bootId: 42 })));
   assert.equal(store.load().kind, 'corrupt');
 });
 
@@ -98,7 +147,7 @@ test('written in place: a shorter state is padded (still one JSON text), a much 
   const wide: DaemonState = { ...state(5), replay: { version: 1, entries: Array.from({ length: 3000 }, (_, i) => [`id${i}-ü€`, 1_800_000_000_000 + i]) } };
   store.save(wide);
   assert.deepEqual(store.load(), { kind: 'ok', state: wide });
-  assert.equal(statSync(store.file).size, Buffer.byteLength(JSON.stringify(wide)), 'no padding past a longer text');
+  assert.equal(statSync(store.file).size, Buffer.byteLength(frame(JSON.stringify(wide))), 'no padding past a longer text');
   store.close();
 });
 
@@ -106,9 +155,9 @@ test('a state larger than one write slice: byte for byte, a surrogate pair on th
   const store = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')));
   const withPairAt = (k: number): DaemonState => ({ ...state(6), replay: { version: 1, entries: [[`${'x'.repeat(k)}\u{1F600}tail`, 1_800_000_000_000]] } });
   // The pair's first unit is the slice's last: cut there, it would be written as U+FFFD.
-  const k = SLICE_UNITS - 1 - JSON.stringify(withPairAt(0)).indexOf('\u{1F600}');
+  const k = SLICE_UNITS - 1 - frame(JSON.stringify(withPairAt(0))).indexOf('\u{1F600}');
   const straddling = withPairAt(k);
-  assert.equal(JSON.stringify(straddling).indexOf('\u{1F600}'), SLICE_UNITS - 1);
+  assert.equal(frame(JSON.stringify(straddling)).indexOf('\u{1F600}'), SLICE_UNITS - 1);
   store.save(straddling);
   assert.deepEqual(store.load(), { kind: 'ok', state: straddling });
   // Several slices of three-byte characters (over 3 MB), then a short state padded over 3 MB.
