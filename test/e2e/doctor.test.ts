@@ -41,7 +41,7 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
         /^ok {4}firewall iptables is present and usable$/,
         new RegExp(`^ok {4}the SPA port udp/${SPA_PORT} is held by the running knockspa daemon \\(pid \\d+\\)$`),
         /^ok {4}key file alice\.key of alice \(key id [0-9a-f]{16}, mode 600\)$/,
-        /^ok {4}state_dir .* is writable$/,
+        /^ok {4}state_dir .* is the daemon's own and writable$/,
         /^ok {4}tcp\/22 is dropped for IPv4 until a knock opens it \(-A INPUT -p tcp -m tcp --dport 22 -j DROP\)$/,
         /^ok {4}tcp\/22 is dropped for IPv6 until a knock opens it/,
         /^ok {4}established IPv4 connections are accepted/,

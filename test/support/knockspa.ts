@@ -8,7 +8,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseKeyFile, parsePortSpec, sealPacket, type Action, type PortSpec } from '../../src/protocol/index.js';
+import { parseKeyFile, parsePortSpec, ReplayGuard, sealPacket, type Action, type PortSpec } from '../../src/protocol/index.js';
+import { currentBootId } from '../../src/server/state/boot-id.js';
+import { StateStore, STATE_VERSION } from '../../src/server/state/state.js';
 import { NODE, run, type LogLine, type NsProcess, type RunResult, type TestNet } from './netns.js';
 
 /** The repository root (this file is dist/test/support/knockspa.js once built). */
@@ -127,6 +129,18 @@ export class Site {
   resetState(): void {
     rmSync(this.stateDir, { recursive: true, force: true });
   }
+
+  /**
+   * An empty state file of this boot, as a daemon that ran before leaves it: without one, a
+   * daemon refuses every knock for max_skew seconds after its start (its replay cache is lost).
+   */
+  seedState(): void {
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    const store = new StateStore(this.stateDir);
+    const bootId = currentBootId();
+    store.save({ version: STATE_VERSION, replay: new ReplayGuard(1).toState(), grants: [], maxSkewMs: (this.config.max_skew ?? 30) * 1000, notBeforeMs: 0, ...(bootId === undefined ? {} : { bootId }) });
+    store.close();
+  }
 }
 
 export interface SiteOptions {
@@ -137,6 +151,8 @@ export interface SiteOptions {
   /** Users to make keys for in keys_dir; default: every configured user not of format "fwknop". */
   keyUsers?: string[];
   extra?: ServerConfigInput;
+  /** 'seeded' (default): an empty state file, as after an earlier run; 'none': a first start. */
+  state?: 'seeded' | 'none';
 }
 
 /** Makes a site for `net`: keys (keygen via the real CLI) and a config matching the contract. */
@@ -164,6 +180,7 @@ export async function makeSite(net: TestNet, opts: SiteOptions = {}): Promise<Si
   const knockspaUsers = Object.keys(users).filter((u) => users[u]?.format !== 'fwknop');
   for (const user of opts.keyUsers ?? knockspaUsers) await keygen(site.keysDir, user);
   site.writeConfig();
+  if (opts.state !== 'none') site.seedState();
   return site;
 }
 

@@ -1,17 +1,16 @@
 /**
  * How much authentication work unauthenticated traffic may cost the daemon.
  *
- * Only a packet that names a known key id gets as far as the HMAC, but key ids are visible
- * on the wire, so whoever sniffed one knock can make the daemon compute one HMAC per packet. The
- * budget is kept per source address and counts failed authentications (any reject after the HMAC):
- * - a source with no recent failure ("clean") is always admitted, so junk from others can never
- *   make the daemon drop a real user's knock;
- * - a source that failed recently is admitted only while it has failures left of its own and the
- *   daemon-wide budget has a token; otherwise its packet is dropped before the HMAC ('over-budget').
- * Clean sources take from the daemon-wide budget too (without being refused), so unless every
- * packet comes from a fresh address the HMAC work stays under GLOBAL_PER_SEC.
- * UDP sources can be spoofed: spoofing a user's address holds that user back only while the
- * spoofing lasts plus SOURCE_FAILURES / SOURCE_REFILL_PER_SEC seconds.
+ * Only a packet that names a known key id gets as far as the HMAC, but key ids are visible on the
+ * wire, so whoever sniffed one knock can make the daemon compute one HMAC per packet. The budget
+ * limits sources only when the daemon as a whole is under pressure:
+ * - the daemon-wide budget (GLOBAL_PER_SEC authentications a second) is spent by every packet;
+ * - while it has tokens, every source is admitted, also one that failed recently: a spoofer who
+ *   sends junk in a user's name from the user's address cannot lock the user out without sending
+ *   more than the whole budget, which costs real bandwidth;
+ * - once it is spent, only sources with no recent failure ("clean") are admitted: junk from
+ *   others can never make the daemon drop a real user's knock, and failing sources cost a lookup.
+ * Failures are counted per source (SOURCE_FAILURES, forgiven at SOURCE_REFILL_PER_SEC).
  * @module
  */
 import { TokenBuckets } from './token-buckets.js';
@@ -25,9 +24,9 @@ export interface AuthGate {
   failed(source: string): void;
 }
 
-/** Failed authentications a source may have before it is held back. */
+/** Failed authentications a source may have before it is no longer clean. */
 export const SOURCE_FAILURES = 8;
-/** Failures forgiven per second: an emptied source is admitted again within 0.5 s, clean within 4 s. */
+/** Failures forgiven per second: a source that failed is clean again within 4 s. */
 export const SOURCE_REFILL_PER_SEC = 2;
 /** Sources remembered at once (only failing ones are); the oldest is forgotten first. */
 export const MAX_SOURCES = 16_384;
@@ -61,12 +60,13 @@ export class AuthBudget implements AuthGate {
 
   /** Before the HMAC: may a packet from `source` be authenticated? Allocates nothing. */
   admit(source: string): boolean {
-    const left = this.failures.level(source);
-    if (left >= this.clean) {
-      this.global.take('');
-      return true;
-    }
-    return left >= 1 && this.global.take('');
+    // Clean sources spend the daemon-wide budget too, but are never refused.
+    return this.global.take('') || this.isClean(source);
+  }
+
+  /** No failed authentication from `source` recently. */
+  isClean(source: string): boolean {
+    return this.failures.level(source) >= this.clean;
   }
 
   /** After a packet from `source` failed authentication. */
@@ -81,6 +81,8 @@ export class AuthBudget implements AuthGate {
  * HMAC rate), leaving room for 10,000 fwknop packets a second with one fwknop user.
  */
 export const FWKNOP_TRIALS = { capacity: 10_000, refillPerSec: 10_000 } as const;
+/** Trials only clean sources may spend: failing sources cannot drain the budget for everyone. */
+export const FWKNOP_CLEAN_RESERVE = FWKNOP_TRIALS.capacity / 2;
 
 /** The daemon-wide budget of fwknop HMAC trials; made once, so a reload does not refill it. */
 export class TrialBudget {
@@ -90,7 +92,9 @@ export class TrialBudget {
     this.buckets = new TokenBuckets({ ...FWKNOP_TRIALS, maxKeys: 1, now });
   }
 
-  take(trials: number): boolean {
+  /** Takes `trials` for a packet from a clean source, or from a failing one while more than the reserve is left. */
+  take(trials: number, clean: boolean): boolean {
+    if (!clean && this.buckets.level('') - trials < FWKNOP_CLEAN_RESERVE) return false;
     return this.buckets.take('', trials);
   }
 }

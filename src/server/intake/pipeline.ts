@@ -49,7 +49,7 @@ export class Pipeline {
     if (typeof screened === 'string') return rejects.reject(screened, source);
     if (!budget.admit(source)) return rejects.tally(OVER_BUDGET);
     // Refused daemon-wide, not for anything this source did: not counted against it.
-    if (screened.format === 'fwknop' && !this.opts.trials.take(screened.trials)) return rejects.reject('fwknop-rate-limited', source);
+    if (screened.format === 'fwknop' && !this.opts.trials.take(screened.trials, budget.isClean(source))) return rejects.reject('fwknop-rate-limited', source);
     const knock = formats.authenticate(payload, screened, this.opts.now());
     if (typeof knock === 'string') {
       budget.failed(source);

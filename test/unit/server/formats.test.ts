@@ -135,8 +135,8 @@ test('the trial budget outlives a reload (a new policy does not refill it)', () 
   assert.equal(pipelineOf(config()).send(junk), 'fwknop-bad-mac', 'and the check can fail: a new budget is full');
 });
 
-test('the per-source budget covers fwknop packets: a junk source is held back, another source still gets in', () => {
-  const { send } = pipelineOf(config());
+test('under pressure the per-source budget covers fwknop packets: a junk source is held back, another source still gets in', () => {
+  const { send } = pipelineOf(config(), { budget: new AuthBudget({ now: () => NOW, globalPerSec: 20 }) });
   const junk = bytes('A'.repeat(300));
   const results = Array.from({ length: 50 }, () => send(junk, '198.18.0.66'));
   assert.equal(results[0], 'fwknop-bad-mac', 'the first failures are tried and logged');
@@ -145,9 +145,23 @@ test('the per-source budget covers fwknop packets: a junk source is held back, a
   assert.equal(send(bytes('A'.repeat(PACKET_SIZE)), '198.18.0.66'), 'bad-magic', 'cheap refusals need no budget');
 });
 
+test('failing sources cannot drain the trial budget: a reserve is kept for sources with no failures', () => {
+  // 32 fwknop users: each packet costs 32 trials.
+  const users = Array.from({ length: 31 }, (_, i) => `[users.f${i}]\nports = ["tcp/22"]\nformat = "fwknop"\nfwknop_key_base64 = "${b64(new Uint8Array(32).fill(i + 10))}"\nfwknop_hmac_key_base64 = "${b64(new Uint8Array(64).fill(i + 100))}"\n`).join('');
+  const { send } = pipelineOf(config(users));
+  const junk = bytes('A'.repeat(300));
+  const sources = Array.from({ length: 240 }, (_, i) => `198.51.100.${i}`);
+  for (const source of sources) send(junk, source); // each fails once: no longer clean
+  const outcomes = new Set<string | undefined>();
+  for (let round = 0; round < 10; round++) for (const source of sources) outcomes.add(send(junk, source));
+  assert.ok(outcomes.has('fwknop-rate-limited'), 'failing sources are cut off at the reserve');
+  assert.ok(!outcomes.has('fwknop-bad-mac'), 'and get no more HMAC trials');
+  assert.equal(send(fwknopPacket(), '198.18.0.2'), 'submitted', "a clean user's knock still gets its trials");
+});
+
 test('a fwknop packet refused by the daemon-wide trial budget is not a failure of its source', () => {
   const trials = new TrialBudget(() => NOW);
-  while (trials.take(1)); // the daemon-wide budget is empty (another flood spent it)
+  while (trials.take(1, true)); // the daemon-wide budget is empty (another flood spent it)
   const { send, budget } = pipelineOf(config(), { trials });
   for (let i = 0; i < 20; i++) assert.equal(send(fwknopPacket(), '198.18.0.2'), 'fwknop-rate-limited');
   assert.equal(budget.size, 0, 'no HMAC was tried: nothing counts against 198.18.0.2');

@@ -75,7 +75,18 @@ test('a flood of bad tags from many sources: HMACs bounded, a clean source opens
   assert.equal(captured.events('reject').filter((l) => l.reason === 'over-budget').length, 0, 'and none is logged one by one');
 });
 
-test('a spoofed flood from the user\'s own address holds her back only until it stops plus a few seconds', async (t) => {
+test('a slow spoofed flood from the user\'s own address (10 a second) never holds her back', async (t) => {
+  const { send, settle, fw, advance } = setup(t);
+  for (let second = 0; second < 9; second++) {
+    for (let i = 0; i < 10; i++) send(forged, '198.18.0.2');
+    advance(1_000);
+  }
+  send(sealPacket(ALICE, { ...OPEN_SSH, timestampMs: OPEN_SSH.timestampMs + 9_000 }, nonceOf(4)), '198.18.0.2');
+  await settle();
+  assert.deepEqual([...fw.rules], ['198.18.0.2 tcp/22'], 'her knock opens');
+});
+
+test('a spoofed flood from the user\'s own address faster than the daemon-wide cap holds her back only until it stops plus a few seconds', async (t) => {
   const { send, settle, fw, advance } = setup(t);
   for (let i = 0; i < 10_000; i++) send(forged, '198.18.0.2');
   send(sealPacket(ALICE, OPEN_SSH, nonceOf(2)), '198.18.0.2');
