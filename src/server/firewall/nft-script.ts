@@ -60,8 +60,8 @@ function element(rule: Rule): string {
  * Element changes. The kernel drops an element at its timeout. Adding an element that is there
  * is a no-op, so "add, delete" removes an element whether or not it is still there (the kernel
  * may have expired it a moment before the daemon's own timer fired) and never fails the batch.
- * A new grant is a plain add: a delete costs about 15 ms against 4 ms for an add (measured, see
- * bench:firewall), and a leftover element with an older timeout would only close early.
+ * A new grant is a plain add: a delete costs several times an add (npm run bench:firewall),
+ * and a leftover element with an older timeout would only close early.
  */
 export function changesScript(changes: readonly { readonly set: NftSetRef; readonly change: Change }[], nowMs: number): string {
   const lines: string[] = [];
