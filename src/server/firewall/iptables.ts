@@ -13,8 +13,8 @@ import type { Proto } from '../../protocol/ports.js';
 import { entryComment, parseComment } from './comment.js';
 import { probeTool, runTool } from './exec.js';
 import { WarmTool } from './warm-tool.js';
-import { ConfigError } from '../config/config-error.js';
-import { applyAtomically, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall.js';
+import { defineBackend } from './backend.js';
+import { applyAtomically, SetupError, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall.js';
 
 export const CHAIN = 'KNOCKSPA';
 const FAMILIES = [4, 6] as const;
@@ -70,8 +70,6 @@ function restoreArgv(family: 4 | 6): string[] {
 export interface IptablesOptions {
   /** INPUT position of the jump to KNOCKSPA (1 = first). */
   readonly jumpPosition: number;
-  /** The config file, named when the position does not fit. */
-  readonly configFile: string;
 }
 
 export class IptablesFirewall implements Firewall {
@@ -103,13 +101,13 @@ export class IptablesFirewall implements Firewall {
     return `iptables: ${this.description}`;
   }
 
-  /** True if INPUT already jumps to KNOCKSPA; false if the jump can go in; ConfigError if the position is past the end. */
+  /** True if INPUT already jumps to KNOCKSPA; false if the jump can go in; SetupError if the position is past the end. */
   private async jumpFits(family: 4 | 6): Promise<boolean> {
     const input = (await runTool([tool(family), '-w', '-S', 'INPUT'])).stdout.split('\n');
     if (input.includes(`-A INPUT -j ${CHAIN}`)) return true;
     const rules = input.filter((l) => l.startsWith('-A INPUT')).length;
     if (this.opts.jumpPosition > rules + 1)
-      throw new ConfigError(this.opts.configFile, 'iptables_jump_position', `at most ${rules + 1}: ${tool(family)} INPUT has ${rules} rules, got ${this.opts.jumpPosition}`);
+      throw new SetupError('iptables_jump_position', `at most ${rules + 1}: ${tool(family)} INPUT has ${rules} rules, got ${this.opts.jumpPosition}`);
     return false;
   }
 
@@ -164,3 +162,11 @@ export class IptablesFirewall implements Firewall {
   }
 }
 
+/** `firewall = "iptables"`; `iptables_jump_position` places the jump. */
+export const iptablesBackend = defineBackend<IptablesOptions>({
+  name: 'iptables',
+  keys: ['iptables_jump_position'],
+  read: (r) => ({ jumpPosition: r.int('iptables_jump_position', 1, 100_000, 1) }),
+  capabilities: { lists: true, outlivesReboot: false, protectsPorts: false, opensPorts: true },
+  make: (settings) => new IptablesFirewall(settings),
+});
