@@ -76,7 +76,7 @@ async function listenerFindings(config: ServerConfig): Promise<Finding[]> {
 async function firewallFindings(config: ServerConfig): Promise<Finding[]> {
   const firewall = makeFirewall(config, pino({ enabled: false }));
   if (!config.firewallSettings.backend.capabilities.opensPorts)
-    return [warn(`firewall = "${config.firewall}" opens nothing: it manages ${firewall.description}`, `set firewall = "${DEFAULT_BACKEND}" for real use`)];
+    return [warn(`firewall = "${config.firewall}" manages ${firewall.description}: a knock opens nothing`, `set firewall = "${DEFAULT_BACKEND}" for real use`)];
   try {
     await firewall.check(protectedPorts(config.firewallSettings.protect, config.users.values()));
     return [ok(`firewall ${firewall.name} is present and usable`)];

@@ -24,8 +24,9 @@ export class TableReader {
     return this.prefix === '' ? key : `${this.prefix}.${key}`;
   }
 
-  fail(key: string, expected: string): never {
-    throw new ConfigError(this.file, this.path(key), `expected ${expected}, got ${shown(this.table[key])}`);
+  /** "expected X, got Y" about `key`; Y is its value, or `got` (one item of it). */
+  fail(key: string, expected: string, got: unknown = this.table[key]): never {
+    throw new ConfigError(this.file, this.path(key), `expected ${expected}, got ${shown(got)}`);
   }
 
   int(key: string, min: number, max: number, fallback: number): number {

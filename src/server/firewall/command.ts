@@ -6,7 +6,6 @@
  * @module
  */
 import { accessSync, constants } from 'node:fs';
-import { shown } from '../config/config-error.js';
 import type { TableReader } from '../config/table-reader.js';
 import { defineBackend } from './backend.js';
 import { runTool } from './exec.js';
@@ -91,7 +90,7 @@ function readTemplates(r: TableReader): CommandTemplates {
     const text = c.string(key, undefined);
     if (text === undefined) return c.fail(key, 'a command template like "/usr/sbin/iptables -I INPUT -s %IP% -p %PROTO% --dport %PORT% -j ACCEPT"');
     const parsed = parseTemplate(text);
-    if (typeof parsed === 'string') return c.refuse(key, `expected ${parsed}, got ${shown(text)}`);
+    if (typeof parsed === 'string') return c.fail(key, parsed);
     return parsed;
   };
   return { open: template('open'), close: template('close') };

@@ -9,7 +9,6 @@
  * @module
  */
 import type { PortSpec } from '../../protocol/ports.js';
-import { shown } from '../config/config-error.js';
 import type { TableReader } from '../config/table-reader.js';
 import { defineBackend } from './backend.js';
 import { runTool } from './exec.js';
@@ -144,7 +143,7 @@ function readSets(r: TableReader): NftSetRef[] {
   if (!Array.isArray(items) || items.length === 0 || items.length > 2) r.fail('nft_set', expected);
   const sets = items.map((item: unknown) => {
     const ref = typeof item === 'string' ? parseNftSetRef(item) : null;
-    return ref ?? r.refuse('nft_set', `expected ${expected}, got ${shown(item)}`);
+    return ref ?? r.fail('nft_set', expected, item);
   });
   const [first] = sets;
   if (first !== undefined && sets.length === 2 && sets.every((s) => s.family === first.family && s.family !== 'inet'))
