@@ -74,8 +74,8 @@ interface Backend {
 }
 
 function backends(): Backend[] {
-  const nft = new NftablesFirewall({ sets: [], configFile: 'bench' });
-  const ipt = new IptablesFirewall({ jumpPosition: 1, configFile: 'bench' });
+  const nft = new NftablesFirewall({ sets: [] });
+  const ipt = new IptablesFirewall({ jumpPosition: 1 });
   const command = new CommandFirewall({
     open: template('/usr/sbin/iptables -w -I INPUT -s %IP% -p %PROTO% --dport %PORT% -j ACCEPT'),
     close: template('/usr/sbin/iptables -w -D INPUT -s %IP% -p %PROTO% --dport %PORT% -j ACCEPT'),

@@ -54,6 +54,12 @@ function listenFamilies(config: ServerConfig): Array<4 | 6> {
   return [isIP(config.address) === 6 ? 6 : 4];
 }
 
+/** How to get a port dropped: a backend that drops ports itself does once the daemon has set it up. */
+function dropFix(config: ServerConfig, port: string): string {
+  if (config.firewallSettings.backend.capabilities.protectsPorts) return `start the daemon (firewall = "${config.firewall}" drops ${port} itself once set up), or make the base ruleset drop it`;
+  return `make the base ruleset drop ${port} and remove what accepts it (docs/operations.md, "Base ruleset")`;
+}
+
 export async function rulesetFindings(config: ServerConfig): Promise<Finding[]> {
   const findings: Finding[] = [];
   const ports = protectedPorts(config.firewallSettings.protect, config.users.values());
@@ -68,7 +74,7 @@ export async function rulesetFindings(config: ServerConfig): Promise<Finding[]> 
       const port = formatPortSpec(spec);
       if (v.kind === 'drop') findings.push(ok(`${port} is dropped for ${ipv} until a knock opens it (${v.by})`));
       else if (v.kind === 'accept')
-        findings.push(warn(`${port} is open to every ${ipv} address (${v.by}): knockspa protects nothing there`, `make the base ruleset drop ${port} and remove what accepts it (docs/operations.md, "Base ruleset")`));
+        findings.push(warn(`${port} is open to every ${ipv} address (${v.by}): knockspa protects nothing there`, dropFix(config, port)));
       else findings.push(warn(`cannot tell whether ${port} is dropped for ${ipv}: ${v.by} uses matches this check does not model`, `check from another machine: a connect to ${port} must time out without a knock`));
     }
 

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { DEFAULT_CONFIG_PATH, loadConfig, type ServerConfig } from '../server/config/config.js';
 import { ConfigError } from '../server/config/config-error.js';
 import { makeListener } from '../server/daemon.js';
-import { makeFirewall } from '../server/firewall/make.js';
+import { DEFAULT_BACKEND, makeFirewall } from '../server/firewall/registry.js';
 import { protectedPorts } from '../server/firewall/settings.js';
 import { runTool } from '../server/firewall/exec.js';
 import { PCAP_MISSING } from '../server/listen/pcap.js';
@@ -74,8 +74,9 @@ async function listenerFindings(config: ServerConfig): Promise<Finding[]> {
 }
 
 async function firewallFindings(config: ServerConfig): Promise<Finding[]> {
-  if (config.firewall === 'dry-run') return [warn('firewall = "dry-run": knocks are logged, nothing is ever opened', 'set firewall = "iptables" for real use')];
   const firewall = makeFirewall(config, pino({ enabled: false }));
+  if (!config.firewallSettings.backend.capabilities.opensPorts)
+    return [warn(`firewall = "${config.firewall}" manages ${firewall.description}: a knock opens nothing`, `set firewall = "${DEFAULT_BACKEND}" for real use`)];
   try {
     await firewall.check(protectedPorts(config.firewallSettings.protect, config.users.values()));
     return [ok(`firewall ${firewall.name} is present and usable`)];

@@ -11,8 +11,9 @@ import { AuthBudget, TrialBudget } from './intake/auth-budget.js';
 import { currentBootId } from './state/boot-id.js';
 import { loadConfig, type ServerConfig } from './config/config.js';
 import { ConfigError } from './config/config-error.js';
-import { makeFirewall } from './firewall/make.js';
-import { protectedPorts } from './firewall/settings.js';
+import { stateMustBeDurable } from './firewall/backend.js';
+import { makeFirewall } from './firewall/registry.js';
+import { asConfigError, protectedPorts } from './firewall/settings.js';
 import { packetFormats } from './intake/formats.js';
 import { Applier, type Grant } from './grants/applier.js';
 import { loadKeys } from './config/keystore.js';
@@ -81,7 +82,7 @@ function buildPolicy(
 export async function checkServer(path: string, log: Logger): Promise<{ config: ServerConfig; firewall: string }> {
   const config = loadConfig(path);
   buildPolicy(config, new ReplayGuard(config.replayCapacity), 0, log);
-  const firewall = await makeFirewall(config, log).check(protectedBy(config));
+  const firewall = await makeFirewall(config, log).check(protectedBy(config)).catch(asConfigError(config.file));
   return { config, firewall };
 }
 
@@ -95,11 +96,11 @@ export interface RunningDaemon {
 export async function startDaemon(path: string, log: Logger, now: () => number = Date.now): Promise<RunningDaemon> {
   const config = loadConfig(path);
 
-  // The command backend's rules may outlive a reboot and cannot be listed: only the state file
-  // knows them, so it is fsync'd before any of them goes in. The others rebuild from the firewall.
+  // Entries that may outlive a reboot and cannot be listed are known only to the state file: it is
+  // fsync'd before any of them goes in. Other backends rebuild from the firewall.
   // Without a boot id a file from before a crash cannot be told apart: fsync'd too.
   const bootId = currentBootId();
-  const store = new StateStore(config.stateDir, { durable: config.firewall === 'command' || bootId === undefined });
+  const store = new StateStore(config.stateDir, { durable: stateMustBeDurable(config.firewallSettings.backend.capabilities) || bootId === undefined });
   let loaded: LoadResult;
   try {
     store.prepare();
@@ -112,7 +113,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
 
   const firewall = makeFirewall(config, log);
   let protect = protectedBy(config);
-  await firewall.setup(protect);
+  await firewall.setup(protect).catch(asConfigError(config.file));
   const applier = new Applier({
     firewall, log, now, protect, sweepEveryMs: config.firewallSettings.sweepIntervalSec * 1000,
     save: (grants) => store.save({ version: STATE_VERSION, replay: replay.toState(), grants, maxSkewMs: window.savedSkewMs, notBeforeMs: window.notBeforeMs, ...(bootId === undefined ? {} : { bootId }) }),

@@ -9,7 +9,8 @@ import { UsageError } from '../client/errors.js';
 import { ConfigError } from './config/config-error.js';
 import { loadConfig } from './config/config.js';
 import { FirewallError } from './firewall/firewall.js';
-import { makeFirewall } from './firewall/make.js';
+import { makeFirewall } from './firewall/registry.js';
+import { asConfigError } from './firewall/settings.js';
 import { StateStore } from './state/state.js';
 
 export interface GrantsCommandOptions {
@@ -39,12 +40,12 @@ export function formatLeft(ms: number): string {
 
 async function readRows(configPath: string, from: string | undefined): Promise<{ rows: Row[]; source: string }> {
   const config = loadConfig(configPath);
-  const canList = config.firewall === 'nftables' || config.firewall === 'iptables';
+  const canList = config.firewallSettings.backend.capabilities.lists;
   const source = from ?? (canList ? 'firewall' : 'state');
   if (source === 'firewall') {
     if (!canList) throw new UsageError(`--from firewall: the ${config.firewall} backend cannot list what it did; use --from state`);
     const firewall = makeFirewall(config, pino({ enabled: false }));
-    return { rows: (await firewall.list()) ?? [], source: `firewall, ${firewall.description}` };
+    return { rows: (await firewall.list().catch(asConfigError(config.file))) ?? [], source: `firewall, ${firewall.description}` };
   }
   if (source !== 'state') throw new UsageError(`--from: expected firewall or state, got ${JSON.stringify(source)}`);
   const store = new StateStore(config.stateDir);

@@ -1,7 +1,8 @@
 /**
  * `knockspa doctor` against real setups in the namespaces: a good server has no fail (exit 0); a
  * protected port open to all, a dropped SPA port, a key file others can read, a taken SPA port, a
- * bad config each give the finding and the fix; nftables rules are read too. And the client side.
+ * bad config each give the finding and the fix; nftables rules are read too; the advice follows the
+ * backend's capabilities. And the client side.
  */
 import { strict as assert } from 'node:assert';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -128,6 +129,17 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
       r = await serverDoctor(s);
       assert.ok(has(r.lines, /^warn  tcp\/22 is open to every IPv4 address \(INPUT policy ACCEPT\)/), show(r));
       await net.runOk(net.srv, ['nft', 'delete', 'table', 'inet', 't']);
+    }),
+  );
+
+  await t.test('by the backend\'s capabilities: one that drops ports itself says to start the daemon; one that opens nothing is a warning', (t) =>
+    withScenario(t, net, { base: 'none', start: false, extra: { firewall: 'nftables' } }, async (s) => {
+      let r = await serverDoctor(s);
+      assert.ok(has(r.lines, /^warn  tcp\/22 is open to every IPv4 address \(INPUT policy ACCEPT\): knockspa protects nothing there  — start the daemon \(firewall = "nftables" drops tcp\/22 itself once set up\)/), show(r));
+      s.site.writeConfig({ firewall: 'dry-run' });
+      r = await serverDoctor(s);
+      assert.ok(has(r.lines, /^warn  firewall = "dry-run" manages nothing \(logs what it would do\): a knock opens nothing  — set firewall = "iptables" for real use$/), show(r));
+      assert.ok(has(r.lines, /^warn  tcp\/22 is open to every IPv4 address .* — make the base ruleset drop tcp\/22/), show(r));
     }),
   );
 

@@ -2,8 +2,8 @@
  * iptables backend, with the real iptables/ip6tables in the server namespace behind the README's
  * base ruleset: knockspa's own KNOCKSPA chain, jumped to at the configured INPUT position, each
  * rule commented with its owner and deadline; a restart with the state directory lost closes the
- * expired rules and adopts the live one; the chain deleted underneath; the spares' warm-up leaves
- * nothing; --remove-firewall.
+ * expired rules and adopts the live one; the chain deleted underneath; batches in both families
+ * through the spares leave nothing but knockspa's chain, jump and rules; --remove-firewall.
  */
 import { strict as assert } from 'node:assert';
 import { rmSync } from 'node:fs';
@@ -12,7 +12,6 @@ import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario } from '../suppor
 import { cliInServer, listGrants } from '../support/firewall.js';
 import { grantRule, hasKnockspaChain, JUMP_RULE, knockOk, knockspaChain } from '../support/knockspa.js';
 import { sleep } from '../support/netns.js';
-import { WARMUP_CHAIN } from '../../src/server/firewall/iptables.js';
 
 test('iptables backend', { timeout: 180_000 }, async (t) => {
   const net = await e2eNet(t);
@@ -85,8 +84,7 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
       await knockOk(net, 'open', ['22'], { host, key, duration: 120, allowIp: net.client2V4 });
       await s.daemon.waitEvent('open', { ip: net.client2V4 }, { since: m });
       const [error] = s.daemon.events('firewall-error', m);
-      assert.equal(error?.argv?.toString(), 'iptables-nft-restore,-w,--noflush', 'the nf_tables tool by its own name (iptables.ts, warmUpIfNft)');
-      assert.match(String(error?.stderr), /lines 1-6 of its input are knockspa's warm-up/);
+      assert.equal(error?.argv?.toString(), 'iptables-restore,-w,--noflush');
       assert.match(String(error?.stderr), /No chain\/target\/match by that name/, `iptables-restore's stderr: ${String(error?.stderr)}`);
       assert.equal(s.daemon.proc.exited, false);
       assert.equal(await hasKnockspaChain(net, 4), true);
@@ -96,42 +94,31 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
     }),
   );
 
-  await t.test('the spares\' warm-up chain never shows in the ruleset; one of that name made later fails knocks with its name in the log; one there before stops the start, named, before any change', (t) =>
+  await t.test('batches in both families, one after another through the spares: each goes in whole, and the filter table holds only knockspa\'s chain, jump and rules', (t) =>
     withScenario(t, net, {}, async (s) => {
-      const m = s.daemon.mark();
-      await knockOk(net, 'open', ['22'], { host, key: s.site.keyPath('alice'), duration: 60 });
-      await knockOk(net, 'open', ['22'], { host, key: s.site.keyPath('alice'), duration: 60, allowIp: net.clientV6 });
-      await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
-      await s.daemon.waitEvent('open', { ip: net.clientV6 }, { since: m });
-      const live = await net.firewallSnapshot(net.srv);
-      assert.deepEqual([await s.extra(4), await s.extra(6)], [[grantRule(net.clientV4, 'tcp', PROTECTED_PORT)], [grantRule(net.clientV6, 'tcp', PROTECTED_PORT)]], 'both grants are in');
-      assert.doesNotMatch(`${live.v4}${live.v6}`, /WARMUP/);
-
-      // Made after the start: the batch fails, and the repair's setup says why.
-      await net.runOk(net.srv, ['iptables', '-w', '-N', WARMUP_CHAIN]);
-      let mark = s.daemon.mark();
-      await knockOk(net, 'close', ['22'], { host, key: s.site.keyPath('alice') });
-      const named = await s.daemon.waitEvent('firewall-error', { op: 'setup' }, { since: mark });
-      assert.match(String(named.stderr), /iptables-nft: a chain KNOCKSPA-WARMUP exists/);
-      assert.deepEqual(await s.extra(4), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT)], 'the close did not go in');
-      await net.runOk(net.srv, ['iptables', '-w', '-X', WARMUP_CHAIN]);
-      mark = s.daemon.mark();
-      await knockOk(net, 'close', ['22'], { host, key: s.site.keyPath('alice') });
-      await s.daemon.waitEvent('close', { why: 'knock', ip: net.clientV4 }, { since: mark });
-
+      const key = s.site.keyPath('alice');
+      for (let round = 0; round < 3; round++) {
+        const m = s.daemon.mark();
+        await knockOk(net, 'open', ['22'], { host, key, duration: 60 });
+        await knockOk(net, 'open', ['22'], { host, key, duration: 60, allowIp: net.clientV6 });
+        await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
+        await s.daemon.waitEvent('open', { ip: net.clientV6 }, { since: m });
+        assert.deepEqual([await s.extra(4), await s.extra(6)], [[grantRule(net.clientV4, 'tcp', PROTECTED_PORT)], [grantRule(net.clientV6, 'tcp', PROTECTED_PORT)]], `round ${round}: both grants are in`);
+        const live = await net.firewallSnapshot(net.srv);
+        for (const [family, text] of [[4, live.v4], [6, live.v6]] as const) {
+          const chains = text.split('\n').filter((l) => l.startsWith('-N ')).sort();
+          assert.deepEqual(chains, ['-N KNOCKSPA'], `round ${round}: IPv${family} has knockspa's chain and no other of its own`);
+        }
+        assert.equal(s.daemon.events('firewall-error', m).length, 0, 'no batch failed');
+        const closed = s.daemon.mark();
+        await knockOk(net, 'close', ['22'], { host, key });
+        await knockOk(net, 'close', ['22'], { host, key, allowIp: net.clientV6 });
+        await s.daemon.waitEvent('close', { why: 'knock', ip: net.clientV4 }, { since: closed });
+        await s.daemon.waitEvent('close', { why: 'knock', ip: net.clientV6 }, { since: closed });
+        assert.deepEqual([await s.extra(4), await s.extra(6)], [[], []], `round ${round}: both grants are out`);
+      }
       await s.daemon.stop('SIGTERM');
       await s.assertPristine();
-      const stopped = await net.firewallSnapshot(net.srv);
-      assert.doesNotMatch(`${stopped.v4}${stopped.v6}`, /WARMUP/);
-
-      await net.runOk(net.srv, ['ip6tables', '-w', '-N', WARMUP_CHAIN]);
-      const before = await net.firewallSnapshot(net.srv);
-      const r = await cliInServer(net, ['server', '--config', s.site.configPath]);
-      const after = await net.firewallSnapshot(net.srv);
-      await net.runOk(net.srv, ['ip6tables', '-w', '-X', WARMUP_CHAIN]);
-      assert.notEqual(r.code, 0);
-      assert.match(r.stderr, /ip6tables-nft: a chain KNOCKSPA-WARMUP exists/);
-      assert.deepEqual(after, before, 'no chain, no jump in either family');
     }),
   );
 

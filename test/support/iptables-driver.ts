@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { IptablesFirewall } from '../../src/server/firewall/iptables.js';
 import type { Entry } from '../../src/server/firewall/firewall.js';
 
-const firewall = new IptablesFirewall({ jumpPosition: 1, configFile: 'iptables-driver' });
+const firewall = new IptablesFirewall({ jumpPosition: 1 });
 const entry = (ip: string): Entry => ({ ip, family: 4, proto: 'tcp', port: 22, user: 'alice', deadlineMs: 1_800_000_000_000 });
 
 async function perform(cmd: { op: string; ip?: string }): Promise<void> {

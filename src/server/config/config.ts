@@ -11,14 +11,16 @@ import { tomlErrorText } from '../../client/toml-error.js';
 import { canonicalIp } from '../../protocol/address.js';
 import { SERVER_ID, USER_NAME } from '../../protocol/keys.js';
 import { MAX_DURATION_SEC } from '../../protocol/body.js';
-import { formatPortSpec, parsePortSpec, type PortSpec } from '../../protocol/ports.js';
+import type { PortSpec } from '../../protocol/ports.js';
 import type { FwknopKeys } from '../../protocol/fwknop/keys.js';
 import { ConfigError, shown } from './config-error.js';
-import { FIREWALL_KEYS, readFirewallSettings, type FirewallKind, type FirewallSettings } from '../firewall/settings.js';
+import { TableReader, type Table } from './table-reader.js';
+import type { Backend } from '../firewall/backend.js';
+import { BACKENDS, DEFAULT_BACKEND } from '../firewall/registry.js';
+import { firewallKeys, readFirewallSettings, type FirewallSettings } from '../firewall/settings.js';
 import { checkFwknopUsers, FWKNOP_USER_KEYS, readUserFormat, type UserFormat } from './fwknop-users.js';
 
 export type ListenMode = 'udp' | 'pcap';
-export type { FirewallKind } from '../firewall/settings.js';
 
 export interface UserPolicy {
   readonly name: string;
@@ -35,8 +37,9 @@ export interface ServerConfig {
   readonly address: string;
   readonly interface: string | undefined;
   readonly port: number;
-  readonly firewall: FirewallKind;
-  /** The chosen backend's settings (ports to protect, nftables set, jump position, command templates, sweep). */
+  /** The backend's name, as in the config (firewall/registry.ts has them all). */
+  readonly firewall: string;
+  /** The chosen backend (capabilities, settings, how to build it), the ports it protects, the sweep. */
   readonly firewallSettings: FirewallSettings;
   readonly serverId: string;
   readonly keysDir: string;
@@ -52,92 +55,9 @@ export interface ServerConfig {
 export const DEFAULT_CONFIG_PATH = '/etc/knockspa/server.toml';
 export const DEFAULT_SPA_PORT = 62201;
 
-export type Table = Record<string, unknown>;
-
-/** Reads and checks one table's keys against what is allowed. */
-export class TableReader {
-  constructor(
-    readonly file: string,
-    private readonly prefix: string,
-    private readonly table: Table,
-    allowed: readonly string[],
-  ) {
-    for (const key of Object.keys(table))
-      if (!allowed.includes(key)) throw new ConfigError(file, this.path(key), `unknown key; expected one of ${allowed.join(', ')}`);
-  }
-
-  path(key: string): string {
-    return this.prefix === '' ? key : `${this.prefix}.${key}`;
-  }
-
-  fail(key: string, expected: string): never {
-    throw new ConfigError(this.file, this.path(key), `expected ${expected}, got ${shown(this.table[key])}`);
-  }
-
-  int(key: string, min: number, max: number, fallback: number): number {
-    const v = this.table[key];
-    if (v === undefined) return fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) this.fail(key, `an integer from ${min} to ${max}`);
-    return v;
-  }
-
-  bool(key: string, fallback: boolean): boolean {
-    const v = this.table[key];
-    if (v === undefined) return fallback;
-    if (typeof v !== 'boolean') this.fail(key, 'true or false');
-    return v;
-  }
-
-  string(key: string, fallback: string | undefined): string | undefined {
-    const v = this.table[key];
-    if (v === undefined) return fallback;
-    if (typeof v !== 'string' || v === '') this.fail(key, 'a non-empty string');
-    return v;
-  }
-
-  oneOf<T extends string>(key: string, choices: readonly T[], fallback: T): T {
-    const v = this.table[key] ?? fallback;
-    if (typeof v !== 'string' || !(choices as readonly string[]).includes(v)) this.fail(key, `one of ${choices.map((c) => `"${c}"`).join(', ')}`);
-    return v as T;
-  }
-
-  /** An array of port specs ("22", "tcp/22", "udp/53"), no duplicates; undefined if absent. */
-  ports(key: string, required: boolean): PortSpec[] | undefined {
-    const raw = this.table[key];
-    if (raw === undefined && !required) return undefined;
-    if (!Array.isArray(raw) || (required && raw.length === 0)) this.fail(key, `${required ? 'a non-empty' : 'an'} array of ports like ["tcp/22", "udp/53"]`);
-    const ports: PortSpec[] = [];
-    for (const item of raw) {
-      const spec = typeof item === 'string' ? parsePortSpec(item) : null;
-      if (spec === null) throw new ConfigError(this.file, this.path(key), `expected ports like "tcp/22" or "udp/53" (1..65535), got ${shown(item)}`);
-      if (ports.some((p) => formatPortSpec(p) === formatPortSpec(spec))) throw new ConfigError(this.file, this.path(key), `${formatPortSpec(spec)} listed twice`);
-      ports.push(spec);
-    }
-    return ports;
-  }
-
-  /** A reader for the nested table `key` (its own allowed keys), or undefined if absent. */
-  child(key: string, allowed: readonly string[]): TableReader | undefined {
-    const t = this.table_(key);
-    return t === undefined ? undefined : new TableReader(this.file, this.path(key), t, allowed);
-  }
-
-  /** The raw value, for readers of shapes this class does not know. */
-  value(key: string): unknown {
-    return this.table[key];
-  }
-
-  table_(key: string): Table | undefined {
-    const v = this.table[key];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Date) this.fail(key, 'a table');
-    return v as Table;
-  }
-}
-
 const TOP_KEYS = [
-  'listen', 'address', 'interface', 'port', 'firewall', 'server_id', 'keys_dir', 'state_dir',
-  'max_skew', 'default_duration', 'replay_capacity', 'users', ...FIREWALL_KEYS,
+  'listen', 'address', 'interface', 'port', 'server_id', 'keys_dir', 'state_dir',
+  'max_skew', 'default_duration', 'replay_capacity', 'users',
 ] as const;
 const USER_KEYS = ['ports', 'max_duration', 'require_ip', ...FWKNOP_USER_KEYS] as const;
 
@@ -155,9 +75,12 @@ function readUser(file: string, name: string, table: Table, defaultMax: number, 
   };
 }
 
-/** Validates parsed TOML. Pure apart from the default server id (the host name). */
-export function validateConfig(file: string, doc: Table): ServerConfig {
-  const r: TableReader = new TableReader(file, "", doc, TOP_KEYS);
+/**
+ * Validates parsed TOML. Pure apart from the default server id (the host name). `backends`: the
+ * firewall backends to choose from (the registry's; tests add their own).
+ */
+export function validateConfig(file: string, doc: Table, backends: readonly Backend[] = BACKENDS): ServerConfig {
+  const r: TableReader = new TableReader(file, "", doc, [...TOP_KEYS, ...firewallKeys(backends)]);
   const listen = r.oneOf('listen', ['udp', 'pcap'] as const, 'udp');
   const address = r.string('address', '0.0.0.0') as string;
   if (canonicalIp(address) === null) r.fail('address', 'an IPv4 or IPv6 address to bind ("0.0.0.0", "::" for dual stack)');
@@ -177,15 +100,15 @@ export function validateConfig(file: string, doc: Table): ServerConfig {
     users.set(name, readUser(file, name, value as Table, 300, fwknopKeys));
   }
   checkFwknopUsers(file, fwknopKeys);
-  const firewall = r.oneOf('firewall', ['nftables', 'iptables', 'command', 'dry-run'] as const, 'iptables');
+  const firewallSettings = readFirewallSettings(r, backends, DEFAULT_BACKEND);
   return {
     file,
     listen,
     address,
     interface: iface,
     port: r.int('port', 1, 65535, DEFAULT_SPA_PORT),
-    firewall,
-    firewallSettings: readFirewallSettings(r, firewall),
+    firewall: firewallSettings.backend.name,
+    firewallSettings,
     serverId,
     keysDir: resolve(base, r.string('keys_dir', 'keys') as string),
     stateDir: resolve(base, r.string('state_dir', 'state') as string),

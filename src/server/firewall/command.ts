@@ -6,9 +6,11 @@
  * @module
  */
 import { accessSync, constants } from 'node:fs';
+import type { TableReader } from '../config/table-reader.js';
+import { defineBackend } from './backend.js';
 import { runTool } from './exec.js';
 import { asFirewallError, FirewallError, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall.js';
-import { expandTemplate, type CommandTemplate } from './template.js';
+import { expandTemplate, parseTemplate, type CommandTemplate } from './template.js';
 
 export interface CommandTemplates {
   readonly open: CommandTemplate;
@@ -77,3 +79,31 @@ export class CommandFirewall implements Firewall {
     return 'command: knockspa keeps nothing of its own in the firewall; your close command removes what open added';
   }
 }
+
+const TEMPLATE_KEYS = ['open', 'close'] as const;
+
+/** The [firewall_command] table: both templates, each parsed. */
+function readTemplates(r: TableReader): CommandTemplates {
+  const c = r.child('firewall_command', TEMPLATE_KEYS);
+  if (c === undefined) return r.refuse('firewall_command', 'a [firewall_command] table with open = "..." and close = "..." when firewall = "command"');
+  const template = (key: 'open' | 'close'): CommandTemplate => {
+    const text = c.string(key, undefined);
+    if (text === undefined) return c.fail(key, 'a command template like "/usr/sbin/iptables -I INPUT -s %IP% -p %PROTO% --dport %PORT% -j ACCEPT"');
+    const parsed = parseTemplate(text);
+    if (typeof parsed === 'string') return c.fail(key, parsed);
+    return parsed;
+  };
+  return { open: template('open'), close: template('close') };
+}
+
+/**
+ * `firewall = "command"` with its [firewall_command] table. What the commands did cannot be
+ * listed, and may well outlive a reboot (a site's own rules): the state file is its only record.
+ */
+export const commandBackend = defineBackend<CommandTemplates>({
+  name: 'command',
+  keys: ['firewall_command'],
+  read: readTemplates,
+  capabilities: { lists: false, outlivesReboot: true, protectsPorts: false, opensPorts: true },
+  make: (templates) => new CommandFirewall(templates),
+});

@@ -4,6 +4,7 @@
  * @module
  */
 import type { Logger } from 'pino';
+import { defineBackend } from './backend.js';
 import type { ApplyFailure, Change, Entry, Firewall } from './firewall.js';
 import { ruleKey } from './firewall.js';
 
@@ -45,3 +46,15 @@ export class DryRunFirewall implements Firewall {
     return 'dry-run: nothing to remove';
   }
 }
+
+/**
+ * `firewall = "dry-run"`: no keys of its own. What it remembers dies with the daemon: nothing for
+ * another process to list.
+ */
+export const dryRunBackend = defineBackend<null>({
+  name: 'dry-run',
+  keys: [],
+  read: () => null,
+  capabilities: { lists: false, outlivesReboot: false, protectsPorts: false, opensPorts: false },
+  make: (_settings, { log }) => new DryRunFirewall(log),
+});

@@ -20,7 +20,7 @@ export interface ToolResult {
 export interface StartedTool {
   /** True once the process is gone (or could not start): feeding it would only report that. */
   readonly exited: boolean;
-  /** Writes `input` (after the prelude), closes stdin and resolves with the output on exit 0; FirewallError otherwise. */
+  /** Writes `input`, closes stdin and resolves with the output on exit 0; FirewallError otherwise. */
   feed(input: string): Promise<ToolResult>;
   /** Ends a tool that will not be fed (it has read nothing, so it does nothing). */
   kill(): void;
@@ -31,11 +31,8 @@ function failedTool(argv: readonly string[], message: string, code: string | nul
   return { exited: true, feed: () => Promise.reject(new FirewallError(argv, message, code)), kill: () => {} };
 }
 
-/**
- * Starts argv with stdin, stdout and stderr piped; it does not keep the daemon alive until fed. Never throws.
- * `prelude` is written at once, the start of the input that feed() ends.
- */
-export function startTool(argv: readonly string[], prelude = ''): StartedTool {
+/** Starts argv with stdin, stdout and stderr piped; it does not keep the daemon alive until fed. Never throws. */
+export function startTool(argv: readonly string[]): StartedTool {
   const [file, ...args] = argv;
   if (file === undefined) return failedTool(argv, 'empty argv', null);
   const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
@@ -76,7 +73,6 @@ export function startTool(argv: readonly string[], prelude = ''): StartedTool {
   child.stderr.on('data', collect(err));
   // A tool that exits before reading its input closes the pipe: the exit code tells what went wrong.
   child.stdin.on('error', () => {});
-  if (prelude !== '') child.stdin.write(prelude);
   const done = new Promise<ToolResult>((resolvePromise, reject) => {
     child.once('exit', () => (exited = true));
     child.once('close', (code, signal) => {

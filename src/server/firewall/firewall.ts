@@ -42,7 +42,7 @@ export interface Firewall {
   /**
    * Creates what the backend owns (table, chain, jump) or puts back what is missing, and makes
    * `protect` the dropped ports where the backend protects ports itself. Idempotent.
-   * Throws FirewallError if the tool fails, ConfigError if the firewall does not fit the config.
+   * Throws FirewallError if the tool fails, SetupError if the firewall does not fit the config.
    */
   setup(protect: readonly PortSpec[]): Promise<void>;
   /** Applies changes; never throws for a tool failure, returns what failed instead. */
@@ -67,6 +67,21 @@ export class FirewallError extends Error {
   ) {
     super(`${argv.join(' ')} failed${exitCode === null ? '' : ` (${exitCode})`}: ${stderr.trim() || 'no output'}`);
     this.name = 'FirewallError';
+  }
+}
+
+/**
+ * The firewall does not fit the config: `key` is the config key it is about, `expected` what would
+ * fit. Backends know no config file; whoever loaded the config turns this into the ConfigError
+ * the user sees (firewall/settings.ts, asConfigError).
+ */
+export class SetupError extends Error {
+  constructor(
+    readonly key: string,
+    readonly expected: string,
+  ) {
+    super(`${key}: ${expected}`);
+    this.name = 'SetupError';
   }
 }
 

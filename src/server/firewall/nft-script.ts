@@ -7,7 +7,27 @@ import { canonicalIp } from '../../protocol/address.js';
 import { formatPortSpec, type PortSpec, type Proto } from '../../protocol/ports.js';
 import { entryComment, parseComment } from './comment.js';
 import type { Change, Entry, Rule } from './firewall.js';
-import { formatNftSetRef, type NftSetRef } from './settings.js';
+
+/** An nftables set named as `FAMILY TABLE SET`, e.g. "inet filter knockspa". */
+export interface NftSetRef {
+  readonly family: 'ip' | 'ip6' | 'inet';
+  readonly table: string;
+  readonly set: string;
+}
+
+const NFT_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+
+export function parseNftSetRef(text: string): NftSetRef | null {
+  const [family, table, set, extra] = text.trim().split(/\s+/);
+  if (extra !== undefined || table === undefined || set === undefined) return null;
+  if (family !== 'ip' && family !== 'ip6' && family !== 'inet') return null;
+  if (!NFT_NAME.test(table) || !NFT_NAME.test(set)) return null;
+  return { family, table, set };
+}
+
+export function formatNftSetRef(ref: NftSetRef): string {
+  return `${ref.family} ${ref.table} ${ref.set}`;
+}
 
 /** knockspa's own table and what is in it. */
 export const OWN_TABLE = 'inet knockspa';
@@ -60,8 +80,8 @@ function element(rule: Rule): string {
  * Element changes. The kernel drops an element at its timeout. Adding an element that is there
  * is a no-op, so "add, delete" removes an element whether or not it is still there (the kernel
  * may have expired it a moment before the daemon's own timer fired) and never fails the batch.
- * A new grant is a plain add: a delete costs about 15 ms against 4 ms for an add (measured, see
- * bench:firewall), and a leftover element with an older timeout would only close early.
+ * A new grant is a plain add: a delete costs several times an add (npm run bench:firewall),
+ * and a leftover element with an older timeout would only close early.
  */
 export function changesScript(changes: readonly { readonly set: NftSetRef; readonly change: Change }[], nowMs: number): string {
   const lines: string[] = [];

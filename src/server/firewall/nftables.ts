@@ -8,21 +8,21 @@
  * in the admin's set(s), whose type is checked first.
  * @module
  */
-import { ConfigError } from '../config/config-error.js';
 import type { PortSpec } from '../../protocol/ports.js';
+import type { TableReader } from '../config/table-reader.js';
+import { defineBackend } from './backend.js';
 import { runTool } from './exec.js';
 import { WarmTool } from './warm-tool.js';
-import { applyAtomically, FirewallError, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall.js';
-import { changesScript, CHAIN_PRIORITY, describeProtected, listedEntries, OWN_SETS, OWN_TABLE, ownTableScript, parseListedSet, setFamily } from './nft-script.js';
-import { formatNftSetRef, type NftSetRef } from './settings.js';
+import { applyAtomically, FirewallError, SetupError, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall.js';
+import {
+  changesScript, CHAIN_PRIORITY, describeProtected, formatNftSetRef, listedEntries, OWN_SETS, OWN_TABLE, ownTableScript, parseListedSet, parseNftSetRef, setFamily, type NftSetRef,
+} from './nft-script.js';
 
 const NFT = 'nft';
 
 export interface NftablesOptions {
   /** The admin's sets (set mode); empty for knockspa's own table. */
   readonly sets: readonly NftSetRef[];
-  /** The config file, named in errors about the sets. */
-  readonly configFile: string;
   readonly now?: () => number;
 }
 
@@ -110,7 +110,7 @@ export class NftablesFirewall implements Firewall {
     return `nftables: removed ${mine.length} knockspa element(s) from ${this.description}; the sets themselves are yours`;
   }
 
-  /** Reads the admin's sets and decides which takes IPv4 and which IPv6; ConfigError if one does not fit. */
+  /** Reads the admin's sets and decides which takes IPv4 and which IPv6; SetupError if one does not fit. */
   private async resolveSets(): Promise<Partial<Record<4 | 6, NftSetRef>>> {
     const sets: Partial<Record<4 | 6, NftSetRef>> = {};
     for (const ref of this.opts.sets) {
@@ -120,16 +120,52 @@ export class NftablesFirewall implements Firewall {
         ({ stdout } = await runTool(argv));
       } catch (err) {
         if (!(err instanceof FirewallError) || err.exitCode !== 1) throw err;
-        throw new ConfigError(this.opts.configFile, 'nft_set', `an existing set; "${formatNftSetRef(ref)}": ${err.stderr.trim().split('\n')[0] ?? ''} (declare it in your ruleset first; see docs/operations.md)`);
+        throw new SetupError('nft_set', `an existing set; "${formatNftSetRef(ref)}": ${err.stderr.trim().split('\n')[0] ?? ''} (declare it in your ruleset first; see docs/operations.md)`);
       }
       const listed = parseListedSet(stdout);
       const family = listed === null ? 'unreadable `nft -j list set` output' : setFamily(listed);
-      if (typeof family === 'string') throw new ConfigError(this.opts.configFile, 'nft_set', `set "${formatNftSetRef(ref)}" has ${family}`);
+      if (typeof family === 'string') throw new SetupError('nft_set', `set "${formatNftSetRef(ref)}" has ${family}`);
       if (ref.family !== 'inet' && ref.family !== (family === 4 ? 'ip' : 'ip6'))
-        throw new ConfigError(this.opts.configFile, 'nft_set', `set "${formatNftSetRef(ref)}" holds IPv${family} addresses in a table of family ${ref.family}`);
-      if (sets[family] !== undefined) throw new ConfigError(this.opts.configFile, 'nft_set', `one set per address family; two hold IPv${family} addresses`);
+        throw new SetupError('nft_set', `set "${formatNftSetRef(ref)}" holds IPv${family} addresses in a table of family ${ref.family}`);
+      if (sets[family] !== undefined) throw new SetupError('nft_set', `one set per address family; two hold IPv${family} addresses`);
       sets[family] = ref;
     }
     return sets;
   }
 }
+
+/** `nft_set`: one set, or two (one per address family). */
+function readSets(r: TableReader): NftSetRef[] {
+  const raw = r.value('nft_set');
+  if (raw === undefined) return [];
+  const items = typeof raw === 'string' ? [raw] : raw;
+  const expected = 'an nftables set as "FAMILY TABLE SET" (e.g. "inet filter knockspa"), or an array of two (one for IPv4, one for IPv6)';
+  if (!Array.isArray(items) || items.length === 0 || items.length > 2) r.fail('nft_set', expected);
+  const sets = items.map((item: unknown) => {
+    const ref = typeof item === 'string' ? parseNftSetRef(item) : null;
+    return ref ?? r.fail('nft_set', expected, item);
+  });
+  const [first] = sets;
+  if (first !== undefined && sets.length === 2 && sets.every((s) => s.family === first.family && s.family !== 'inet'))
+    r.refuse('nft_set', `one set per address family, got two "${first.family}" sets`);
+  return sets;
+}
+
+/** `protect`: more ports for knockspa's own table to drop; with the admin's sets their ruleset drops. */
+function readProtect(r: TableReader, settings: NftablesOptions): PortSpec[] {
+  if (settings.sets.length > 0 && r.value('protect') !== undefined) r.refuse('protect', 'not with nft_set: your own ruleset drops the ports; knockspa only fills the set');
+  return r.ports('protect', false) ?? [];
+}
+
+/**
+ * `firewall = "nftables"`: knockspa's own table (`protect` adds ports to drop), or the admin's
+ * sets (`nft_set`). Elements time out in the kernel and are gone after a reboot.
+ */
+export const nftablesBackend = defineBackend<NftablesOptions>({
+  name: 'nftables',
+  keys: ['protect', 'nft_set'],
+  read: (r) => ({ sets: readSets(r) }),
+  readProtect,
+  capabilities: (settings) => ({ lists: true, outlivesReboot: false, protectsPorts: settings.sets.length === 0, opensPorts: true }),
+  make: (settings) => new NftablesFirewall(settings),
+});

@@ -6,11 +6,12 @@
  */
 import type { Logger } from 'pino';
 import { loadConfig } from '../config/config.js';
-import { makeFirewall } from './make.js';
+import { makeFirewall } from './registry.js';
+import { asConfigError } from './settings.js';
 
 export async function removeFirewall(path: string, log: Logger): Promise<string> {
   const config = loadConfig(path);
-  const done = await makeFirewall(config, log).remove();
+  const done = await makeFirewall(config, log).remove().catch(asConfigError(config.file));
   log.info({ event: 'firewall-removed', firewall: config.firewall, done }, done);
   return done;
 }

@@ -65,7 +65,7 @@ const BAD: ReadonlyArray<{ name: string; edit: (t: string) => string; key: strin
   { name: 'unknown user key', edit: (t) => t.replace('require_ip = false', 'require_ip = false\nport = 22'), key: 'users.alice.port', expected: /unknown key; expected one of ports, max_duration, require_ip/ },
   { name: 'port out of range', edit: (t) => t.replace('port = 62201', 'port = 70000'), key: 'port', expected: /expected an integer from 1 to 65535, got 70000/ },
   { name: 'port as a string', edit: (t) => t.replace('port = 62201', 'port = "62201"'), key: 'port', expected: /expected an integer from 1 to 65535, got "62201"/ },
-  { name: 'unknown firewall', edit: (t) => t.replace('firewall = "iptables"', 'firewall = "ipchains"'), key: 'firewall', expected: /expected one of "nftables", "iptables", "command", "dry-run", got "ipchains"/ },
+  { name: 'unknown firewall', edit: (t) => t.replace('firewall = "iptables"', 'firewall = "ipchains"'), key: 'firewall', expected: /expected one of .*"iptables".*, got "ipchains"/ }, // every name: firewall-registry.test.ts
   { name: 'unknown listen mode', edit: (t) => t.replace('listen = "udp"', 'listen = "tcp"'), key: 'listen', expected: /expected one of "udp", "pcap"/ },
   { name: 'pcap without interface', edit: (t) => t.replace('listen = "udp"', 'listen = "pcap"'), key: 'interface', expected: /the interface to sniff/ },
   { name: 'bind address not an IP', edit: (t) => t.replace('address = "0.0.0.0"', 'address = "localhost"'), key: 'address', expected: /an IPv4 or IPv6 address/ },
@@ -121,18 +121,21 @@ for (const { name, edit, key, expected } of BAD) {
 
 test('firewall settings: defaults, and each backend\'s keys', () => {
   const plain = loadConfig(writeConfig(GOOD));
-  assert.deepEqual(plain.firewallSettings, { protect: [], nftSets: [], jumpPosition: 1, command: undefined, sweepIntervalSec: 30 });
+  assert.equal(plain.firewallSettings.backend.name, 'iptables');
+  assert.deepEqual(plain.firewallSettings.backend.settings, { jumpPosition: 1 });
+  assert.deepEqual([plain.firewallSettings.protect, plain.firewallSettings.sweepIntervalSec], [[], 30]);
   const nftables = loadConfig(writeConfig(`protect = ["tcp/2222", "udp/53"]\nsweep_interval = 5\n${nft(GOOD)}`));
   assert.equal(nftables.firewall, 'nftables');
+  assert.deepEqual(nftables.firewallSettings.backend.settings, { sets: [] });
   assert.deepEqual(nftables.firewallSettings.protect, [{ proto: 'tcp', port: 2222 }, { proto: 'udp', port: 53 }]);
   assert.equal(nftables.firewallSettings.sweepIntervalSec, 5);
   const sets = loadConfig(writeConfig(`nft_set = ["inet filter knock4", "inet filter knock6"]\n${nft(GOOD)}`));
-  assert.deepEqual(sets.firewallSettings.nftSets, [{ family: 'inet', table: 'filter', set: 'knock4' }, { family: 'inet', table: 'filter', set: 'knock6' }]);
+  assert.deepEqual(sets.firewallSettings.backend.settings, { sets: [{ family: 'inet', table: 'filter', set: 'knock4' }, { family: 'inet', table: 'filter', set: 'knock6' }] });
   const one = loadConfig(writeConfig(`nft_set = "ip6 filter knockspa"\n${nft(GOOD)}`));
-  assert.deepEqual(one.firewallSettings.nftSets, [{ family: 'ip6', table: 'filter', set: 'knockspa' }]);
-  assert.equal(loadConfig(writeConfig(`iptables_jump_position = 3\n${GOOD}`)).firewallSettings.jumpPosition, 3);
+  assert.deepEqual(one.firewallSettings.backend.settings, { sets: [{ family: 'ip6', table: 'filter', set: 'knockspa' }] });
+  assert.deepEqual(loadConfig(writeConfig(`iptables_jump_position = 3\n${GOOD}`)).firewallSettings.backend.settings, { jumpPosition: 3 });
   const command = loadConfig(writeConfig(cmd(GOOD, `open = "/usr/sbin/iptables -I INPUT -s %IP% -p %PROTO% --dport %PORT% -m comment --comment 'knockspa %USER% %DURATION%s' -j ACCEPT"\nclose = "/usr/sbin/iptables -D INPUT -s %IP% -p %PROTO% --dport %PORT% -j ACCEPT"`)));
-  assert.deepEqual(command.firewallSettings.command?.open.words, [
+  assert.deepEqual((command.firewallSettings.backend.settings as { open: { words: string[] } }).open.words, [
     '/usr/sbin/iptables', '-I', 'INPUT', '-s', '%IP%', '-p', '%PROTO%', '--dport', '%PORT%', '-m', 'comment', '--comment', 'knockspa %USER% %DURATION%s', '-j', 'ACCEPT',
   ]);
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { entryComment, parseComment } from '../../../src/server/firewall/comment.js';
 import type { Entry } from '../../../src/server/firewall/firewall.js';
-import { parseChain, restorePrelude, restoreScript } from '../../../src/server/firewall/iptables.js';
+import { parseChain, restoreScript } from '../../../src/server/firewall/iptables.js';
 import { changesScript, listedEntries, OWN_SETS, ownTableScript, parseListedSet, setFamily } from '../../../src/server/firewall/nft-script.js';
 import { expandTemplate, parseTemplate, splitWords } from '../../../src/server/firewall/template.js';
 import { formatLeft } from '../../../src/server/grants-command.js';
@@ -121,14 +121,6 @@ test('iptables: one restore script per family, deletes of what was and appends o
       '-D KNOCKSPA -s 198.18.0.2/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice@198.18.0.2/tcp/22 until 1800000060" -j ACCEPT\n' +
       'COMMIT\n',
   );
-});
-
-test('iptables: a prelude makes, flushes and deletes its chain; after it the script goes without the table line', () => {
-  const changes = [{ before: undefined, after: ALICE }];
-  const prelude = restorePrelude(6).split('\n');
-  assert.deepEqual(prelude.filter((l) => !l.startsWith('-A ')), ['*filter', '-N KNOCKSPA-WARMUP', '-F KNOCKSPA-WARMUP', '-X KNOCKSPA-WARMUP', '']);
-  assert.ok(prelude.filter((l) => l.startsWith('-A ')).every((l) => l.startsWith('-A KNOCKSPA-WARMUP -s ::1/128 ')), 'its rules are in its own chain');
-  assert.equal(restorePrelude(4) + restoreScript(changes, false), restorePrelude(4) + restoreScript(changes).slice('*filter\n'.length));
 });
 
 test('iptables: the chain listing gives knockspa\'s rules back, and nobody else\'s', () => {

@@ -9,6 +9,8 @@ import { formatKeyFile } from '../../../src/protocol/keyfile.js';
 import { newUserKey, type UserKey } from '../../../src/protocol/keys.js';
 import type { ServerConfig, UserPolicy } from '../../../src/server/config/config.js';
 import { ConfigError } from '../../../src/server/config/config-error.js';
+import { TableReader } from '../../../src/server/config/table-reader.js';
+import { dryRunBackend } from '../../../src/server/firewall/dry-run.js';
 import { keyFileOwner, loadKeys, MAX_KEY_FILE_BYTES, userKeyFiles } from '../../../src/server/config/keystore.js';
 
 let seed = 1;
@@ -25,7 +27,7 @@ function setup(users: string[], keys: Record<string, { key: UserKey; mode?: numb
   const policy = (name: string): UserPolicy => ({ name, ports: [{ proto: 'tcp', port: 22 }], maxDurationSec: 300, requireIp: false, format: 'knockspa' });
   return {
     file: join(dir, 'server.toml'), listen: 'udp', address: '0.0.0.0', interface: undefined, port: 62201, firewall: 'dry-run',
-    firewallSettings: { protect: [], nftSets: [], jumpPosition: 1, command: undefined, sweepIntervalSec: 30 },
+    firewallSettings: { ...dryRunBackend.choose(new TableReader('server.toml', '', {}, [])), sweepIntervalSec: 30 },
     serverId: 'srv.test', keysDir, stateDir: join(dir, 'state'), maxSkewSec: 30, defaultDurationSec: 30, replayCapacity: 1000,
     users: new Map(users.map((u) => [u, policy(u)])), fwknopKeys: new Map(),
   };

@@ -86,23 +86,6 @@ test('a primed tool is started before the run that uses it; an unprimed one only
   }
 });
 
-test('a prelude is written to every start at once: a spare has it before its run, a cold start gets it with the input', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'knockspa-warm-'));
-  const warm = new WarmTool(standIn(dir), 'first part\n');
-  try {
-    assert.equal((JSON.parse((await warm.run('rest')).stdout) as { input: string }).input, 'first part\nrest', 'cold');
-    warm.prime();
-    await waitFor('the spare starts', () => starts(dir) === 2);
-    await sleep(100);
-    const before = Date.now();
-    const used = JSON.parse((await warm.run('more')).stdout) as { start: number; firstReadAt: number; input: string };
-    assert.deepEqual([used.start, used.input], [2, 'first part\nmore'], 'the spare');
-    assert.ok(used.firstReadAt > 0 && used.firstReadAt < before, 'the spare read the prelude before the run');
-  } finally {
-    warm.release();
-  }
-});
-
 test('a spare that died is replaced by a fresh start; after release no spare is started', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-warm-'));
   const warm = new WarmTool(standIn(dir, 1));
