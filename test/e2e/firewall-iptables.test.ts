@@ -11,8 +11,10 @@ import { test } from 'node:test';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario } from '../support/e2e.js';
 import { cliInServer, listGrants } from '../support/firewall.js';
 import { grantRule, hasKnockspaChain, JUMP_RULE, knockOk, knockspaChain } from '../support/knockspa.js';
-import { sleep } from '../support/netns.js';
 import { WARMUP_CHAIN } from '../../src/server/firewall/iptables.js';
+import { canConnect } from '../lab/probes.js';
+import { sleep } from '../lab/process.js';
+import { firewallSnapshot } from '../lab/ruleset.js';
 
 test('iptables backend', { timeout: 180_000 }, async (t) => {
   const net = await e2eNet(t);
@@ -32,7 +34,7 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
       assert.deepEqual(await knockspaChain(net, 4), [
         `-A KNOCKSPA -s ${net.clientV4}/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice@${net.clientV4}/tcp/22 until ${deadline}" -j ACCEPT`,
       ]);
-      assert.equal(await net.canConnect(net.cli, host, PROTECTED_PORT), true);
+      assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT), true);
       await s.daemon.stop('SIGTERM');
       await s.assertPristine();
     }),
@@ -57,8 +59,8 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
       assert.equal(closeEv.user, 'alice', 'the owner, from the comment');
       assert.equal(d.start.grants, 1, 'the live rule is adopted');
       assert.deepEqual(await s.extra(4), [grantRule(net.client2V4, 'tcp', PROTECTED_PORT)], 'the expired rule is gone, the live one kept');
-      assert.equal(await net.canConnect(net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS }), false);
-      assert.equal(await net.canConnect(net.cli, host, PROTECTED_PORT, { localAddress: net.client2V4 }), true);
+      assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS }), false);
+      assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT, { localAddress: net.client2V4 }), true);
       assert.deepEqual((await listGrants(net, s.site.configPath)).map((g) => `${g.user} ${g.ip} ${g.proto}/${g.port}`), [`alice ${net.client2V4} tcp/22`]);
 
       const m2 = d.mark();
@@ -90,7 +92,7 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
       assert.equal(await hasKnockspaChain(net, 4), true);
       assert.ok((await s.rules(4)).includes(JUMP_RULE));
       assert.deepEqual((await s.extra(4)).sort(), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT), grantRule(net.client2V4, 'tcp', PROTECTED_PORT)].sort());
-      assert.equal(await net.canConnect(net.cli, host, PROTECTED_PORT), true);
+      assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT), true);
     }),
   );
 
@@ -101,7 +103,7 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
       await knockOk(net, 'open', ['22'], { host, key: s.site.keyPath('alice'), duration: 60, allowIp: net.clientV6 });
       await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
       await s.daemon.waitEvent('open', { ip: net.clientV6 }, { since: m });
-      const live = await net.firewallSnapshot(net.srv);
+      const live = await firewallSnapshot(net, net.srv);
       assert.deepEqual([await s.extra(4), await s.extra(6)], [[grantRule(net.clientV4, 'tcp', PROTECTED_PORT)], [grantRule(net.clientV6, 'tcp', PROTECTED_PORT)]], 'both grants are in');
       assert.doesNotMatch(`${live.v4}${live.v6}`, /WARMUP/);
 
@@ -119,13 +121,13 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
 
       await s.daemon.stop('SIGTERM');
       await s.assertPristine();
-      const stopped = await net.firewallSnapshot(net.srv);
+      const stopped = await firewallSnapshot(net, net.srv);
       assert.doesNotMatch(`${stopped.v4}${stopped.v6}`, /WARMUP/);
 
       await net.runOk(net.srv, ['ip6tables', '-w', '-N', WARMUP_CHAIN]);
-      const before = await net.firewallSnapshot(net.srv);
+      const before = await firewallSnapshot(net, net.srv);
       const r = await cliInServer(net, ['server', '--config', s.site.configPath]);
-      const after = await net.firewallSnapshot(net.srv);
+      const after = await firewallSnapshot(net, net.srv);
       await net.runOk(net.srv, ['ip6tables', '-w', '-X', WARMUP_CHAIN]);
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /ip6tables-nft: a chain KNOCKSPA-WARMUP exists/);

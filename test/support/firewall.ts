@@ -6,7 +6,8 @@
  */
 import type { Daemon } from './knockspa.js';
 import { CLI, SPA_PORT } from './knockspa.js';
-import { NODE, type NsProcess, type RunResult, type TestNet } from './netns.js';
+import type { TestNet } from '../lab/netns.js';
+import { NODE, type NsProcess, type RunResult } from '../lab/process.js';
 
 export interface NftElement {
   readonly ip: string;

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseKeyFile, parsePortSpec, sealPacket, type Action, type PortSpec } from '../../src/protocol/index.js';
-import { NODE, run, type LogLine, type NsProcess, type RunResult, type TestNet } from './netns.js';
+import type { TestNet } from '../lab/netns.js';
+import { type LogLine, NODE, type NsProcess, run, type RunResult } from '../lab/process.js';
 
 /** The repository root (this file is dist/test/support/knockspa.js once built). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
