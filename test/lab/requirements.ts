@@ -142,8 +142,8 @@ export function netnsUnavailableReason(machine: Machine = thisMachine()): string
  */
 export function unmetNeeds(needs: readonly Need[], machine: Machine = thisMachine()): string | null {
   const problems: string[] = [];
-  const wanted = new Set(needs);
-  if (wanted.has('netns')) wanted.add('root').add('ip');
+  // Root and `ip` first: without them nothing else of a namespace test matters.
+  const wanted = new Set<Need>(needs.includes('netns') ? ['netns', 'root', 'ip', ...needs] : needs);
   const noRoot = wanted.has('root') ? rootProblem(machine) : null;
   if (noRoot !== null) problems.push(wanted.has('netns') ? `${SKIP_MESSAGE} (${noRoot})` : `needs root (${noRoot}); run: sudo npm test`);
   const tools = missingTools(wanted, machine);
