@@ -1,7 +1,7 @@
 /**
- * Helpers for the e2e tests against Debian's real fwknop (fwknop-client and fwknop-server 2.6.10):
- * the client run in a namespace, fwknopd run in the foreground in the server namespace with temp
- * config files, and keys made the way fwknop --key-gen makes them.
+ * Debian's real fwknop in the lab (fwknop-client and fwknop-server 2.6.10; a test declares
+ * {@link FWKNOP_NEEDS}): the client run in a namespace, fwknopd run in the foreground in the server
+ * namespace with temp config files, and keys made the way fwknop --key-gen makes them.
  * @module
  */
 import { randomBytes } from 'node:crypto';
