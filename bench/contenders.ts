@@ -13,13 +13,13 @@ import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { PACKET_SIZE } from '../src/protocol/constants.js';
 import { CHAIN } from '../src/server/firewall/iptables.js';
-import { junkPayloads, type JunkKind as AnyJunk } from '../test/support/junk.js';
-import { CLI, craftPacket, makeSite, SPA_PORT } from '../test/support/knockspa.js';
-import type { Datagram } from './agent.js';
 import type { TestNet } from '../test/lab/netns.js';
 import { sendUdp } from '../test/lab/probes.js';
 import { NODE, run, runOk, sleep } from '../test/lab/process.js';
 import { baseRuleset } from '../test/lab/ruleset.js';
+import { junkPayloads, type JunkKind as AnyJunk } from '../test/support/junk.js';
+import { CLI, craftPacket, makeSite, SPA_PORT } from '../test/support/knockspa.js';
+import type { Datagram } from './agent.js';
 
 export const PORT = 22;
 /** What each contender is asked to do: the rule every one of them inserts. */

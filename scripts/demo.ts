@@ -16,12 +16,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, JUMP_RULE, keygen, knockspaChain, toToml, type ServerConfigInput } from '../test/support/knockspa.js';
 import { TestNet } from '../test/lab/netns.js';
 import { sendUdp, startTcpService, tcpConnect } from '../test/lab/probes.js';
-import { type LogLine, NODE, NsProcess, run } from '../test/lab/process.js';
+import { NODE, NsProcess, run, type LogLine } from '../test/lab/process.js';
 import { NETNS_TOOLS, netnsUnavailableReason, unmetNeeds } from '../test/lab/requirements.js';
 import { baseRuleset, iptablesRules } from '../test/lab/ruleset.js';
+import { CLI, JUMP_RULE, keygen, knockspaChain, toToml, type ServerConfigInput } from '../test/support/knockspa.js';
 
 const SERVER_ID = 'demo.knockspa';
 const PORT = 22;

@@ -5,10 +5,10 @@
 import { strict as assert } from 'node:assert';
 import { chmodSync, rmSync } from 'node:fs';
 import { test } from 'node:test';
-import { e2eNet, PROTECTED_PORT } from '../support/e2e.js';
-import { CLI, makeSite, SPA_PORT, toToml, type Site } from '../support/knockspa.js';
 import { NODE } from '../lab/process.js';
 import { baseRuleset, firewallSnapshot } from '../lab/ruleset.js';
+import { e2eNet, PROTECTED_PORT } from '../support/e2e.js';
+import { CLI, makeSite, SPA_PORT, toToml, type Site } from '../support/knockspa.js';
 
 interface BadConfig {
   name: string;

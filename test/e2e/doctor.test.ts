@@ -8,11 +8,11 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { e2eNet, withScenario, type Scenario } from '../support/e2e.js';
-import { CLI, SPA_PORT } from '../support/knockspa.js';
 import { nsHosts, type TestNet } from '../lab/netns.js';
 import { udpReceiver } from '../lab/probes.js';
 import { NODE, type RunResult } from '../lab/process.js';
+import { e2eNet, withScenario, type Scenario } from '../support/e2e.js';
+import { CLI, SPA_PORT } from '../support/knockspa.js';
 
 const FINDING = /^(ok {4}|warn {2}|fail {2})\S/;
 

@@ -4,9 +4,9 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
+import { openSession, tcpConnect } from '../lab/probes.js';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario } from '../support/e2e.js';
 import { grantRule, knockOk } from '../support/knockspa.js';
-import { openSession, tcpConnect } from '../lab/probes.js';
 
 test('grant expiry', { timeout: 120_000 }, async (t) => {
   const net = await e2eNet(t);

@@ -5,10 +5,10 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
+import { firewallSnapshot } from '../lab/ruleset.js';
 import { e2eNet, withScenario } from '../support/e2e.js';
 import { cliInServer, hasNftTable } from '../support/firewall.js';
 import { knockOk } from '../support/knockspa.js';
-import { firewallSnapshot } from '../lab/ruleset.js';
 
 const USERS = { alice: { ports: ['tcp/22'], max_duration: 300 }, bob: { ports: ['tcp/22', 'udp/53'], max_duration: 300 } };
 

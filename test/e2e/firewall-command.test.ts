@@ -8,10 +8,10 @@ import { strict as assert } from 'node:assert';
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { canConnect } from '../lab/probes.js';
 import { e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
 import { listGrants } from '../support/firewall.js';
 import { knockOk } from '../support/knockspa.js';
-import { canConnect } from '../lab/probes.js';
 
 const RULE = (ip: string): string => `-A INPUT -s ${ip}/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa-command alice" -j ACCEPT`;
 

@@ -12,12 +12,12 @@ import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
-import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, service } from '../support/e2e.js';
-import { grantRule, knockOk, makeSite, startDaemon, stripComment } from '../support/knockspa.js';
 import type { TestNet } from '../lab/netns.js';
 import { tcpConnect } from '../lab/probes.js';
 import { NODE } from '../lab/process.js';
 import type { Need } from '../lab/requirements.js';
+import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, service } from '../support/e2e.js';
+import { grantRule, knockOk, makeSite, startDaemon, stripComment } from '../support/knockspa.js';
 
 const DRIVER = resolve(dirname(fileURLToPath(import.meta.url)), '../support/iptables-driver.js');
 const LEGACY = { iptables: 'iptables-legacy', ip6tables: 'ip6tables-legacy', 'iptables-restore': 'iptables-legacy-restore', 'ip6tables-restore': 'ip6tables-legacy-restore' } as const;

@@ -8,13 +8,13 @@
 import { strict as assert } from 'node:assert';
 import { rmSync } from 'node:fs';
 import { test } from 'node:test';
+import { canConnect } from '../lab/probes.js';
+import { sleep } from '../lab/process.js';
+import { firewallSnapshot } from '../lab/ruleset.js';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario } from '../support/e2e.js';
 import { cliInServer, listGrants } from '../support/firewall.js';
 import { grantRule, hasKnockspaChain, JUMP_RULE, knockOk, knockspaChain } from '../support/knockspa.js';
 import { WARMUP_CHAIN } from '../../src/server/firewall/iptables.js';
-import { canConnect } from '../lab/probes.js';
-import { sleep } from '../lab/process.js';
-import { firewallSnapshot } from '../lab/ruleset.js';
 
 test('iptables backend', { timeout: 180_000 }, async (t) => {
   const net = await e2eNet(t);

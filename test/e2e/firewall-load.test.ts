@@ -6,11 +6,11 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
+import type { TestNet } from '../lab/netns.js';
+import { firewallSnapshot } from '../lab/ruleset.js';
 import { e2eNet, withScenario, type Scenario } from '../support/e2e.js';
 import { listGrants, nftGrants, sendPaced } from '../support/firewall.js';
 import { craftPacket, knockspaChain, stripComment } from '../support/knockspa.js';
-import type { TestNet } from '../lab/netns.js';
-import { firewallSnapshot } from '../lab/ruleset.js';
 
 const GRANTS = 1000;
 /** Half IPv4, half IPv6; none of them the test network's own addresses. */

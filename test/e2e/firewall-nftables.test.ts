@@ -7,11 +7,11 @@
 import { strict as assert } from 'node:assert';
 import { rmSync } from 'node:fs';
 import { test } from 'node:test';
+import { openSession, tcpConnect } from '../lab/probes.js';
+import { sleep } from '../lab/process.js';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
 import { cliInServer, hasNftTable, listGrants, nftElements, nftGrants, nftRuleset } from '../support/firewall.js';
 import { knockOk } from '../support/knockspa.js';
-import { openSession, tcpConnect } from '../lab/probes.js';
-import { sleep } from '../lab/process.js';
 
 const NFT = { base: 'none', extra: { firewall: 'nftables', sweep_interval: 2 } } as const;
 

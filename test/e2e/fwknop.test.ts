@@ -10,11 +10,11 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { appendDigest, encodeBase64Text, parseKeyPair, randomValueFrom, sealFwknopPacket, sealPlaintext, type FwknopKeys } from '../../src/protocol/fwknop/index.js';
 import type { PortSpec } from '../../src/protocol/ports.js';
-import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
-import { CLI, grantRule, SPA_PORT } from '../support/knockspa.js';
-import { FWKNOP_NEEDS, fwknopClient, type FwknopKeysB64, newFwknopKeys, startFwknopd } from '../lab/fwknop.js';
+import { FWKNOP_NEEDS, fwknopClient, newFwknopKeys, startFwknopd, type FwknopKeysB64 } from '../lab/fwknop.js';
 import { canConnect, sendUdp, tcpConnect } from '../lab/probes.js';
 import { NODE, sleep } from '../lab/process.js';
+import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
+import { CLI, grantRule, SPA_PORT } from '../support/knockspa.js';
 
 const CAROL = newFwknopKeys();
 const DAVE = newFwknopKeys();

@@ -5,10 +5,10 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
-import { grantRule, knockOk, SPA_PORT } from '../support/knockspa.js';
 import type { Family } from '../lab/netns.js';
 import { tcpConnect } from '../lab/probes.js';
+import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
+import { grantRule, knockOk, SPA_PORT } from '../support/knockspa.js';
 
 async function openConnectClose(s: Scenario, family: Family): Promise<void> {
   const { net, site } = s;

@@ -4,9 +4,9 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
+import { canConnect, sendUdp, tcpConnect } from '../lab/probes.js';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
 import { craftPacket, grantRule, keygen, knock, knockOk, SPA_PORT } from '../support/knockspa.js';
-import { canConnect, sendUdp, tcpConnect } from '../lab/probes.js';
 
 /** Asserts that what happened since `m` is exactly one reject with `reason`, and no grant. */
 async function assertRejected(s: Scenario, m: number, reason: string): Promise<void> {

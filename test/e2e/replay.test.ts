@@ -8,9 +8,9 @@ import { strict as assert } from 'node:assert';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { canConnect, sendUdp, tcpConnect } from '../lab/probes.js';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
 import { craftPacket, grantRule, knockOk, SPA_PORT } from '../support/knockspa.js';
-import { canConnect, sendUdp, tcpConnect } from '../lab/probes.js';
 
 /** A fresh open knock from the client opens the port (the check after every refusal). */
 async function freshKnockOpens(s: Scenario, key: string, what: string): Promise<void> {

@@ -9,11 +9,11 @@ import { strict as assert } from 'node:assert';
 import { chmodSync, copyFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
+import { canConnect } from '../lab/probes.js';
+import { NODE } from '../lab/process.js';
 import { e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
 import { CLI, grantRule, knockOk } from '../support/knockspa.js';
 import { parseKeyFile } from '../../src/protocol/keyfile.js';
-import { canConnect } from '../lab/probes.js';
-import { NODE } from '../lab/process.js';
 
 const keyIdOf = (file: string): string => Buffer.from(parseKeyFile(readFileSync(file, 'utf8')).keyId).toString('hex');
 

@@ -5,10 +5,10 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { e2eNet, PROTECTED_PORT, withScenario } from '../support/e2e.js';
-import { grantRule, knockOk } from '../support/knockspa.js';
 import { canConnect } from '../lab/probes.js';
 import { sleep } from '../lab/process.js';
+import { e2eNet, PROTECTED_PORT, withScenario } from '../support/e2e.js';
+import { grantRule, knockOk } from '../support/knockspa.js';
 
 test('shutdown and restart', { timeout: 180_000 }, async (t) => {
   const net = await e2eNet(t);

@@ -10,13 +10,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { DROP_TIMEOUT_MS, e2eNet, withLog } from '../support/e2e.js';
-import { CLI, JUMP_RULE, knockspaChain, makeSite, SPA_PORT, startDaemon, type Daemon } from '../support/knockspa.js';
 import { nsHosts, type TestNet } from '../lab/netns.js';
 import { tcpConnect } from '../lab/probes.js';
 import { NODE } from '../lab/process.js';
 import { baseRuleset, iptablesRules } from '../lab/ruleset.js';
 import { OPENSSH_NEEDS, sshArgv, sshEnv, startSshd } from '../lab/sshd.js';
+import { DROP_TIMEOUT_MS, e2eNet, withLog } from '../support/e2e.js';
+import { CLI, JUMP_RULE, knockspaChain, makeSite, SPA_PORT, startDaemon, type Daemon } from '../support/knockspa.js';
 
 const SSH_PORT = 2222;
 /** A service that answers after the client's FIN: only a relay that keeps reading after stdin's end sees it. */

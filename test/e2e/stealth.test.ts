@@ -11,13 +11,13 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { Capture, fromHostFilter } from '../lab/capture.js';
+import type { Family, TestNet } from '../lab/netns.js';
+import { sendUdp, tcpConnect, type ConnectOutcome } from '../lab/probes.js';
+import { requires } from '../lab/requirements.js';
 import { e2eNet, PROTECTED_PORT, withScenario } from '../support/e2e.js';
 import { junkPayloads, startFlood, writePayloads, type JunkKind } from '../support/junk.js';
 import { craftPacket, makeSite, SPA_PORT, startDaemon, type Daemon } from '../support/knockspa.js';
-import { Capture, fromHostFilter } from '../lab/capture.js';
-import type { Family, TestNet } from '../lab/netns.js';
-import { type ConnectOutcome, sendUdp, tcpConnect } from '../lab/probes.js';
-import { requires } from '../lab/requirements.js';
 
 /** Another port the ruleset drops: what the SPA port must look like. */
 const OTHER_PORT = 62202;

@@ -5,13 +5,13 @@
  */
 import { strict as assert } from 'node:assert';
 import type { TestContext } from 'node:test';
-import { cliUnavailableReason, hasKnockspaChain, JUMP_RULE, knockspaChain, makeSite, startDaemon, stripComment, type Daemon, type Site, type SiteOptions } from './knockspa.js';
-import { SPA_PORT } from './knockspa.js';
-import { type Family, TestNet } from '../lab/netns.js';
+import { TestNet, type Family } from '../lab/netns.js';
 import { startTcpService } from '../lab/probes.js';
 import type { NsProcess } from '../lab/process.js';
 import { NETNS_TOOLS, requires, type Need } from '../lab/requirements.js';
 import { baseRuleset, iptablesRules } from '../lab/ruleset.js';
+import { cliUnavailableReason, hasKnockspaChain, JUMP_RULE, knockspaChain, makeSite, startDaemon, stripComment, type Daemon, type Site, type SiteOptions } from './knockspa.js';
+import { SPA_PORT } from './knockspa.js';
 
 export const PROTECTED_PORT = 22;
 /** Connect timeout for probes that are expected to fail (a dropped SYN just waits). */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseKeyFile, parsePortSpec, sealPacket, type Action, type PortSpec } from '../../src/protocol/index.js';
 import type { TestNet } from '../lab/netns.js';
-import { type LogLine, NODE, type NsProcess, run, type RunResult } from '../lab/process.js';
+import { NODE, run, type LogLine, type NsProcess, type RunResult } from '../lab/process.js';
 
 /** The repository root (this file is dist/test/support/knockspa.js once built). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
