@@ -1,6 +1,6 @@
 /**
  * `npm run bench` (as root): knockspa (udp and pcap) against fwknopd and knockd, on the same path.
- * Builds a client and a server namespace (test/support/netns.ts), installs Debian's fwknop-server,
+ * Builds a client and a server namespace (test/lab/netns.ts), installs Debian's fwknop-server,
  * fwknop-client and knockd if missing, and for each daemon in turn measures:
  *   1. knock-to-connect: client command started -> first TCP connect to port 22, p50/p90, with a
  *      bare `node -e 0` timed between rounds (same minutes, same load) to compare against;
@@ -21,9 +21,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { TestNet } from '../test/lab/netns.js';
+import { startTcpService } from '../test/lab/probes.js';
+import { NODE, run, runOk, sleep, type NsProcess } from '../test/lab/process.js';
+import { NETNS_TOOLS, netnsUnavailableReason, unmetNeeds } from '../test/lab/requirements.js';
 import { startFlood, writePayloads } from '../test/support/junk.js';
 import { REPO_ROOT } from '../test/support/knockspa.js';
-import { netnsUnavailableReason, NODE, run, runOk, sleep, TestNet, type NsProcess } from '../test/support/netns.js';
 import type { RaceAnswer, RaceCommand, RunAnswer } from './agent.js';
 import { fwknopd, JUNK_KINDS, knockd, knockspa, PORT, type Contender, type JunkKind } from './contenders.js';
 import { comm, cpuSeconds, peakRssMb, waitIdle } from './procfs.js';
@@ -318,7 +321,7 @@ function resultsTable(names: readonly string[], all: ReadonlyMap<string, Figures
 }
 
 async function main(): Promise<void> {
-  const why = netnsUnavailableReason();
+  const why = netnsUnavailableReason() ?? unmetNeeds(NETNS_TOOLS);
   if (why !== null) {
     console.error(`bench: needs root and ip netns (${why}); run: sudo npm run bench`);
     process.exit(2);
@@ -333,7 +336,7 @@ async function main(): Promise<void> {
   let agent: Agent | undefined;
   try {
     for (const a of FLOOD_SOURCES) await net.runOk(net.cli, ['ip', 'addr', 'add', `${a}/32`, 'dev', net.cliIf]);
-    await net.startTcpService(PORT);
+    await startTcpService(net, PORT);
     agent = Agent.start(net);
     const contenders = [knockspa(net, 'udp', dir), knockspa(net, 'pcap', dir), fwknopd(net, dir), knockd(net, dir)].filter(
       (c) => o.only.length === 0 || o.only.includes(c.name),

@@ -13,9 +13,12 @@ import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { PACKET_SIZE } from '../src/protocol/constants.js';
 import { CHAIN } from '../src/server/firewall/iptables.js';
+import type { TestNet } from '../test/lab/netns.js';
+import { sendUdp } from '../test/lab/probes.js';
+import { NODE, run, runOk, sleep } from '../test/lab/process.js';
+import { baseRuleset } from '../test/lab/ruleset.js';
 import { junkPayloads, type JunkKind as AnyJunk } from '../test/support/junk.js';
 import { CLI, craftPacket, makeSite, SPA_PORT } from '../test/support/knockspa.js';
-import { NODE, run, runOk, sleep, type TestNet } from '../test/support/netns.js';
 import type { Datagram } from './agent.js';
 
 export const PORT = 22;
@@ -122,7 +125,7 @@ export function knockspa(net: TestNet, listen: 'udp' | 'pcap', dir: string): Con
     client: 'knockspa open',
     junkNote: '',
     async start() {
-      await net.baseRuleset(PORT, { spaPort: SPA_PORT, udpMode: listen === 'udp' });
+      await baseRuleset(net, PORT, { spaPort: SPA_PORT, udpMode: listen === 'udp' });
       const site = await makeSite(net, { listen });
       keyFile = site.keyPath('alice');
       daemon = new LoggedProcess(net, net.srv, [NODE, CLI, 'server', '--config', site.configPath], join(dir, `knockspa-${listen}.log`));
@@ -137,7 +140,7 @@ export function knockspa(net: TestNet, listen: 'udp' | 'pcap', dir: string): Con
       // The daemon owns its grant: a close knock, not a rule deletion, or its next open would only
       // extend. Under a flood a knock can be lost like any datagram: try again.
       for (let attempt = 0; attempt < 5 && (await hasKnockspaGrant(net, ip)); attempt++) {
-        await net.sendUdp(net.cli, net.serverV4, SPA_PORT, craftPacket({ keyFile, action: 'close' }), { localAddress: ip });
+        await sendUdp(net, net.cli, net.serverV4, SPA_PORT, craftPacket({ keyFile, action: 'close' }), { localAddress: ip });
         for (let i = 0; i < 50 && (await hasKnockspaGrant(net, ip)); i++) await sleep(20);
       }
       if (await hasKnockspaGrant(net, ip)) throw new Error(`knockspa did not close the grant for ${ip}:\n${daemon?.log().slice(-2_000)}`);
@@ -167,7 +170,7 @@ export function fwknopd(net: TestNet, dir: string): Contender {
     client: 'fwknop',
     junkNote: 'fwknop packets carry no key id: "unknown key id" is random base64 as long as a real packet, "bad tag" a real packet with its HMAC changed',
     async start() {
-      await net.baseRuleset(PORT, { spaPort: SPA_PORT, udpMode: false });
+      await baseRuleset(net, PORT, { spaPort: SPA_PORT, udpMode: false });
       mkdirSync(home, { recursive: true, mode: 0o700 });
       const conf = join(home, 'fwknopd.conf');
       const access = join(home, 'access.conf');
@@ -212,7 +215,7 @@ export function knockd(net: TestNet, dir: string): Contender {
     client: 'knock',
     junkNote: 'knockd reads no payload: every kind is a UDP packet to the first port of its sequence',
     async start() {
-      await net.baseRuleset(PORT, { spaPort: SPA_PORT, udpMode: false });
+      await baseRuleset(net, PORT, { spaPort: SPA_PORT, udpMode: false });
       await dropUdp(net, KNOCKD_SEQUENCE);
       const conf = join(dir, 'knockd.conf');
       const sequence = KNOCKD_SEQUENCE.map((p) => `${p}:udp`).join(',');

@@ -9,7 +9,7 @@
  *
  *   sudo npm run bench:firewall        (BENCH_SAMPLES=N per cell, default 40)
  *
- * Runs as root, in a network namespace it creates (test/support/netns.ts) and removes; nothing
+ * Runs as root, in a network namespace it creates (test/lab/netns.ts) and removes; nothing
  * outside it is touched. Figures are printed, nothing is asserted.
  * @module
  */
@@ -22,7 +22,9 @@ import type { Entry, Firewall } from '../src/server/firewall/firewall.js';
 import { IptablesFirewall } from '../src/server/firewall/iptables.js';
 import { NftablesFirewall } from '../src/server/firewall/nftables.js';
 import { parseTemplate, type CommandTemplate } from '../src/server/firewall/template.js';
-import { netnsUnavailableReason, NODE, NS_NAME, SERVER_V4, TestNet } from '../test/support/netns.js';
+import { NS_NAME, SERVER_V4, TestNet } from '../test/lab/netns.js';
+import { NODE } from '../test/lab/process.js';
+import { NETNS_TOOLS, netnsUnavailableReason, unmetNeeds } from '../test/lab/requirements.js';
 
 const SAMPLES = Number(process.env['BENCH_SAMPLES'] ?? 40);
 const LEVELS = [0, 1_000, 10_000] as const;
@@ -164,7 +166,7 @@ async function inside(serverNs: string, clientNs: string): Promise<void> {
 async function main(): Promise<void> {
   const at = process.argv.indexOf(INSIDE);
   if (at >= 0) return inside(process.argv[at + 1] as string, process.argv[at + 2] as string);
-  const why = netnsUnavailableReason();
+  const why = netnsUnavailableReason() ?? unmetNeeds(NETNS_TOOLS);
   if (why !== null) {
     console.error(`bench:firewall needs root and ip netns (${why}); run: sudo npm run bench:firewall`);
     process.exitCode = 2;

@@ -4,7 +4,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { sleep } from '../test/support/netns.js';
+import { sleep } from '../test/lab/process.js';
 
 /** Clock ticks per second for /proc/PID/stat (sysconf(_SC_CLK_TCK); 100 on every Linux we run on). */
 const CLK_TCK = 100;

@@ -1,7 +1,7 @@
 /**
  * `npm run demo`: the knockspa story told with the real thing.
  *
- * As root on Linux: a client and a server network namespace (test/support/netns.ts), a TCP service
+ * As root on Linux: a client and a server network namespace (test/lab/netns.ts), a TCP service
  * on port 22 behind a DROP rule, and the real daemon changing the real firewall of the server
  * namespace, step by step. Nothing outside those two namespaces is touched, and everything is
  * removed at the end, also on Ctrl-C or failure.
@@ -16,8 +16,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TestNet } from '../test/lab/netns.js';
+import { sendUdp, startTcpService, tcpConnect } from '../test/lab/probes.js';
+import { NODE, NsProcess, run, type LogLine } from '../test/lab/process.js';
+import { NETNS_TOOLS, netnsUnavailableReason, unmetNeeds } from '../test/lab/requirements.js';
+import { baseRuleset, iptablesRules } from '../test/lab/ruleset.js';
 import { CLI, JUMP_RULE, keygen, knockspaChain, toToml, type ServerConfigInput } from '../test/support/knockspa.js';
-import { netnsUnavailableReason, NODE, NsProcess, run, TestNet, type LogLine } from '../test/support/netns.js';
 
 const SERVER_ID = 'demo.knockspa';
 const PORT = 22;
@@ -85,7 +89,7 @@ async function realDemo(): Promise<void> {
     const host = net.serverV4;
     const acceptLines = async (): Promise<string[]> => knockspaChain(net, 4);
     const showRules = async (): Promise<void> => {
-      const rules = await net.iptablesRules(net.srv, 4);
+      const rules = await iptablesRules(net, net.srv, 4);
       show(rules.map((r) => (r === JUMP_RULE ? `${r}    <- knockspa's chain` : r)), '   iptables -S INPUT | ');
       const mine = await knockspaChain(net, 4);
       if (mine.length > 0) show(mine.map((r) => `${r}    <- knockspa`), '   iptables -S KNOCKSPA | ');
@@ -98,12 +102,12 @@ async function realDemo(): Promise<void> {
         `server namespace, behind a ruleset that drops new connections to it (DROP, not REJECT: to the\n` +
         `outside the port looks like nothing is there).`,
     );
-    await net.baseRuleset(PORT, { spaPort: 62201, udpMode: true });
-    await net.startTcpService(PORT);
+    await baseRuleset(net, PORT, { spaPort: 62201, udpMode: true });
+    await startTcpService(net, PORT);
     await showRules();
 
     step('Knocking on a closed door', `The client tries to connect to ${host}:${PORT}. The SYN is dropped, so it just times out.`);
-    const first = await net.connect(net.cli, host, PORT, { timeoutMs: 1_000 });
+    const first = await tcpConnect(net, net.cli, host, PORT, { timeoutMs: 1_000 });
     show(`connect ${host}:${PORT} -> ${first.outcome}`);
     expect(first.outcome === 'timeout', 'the connection attempt timed out (dropped)');
 
@@ -146,7 +150,7 @@ async function realDemo(): Promise<void> {
     expect((await acceptLines()).length === 1, 'one ACCEPT rule, for alice\'s address only');
 
     step('Connected', 'Now the same connection attempt goes through.');
-    const second = await net.connect(net.cli, host, PORT, { timeoutMs: 1_000 });
+    const second = await tcpConnect(net, net.cli, host, PORT, { timeoutMs: 1_000 });
     show(`connect ${host}:${PORT} -> ${second.outcome}${second.detail !== undefined ? ` (service says "${second.detail}")` : ''}`);
     expect(second.outcome === 'connected', 'connected to the service');
 
@@ -159,7 +163,7 @@ async function realDemo(): Promise<void> {
     expect(closed !== undefined, 'the daemon closed the grant');
     await showRules();
     expect((await acceptLines()).length === 0, 'no ACCEPT rule left');
-    const third = await net.connect(net.cli, host, PORT, { timeoutMs: 1_000 });
+    const third = await tcpConnect(net, net.cli, host, PORT, { timeoutMs: 1_000 });
     show(`connect ${host}:${PORT} -> ${third.outcome}`);
     expect(third.outcome === 'timeout', 'dropped again');
 
@@ -167,14 +171,14 @@ async function realDemo(): Promise<void> {
     const bytes = dumpedPacket(dump);
     if (bytes !== undefined) {
       m = daemon.mark();
-      await net.sendUdp(net.cli, host, 62201, bytes);
+      await sendUdp(net, net.cli, host, 62201, bytes);
       show(`sent the ${bytes.length} recorded bytes to ${host}:62201`);
       const rej = await within(daemon.waitForJson((l) => l.event === 'reject', { since: m, timeoutMs: 5_000 }), 'replay rejected');
       for (const l of daemon.json.slice(m)) show(logLine(l), '   log | ');
       expect(rej?.reason === 'replay', 'rejected as a replay');
       await showRules();
       expect((await acceptLines()).length === 0, 'still no ACCEPT rule');
-      const fourth = await net.connect(net.cli, host, PORT, { timeoutMs: 1_000 });
+      const fourth = await tcpConnect(net, net.cli, host, PORT, { timeoutMs: 1_000 });
       show(`connect ${host}:${PORT} -> ${fourth.outcome}`);
       expect(fourth.outcome === 'timeout', 'still dropped');
     }
@@ -299,7 +303,7 @@ async function dryRunDemo(why: string): Promise<void> {
 
 async function main(): Promise<number> {
   const forceDryRun = process.argv.includes('--dry-run');
-  const why = forceDryRun ? '--dry-run given' : netnsUnavailableReason();
+  const why = forceDryRun ? '--dry-run given' : (netnsUnavailableReason() ?? unmetNeeds(NETNS_TOOLS));
   try {
     if (why === null) await realDemo();
     else await dryRunDemo(why === 'not root' ? 'not running as root' : why);

@@ -3,6 +3,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
+import { tcpConnect } from '../lab/probes.js';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario } from '../support/e2e.js';
 import { grantRule, knockOk } from '../support/knockspa.js';
 
@@ -22,14 +23,14 @@ test('allow-ip', { timeout: 120_000 }, async (t) => {
       await s.daemon.waitEvent('open', { ip: net.client2V4 }, { since: m });
       assert.deepEqual(await s.extra(4), [grantRule(net.client2V4, 'tcp', PROTECTED_PORT)]);
 
-      assert.equal((await net.connect(net.cli, host, PROTECTED_PORT, { localAddress: net.client2V4 })).outcome, 'connected', 'from .3: connected');
-      assert.equal((await net.connect(net.cli, host, PROTECTED_PORT, { localAddress: net.clientV4, timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'from .2: dropped');
+      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { localAddress: net.client2V4 })).outcome, 'connected', 'from .3: connected');
+      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { localAddress: net.clientV4, timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'from .2: dropped');
 
       m = s.daemon.mark();
       await knockOk(net, 'close', ['22'], { host, key, allowIp: net.client2V4 });
       await s.daemon.waitEvent('close', { why: 'knock', ip: net.client2V4 }, { since: m });
       await s.assertBase();
-      assert.equal((await net.connect(net.cli, host, PROTECTED_PORT, { localAddress: net.client2V4, timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'from .3: dropped after close');
+      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { localAddress: net.client2V4, timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'from .3: dropped after close');
     }),
   );
 
@@ -41,9 +42,9 @@ test('allow-ip', { timeout: 120_000 }, async (t) => {
       await s.daemon.waitEvent('open', { ip: net.client2V6 }, { since: m });
       assert.deepEqual(await s.extra(6), [grantRule(net.client2V6, 'tcp', PROTECTED_PORT)]);
       assert.deepEqual(await s.extra(4), [], 'iptables (IPv4) untouched');
-      assert.equal((await net.connect(net.cli, net.serverV6, PROTECTED_PORT, { localAddress: net.client2V6 })).outcome, 'connected');
-      assert.equal((await net.connect(net.cli, net.serverV6, PROTECTED_PORT, { localAddress: net.clientV6, timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout');
-      assert.equal((await net.connect(net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'IPv4 still closed');
+      assert.equal((await tcpConnect(net, net.cli, net.serverV6, PROTECTED_PORT, { localAddress: net.client2V6 })).outcome, 'connected');
+      assert.equal((await tcpConnect(net, net.cli, net.serverV6, PROTECTED_PORT, { localAddress: net.clientV6, timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout');
+      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'IPv4 still closed');
     }),
   );
 });

@@ -5,9 +5,10 @@
 import { strict as assert } from 'node:assert';
 import { chmodSync, rmSync } from 'node:fs';
 import { test } from 'node:test';
+import { NODE } from '../lab/process.js';
+import { baseRuleset, firewallSnapshot } from '../lab/ruleset.js';
 import { e2eNet, PROTECTED_PORT } from '../support/e2e.js';
 import { CLI, makeSite, SPA_PORT, toToml, type Site } from '../support/knockspa.js';
-import { NODE } from '../support/netns.js';
 
 interface BadConfig {
   name: string;
@@ -58,13 +59,13 @@ const CASES: BadConfig[] = [
 test('config errors', { timeout: 180_000 }, async (t) => {
   const net = await e2eNet(t);
   if (net === null) return;
-  await net.baseRuleset(PROTECTED_PORT, { spaPort: SPA_PORT, udpMode: true });
+  await baseRuleset(net, PROTECTED_PORT, { spaPort: SPA_PORT, udpMode: true });
 
   for (const c of CASES) {
     await t.test(`(h) ${c.name}: exit 2, names the key, firewall untouched`, async () => {
       const site = await makeSite(net);
       c.apply(site);
-      const before = await net.firewallSnapshot(net.srv);
+      const before = await firewallSnapshot(net, net.srv);
       const r = await net.run(net.srv, [NODE, CLI, 'server', '--config', site.configPath], { timeoutMs: 15_000 });
       const report = `exit ${r.timedOut ? 'none (still running after 15 s, killed)' : r.code}\nstderr: ${r.stderr}\nstdout: ${r.stdout}\nconfig:\n${toToml(site.config)}`;
       assert.equal(r.code, 2, `exit code 2 for a config error\n${report}`);
@@ -74,7 +75,7 @@ test('config errors', { timeout: 180_000 }, async (t) => {
         else assert.match(r.stderr, want, `stderr matches ${want}\n${report}`);
       }
       assert.ok(!r.stdout.includes('"event":"start"'), `never started\n${report}`);
-      assert.deepEqual(await net.firewallSnapshot(net.srv), before, 'server-namespace rules unchanged');
+      assert.deepEqual(await firewallSnapshot(net, net.srv), before, 'server-namespace rules unchanged');
     });
   }
 });

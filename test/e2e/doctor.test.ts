@@ -9,10 +9,11 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { nsHosts, type TestNet } from '../lab/netns.js';
+import { udpReceiver } from '../lab/probes.js';
+import { NODE, type RunResult } from '../lab/process.js';
 import { e2eNet, withScenario, type Scenario } from '../support/e2e.js';
 import { CLI, SPA_PORT } from '../support/knockspa.js';
-import { NODE, type RunResult, type TestNet } from '../support/netns.js';
-import { nsHosts } from '../support/sshd.js';
 
 const FINDING = /^(ok {4}|warn {2}|fail {2})\S/;
 
@@ -28,7 +29,7 @@ const has = (lines: string[], re: RegExp): boolean => lines.some((l) => re.test(
 const show = (r: RunResult): string => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
 
 test('knockspa doctor', { timeout: 300_000 }, async (t) => {
-  const net = await e2eNet(t);
+  const net = await e2eNet(t, ['ss']);
   if (net === null) return;
 
   await t.test('a good server: no fail, exit 0; the daemon holds the SPA port; tcp/22 dropped in both families', (t) =>
@@ -100,7 +101,7 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
 
   await t.test('the SPA port taken by another program: fail naming it', (t) =>
     withScenario(t, net, { start: false }, async (s) => {
-      const holder = await net.udpReceiver(net.srv, '0.0.0.0', SPA_PORT);
+      const holder = await udpReceiver(net, net.srv, '0.0.0.0', SPA_PORT);
       t.after(() => holder.stop());
       const r = await serverDoctor(s);
       assert.equal(r.code, 1, show(r));

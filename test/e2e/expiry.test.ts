@@ -4,6 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
+import { openSession, tcpConnect } from '../lab/probes.js';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario } from '../support/e2e.js';
 import { grantRule, knockOk } from '../support/knockspa.js';
 
@@ -25,7 +26,7 @@ test('grant expiry', { timeout: 120_000 }, async (t) => {
       assert.ok(Math.abs(deadline - (knockedAt + 2_000)) < 1_500, `deadline ${openEv.deadline} about 2 s after the knock`);
       assert.deepEqual(await s.extra(4), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT)]);
 
-      const session = await net.openSession(net.cli, host, PROTECTED_PORT);
+      const session = await openSession(net, net.cli, host, PROTECTED_PORT);
       assert.match(await session.exchange('during the grant'), /during the grant/);
 
       const closeEv = await s.daemon.waitEvent('close', { why: 'timeout', ip: net.clientV4 }, { since: m, timeoutMs: 8_000 });
@@ -33,7 +34,7 @@ test('grant expiry', { timeout: 120_000 }, async (t) => {
       const closedAfter = Date.now() - knockedAt;
       assert.ok(closedAfter >= 1_500, `closed after ${closedAfter} ms, not before its time`);
       await s.assertBase('rule gone after the timeout');
-      assert.equal((await net.connect(net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'new connections dropped');
+      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'new connections dropped');
 
       assert.match(await session.exchange('after the grant closed'), /after the grant closed/, 'established connection still usable');
       await session.close();

@@ -5,6 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
+import { firewallSnapshot } from '../lab/ruleset.js';
 import { e2eNet, withScenario } from '../support/e2e.js';
 import { cliInServer, hasNftTable } from '../support/firewall.js';
 import { knockOk } from '../support/knockspa.js';
@@ -17,12 +18,12 @@ test('knockspa server --check and knockspa grants', { timeout: 120_000 }, async 
 
   await t.test('--check: ok per backend, naming what it checked, and nothing changes', (t) =>
     withScenario(t, net, { start: false }, async (s) => {
-      const before = await net.firewallSnapshot(net.srv);
+      const before = await firewallSnapshot(net, net.srv);
       const ipt = await cliInServer(net, ['server', '--config', s.site.configPath, '--check']);
       assert.equal(ipt.code, 0, ipt.stderr);
       assert.match(ipt.stdout, /: ok \(1 users, firewall iptables/);
       assert.match(ipt.stdout, /^iptables: chain KNOCKSPA \(iptables and ip6tables\), jumped to from INPUT position 1$/m);
-      assert.deepEqual(await net.firewallSnapshot(net.srv), before, 'iptables untouched');
+      assert.deepEqual(await firewallSnapshot(net, net.srv), before, 'iptables untouched');
 
       s.site.writeConfig({ firewall: 'nftables', protect: ['tcp/2222'] });
       const nft = await cliInServer(net, ['server', '--config', s.site.configPath, '--check']);

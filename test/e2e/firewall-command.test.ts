@@ -8,6 +8,7 @@ import { strict as assert } from 'node:assert';
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { canConnect } from '../lab/probes.js';
 import { e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
 import { listGrants } from '../support/firewall.js';
 import { knockOk } from '../support/knockspa.js';
@@ -40,7 +41,7 @@ test('command backend', { timeout: 120_000 }, async (t) => {
       await knockOk(net, 'open', ['22'], { host, key, duration: 60 });
       await d.waitEvent('open', { ip: net.clientV4 }, { since: m });
       assert.deepEqual(await s.extra(4), [RULE(net.clientV4)]);
-      assert.equal(await net.canConnect(net.cli, host, PROTECTED_PORT), true);
+      assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT), true);
       m = d.mark();
       await knockOk(net, 'open', ['22'], { host, key, duration: 120 });
       await d.waitEvent('open', { ip: net.clientV4, extended: true }, { since: m });

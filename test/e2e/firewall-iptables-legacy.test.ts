@@ -12,12 +12,17 @@ import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
+import type { TestNet } from '../lab/netns.js';
+import { tcpConnect } from '../lab/probes.js';
+import { NODE } from '../lab/process.js';
+import type { Need } from '../lab/requirements.js';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, service } from '../support/e2e.js';
 import { grantRule, knockOk, makeSite, startDaemon, stripComment } from '../support/knockspa.js';
-import { NODE, type TestNet } from '../support/netns.js';
 
 const DRIVER = resolve(dirname(fileURLToPath(import.meta.url)), '../support/iptables-driver.js');
-const LEGACY = { iptables: 'iptables-legacy', ip6tables: 'ip6tables-legacy', 'iptables-restore': 'iptables-legacy-restore', 'ip6tables-restore': 'ip6tables-legacy-restore' };
+const LEGACY = { iptables: 'iptables-legacy', ip6tables: 'ip6tables-legacy', 'iptables-restore': 'iptables-legacy-restore', 'ip6tables-restore': 'ip6tables-legacy-restore' } as const;
+/** The legacy tools, and iptables-nft to look at the nf_tables side. */
+const LEGACY_NEEDS: readonly Need[] = [...Object.values(LEGACY), 'iptables-nft'];
 const GRANT = '-A KNOCKSPA -s 198.18.0.2/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice@198.18.0.2/tcp/22 until 1800000000" -j ACCEPT';
 const ADMIN_RULE = ['-A', 'INPUT', '-s', '192.0.2.9/32', '-j', 'DROP'];
 
@@ -38,7 +43,7 @@ async function legacyRules(net: TestNet, chain?: string): Promise<string[]> {
 }
 
 test('iptables backend, legacy variant: grants in the legacy tables; the waiting spare holds no xtables lock', { timeout: 60_000 }, async (t) => {
-  const net = await e2eNet(t);
+  const net = await e2eNet(t, LEGACY_NEEDS);
   if (net === null) return;
   const driver = net.spawnIn(net.srv, [NODE, DRIVER], { env: { PATH: legacyPath(t) } });
   t.after(() => driver.child.kill());
@@ -65,7 +70,7 @@ test('iptables backend, legacy variant: grants in the legacy tables; the waiting
 });
 
 test('the daemon on the legacy variant: a knock opens the port in the legacy tables, a close knock shuts it', { timeout: 60_000 }, async (t) => {
-  const net = await e2eNet(t);
+  const net = await e2eNet(t, LEGACY_NEEDS);
   if (net === null) return;
   const env = { ...process.env, PATH: legacyPath(t) };
   const dropPort = ['-A', 'INPUT', '-p', 'tcp', '-m', 'tcp', '--dport', String(PROTECTED_PORT), '-j', 'DROP'];
@@ -76,7 +81,7 @@ test('the daemon on the legacy variant: a knock opens the port in the legacy tab
   t.after(() => daemon.stop('SIGTERM', 3_000));
   assert.equal(daemon.start.firewall, 'iptables');
   assert.deepEqual(await legacyRules(net, 'INPUT'), ['-P INPUT ACCEPT', '-A INPUT -j KNOCKSPA', dropPort.join(' ')], 'the jump goes in first, in the legacy tables');
-  const connect = (timeoutMs?: number) => net.connect(net.cli, net.serverV4, PROTECTED_PORT, { timeoutMs });
+  const connect = (timeoutMs?: number) => tcpConnect(net, net.cli, net.serverV4, PROTECTED_PORT, { timeoutMs });
   assert.equal((await connect(DROP_TIMEOUT_MS)).outcome, 'timeout', 'dropped before the knock');
 
   const key = site.keyPath('alice');

@@ -8,10 +8,12 @@
 import { strict as assert } from 'node:assert';
 import { rmSync } from 'node:fs';
 import { test } from 'node:test';
+import { canConnect } from '../lab/probes.js';
+import { sleep } from '../lab/process.js';
+import { firewallSnapshot } from '../lab/ruleset.js';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario } from '../support/e2e.js';
 import { cliInServer, listGrants } from '../support/firewall.js';
 import { grantRule, hasKnockspaChain, JUMP_RULE, knockOk, knockspaChain } from '../support/knockspa.js';
-import { sleep } from '../support/netns.js';
 
 test('iptables backend', { timeout: 180_000 }, async (t) => {
   const net = await e2eNet(t);
@@ -31,7 +33,7 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
       assert.deepEqual(await knockspaChain(net, 4), [
         `-A KNOCKSPA -s ${net.clientV4}/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice@${net.clientV4}/tcp/22 until ${deadline}" -j ACCEPT`,
       ]);
-      assert.equal(await net.canConnect(net.cli, host, PROTECTED_PORT), true);
+      assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT), true);
       await s.daemon.stop('SIGTERM');
       await s.assertPristine();
     }),
@@ -56,8 +58,8 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
       assert.equal(closeEv.user, 'alice', 'the owner, from the comment');
       assert.equal(d.start.grants, 1, 'the live rule is adopted');
       assert.deepEqual(await s.extra(4), [grantRule(net.client2V4, 'tcp', PROTECTED_PORT)], 'the expired rule is gone, the live one kept');
-      assert.equal(await net.canConnect(net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS }), false);
-      assert.equal(await net.canConnect(net.cli, host, PROTECTED_PORT, { localAddress: net.client2V4 }), true);
+      assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS }), false);
+      assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT, { localAddress: net.client2V4 }), true);
       assert.deepEqual((await listGrants(net, s.site.configPath)).map((g) => `${g.user} ${g.ip} ${g.proto}/${g.port}`), [`alice ${net.client2V4} tcp/22`]);
 
       // The replay cache was lost with the directory: knocks are refused until start + max_skew.
@@ -90,7 +92,7 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
       assert.equal(await hasKnockspaChain(net, 4), true);
       assert.ok((await s.rules(4)).includes(JUMP_RULE));
       assert.deepEqual((await s.extra(4)).sort(), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT), grantRule(net.client2V4, 'tcp', PROTECTED_PORT)].sort());
-      assert.equal(await net.canConnect(net.cli, host, PROTECTED_PORT), true);
+      assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT), true);
     }),
   );
 
@@ -104,7 +106,7 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
         await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
         await s.daemon.waitEvent('open', { ip: net.clientV6 }, { since: m });
         assert.deepEqual([await s.extra(4), await s.extra(6)], [[grantRule(net.clientV4, 'tcp', PROTECTED_PORT)], [grantRule(net.clientV6, 'tcp', PROTECTED_PORT)]], `round ${round}: both grants are in`);
-        const live = await net.firewallSnapshot(net.srv);
+        const live = await firewallSnapshot(net, net.srv);
         for (const [family, text] of [[4, live.v4], [6, live.v6]] as const) {
           const chains = text.split('\n').filter((l) => l.startsWith('-N ')).sort();
           assert.deepEqual(chains, ['-N KNOCKSPA'], `round ${round}: IPv${family} has knockspa's chain and no other of its own`);

@@ -6,10 +6,11 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
+import type { TestNet } from '../lab/netns.js';
+import { firewallSnapshot } from '../lab/ruleset.js';
 import { e2eNet, withScenario, type Scenario } from '../support/e2e.js';
 import { listGrants, nftGrants, sendPaced } from '../support/firewall.js';
 import { craftPacket, knockspaChain, stripComment } from '../support/knockspa.js';
-import type { TestNet } from '../support/netns.js';
 
 const GRANTS = 1000;
 /** Half IPv4, half IPv6; none of them the test network's own addresses. */
@@ -41,7 +42,7 @@ const BACKENDS: readonly Backend[] = [
       return rules.map((r) => /-s (\S+)\/\d+ -p (\w+) -m \w+ --dport (\d+)/.exec(r)).map((m) => `${m?.[1]} ${m?.[2]}/${m?.[3]}`).sort();
     },
     ruleset: async (net) => {
-      const snap = await net.firewallSnapshot(net.srv);
+      const snap = await firewallSnapshot(net, net.srv);
       return `${snap.v4}\n${snap.v6}`;
     },
   },

@@ -7,15 +7,16 @@
 import { strict as assert } from 'node:assert';
 import { rmSync } from 'node:fs';
 import { test } from 'node:test';
+import { openSession, tcpConnect } from '../lab/probes.js';
+import { sleep } from '../lab/process.js';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
 import { cliInServer, hasNftTable, listGrants, nftElements, nftGrants, nftRuleset } from '../support/firewall.js';
 import { knockOk } from '../support/knockspa.js';
-import { sleep } from '../support/netns.js';
 
 const NFT = { base: 'none', extra: { firewall: 'nftables', sweep_interval: 2 } } as const;
 
 async function dropped(s: Scenario, localAddress?: string): Promise<boolean> {
-  const r = await s.net.connect(s.net.cli, s.net.serverV4, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS, ...(localAddress === undefined ? {} : { localAddress }) });
+  const r = await tcpConnect(s.net, s.net.cli, s.net.serverV4, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS, ...(localAddress === undefined ? {} : { localAddress }) });
   return r.outcome === 'timeout';
 }
 
@@ -54,8 +55,8 @@ test('nftables backend', { timeout: 240_000 }, async (t) => {
       assert.equal(`${element?.ip} ${element?.proto}/${element?.port}`, `${net.clientV4} tcp/22`);
       assert.ok((element?.expires ?? 0) > 50 && (element?.expires ?? 0) <= 60, `the kernel holds it for its duration (expires ${element?.expires})`);
       assert.equal(element?.comment, `knockspa alice@${net.clientV4}/tcp/22 until ${Math.ceil(Date.parse(String(openEv.deadline)) / 1000)}`);
-      assert.equal((await net.connect(net.cli, host, PROTECTED_PORT)).outcome, 'connected');
-      const session = await net.openSession(net.cli, host, PROTECTED_PORT);
+      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT)).outcome, 'connected');
+      const session = await openSession(net, net.cli, host, PROTECTED_PORT);
 
       m = s.daemon.mark();
       await knockOk(net, 'close', ['22'], { host, key });

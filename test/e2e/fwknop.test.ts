@@ -10,10 +10,11 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { appendDigest, encodeBase64Text, parseKeyPair, randomValueFrom, sealFwknopPacket, sealPlaintext, type FwknopKeys } from '../../src/protocol/fwknop/index.js';
 import type { PortSpec } from '../../src/protocol/ports.js';
+import { FWKNOP_NEEDS, fwknopClient, newFwknopKeys, startFwknopd, type FwknopKeysB64 } from '../lab/fwknop.js';
+import { canConnect, sendUdp, tcpConnect } from '../lab/probes.js';
+import { NODE, sleep } from '../lab/process.js';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
-import { fwknopClient, newFwknopKeys, requireFwknop, startFwknopd, type FwknopKeysB64 } from '../support/fwknop.js';
 import { CLI, grantRule, SPA_PORT } from '../support/knockspa.js';
-import { NODE, sleep } from '../support/netns.js';
 
 const CAROL = newFwknopKeys();
 const DAVE = newFwknopKeys();
@@ -47,20 +48,19 @@ async function assertRejected(s: Scenario, m: number, reason: string, source = s
 }
 
 test('fwknop: Debian\'s client and server', { timeout: 300_000 }, async (t) => {
-  if (!requireFwknop(t)) return;
-  const net = await e2eNet(t);
+  const net = await e2eNet(t, FWKNOP_NEEDS);
   if (net === null) return;
   const host = net.serverV4;
   const send = (bytes: Uint8Array | string, localAddress?: string): Promise<void> =>
-    net.sendUdp(net.cli, host, SPA_PORT, typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes, localAddress === undefined ? {} : { localAddress });
+    sendUdp(net, net.cli, host, SPA_PORT, typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes, localAddress === undefined ? {} : { localAddress });
 
   await t.test('fwknop -A tcp/22 -a IP opens tcp/22 on knockspa; the same bytes again open nothing', (t) =>
     withScenario(t, net, { users: USERS }, async (s) => {
-      assert.equal((await net.connect(net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'closed before the knock');
+      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'closed before the knock');
       await pastStartSecond(s);
       let m = s.daemon.mark();
       // -f 3: a client timeout of 3 s (message type 3), so the grant is gone again well inside the window.
-      const sent = await fwknopClient(net, host, CAROL, ['-A', 'tcp/22', '-a', net.clientV4, '-f', '3']);
+      const sent = await fwknopClient(net, host, SPA_PORT, CAROL, ['-A', 'tcp/22', '-a', net.clientV4, '-f', '3']);
       const knock = await s.daemon.waitEvent('knock', { format: 'fwknop' }, { since: m });
       assert.equal(knock.user, 'carol');
       assert.equal(knock.ip, net.clientV4);
@@ -68,7 +68,7 @@ test('fwknop: Debian\'s client and server', { timeout: 300_000 }, async (t) => {
       assert.equal(knock.duration, 3, 'the client timeout is honoured');
       await s.daemon.waitEvent('open', { ip: net.clientV4, port: PROTECTED_PORT }, { since: m });
       assert.deepEqual(await s.extra(4), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT)]);
-      assert.equal((await net.connect(net.cli, host, PROTECTED_PORT)).outcome, 'connected', 'TCP connect succeeds after the fwknop knock');
+      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT)).outcome, 'connected', 'TCP connect succeeds after the fwknop knock');
       await s.daemon.waitEvent('close', { why: 'timeout', ip: net.clientV4 }, { since: m, timeoutMs: 10_000 });
       await s.assertBase('closed again at the end of the client timeout');
 
@@ -84,7 +84,7 @@ test('fwknop: Debian\'s client and server', { timeout: 300_000 }, async (t) => {
       await send(`U2FsdGVkX1${sent.packet}`);
       await assertRejected(s, m, 'fwknop-bad-prefix');
       await s.assertBase('no rule after the replays');
-      assert.equal((await net.connect(net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout');
+      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout');
     }),
   );
 
@@ -92,20 +92,20 @@ test('fwknop: Debian\'s client and server', { timeout: 300_000 }, async (t) => {
     withScenario(t, net, { users: { ...USERS, carol: fwknopUser(CAROL, { max_duration: 20 }) } }, async (s) => {
       await pastStartSecond(s);
       let m = s.daemon.mark();
-      await fwknopClient(net, host, CAROL, ['-A', 'tcp/22,udp/53', '-s', '-f', '600']);
+      await fwknopClient(net, host, SPA_PORT, CAROL, ['-A', 'tcp/22,udp/53', '-s', '-f', '600']);
       const knock = await s.daemon.waitEvent('knock', { format: 'fwknop', user: 'carol' }, { since: m });
       assert.equal(knock.ip, net.clientV4, '0.0.0.0 means the packet\'s source');
       assert.deepEqual(knock.ports, ['tcp/22', 'udp/53']);
       assert.equal(knock.duration, 20);
       assert.equal(knock.capped, true);
       await s.daemon.waitEvent('open', { ip: net.clientV4, port: 53 }, { since: m });
-      assert.equal(await net.canConnect(net.cli, host, PROTECTED_PORT), true);
+      assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT), true);
 
       m = s.daemon.mark();
-      await fwknopClient(net, host, DAVE, ['-A', 'tcp/22', '-s']);
+      await fwknopClient(net, host, SPA_PORT, DAVE, ['-A', 'tcp/22', '-s']);
       await assertRejected(s, m, 'ip-required');
       m = s.daemon.mark();
-      await fwknopClient(net, host, DAVE, ['-A', 'tcp/22', '-a', net.clientV4]);
+      await fwknopClient(net, host, SPA_PORT, DAVE, ['-A', 'tcp/22', '-a', net.clientV4]);
       await s.daemon.waitEvent('knock', { format: 'fwknop', user: 'dave' }, { since: m });
     }),
   );
@@ -116,7 +116,7 @@ test('fwknop: Debian\'s client and server', { timeout: 300_000 }, async (t) => {
     return withScenario(t, net, { listen: 'pcap', users: { carol } }, async (s) => {
       await pastStartSecond(s);
       let m = s.daemon.mark();
-      await fwknopClient(net, host, CAROL, ['-A', 'tcp/22', '-s']);
+      await fwknopClient(net, host, SPA_PORT, CAROL, ['-A', 'tcp/22', '-s']);
       await s.daemon.waitEvent('knock', { format: 'fwknop', user: 'carol', ip: net.clientV4 }, { since: m });
       // 8 ports, a 48-byte user name, a client timeout and a SHA-512 digest: over 470 characters,
       // which with IPv6 and Ethernet headers no longer fits a 512-byte capture.
@@ -128,7 +128,7 @@ test('fwknop: Debian\'s client and server', { timeout: 300_000 }, async (t) => {
       );
       assert.ok(longest.length > 470, `${longest.length} characters`);
       m = s.daemon.mark();
-      await net.sendUdp(net.cli, net.serverV6, SPA_PORT, new TextEncoder().encode(longest));
+      await sendUdp(net, net.cli, net.serverV6, SPA_PORT, new TextEncoder().encode(longest));
       const knock = await s.daemon.waitEvent('knock', { format: 'fwknop', user: 'carol' }, { since: m });
       assert.equal(knock.ip, net.clientV6, '0.0.0.0 over IPv6: the IPv6 source');
       assert.equal(knock.ports && (knock.ports as string[]).length, 8);
@@ -149,7 +149,7 @@ test('fwknop: Debian\'s client and server', { timeout: 300_000 }, async (t) => {
       for (const [name, keys, args, reason] of cases) {
         await t.test(name, async () => {
           const m = s.daemon.mark();
-          await fwknopClient(net, host, keys, args);
+          await fwknopClient(net, host, SPA_PORT, keys, args);
           await assertRejected(s, m, reason);
         });
       }
@@ -165,7 +165,7 @@ test('fwknop: Debian\'s client and server', { timeout: 300_000 }, async (t) => {
         appendDigest(['1234567890123456', encodeBase64Text(user), String(Math.floor(Date.now() / 1000)), '3.0.0', '1', encodeBase64Text(msg)].join(':'), 'sha256');
       let salt = 0;
       const seal = (plaintext: string): string => sealPlaintext(keys, plaintext, new Uint8Array(8).fill(++salt));
-      const good = await fwknopClient(net, host, CAROL, ['-A', 'tcp/22', '-a', net.clientV4, '--test']);
+      const good = await fwknopClient(net, host, SPA_PORT, CAROL, ['-A', 'tcp/22', '-a', net.clientV4, '--test']);
       const cases: Array<[string, string, string]> = [
         ['tcp/123456', seal(fields(`${net.clientV4},tcp/123456`)), 'fwknop-bad-ports'],
         ['999.999.999.999', seal(fields('999.999.999.999,tcp/22')), 'fwknop-bad-address'],
@@ -196,20 +196,20 @@ test('fwknop: Debian\'s client and server', { timeout: 300_000 }, async (t) => {
   await t.test('knockspa open --format fwknop opens a port on Debian\'s fwknopd', (t) =>
     withScenario(t, net, { start: false }, async (s) => {
       const keys = newFwknopKeys();
-      const fwknopd = await startFwknopd(net, keys, 'tcp/22');
-      assert.equal((await net.connect(net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'closed before the knock');
+      const fwknopd = await startFwknopd(net, SPA_PORT, keys, 'tcp/22');
+      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'closed before the knock');
       const knockspa = (args: string[]) =>
         net.run(net.cli, [NODE, CLI, 'open', '22', '--host', host, '--format', 'fwknop', '--fwknop-key-base64', keys.key, '--fwknop-hmac-key-base64', keys.hmacKey, ...args], { timeoutMs: 30_000 });
       const r = await knockspa(['--wait', '--wait-timeout', '10']);
       assert.equal(r.code, 0, `knockspa open --format fwknop exited ${r.code}\n${r.stdout}\n${r.stderr}\n${fwknopd.proc.describe()}`);
       assert.match(r.stdout, /tcp\/22 open after \d+ ms/);
       await fwknopd.waitLog(new RegExp(`Added access rule to FWKNOP_INPUT for ${net.clientV4.replace(/\./g, '\\.')} -> 0\\.0\\.0\\.0/0 tcp/22`));
-      assert.equal(await net.canConnect(net.cli, host, PROTECTED_PORT), true);
+      assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT), true);
       // The same with an explicit address and a client timeout.
       const r2 = await knockspa(['--allow-ip', net.client2V4, '--duration', '20']);
       assert.equal(r2.code, 0, r2.stderr);
       await fwknopd.waitLog(new RegExp(`Added access rule to FWKNOP_INPUT for ${net.client2V4.replace(/\./g, '\\.')} -> 0\\.0\\.0\\.0/0 tcp/22, expires`));
-      assert.equal(await net.canConnect(net.cli, host, PROTECTED_PORT, { localAddress: net.client2V4 }), true);
+      assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT, { localAddress: net.client2V4 }), true);
       // fwknopd removes its chain when it stops: the base ruleset is back.
       await fwknopd.proc.stop('SIGTERM', 5_000);
       await s.assertBase('fwknopd cleaned up after itself');

@@ -1,16 +1,20 @@
 /**
- * Self-test of the namespace harness (test/support/netns.ts): the namespaces exist and talk over
+ * Self-test of the lab's namespace harness (test/lab/): the namespaces exist and talk over
  * IPv4 and IPv6, a DROP rule really drops, the root namespace is left exactly as it was.
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { harnessNamespaces, NODE, requireRoot, rootFirewallSnapshot, TestNet } from '../support/netns.js';
+import { harnessNamespaces, TestNet } from '../lab/netns.js';
+import { canConnect, sendUdp, startTcpService, tcpConnect, udpReceiver } from '../lab/probes.js';
+import { NODE } from '../lab/process.js';
+import { NETNS_TOOLS, requires } from '../lab/requirements.js';
+import { acceptRules, baseRules, baseRuleset, rootFirewallSnapshot } from '../lab/ruleset.js';
 
 const PORT = 2222;
 
 test('netns harness', { timeout: 120_000 }, async (t) => {
-  if (!requireRoot(t)) return;
+  if (!requires(t, ['netns', ...NETNS_TOOLS])) return;
   const rootBefore = rootFirewallSnapshot();
   const net = await TestNet.create();
   let destroyed = false;
@@ -40,44 +44,44 @@ test('netns harness', { timeout: 120_000 }, async (t) => {
   });
 
   await t.test('TCP connects over IPv4 and IPv6, from both client addresses', async () => {
-    await net.startTcpService(PORT);
-    assert.equal((await net.connect(net.cli, net.serverV4, PORT)).outcome, 'connected');
-    assert.equal((await net.connect(net.cli, net.serverV6, PORT)).outcome, 'connected');
-    assert.equal((await net.connect(net.cli, net.serverV4, PORT, { localAddress: net.client2V4 })).outcome, 'connected');
-    assert.equal((await net.connect(net.cli, net.serverV6, PORT, { localAddress: net.client2V6 })).outcome, 'connected');
+    await startTcpService(net, PORT);
+    assert.equal((await tcpConnect(net, net.cli, net.serverV4, PORT)).outcome, 'connected');
+    assert.equal((await tcpConnect(net, net.cli, net.serverV6, PORT)).outcome, 'connected');
+    assert.equal((await tcpConnect(net, net.cli, net.serverV4, PORT, { localAddress: net.client2V4 })).outcome, 'connected');
+    assert.equal((await tcpConnect(net, net.cli, net.serverV6, PORT, { localAddress: net.client2V6 })).outcome, 'connected');
     // A closed port is refused (RST), not timed out: the probe tells the two apart.
-    assert.equal((await net.connect(net.cli, net.serverV4, PORT + 1)).outcome, 'refused');
+    assert.equal((await tcpConnect(net, net.cli, net.serverV4, PORT + 1)).outcome, 'refused');
   });
 
   await t.test('UDP datagrams arrive with the right source', async () => {
-    const rx = await net.udpReceiver(net.srv, '0.0.0.0', 40000);
-    await net.sendUdp(net.cli, net.serverV4, 40000, Uint8Array.from([1, 2, 3]), { localAddress: net.client2V4 });
+    const rx = await udpReceiver(net, net.srv, '0.0.0.0', 40000);
+    await sendUdp(net, net.cli, net.serverV4, 40000, Uint8Array.from([1, 2, 3]), { localAddress: net.client2V4 });
     const got = await rx.waitForJson((l) => typeof l.hex === 'string', { timeoutMs: 3_000 });
     assert.deepEqual(got, { from: net.client2V4, hex: '010203' });
-    const rx6 = await net.udpReceiver(net.srv, '::', 40001);
-    await net.sendUdp(net.cli, net.serverV6, 40001, Uint8Array.from([0xcb]));
+    const rx6 = await udpReceiver(net, net.srv, '::', 40001);
+    await sendUdp(net, net.cli, net.serverV6, 40001, Uint8Array.from([0xcb]));
     const got6 = await rx6.waitForJson((l) => typeof l.hex === 'string', { timeoutMs: 3_000 });
     assert.deepEqual(got6, { from: net.clientV6, hex: 'cb' });
   });
 
   await t.test('the base ruleset drops the protected port (timeout, not refused), both families', async () => {
-    const rules = await net.baseRuleset(PORT, { spaPort: 62201, udpMode: true });
-    assert.deepEqual(rules.v4, TestNet.baseRules(PORT, { spaPort: 62201, udpMode: true }, 4));
-    assert.deepEqual(rules.v6, TestNet.baseRules(PORT, { spaPort: 62201, udpMode: true }, 6));
+    const rules = await baseRuleset(net, PORT, { spaPort: 62201, udpMode: true });
+    assert.deepEqual(rules.v4, baseRules(PORT, { spaPort: 62201, udpMode: true }, 4));
+    assert.deepEqual(rules.v6, baseRules(PORT, { spaPort: 62201, udpMode: true }, 6));
     const t0 = Date.now();
-    assert.equal((await net.connect(net.cli, net.serverV4, PORT, { timeoutMs: 600 })).outcome, 'timeout');
+    assert.equal((await tcpConnect(net, net.cli, net.serverV4, PORT, { timeoutMs: 600 })).outcome, 'timeout');
     assert.ok(Date.now() - t0 >= 550, 'the attempt waited for its timeout');
-    assert.equal(await net.canConnect(net.cli, net.serverV6, PORT, { timeoutMs: 600 }), false);
+    assert.equal(await canConnect(net, net.cli, net.serverV6, PORT, { timeoutMs: 600 }), false);
     // Other ports are unaffected, and an inserted ACCEPT (what the daemon does) opens the way.
-    assert.equal((await net.connect(net.cli, net.serverV4, PORT + 1)).outcome, 'refused');
+    assert.equal((await tcpConnect(net, net.cli, net.serverV4, PORT + 1)).outcome, 'refused');
     await net.runOk(net.srv, ['iptables', '-I', 'INPUT', '-s', net.clientV4, '-p', 'tcp', '--dport', String(PORT), '-j', 'ACCEPT']);
-    assert.equal(await net.canConnect(net.cli, net.serverV4, PORT), true);
-    assert.equal(await net.canConnect(net.cli, net.serverV4, PORT, { localAddress: net.client2V4, timeoutMs: 600 }), false, 'only for that source');
-    assert.deepEqual(await net.acceptRules(4), [`-A INPUT -s ${net.clientV4}/32 -p tcp -m tcp --dport ${PORT} -j ACCEPT`]);
+    assert.equal(await canConnect(net, net.cli, net.serverV4, PORT), true);
+    assert.equal(await canConnect(net, net.cli, net.serverV4, PORT, { localAddress: net.client2V4, timeoutMs: 600 }), false, 'only for that source');
+    assert.deepEqual(await acceptRules(net, 4), [`-A INPUT -s ${net.clientV4}/32 -p tcp -m tcp --dport ${PORT} -j ACCEPT`]);
     // pcap mode: the SPA port itself is dropped.
-    const pcapRules = await net.baseRuleset(PORT, { spaPort: 62201, udpMode: false });
-    assert.deepEqual(pcapRules.v4, TestNet.baseRules(PORT, { spaPort: 62201, udpMode: false }, 4));
-    assert.deepEqual(await net.acceptRules(4), [], 're-applying the base ruleset resets INPUT');
+    const pcapRules = await baseRuleset(net, PORT, { spaPort: 62201, udpMode: false });
+    assert.deepEqual(pcapRules.v4, baseRules(PORT, { spaPort: 62201, udpMode: false }, 4));
+    assert.deepEqual(await acceptRules(net, 4), [], 're-applying the base ruleset resets INPUT');
   });
 
   await t.test('spawned processes are tracked and waited on', async () => {

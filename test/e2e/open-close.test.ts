@@ -5,9 +5,10 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
+import type { Family } from '../lab/netns.js';
+import { tcpConnect } from '../lab/probes.js';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
 import { grantRule, knockOk, SPA_PORT } from '../support/knockspa.js';
-import type { Family } from '../support/netns.js';
 
 async function openConnectClose(s: Scenario, family: Family): Promise<void> {
   const { net, site } = s;
@@ -16,7 +17,7 @@ async function openConnectClose(s: Scenario, family: Family): Promise<void> {
   const key = site.keyPath('alice');
 
   await s.assertBase('before any knock');
-  assert.equal((await net.connect(net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'closed (dropped) before the knock');
+  assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'closed (dropped) before the knock');
 
   let m = s.daemon.mark();
   await knockOk(net, 'open', [String(PROTECTED_PORT)], { host, key });
@@ -32,18 +33,18 @@ async function openConnectClose(s: Scenario, family: Family): Promise<void> {
 
   assert.deepEqual(await s.extra(family), [grantRule(client, 'tcp', PROTECTED_PORT)], 'exactly one ACCEPT for the knocking address');
   assert.deepEqual(await s.extra(family === 4 ? 6 : 4), [], 'the other family is untouched');
-  assert.equal((await net.connect(net.cli, host, PROTECTED_PORT)).outcome, 'connected', 'connect succeeds after the knock');
+  assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT)).outcome, 'connected', 'connect succeeds after the knock');
 
   m = s.daemon.mark();
   await knockOk(net, 'close', [String(PROTECTED_PORT)], { host, key });
   await s.daemon.waitEvent('knock', { action: 'close', user: 'alice' }, { since: m });
   await s.daemon.waitEvent('close', (l) => l.why === 'knock' && l.ip === client && Number(l.port) === PROTECTED_PORT, { since: m });
   await s.assertBase('no ACCEPT rule left after the close knock');
-  assert.equal((await net.connect(net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'dropped again after close');
+  assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'dropped again after close');
 }
 
 test('open / connect / close', { timeout: 180_000 }, async (t) => {
-  const net = await e2eNet(t);
+  const net = await e2eNet(t, ['ss']);
   if (net === null) return;
 
   await t.test('(a) udp listener, IPv4', (t) =>

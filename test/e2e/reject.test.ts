@@ -4,6 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
+import { canConnect, sendUdp, tcpConnect } from '../lab/probes.js';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
 import { craftPacket, grantRule, keygen, knock, knockOk, SPA_PORT } from '../support/knockspa.js';
 
@@ -66,7 +67,7 @@ test('rejections', { timeout: 180_000 }, async (t) => {
       const ahead = Date.parse(String(openEv.deadline)) - at;
       assert.ok(ahead > 295_000 && ahead < 305_000, `deadline ${openEv.deadline} is 300 s ahead, not 600 (${ahead} ms)`);
       assert.deepEqual(await s.extra(4), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT)]);
-      assert.equal(await net.canConnect(net.cli, host, PROTECTED_PORT), true);
+      assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT), true);
       m = s.daemon.mark();
       await knockOk(net, 'close', ['22'], { host, key });
       await s.daemon.waitEvent('close', { why: 'knock' }, { since: m });
@@ -77,7 +78,7 @@ test('rejections', { timeout: 180_000 }, async (t) => {
   await t.test('(d) crafted packets: stale, future, wrong server, bad MAC; a fresh crafted one opens', (t) =>
     withScenario(t, net, {}, async (s) => {
       const keyFile = s.site.keyPath('alice');
-      const send = (bytes: Uint8Array): Promise<void> => net.sendUdp(net.cli, host, SPA_PORT, bytes);
+      const send = (bytes: Uint8Array): Promise<void> => sendUdp(net, net.cli, host, SPA_PORT, bytes);
 
       let m = s.daemon.mark();
       await send(craftPacket({ keyFile, timestampMs: Date.now() - 120_000 }));
@@ -102,7 +103,7 @@ test('rejections', { timeout: 180_000 }, async (t) => {
       await send(craftPacket({ keyFile, durationSec: 5 }));
       await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
       assert.deepEqual(await s.extra(4), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT)]);
-      assert.equal(await net.canConnect(net.cli, host, PROTECTED_PORT), true);
+      assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT), true);
     }),
   );
 
@@ -114,7 +115,7 @@ test('rejections', { timeout: 180_000 }, async (t) => {
       await new Promise((res) => setTimeout(res, 300));
       assert.deepEqual(s.daemon.log.slice(m), [], 'nothing reached the daemon');
       await s.assertBase();
-      assert.equal((await net.connect(net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout');
+      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout');
     }),
   );
 });

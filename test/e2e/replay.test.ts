@@ -10,6 +10,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { canConnect, sendUdp, tcpConnect } from '../lab/probes.js';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
 import { frame, parseState } from '../../src/server/state/state.js';
 import { craftPacket, grantRule, knockOk, SPA_PORT } from '../support/knockspa.js';
@@ -25,17 +26,17 @@ async function freshKnockOpens(s: Scenario, key: string, what: string): Promise<
   const m = s.daemon.mark();
   await knockOk(s.net, 'open', ['22'], { host: s.net.serverV4, key, duration: 5 });
   await s.daemon.waitEvent('open', { ip: s.net.clientV4 }, { since: m });
-  assert.equal(await s.net.canConnect(s.net.cli, s.net.serverV4, PROTECTED_PORT), true, what);
+  assert.equal(await canConnect(s.net, s.net.cli, s.net.serverV4, PROTECTED_PORT), true, what);
 }
 
 /** `bytes` sent again from the client are refused as a replay: no knock, no rule, no connection. */
 async function replayOpensNothing(s: Scenario, bytes: Uint8Array, what: string): Promise<void> {
   const m = s.daemon.mark();
-  await s.net.sendUdp(s.net.cli, s.net.serverV4, SPA_PORT, bytes);
+  await sendUdp(s.net, s.net.cli, s.net.serverV4, SPA_PORT, bytes);
   await s.daemon.waitEvent('reject', { reason: 'replay', source: s.net.clientV4 }, { since: m });
   assert.deepEqual(s.daemon.events('knock', m), [], `no knock event: ${what}`);
   await s.assertBase(`no rule: ${what}`);
-  assert.equal((await s.net.connect(s.net.cli, s.net.serverV4, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', what);
+  assert.equal((await tcpConnect(s.net, s.net.cli, s.net.serverV4, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', what);
 }
 
 test('replay protection', { timeout: 120_000 }, async (t) => {
@@ -63,16 +64,16 @@ test('replay protection', { timeout: 120_000 }, async (t) => {
 
       // Replay from the same address.
       m = s.daemon.mark();
-      await net.sendUdp(net.cli, host, SPA_PORT, bytes);
+      await sendUdp(net, net.cli, host, SPA_PORT, bytes);
       const rej = await s.daemon.waitEvent('reject', { reason: 'replay' }, { since: m });
       assert.equal(rej.source, net.clientV4);
       // Replay from another address (an eavesdropper elsewhere).
-      await net.sendUdp(net.cli, host, SPA_PORT, bytes, { localAddress: net.client2V4 });
+      await sendUdp(net, net.cli, host, SPA_PORT, bytes, { localAddress: net.client2V4 });
       await s.daemon.waitEvent('reject', { reason: 'replay', source: net.client2V4 }, { since: m });
       assert.deepEqual(s.daemon.events('open', m), [], 'no open event for a replay');
       assert.deepEqual(s.daemon.events('knock', m), [], 'no knock event for a replay');
       await s.assertBase('no rule after the replay');
-      assert.equal((await net.connect(net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout');
+      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout');
 
       // Restart with the same state_dir: the replay cache survives.
       const exit = await s.daemon.stop('SIGTERM');
@@ -100,7 +101,7 @@ test('replay protection', { timeout: 120_000 }, async (t) => {
         await new Promise((r) => setTimeout(r, 20));
         await s.startAgain();
         const m = s.daemon.mark();
-        await net.sendUdp(net.cli, host, SPA_PORT, early);
+        await sendUdp(net, net.cli, host, SPA_PORT, early);
         if (boot === 'same') {
           await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
           await knockOk(net, 'close', ['22'], { host, key: keyFile });
@@ -123,7 +124,7 @@ test('replay protection', { timeout: 120_000 }, async (t) => {
       // A client whose clock runs 3 s ahead: accepted, and captured on its way.
       const ahead = craftPacket({ keyFile, durationSec: 5, timestampMs: Date.now() + 3_000 });
       const m = s.daemon.mark();
-      await net.sendUdp(net.cli, host, SPA_PORT, ahead);
+      await sendUdp(net, net.cli, host, SPA_PORT, ahead);
       await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
       await s.daemon.stop('SIGKILL');
       rmSync(join(s.site.stateDir, 'state.json'));
@@ -134,7 +135,7 @@ test('replay protection', { timeout: 120_000 }, async (t) => {
       await d.waitEvent('close', { why: 'knock' }, { since: m1 });
       // The eavesdropper replays the bytes, from its own address, with the skew window still open for them.
       const m2 = d.mark();
-      await net.sendUdp(net.cli, host, SPA_PORT, ahead, { localAddress: net.client2V4 });
+      await sendUdp(net, net.cli, host, SPA_PORT, ahead, { localAddress: net.client2V4 });
       await d.waitEvent('reject', { source: net.client2V4 }, { since: m2 });
       assert.deepEqual(d.events('open', m2), [], 'nothing opened for the replay');
       await s.assertBase('no rule for the replay');

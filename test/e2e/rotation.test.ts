@@ -9,9 +9,10 @@ import { strict as assert } from 'node:assert';
 import { chmodSync, copyFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
+import { canConnect } from '../lab/probes.js';
+import { NODE } from '../lab/process.js';
 import { e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
 import { CLI, grantRule, knockOk } from '../support/knockspa.js';
-import { NODE } from '../support/netns.js';
 import { parseKeyFile } from '../../src/protocol/keyfile.js';
 
 const keyIdOf = (file: string): string => Buffer.from(parseKeyFile(readFileSync(file, 'utf8')).keyId).toString('hex');
@@ -131,7 +132,7 @@ test('key rotation and revocation', { timeout: 180_000 }, async (t) => {
       for (const user of ['bob', 'carol', 'dave']) await s.daemon.waitEvent('close', { user, why: 'revoked' }, { since: m });
       assert.deepEqual(s.daemon.events('close', m).map((e) => e.user).sort(), ['bob', 'carol', 'dave'], 'alice keeps hers');
       assert.deepEqual(await s.extra(4), [rule(net.clientV4)], 'the other rules are out of the firewall, hers stays');
-      assert.equal(await net.canConnect(net.cli, net.serverV4, PROTECTED_PORT), true);
+      assert.equal(await canConnect(net, net.cli, net.serverV4, PROTECTED_PORT), true);
     }),
   );
 });

@@ -5,9 +5,10 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
+import { canConnect } from '../lab/probes.js';
+import { sleep } from '../lab/process.js';
 import { e2eNet, PROTECTED_PORT, withScenario } from '../support/e2e.js';
 import { grantRule, knockOk } from '../support/knockspa.js';
-import { sleep } from '../support/netns.js';
 
 test('shutdown and restart', { timeout: 180_000 }, async (t) => {
   const net = await e2eNet(t);
@@ -55,7 +56,7 @@ test('shutdown and restart', { timeout: 180_000 }, async (t) => {
       assert.equal(closeEv.ip, net.clientV4);
       assert.equal(Number(closeEv.port), PROTECTED_PORT);
       await s.assertBase('rule removed on restart');
-      assert.equal(await net.canConnect(net.cli, net.serverV4, PROTECTED_PORT, { timeoutMs: 700 }), false);
+      assert.equal(await canConnect(net, net.cli, net.serverV4, PROTECTED_PORT, { timeoutMs: 700 }), false);
     }),
   );
 
@@ -96,7 +97,7 @@ test('shutdown and restart', { timeout: 180_000 }, async (t) => {
       await s.daemon.stop('SIGKILL');
       const d = await s.startAgain();
       assert.deepEqual(await s.extra(4), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT)], 'still exactly one rule after the restart');
-      assert.equal(await net.canConnect(net.cli, net.serverV4, PROTECTED_PORT), true);
+      assert.equal(await canConnect(net, net.cli, net.serverV4, PROTECTED_PORT), true);
       await d.waitEvent('close', { why: 'timeout', ip: net.clientV4 }, { timeoutMs: 10_000 });
       await s.assertBase('closed at its original deadline');
     }),

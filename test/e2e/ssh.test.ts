@@ -10,10 +10,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { nsHosts, type TestNet } from '../lab/netns.js';
+import { tcpConnect } from '../lab/probes.js';
+import { NODE } from '../lab/process.js';
+import { baseRuleset, iptablesRules } from '../lab/ruleset.js';
+import { OPENSSH_NEEDS, sshArgv, sshEnv, startSshd } from '../lab/sshd.js';
 import { DROP_TIMEOUT_MS, e2eNet, withLog } from '../support/e2e.js';
 import { CLI, JUMP_RULE, knockspaChain, makeSite, SPA_PORT, startDaemon, type Daemon } from '../support/knockspa.js';
-import { NODE, type TestNet } from '../support/netns.js';
-import { nsHosts, opensshUnavailableReason, sshArgv, sshEnv, startSshd } from '../support/sshd.js';
 
 const SSH_PORT = 2222;
 /** A service that answers after the client's FIN: only a relay that keeps reading after stdin's end sees it. */
@@ -38,9 +41,9 @@ interface SshScenario {
 
 /** Base ruleset dropping the ssh port (and the half-close port), sshd, a dual-stack daemon letting alice open both. */
 async function setUp(t: TestContext, net: TestNet): Promise<SshScenario> {
-  await net.baseRuleset(SSH_PORT, { spaPort: SPA_PORT, udpMode: true });
+  await baseRuleset(net, SSH_PORT, { spaPort: SPA_PORT, udpMode: true });
   for (const tool of ['iptables', 'ip6tables']) await net.runOk(net.srv, [tool, '-w', '-A', 'INPUT', '-p', 'tcp', '--dport', String(HALF_CLOSE_PORT), '-j', 'DROP']);
-  const baseV4 = await net.iptablesRules(net.srv, 4);
+  const baseV4 = await iptablesRules(net, net.srv, 4);
   const site = await makeSite(net, { address: '::', users: { alice: { ports: [`tcp/${SSH_PORT}`, `tcp/${HALF_CLOSE_PORT}`], max_duration: 300 } } });
   const daemon = await startDaemon(net, site.configPath);
   t.after(() => daemon.stop());
@@ -50,10 +53,8 @@ async function setUp(t: TestContext, net: TestNet): Promise<SshScenario> {
 const proxy = (key: string, extra = ''): string => `${NODE} ${CLI} connect %h %p --key ${key}${extra}`;
 
 test('ssh through knockspa connect (real OpenSSH)', { timeout: 300_000 }, async (t) => {
-  const net = await e2eNet(t);
+  const net = await e2eNet(t, OPENSSH_NEEDS);
   if (net === null) return;
-  const missing = opensshUnavailableReason();
-  if (missing !== null) throw new Error(missing);
   const sshd = await startSshd(net, SSH_PORT);
   const host = net.serverV4;
 
@@ -86,14 +87,14 @@ test('ssh through knockspa connect (real OpenSSH)', { timeout: 300_000 }, async 
       await session.waitForLine((l) => l === 'got one', 30_000);
       await s.daemon.waitEvent('open', { ip: net.clientV4, port: SSH_PORT }, { since: m });
       await s.daemon.waitEvent('close', { why: 'timeout', ip: net.clientV4, port: SSH_PORT }, { since: m, timeoutMs: 15_000 });
-      assert.deepEqual((await net.iptablesRules(net.srv, 4)).filter((r) => r !== JUMP_RULE), s.baseV4, 'INPUT is the base ruleset (and the jump)');
+      assert.deepEqual((await iptablesRules(net, net.srv, 4)).filter((r) => r !== JUMP_RULE), s.baseV4, 'INPUT is the base ruleset (and the jump)');
       assert.deepEqual(await knockspaChain(net, 4), [], 'the grant is gone from the firewall');
 
       session.write('two\n');
       await session.waitForLine((l) => l === 'got two', 10_000);
       const plain = await net.run(net.cli, sshArgv(sshd, host, {}, ['true']), { env: sshEnv(), timeoutMs: 30_000 });
       assert.equal(plain.code, 255, 'a new plain ssh fails');
-      assert.equal((await net.connect(net.cli, host, SSH_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'a new TCP connect is dropped');
+      assert.equal((await tcpConnect(net, net.cli, host, SSH_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'a new TCP connect is dropped');
 
       session.child.stdin?.end();
       const exit = await session.waitExit(15_000);

@@ -11,11 +11,13 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Capture, fromHostFilter } from '../support/capture.js';
+import { Capture, fromHostFilter } from '../lab/capture.js';
+import type { Family, TestNet } from '../lab/netns.js';
+import { sendUdp, tcpConnect, type ConnectOutcome } from '../lab/probes.js';
+import { requires } from '../lab/requirements.js';
 import { e2eNet, PROTECTED_PORT, withScenario } from '../support/e2e.js';
 import { junkPayloads, startFlood, writePayloads, type JunkKind } from '../support/junk.js';
 import { craftPacket, makeSite, SPA_PORT, startDaemon, type Daemon } from '../support/knockspa.js';
-import type { ConnectOutcome, Family, TestNet } from '../support/netns.js';
 
 /** Another port the ruleset drops: what the SPA port must look like. */
 const OTHER_PORT = 62202;
@@ -62,11 +64,11 @@ async function probe(net: TestNet, port: number): Promise<ProbeResult> {
   const tcp = {} as Record<Family, ConnectOutcome>;
   for (const family of [4, 6] as const) {
     const host = family === 4 ? net.serverV4 : net.serverV6;
-    await net.sendUdp(net.cli, host, port, new Uint8Array(0));
-    await net.sendUdp(net.cli, host, port, new Uint8Array(randomBytes(146)).map((b, i) => (i === 0 ? b & 0x7f : b)));
-    tcp[family] = (await net.connect(net.cli, host, port, { timeoutMs: 700 })).outcome;
+    await sendUdp(net, net.cli, host, port, new Uint8Array(0));
+    await sendUdp(net, net.cli, host, port, new Uint8Array(randomBytes(146)).map((b, i) => (i === 0 ? b & 0x7f : b)));
+    tcp[family] = (await tcpConnect(net, net.cli, host, port, { timeoutMs: 700 })).outcome;
   }
-  const control = await net.connect(net.cli, net.serverV4, CONTROL_PORT, { timeoutMs: 2_000 });
+  const control = await tcpConnect(net, net.cli, net.serverV4, CONTROL_PORT, { timeoutMs: 2_000 });
   const lines = await capture.stop();
   const isControl = (l: string): boolean => l.includes(`${net.serverV4}.${CONTROL_PORT} >`);
   assert.equal(control.outcome, 'refused', 'control: a SYN to an accepted closed port is answered with RST');
@@ -77,10 +79,11 @@ async function probe(net: TestNet, port: number): Promise<ProbeResult> {
 const SILENT: ProbeResult = { answers: [], tcp: { 4: 'timeout', 6: 'timeout' } };
 
 test('stealth', { timeout: 300_000 }, async (t) => {
-  const net = await e2eNet(t);
+  const net = await e2eNet(t, ['tcpdump']);
   if (net === null) return;
 
   await t.test('pcap mode, default drop: the SPA port answers like any dropped port (nothing), daemon up or down', async (t) => {
+    if (!requires(t, ['pcap'])) return;
     await defaultDrop(net, { acceptSpa: false });
     const site = await makeSite(net, { listen: 'pcap' });
     const down = { spa: await probe(net, SPA_PORT), other: await probe(net, OTHER_PORT) };
@@ -148,9 +151,9 @@ test('stealth', { timeout: 300_000 }, async (t) => {
         // Control: after a valid knock the service (not the daemon) answers, and the capture sees it.
         // From the second address: the flooding one is over its budget for a few seconds.
         const control = await Capture.start(net, net.srv, { iface: net.srvIf, filter: fromHostFilter(net.serverV4, net.serverV6), direction: 'out' });
-        await net.sendUdp(net.cli, net.serverV4, SPA_PORT, craftPacket({ keyFile }), { localAddress: net.client2V4 });
+        await sendUdp(net, net.cli, net.serverV4, SPA_PORT, craftPacket({ keyFile }), { localAddress: net.client2V4 });
         await s.daemon.waitEvent('open', { ip: net.client2V4 }, { since: m });
-        assert.equal((await net.connect(net.cli, net.serverV4, PROTECTED_PORT, { localAddress: net.client2V4 })).outcome, 'connected');
+        assert.equal((await tcpConnect(net, net.cli, net.serverV4, PROTECTED_PORT, { localAddress: net.client2V4 })).outcome, 'connected');
         const answered = await control.stop();
         assert.ok(answered.some((l) => l.includes(`${net.serverV4}.${PROTECTED_PORT} >`)), `control: the service's answer was captured\n${answered.join('\n')}`);
 

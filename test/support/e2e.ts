@@ -5,20 +5,26 @@
  */
 import { strict as assert } from 'node:assert';
 import type { TestContext } from 'node:test';
+import { TestNet, type Family } from '../lab/netns.js';
+import { startTcpService } from '../lab/probes.js';
+import type { NsProcess } from '../lab/process.js';
+import { NETNS_TOOLS, requires, type Need } from '../lab/requirements.js';
+import { baseRuleset, iptablesRules } from '../lab/ruleset.js';
 import { cliUnavailableReason, hasKnockspaChain, JUMP_RULE, knockspaChain, makeSite, startDaemon, stripComment, type Daemon, type Site, type SiteOptions } from './knockspa.js';
 import { SPA_PORT } from './knockspa.js';
-import { requireRoot, TestNet, type Family, type NsProcess } from './netns.js';
 
 export const PROTECTED_PORT = 22;
 /** Connect timeout for probes that are expected to fail (a dropped SYN just waits). */
 export const DROP_TIMEOUT_MS = 700;
 
 /**
- * The TestNet for a test file, or null when the test was skipped (not root, outside CI).
- * Fails (does not skip) when the CLI is not built: that is a broken build, not a missing capability.
+ * The TestNet for a test file, or null when the test was skipped: not root, or something in
+ * `needs` (beyond namespaces, iptables and nft, which every scenario uses) missing, outside CI
+ * (lab/requirements.ts). Fails (does not skip) when the CLI is not built: that is a broken build,
+ * not a missing capability.
  */
-export async function e2eNet(t: TestContext): Promise<TestNet | null> {
-  if (!requireRoot(t)) return null;
+export async function e2eNet(t: TestContext, needs: readonly Need[] = []): Promise<TestNet | null> {
+  if (!requires(t, ['netns', ...NETNS_TOOLS, ...needs])) return null;
   const why = await cliUnavailableReason();
   if (why !== null) throw new Error(`knockspa CLI unusable: ${why}`);
   return TestNet.create(t);
@@ -30,7 +36,7 @@ const services = new WeakMap<TestNet, Promise<NsProcess>>();
 export function service(net: TestNet): Promise<NsProcess> {
   let p = services.get(net);
   if (p === undefined) {
-    p = net.startTcpService(PROTECTED_PORT);
+    p = startTcpService(net, PROTECTED_PORT);
     services.set(net, p);
   }
   return p;
@@ -73,8 +79,8 @@ export async function scenario(t: TestContext, net: TestNet, opts: ScenarioOptio
   // Whatever an earlier scenario left (a killed daemon's chain, knockspa's nftables table) goes first.
   await net.runOk(net.srv, ['nft', 'flush', 'ruleset']);
   const base = (opts.base ?? 'iptables') === 'iptables'
-    ? await net.baseRuleset(PROTECTED_PORT, { spaPort: SPA_PORT, udpMode: (opts.listen ?? 'udp') === 'udp' })
-    : { v4: await net.iptablesRules(net.srv, 4), v6: await net.iptablesRules(net.srv, 6) };
+    ? await baseRuleset(net, PROTECTED_PORT, { spaPort: SPA_PORT, udpMode: (opts.listen ?? 'udp') === 'udp' })
+    : { v4: await iptablesRules(net, net.srv, 4), v6: await iptablesRules(net, net.srv, 6) };
   await service(net);
   const site = await makeSite(net, opts);
   const daemons: Daemon[] = [];
@@ -86,7 +92,7 @@ export async function scenario(t: TestContext, net: TestNet, opts: ScenarioOptio
     daemons.push(d);
     return d;
   };
-  const rules = (family: Family = 4): Promise<string[]> => net.iptablesRules(net.srv, family);
+  const rules = (family: Family = 4): Promise<string[]> => iptablesRules(net, net.srv, family);
   const s: Scenario = {
     net,
     site,
@@ -139,8 +145,17 @@ export async function withLog<T>(s: Pick<Scenario, 'daemons'>, fn: () => Promise
   }
 }
 
-/** scenario() + withLog(): the usual body of one e2e subtest. */
+/** What a scenario with these options needs beyond {@link e2eNet}'s: the pcap module for listen = "pcap". */
+export function scenarioNeeds(opts: ScenarioOptions): Need[] {
+  return opts.listen === 'pcap' ? ['pcap'] : [];
+}
+
+/**
+ * scenario() + withLog(): the usual body of one e2e subtest. Skips it (fails it in CI) when the
+ * machine lacks what the options need ({@link scenarioNeeds}).
+ */
 export async function withScenario(t: TestContext, net: TestNet, opts: ScenarioOptions, body: (s: Scenario) => Promise<void>): Promise<void> {
+  if (!requires(t, scenarioNeeds(opts))) return;
   const s = await scenario(t, net, opts);
   await withLog(s, () => body(s));
 }

@@ -4,9 +4,10 @@
  * of many crafted knocks from the client namespace (one node process, paced by the daemon's log).
  * @module
  */
+import type { TestNet } from '../lab/netns.js';
+import { NODE, type NsProcess, type RunResult } from '../lab/process.js';
 import type { Daemon } from './knockspa.js';
 import { CLI, SPA_PORT } from './knockspa.js';
-import { NODE, type NsProcess, type RunResult, type TestNet } from './netns.js';
 
 export interface NftElement {
   readonly ip: string;

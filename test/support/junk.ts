@@ -10,8 +10,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAGIC, PACKET_SIZE, VERSION } from '../../src/protocol/constants.js';
 import type { FloodResult } from '../../scripts/flood-sender.js';
+import type { TestNet } from '../lab/netns.js';
+import { NODE, type NsProcess } from '../lab/process.js';
 import { craftPacket, REPO_ROOT } from './knockspa.js';
-import { NODE, type NsProcess, type TestNet } from './netns.js';
 
 export const FLOOD_SENDER = join(REPO_ROOT, 'dist', 'scripts', 'flood-sender.js');
 

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { parseKeyFile, parsePortSpec, ReplayGuard, sealPacket, type Action, type PortSpec } from '../../src/protocol/index.js';
 import { currentBootId } from '../../src/server/state/boot-id.js';
 import { StateStore, STATE_VERSION } from '../../src/server/state/state.js';
-import { NODE, run, type LogLine, type NsProcess, type RunResult, type TestNet } from './netns.js';
+import type { TestNet } from '../lab/netns.js';
+import { NODE, run, type LogLine, type NsProcess, type RunResult } from '../lab/process.js';
 
 /** The repository root (this file is dist/test/support/knockspa.js once built). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));

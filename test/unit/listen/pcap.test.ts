@@ -1,7 +1,8 @@
 /**
  * PcapListener: with a fake node_pcap (option handling, caplen, link types, load errors), and
- * live on "lo"/"any" as root. Live tests skip without root or the pcap module, except under
- * CI=true, where a skip would hide a broken capture path and fails instead.
+ * live on "lo"/"any" as root. Live tests declare their needs (test/lab/requirements.ts): they skip
+ * without root or the pcap module, except under CI=true, where a skip would hide a broken capture
+ * path and fails instead.
  */
 
 import assert from 'node:assert/strict';
@@ -9,9 +10,10 @@ import * as dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { describe, test, type TestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Datagram } from '../../../src/server/listen/listener.js';
 import { PCAP_MISSING, PcapListener, type PcapModule } from '../../../src/server/listen/pcap.js';
+import { requires, type Need } from '../../lab/requirements.js';
 import { DPORT, ETHERTYPE_IPV4, PAYLOAD, ethernet, ipv4 } from './frames.js';
 
 // --- with a fake node_pcap -------------------------------------------------------------------
@@ -122,26 +124,8 @@ describe('PcapListener (fake pcap module)', () => {
 
 // --- live, on the loopback interface -----------------------------------------------------------
 
-/** Why the live tests cannot run here, or null if they can. */
-async function liveUnavailable(): Promise<string | null> {
-  if (process.platform !== 'linux') return 'live pcap tests need Linux (interface "lo", /proc/net/udp)';
-  if (process.getuid?.() !== 0) return 'live pcap tests need root (capturing needs CAP_NET_RAW)';
-  try {
-    await import('pcap' as string);
-  } catch (err) {
-    return `live pcap tests need the pcap module: ${(err as Error).message.split('\n')[0]}`;
-  }
-  return null;
-}
-const unavailable = await liveUnavailable();
-
-/** Skips, or fails under CI=true. Returns true if the test should stop. */
-function skipLive(t: TestContext): boolean {
-  if (unavailable === null) return false;
-  if (process.env.CI === 'true') assert.fail(`CI=true, so not skipping: ${unavailable}`);
-  t.skip(unavailable);
-  return true;
-}
+/** Capturing needs root (CAP_NET_RAW) on Linux ("lo", /proc/net/udp) and the pcap module. */
+const LIVE_NEEDS: readonly Need[] = ['root', 'pcap'];
 
 const randomPort = (): number => 40000 + Math.floor(Math.random() * 20000);
 
@@ -208,7 +192,7 @@ function boundUdpPorts(): Set<number> {
 
 describe('PcapListener (live)', () => {
   test('lo: IPv4 datagram delivered with payload, source 127.0.0.1 and source port', async (t) => {
-    if (skipLive(t)) return;
+    if (!requires(t, LIVE_NEEDS)) return;
     await withCapture('lo', async (port, next, listener) => {
       assert.equal(listener.description, `pcap lo udp dst port ${port}`);
       const clientPort = await send('udp4', '127.0.0.1', port, PAYLOAD);
@@ -220,7 +204,7 @@ describe('PcapListener (live)', () => {
   });
 
   test('lo: IPv6 datagram from ::1', async (t) => {
-    if (skipLive(t)) return;
+    if (!requires(t, LIVE_NEEDS)) return;
     await withCapture('lo', async (port, next) => {
       try {
         await send('udp6', '::1', port, Uint8Array.from([1, 2, 3]));
@@ -234,7 +218,7 @@ describe('PcapListener (live)', () => {
   });
 
   test('"any" (Linux cooked capture)', async (t) => {
-    if (skipLive(t)) return;
+    if (!requires(t, LIVE_NEEDS)) return;
     await withCapture('any', async (port, next) => {
       await send('udp4', '127.0.0.1', port, PAYLOAD);
       const d = await next();
@@ -244,7 +228,7 @@ describe('PcapListener (live)', () => {
   });
 
   test('binds no socket: the port is absent from /proc/net/udp and /proc/net/udp6', async (t) => {
-    if (skipLive(t)) return;
+    if (!requires(t, LIVE_NEEDS)) return;
     await withCapture('lo', async (port) => {
       // Positive control: the same check does see a socket that is bound.
       const control = dgram.createSocket('udp4');
@@ -258,7 +242,7 @@ describe('PcapListener (live)', () => {
   });
 
   test('no such interface: start() rejects naming it', async (t) => {
-    if (skipLive(t)) return;
+    if (!requires(t, LIVE_NEEDS)) return;
     const listener = new PcapListener({ interface: 'knockspa-nope0', port: randomPort() });
     await assert.rejects(listener.start(() => undefined), /^Error: cannot capture on interface "knockspa-nope0": /);
   });

@@ -1,15 +1,16 @@
 /**
- * Helpers for the e2e tests against Debian's real fwknop (fwknop-client and fwknop-server 2.6.10):
- * the client run in a namespace, fwknopd run in the foreground in the server namespace with temp
- * config files, and keys made the way fwknop --key-gen makes them.
+ * Debian's real fwknop in the lab (fwknop-client and fwknop-server 2.6.10; a test declares
+ * {@link FWKNOP_NEEDS}): the client run in a namespace, fwknopd run in the foreground in the server
+ * namespace with temp config files, and keys made the way fwknop --key-gen makes them.
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NsProcess, RunResult, TestNet } from './netns.js';
-import { SPA_PORT } from './knockspa.js';
+import type { TestNet } from './netns.js';
+import type { NsProcess, RunResult } from './process.js';
+import type { Need } from './requirements.js';
 
 export const FWKNOP = '/usr/bin/fwknop';
 export const FWKNOPD = '/usr/sbin/fwknopd';
@@ -24,29 +25,20 @@ export function newFwknopKeys(): FwknopKeysB64 {
   return { key: randomBytes(32).toString('base64'), hmacKey: randomBytes(64).toString('base64') };
 }
 
-/**
- * True when Debian's fwknop binaries are installed. Otherwise: in CI throws (.ci/run installs
- * them; a skip there would hide that nothing was tested); elsewhere skips the test.
- */
-export function requireFwknop(t: { skip(message?: string): void }): boolean {
-  if (existsSync(FWKNOP) && existsSync(FWKNOPD)) return true;
-  const message = `needs Debian's fwknop: apt-get install -y fwknop-client fwknop-server (${FWKNOP}, ${FWKNOPD})`;
-  if (process.env.CI === 'true') throw new Error(`${message}; CI must run these tests, a skip there is a failure`);
-  t.skip(message);
-  return false;
-}
+/** What a test that runs fwknop and fwknopd declares (requirements.ts). */
+export const FWKNOP_NEEDS: readonly Need[] = ['fwknop', 'fwknopd'];
 
 export interface FwknopRun extends RunResult {
   /** The packet as fwknop sent it (its -B file): the UDP payload. */
   readonly packet: string;
 }
 
-/** Runs Debian's fwknop client in the client namespace against `host`; never reads or writes ~/.fwknoprc or ~/.fwknop.run. */
-export async function fwknopClient(net: TestNet, host: string, keys: FwknopKeysB64, args: readonly string[], opts: { hmac?: boolean } = {}): Promise<FwknopRun> {
+/** Runs Debian's fwknop client in the client namespace against `host`:`spaPort`; never reads or writes ~/.fwknoprc or ~/.fwknop.run. */
+export async function fwknopClient(net: TestNet, host: string, spaPort: number, keys: FwknopKeysB64, args: readonly string[], opts: { hmac?: boolean } = {}): Promise<FwknopRun> {
   const dir = mkdtempSync(join(tmpdir(), `knockspa-fwknop-${net.id}-`));
   const dump = join(dir, 'packet.txt');
   try {
-    const argv = [FWKNOP, '--no-rc-file', '--no-save-args', '-D', host, '-p', String(SPA_PORT), '--key-base64-rijndael', keys.key, '-B', dump];
+    const argv = [FWKNOP, '--no-rc-file', '--no-save-args', '-D', host, '-p', String(spaPort), '--key-base64-rijndael', keys.key, '-B', dump];
     if (opts.hmac ?? true) argv.push('--use-hmac', '--key-base64-hmac', keys.hmacKey);
     const r = await net.run(net.cli, [...argv, ...args], { timeoutMs: 20_000 });
     if (r.code !== 0) throw new Error(`fwknop ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
@@ -64,14 +56,14 @@ export interface Fwknopd {
 
 /**
  * fwknopd in the foreground in the server namespace: pcap on the server's veth, iptables in its own
- * FWKNOP_INPUT chain (removed again when it stops), one access stanza with `keys` for `openPorts`.
+ * FWKNOP_INPUT chain (removed again when it stops), a capture of udp port `spaPort`, one access stanza with `keys` for `openPorts`.
  */
-export async function startFwknopd(net: TestNet, keys: FwknopKeysB64, openPorts: string): Promise<Fwknopd> {
+export async function startFwknopd(net: TestNet, spaPort: number, keys: FwknopKeysB64, openPorts: string): Promise<Fwknopd> {
   const dir = mkdtempSync(join(tmpdir(), `knockspa-fwknopd-${net.id}-`));
   net.onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   const conf = join(dir, 'fwknopd.conf');
   const access = join(dir, 'access.conf');
-  writeFileSync(conf, [`PCAP_INTF ${net.srvIf};`, `PCAP_FILTER udp port ${SPA_PORT};`, 'ENABLE_DIGEST_PERSISTENCE N;', 'MAX_SPA_PACKET_AGE 30;', `FWKNOP_RUN_DIR ${dir};`, ''].join('\n'), { mode: 0o600 });
+  writeFileSync(conf, [`PCAP_INTF ${net.srvIf};`, `PCAP_FILTER udp port ${spaPort};`, 'ENABLE_DIGEST_PERSISTENCE N;', 'MAX_SPA_PACKET_AGE 30;', `FWKNOP_RUN_DIR ${dir};`, ''].join('\n'), { mode: 0o600 });
   writeFileSync(access, [`SOURCE ANY`, `KEY_BASE64 ${keys.key}`, `HMAC_KEY_BASE64 ${keys.hmacKey}`, `OPEN_PORTS ${openPorts}`, 'FW_ACCESS_TIMEOUT 30', ''].join('\n'), { mode: 0o600 });
   const proc = net.spawnIn(net.srv, [FWKNOPD, '-f', '-v', '-c', conf, '-a', access, '-p', join(dir, 'fwknopd.pid'), '-d', join(dir, 'digest.cache')]);
   const waitLog = (pattern: RegExp, timeoutMs = 10_000): Promise<string> =>

@@ -1,10 +1,11 @@
 /**
- * Packet capture inside a test namespace with tcpdump (Debian package tcpdump), for the stealth
- * tests: what did a probe get back, did the daemon send anything. One capture window per
+ * Packet capture inside a lab namespace with tcpdump (Debian package tcpdump; a test that uses it
+ * declares the need 'tcpdump'), for the stealth tests: what did a probe get back, did the daemon send anything. One capture window per
  * {@link Capture}: start, do things, stop, read the packets seen.
  * @module
  */
-import type { NsProcess, TestNet } from './netns.js';
+import type { TestNet } from './netns.js';
+import type { NsProcess } from './process.js';
 
 export interface CaptureOptions {
   /** Interface to capture on (a veth end of the TestNet). */

@@ -1,22 +1,22 @@
 /**
  * Real OpenSSH for the end-to-end tests: an sshd with its own config, host key and authorized key
  * in a temp directory, run in the server namespace, and the argv of an `ssh` client for it
- * (no user config, no agent, no known_hosts, batch mode).
+ * (no user config, no agent, no known_hosts, batch mode). Debian packages openssh-server and
+ * openssh-client: a test declares {@link OPENSSH_NEEDS}.
  * @module
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, runOk, type NsProcess, type TestNet } from './netns.js';
+import type { TestNet } from './netns.js';
+import { run, runOk, type NsProcess } from './process.js';
+import type { Need } from './requirements.js';
 
 export const SSHD = '/usr/sbin/sshd';
 export const SSH = '/usr/bin/ssh';
 
-/** Why OpenSSH tests cannot run here (null if they can): the packages are missing. */
-export function opensshUnavailableReason(): string | null {
-  for (const bin of [SSHD, SSH, '/usr/bin/ssh-keygen']) if (!existsSync(bin)) return `${bin} missing (apt-get install openssh-server openssh-client)`;
-  return null;
-}
+/** What a test that runs sshd and ssh declares (requirements.ts). */
+export const OPENSSH_NEEDS: readonly Need[] = ['sshd', 'ssh', 'ssh-keygen'];
 
 export interface Sshd {
   readonly proc: NsProcess;
@@ -93,15 +93,4 @@ export function sshEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env = { ...process.env, ...extra };
   delete env.SSH_AUTH_SOCK;
   return env;
-}
-
-/**
- * Names resolved inside namespace `ns` only: `ip netns exec` bind-mounts /etc/netns/NS/hosts over
- * /etc/hosts. Removed at the TestNet's cleanup.
- */
-export function nsHosts(net: TestNet, ns: string, lines: string[]): void {
-  const dir = join('/etc/netns', ns);
-  mkdirSync(dir, { recursive: true });
-  net.onCleanup(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'hosts'), `127.0.0.1 localhost\n${lines.join('\n')}\n`);
 }
