@@ -8,7 +8,7 @@
  * @module
  */
 import { Command, CommanderError, Option } from 'commander';
-import { isUsageError } from './client/errors.js';
+import { isUsageError } from './shared/errors.js';
 import type { ConnectOptions } from './client/connect-command.js';
 import type { KnockOptions } from './client/knock-command.js';
 import type { DoctorOptions } from './doctor/doctor-command.js';

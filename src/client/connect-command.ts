@@ -10,7 +10,7 @@
  */
 import { isIP, type Socket } from 'node:net';
 import { MAX_DURATION_SEC } from '../protocol/body.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../shared/errors.js';
 import { loadKeyFile } from './key-file.js';
 import { KNOCK_HINTS } from './knock-command.js';
 import { sendKnock } from './knock.js';

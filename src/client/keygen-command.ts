@@ -10,7 +10,7 @@ import { basename, join, resolve } from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { isKeyFileNameFor } from '../protocol/keyfile.js';
 import { newUserKey, SERVER_ID, USER_NAME, type UserKey } from '../protocol/keys.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../shared/errors.js';
 import { loadKeyFile, writeKeyFile } from './key-file.js';
 
 export interface KeygenOptions {

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { MAX_DURATION_SEC, type Action } from '../protocol/body.js';
 import { MAX_PORTS } from '../protocol/constants.js';
 import { formatPortSpec, parsePortSpec, type PortSpec } from '../protocol/ports.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../shared/errors.js';
 import { loadKeyFile } from './key-file.js';
 import { knockFormat } from './knock-format.js';
 import { sendKnock } from './knock.js';

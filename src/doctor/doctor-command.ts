@@ -4,7 +4,7 @@
  * check loads no server code.
  * @module
  */
-import { UsageError } from '../client/errors.js';
+import { UsageError } from '../shared/errors.js';
 import { report } from './finding.js';
 
 export interface DoctorOptions {

@@ -2,7 +2,7 @@
  * `knockspa server`: runs the daemon in the foreground until SIGTERM/SIGINT; SIGHUP reloads.
  * @module
  */
-import { ConfigError } from './config/config-error.js';
+import { ConfigError } from '../shared/errors.js';
 import { DEFAULT_CONFIG_PATH } from './config/config.js';
 import { checkServer, startDaemon, type RunningDaemon } from './daemon.js';
 import { FirewallError } from './firewall/firewall.js';

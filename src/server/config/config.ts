@@ -7,13 +7,13 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { tomlErrorText } from '../../client/toml-error.js';
+import { tomlErrorText } from '../../shared/toml-error.js';
 import { canonicalIp } from '../../protocol/address.js';
 import { SERVER_ID, USER_NAME } from '../../protocol/keys.js';
 import { MAX_DURATION_SEC } from '../../protocol/body.js';
 import { formatPortSpec, parsePortSpec, type PortSpec } from '../../protocol/ports.js';
 import type { FwknopKeys } from '../../protocol/fwknop/keys.js';
-import { ConfigError, shown } from './config-error.js';
+import { ConfigError, shown } from '../../shared/errors.js';
 import { FIREWALL_KEYS, readFirewallSettings, type FirewallKind, type FirewallSettings } from '../firewall/settings.js';
 import { checkFwknopUsers, FWKNOP_USER_KEYS, readUserFormat, type UserFormat } from './fwknop-users.js';
 

@@ -13,7 +13,7 @@ import type { Proto } from '../../protocol/ports.js';
 import { entryComment, parseComment } from './comment.js';
 import { probeTool, runTool } from './exec.js';
 import { WarmTool } from './warm-tool.js';
-import { ConfigError } from '../config/config-error.js';
+import { ConfigError } from '../../shared/errors.js';
 import { applyAtomically, FirewallError, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall.js';
 
 export const CHAIN = 'KNOCKSPA';

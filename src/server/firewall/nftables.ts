@@ -8,7 +8,7 @@
  * in the admin's set(s), whose type is checked first.
  * @module
  */
-import { ConfigError } from '../config/config-error.js';
+import { ConfigError } from '../../shared/errors.js';
 import type { PortSpec } from '../../protocol/ports.js';
 import { runTool } from './exec.js';
 import { WarmTool } from './warm-tool.js';

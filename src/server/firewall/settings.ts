@@ -6,7 +6,7 @@
  * @module
  */
 import { formatPortSpec, type PortSpec } from '../../protocol/ports.js';
-import { ConfigError, shown } from '../config/config-error.js';
+import { ConfigError, shown } from '../../shared/errors.js';
 import type { TableReader } from '../config/config.js';
 import { parseTemplate, type CommandTemplate } from './template.js';
 

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { formatKeyFile } from '../../../src/protocol/keyfile.js';
 import { newUserKey, type UserKey } from '../../../src/protocol/keys.js';
 import type { ServerConfig, UserPolicy } from '../../../src/server/config/config.js';
-import { ConfigError } from '../../../src/server/config/config-error.js';
+import { ConfigError } from '../../../src/shared/errors.js';
 import { keyFileOwner, loadKeys, userKeyFiles } from '../../../src/server/config/keystore.js';
 
 let seed = 1;
