@@ -5,8 +5,8 @@
  * @module
  */
 import type { Logger } from 'pino';
-import { loadConfig } from '../config/config.js';
-import { makeFirewall } from './make.js';
+import { loadConfig } from './config/config.js';
+import { makeFirewall } from './firewall/make.js';
 
 export async function removeFirewall(path: string, log: Logger): Promise<string> {
   const config = loadConfig(path);
