@@ -2,7 +2,7 @@
  * `npm run build` step 2 (after tsc): bundles src/cli.ts, its commands (src/commands/) and the
  * whole client into one CommonJS file, dist/src/knockspa-cli.cjs, which the `knockspa` command
  * (dist/src/knockspa.cjs, tsc's output of src/knockspa.cts) runs. One file because Node loads one
- * CommonJS file faster than the many ES modules tsc emits for `knockspa open` (bench/README.md).
+ * CommonJS file faster than the many ES modules tsc emits for `knockspa open`.
  *
  * The server and doctor modules, pino and pcap stay outside the bundle: the client path must not
  * contain server code. The commands that need them `import()` the tsc output beside the bundle
