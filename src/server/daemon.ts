@@ -10,7 +10,7 @@ import { ReplayGuard } from '../protocol/replay.js';
 import { AuthBudget, TrialBudget } from './intake/auth-budget.js';
 import { currentBootId } from './state/boot-id.js';
 import { loadConfig, type ServerConfig } from './config/config.js';
-import { ConfigError } from './config/config-error.js';
+import { ConfigError } from '../shared/errors.js';
 import { stateMustBeDurable } from './firewall/backend.js';
 import { makeFirewall } from './firewall/registry.js';
 import { asConfigError, protectedPorts } from './firewall/settings.js';
