@@ -125,8 +125,14 @@ test('when Node must finish a send later (no immediate send), the handle path st
   assert.equal(run.stdout, 'via handle\narrived 33\nsame failure\n');
 });
 
+/** The permission model's flags: --experimental-permission on Node 20, --permission from 22 on (24 knows only that); sockets need --allow-net where Node has it (26). */
+const PERMISSION_FLAGS = [
+  process.allowedNodeEnvironmentFlags.has('--permission') ? '--permission' : '--experimental-permission',
+  ...(process.allowedNodeEnvironmentFlags.has('--allow-net') ? ['--allow-net'] : []),
+];
+
 test('under the permission model (process.binding refuses) dgram sends', async () => {
-  const run = await child(['--experimental-permission', '--allow-fs-read=*', '--no-warnings'], SEND_AND_RECEIVE('send.sendDatagram'));
+  const run = await child([...PERMISSION_FLAGS, '--allow-fs-read=*', '--no-warnings'], SEND_AND_RECEIVE('send.sendDatagram'));
   assert.equal(run.stderr, '');
   assert.equal(run.stdout, 'via dgram\narrived 33\n');
 });
