@@ -12,7 +12,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -65,18 +65,26 @@ async function ruleset(m: Machine): Promise<string> {
   return `${nft}\n--- legacy ---\n${legacy}`;
 }
 
-test('Debian package under systemd: install, knock, ssh, reload, stop, journal, remove', { timeout: 30 * 60_000 }, async (t: TestContext) => {
+interface Booted {
+  readonly m: Machine;
+  readonly net: TestNet;
+  readonly work: string;
+  readonly deb: string;
+}
+
+/** Builds the package, boots the cached Debian 13 root in a TestNet's server namespace with the package's dependencies downloaded; null when skipped. */
+async function bootWithPackage(t: TestContext): Promise<Booted | null> {
   const why = skipReason();
   if (why !== null) {
     if (process.env.CI === 'true') throw new Error(`the systemd-nspawn test cannot run (${why}); CI must run it, a skip there is a failure`);
     t.skip(`needs root, debootstrap and systemd-nspawn (${why})`);
-    return;
+    return null;
   }
-  const started = Date.now();
   const work = mkdtempSync(join(tmpdir(), 'knockspa-pkg-'));
   t.after(() => rmSync(work, { recursive: true, force: true }));
   const debDir = join(work, 'deb');
-  execFileSync(NODE, [join(REPO_ROOT, 'dist', 'scripts', 'package-deb.js'), '--out', (execFileSync('mkdir', ['-p', debDir]), debDir)], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  mkdirSync(debDir);
+  execFileSync(NODE, [join(REPO_ROOT, 'dist', 'scripts', 'package-deb.js'), '--out', debDir], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   const debs = readdirSync(debDir).filter((f) => f.endsWith('.deb'));
   assert.equal(debs.length, 1, `one package built: ${debs.join(', ')}`);
 
@@ -95,6 +103,14 @@ test('Debian package under systemd: install, knock, ssh, reload, stop, journal, 
   const bootStarted = Date.now();
   await m.boot();
   t.diagnostic(`boot to "running": ${Date.now() - bootStarted} ms`);
+  return { m, net, work, deb: `${DEB_DIR}/${debs[0]}` };
+}
+
+test('Debian package under systemd: install, knock, ssh, reload, stop, journal, remove', { timeout: 30 * 60_000 }, async (t: TestContext) => {
+  const started = Date.now();
+  const booted = await bootWithPackage(t);
+  if (booted === null) return;
+  const { m, net, work } = booted;
 
   // The base ruleset of docs/operations.md (both families), then the firewall as it is before the package.
   for (const line of docBlock('docs/operations.md', '## Base ruleset')) await m.shell(line).then((r) => assert.equal(r.code, 0, `${line}: ${r.stderr}`));
@@ -198,4 +214,28 @@ test('Debian package under systemd: install, knock, ssh, reload, stop, journal, 
     assert.notEqual((await m.exec(['test', '-e', '/var/lib/knockspa'])).code, 0, 'purge removes the state');
   });
   t.diagnostic(`whole test: ${Math.round((Date.now() - started) / 1000)} s`);
+});
+
+test('iptables-legacy under the unit: the xtables lock is writable, a knock opens, remove cleans up', { timeout: 15 * 60_000 }, async (t: TestContext) => {
+  const booted = await bootWithPackage(t);
+  if (booted === null) return;
+  const { m, net, work } = booted;
+  for (const [tool, legacy] of [['iptables', '/usr/sbin/iptables-legacy'], ['ip6tables', '/usr/sbin/ip6tables-legacy']] as const) await m.execOk(['update-alternatives', '--set', tool, legacy]);
+  for (const line of docBlock('docs/operations.md', '## Base ruleset')) await m.execOk(['sh', '-ec', line]);
+  const before = await ruleset(m);
+  await m.execOk(['apt-get', 'install', '-y', '-qq', booted.deb], { timeoutMs: 300_000 });
+  // The package made the lock at install (tmpfiles.d), which the unit's ReadWritePaths= needs.
+  await m.execOk(['test', '-f', '/run/xtables.lock']);
+  await m.execOk(['sh', '-ec', 'knockspa keygen --user alice --server-id "$(hostname)" --out /etc/knockspa/keys']);
+  await m.execOk(['sh', '-ec', `printf '\\n[users.alice]\\nports = ["tcp/22"]\\n' >> /etc/knockspa/server.toml`]);
+  await m.execOk(['systemctl', 'enable', '--now', 'knockspa']);
+  await waitJournal(m, 'start event', (l) => l.event === 'start');
+  const key = join(work, 'alice.key');
+  writeFileSync(key, (await m.execOk(['cat', '/etc/knockspa/keys/alice.key'])).stdout, { mode: 0o600 });
+  await knockOk(net, 'open', ['tcp/22'], { host: net.serverV4, key, spaPort: SPA_PORT, duration: 300 });
+  await waitJournal(m, 'open for alice', (l) => l.event === 'open' && l.user === 'alice');
+  assert.match((await m.execOk(['iptables-legacy', '-w', '-S', 'KNOCKSPA'])).stdout, /knockspa alice@/, 'the grant is in the legacy table');
+  assert.ok(!(await journal(m)).some((l) => l.event === 'firewall-error'), 'no firewall errors');
+  await m.execOk(['apt-get', 'remove', '-y', '-qq', 'knockspa'], { timeoutMs: 120_000 });
+  assert.equal(await ruleset(m), before);
 });
