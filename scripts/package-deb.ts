@@ -96,6 +96,8 @@ function main(): void {
   const doc = join(stage, 'usr', 'share', 'doc', 'knockspa');
   mkdirSync(doc, { recursive: true });
   writeFileSync(join(doc, 'copyright'), copyright(join(lib, 'node_modules')));
+  // Their texts are in the copyright file now (lintian: extra-license-file).
+  for (const f of walk(join(lib, 'node_modules'))) if (/^(LICEN[CS]E|COPYING)/i.test(f.slice(f.lastIndexOf('/') + 1))) rmSync(f);
   writeFileSync(join(doc, 'changelog.gz'), gz(readFileSync(join(DEB, 'changelog'))));
 
   // Lintian overrides, each with its reason (packaging/deb/lintian-overrides).
@@ -169,6 +171,16 @@ function pruneNodeModules(dir: string): void {
     for (const d of readdirSync(dir, { recursive: true, withFileTypes: true }))
       if (d.isDirectory() && d.name === sub) rmSync(join(d.parentPath, d.name), { recursive: true, force: true });
   }
+  removeEmptyDirs(dir);
+}
+
+function removeEmptyDirs(dir: string): boolean {
+  let empty = true;
+  for (const d of readdirSync(dir, { withFileTypes: true })) {
+    if (d.isDirectory() && removeEmptyDirs(join(dir, d.name))) rmSync(join(dir, d.name), { recursive: true });
+    else empty = false;
+  }
+  return empty;
 }
 
 /** The package's copyright file: knockspa's MIT licence, then each bundled module's own licence text. */
