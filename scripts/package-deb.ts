@@ -125,7 +125,8 @@ function main(): void {
       'Architecture: all',
       'Maintainer: knockspa contributors <knockspa@localhost>',
       `Installed-Size: ${kib}`,
-      `Depends: ${NODE_DEPENDS}, iptables | nftables`,
+      // init-system-helpers: deb-systemd-invoke and deb-systemd-helper in the maintainer scripts.
+      `Depends: ${NODE_DEPENDS}, iptables | nftables, init-system-helpers (>= 1.54~)`,
       'Section: net',
       'Priority: optional',
       `Description: ${PKG.description.split(':')[0]?.toLowerCase()}`,
