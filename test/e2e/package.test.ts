@@ -239,3 +239,29 @@ test('iptables-legacy under the unit: the xtables lock is writable, a knock open
   await m.execOk(['apt-get', 'remove', '-y', '-qq', 'knockspa'], { timeoutMs: 120_000 });
   assert.equal(await ruleset(m), before);
 });
+
+test('nftables under the unit: its table drops ssh until a knock, stays after a stop, goes with the package', { timeout: 15 * 60_000 }, async (t: TestContext) => {
+  const booted = await bootWithPackage(t);
+  if (booted === null) return;
+  const { m, net, work } = booted;
+  const before = await ruleset(m);
+  await m.execOk(['apt-get', 'install', '-y', '-qq', booted.deb], { timeoutMs: 300_000 });
+  await m.execOk(['sed', '-i', 's/^firewall = "iptables"/firewall = "nftables"/', '/etc/knockspa/server.toml']);
+  await m.execOk(['sh', '-ec', 'knockspa keygen --user alice --server-id "$(hostname)" --out /etc/knockspa/keys']);
+  await m.execOk(['sh', '-ec', `printf '\\n[users.alice]\\nports = ["tcp/22"]\\n' >> /etc/knockspa/server.toml`]);
+  await m.execOk(['systemctl', 'enable', '--now', 'knockspa']);
+  const start = await waitJournal(m, 'start event', (l) => l.event === 'start');
+  assert.equal(start.firewall, 'nftables');
+  const key = join(work, 'alice.key');
+  writeFileSync(key, (await m.execOk(['cat', '/etc/knockspa/keys/alice.key'])).stdout, { mode: 0o600 });
+  const reach = async (): Promise<string> => (await net.connect(net.cli, net.serverV4, 22, { timeoutMs: 1_500 })).outcome;
+  assert.equal(await reach(), 'timeout', 'tcp/22 is dropped by knockspa\'s table before a knock');
+  await knockOk(net, 'open', ['tcp/22'], { host: net.serverV4, key, spaPort: SPA_PORT, duration: 300 });
+  await waitJournal(m, 'open for alice', (l) => l.event === 'open' && l.user === 'alice');
+  assert.equal(await reach(), 'connected', 'tcp/22 opens after the knock');
+  await m.execOk(['systemctl', 'stop', 'knockspa']);
+  assert.match((await m.execOk(['nft', 'list', 'table', 'inet', 'knockspa'])).stdout, /chain input/, 'the table stays after a stop');
+  assert.equal(await reach(), 'timeout', 'the stop closed the grant and the port stays dropped');
+  await m.execOk(['apt-get', 'remove', '-y', '-qq', 'knockspa'], { timeoutMs: 120_000 });
+  assert.equal(await ruleset(m), before, 'remove takes the table out');
+});
