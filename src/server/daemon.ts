@@ -134,7 +134,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const flushTimer = setInterval(() => rejects.flush(), SUMMARY_INTERVAL_MS);
   log.info(
     { event: 'start', listener: listener.description, port: config.port, users: config.users.size, firewall: firewall.name, manages: firewall.description, serverId: config.serverId, grants: applier.size },
-    'knockspa listening',
+    config.users.size === 0 ? 'knockspa listening with no users: every knock is refused until a [users.NAME] table and its key are added and the daemon reloaded' : 'knockspa listening',
   );
 
   let resolveDone: (code: number) => void = () => {};

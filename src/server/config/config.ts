@@ -90,9 +90,8 @@ export function validateConfig(file: string, doc: Table, backends: readonly Back
   if (!SERVER_ID.test(serverId)) r.fail('server_id', 'a host-name-like identity (letters, digits, . _ : -)');
   const base = dirname(file);
   const defaultDurationSec = r.int('default_duration', 1, MAX_DURATION_SEC, 30);
-  const usersTable = r.table_('users');
-  if (usersTable === undefined || Object.keys(usersTable).length === 0)
-    throw new ConfigError(file, 'users', 'expected at least one [users.NAME] table (each user needs a key file keys_dir/NAME.key)');
+  // No users is allowed (a fresh package install): the daemon then refuses every knock and says so.
+  const usersTable = r.table_('users') ?? {};
   const users = new Map<string, UserPolicy>();
   const fwknopKeys = new Map<string, FwknopKeys>();
   for (const [name, value] of Object.entries(usersTable)) {
