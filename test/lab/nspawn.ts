@@ -127,6 +127,9 @@ export interface MachineOptions {
   readonly aptArchives?: string | null;
 }
 
+/** Options of {@link Machine.prepare}: cwd is a directory in the machine; extraEnv is added to its environment. */
+export type PrepareOptions = Omit<RunOptions, 'cwd' | 'env'> & { cwd?: string; extraEnv?: Record<string, string> };
+
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const live = new Set<Machine>();
 let handlersInstalled = false;
@@ -187,11 +190,23 @@ export class Machine {
    * Runs argv in the machine's file system before it boots, on the host's network (apt-get update,
    * downloads): `systemd-nspawn --pipe`, no init.
    */
-  async prepare(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    if (this.nspawn !== null) throw new Error('prepare() is for before boot()');
-    const r = await run(null, ['systemd-nspawn', ...this.nspawnArgs(), '--pipe', '--setenv=DEBIAN_FRONTEND=noninteractive', `--setenv=PATH=${PATH}`, '--', ...argv], { timeoutMs: 600_000, ...opts });
-    if (r.code !== 0) throw new Error(`in ${this.name} (not booted): ${argv.join(' ')} exited ${r.code}\nstdout: ${r.stdout.slice(-3000)}\nstderr: ${r.stderr.slice(-3000)}`);
+  async prepare(argv: readonly string[], opts: PrepareOptions = {}): Promise<RunResult> {
+    const r = await this.unbooted(argv, opts);
+    if (r.code !== 0) throw new Error(`in ${this.name} (not booted): ${argv.join(' ')} exited ${r.timedOut ? 'after a timeout' : r.code}\nstdout: ${r.stdout.slice(-3000)}\nstderr: ${r.stderr.slice(-3000)}`);
     return r;
+  }
+
+  /**
+   * Like prepare(), but returns whatever argv did. The command sees only nspawn's own environment
+   * (PATH, HOME, container=...) plus opts.extraEnv, none of the host's; opts.cwd is a directory in
+   * the machine.
+   */
+  unbooted(argv: readonly string[], opts: PrepareOptions = {}): Promise<RunResult> {
+    if (this.nspawn !== null) throw new Error('prepare() and unbooted() are for before boot()');
+    const { cwd, extraEnv, ...runOpts } = opts;
+    const env = Object.entries({ DEBIAN_FRONTEND: 'noninteractive', PATH, ...extraEnv }).map(([k, v]) => `--setenv=${k}=${v}`);
+    const chdir = cwd === undefined ? [] : [`--chdir=${cwd}`];
+    return run(null, ['systemd-nspawn', ...this.nspawnArgs(), '--pipe', ...env, ...chdir, '--', ...argv], { timeoutMs: 600_000, ...runOpts });
   }
 
   /** Boots systemd and waits until it says the system is running (or degraded: then says why). */
