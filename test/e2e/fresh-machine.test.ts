@@ -23,7 +23,7 @@ import { Machine, makeRoot, nspawnUnavailableReason, type Bind } from '../lab/ns
 import { SKIP_MESSAGE } from '../lab/requirements.js';
 
 /** What a new Debian 13 gets before the README: Debian's Node and npm, and git to clone with. */
-export const FRESH_ROOT = { suite: 'trixie', packages: ['nodejs', 'npm', 'git', 'ca-certificates'] };
+export const FRESH_ROOT = { suite: 'trixie', packages: ['ca-certificates'], aptPackages: ['nodejs', 'npm', 'git'] };
 const SRC = '/run/knockspa-src.git';
 const CHECKOUT = '/srv/knockspa';
 const HOST_CA = '/run/host-ca/extra-ca.pem';

@@ -65,6 +65,12 @@ export interface RootSpec {
   readonly packages: readonly string[];
   /** Default: the host's (hostDebianMirror). */
   readonly mirror?: string;
+  /**
+   * Installed after debootstrap with `apt-get install --no-install-recommends` (in systemd-nspawn, on
+   * the host's network): for packages whose dependencies debootstrap's own resolver cannot follow
+   * (npm's fail to configure with --include).
+   */
+  readonly aptPackages?: readonly string[];
 }
 
 export interface Root {
@@ -82,7 +88,9 @@ const ROOT_FORMAT = 1;
 export async function makeRoot(spec: RootSpec): Promise<Root> {
   const mirror = spec.mirror ?? hostDebianMirror();
   const packages = [...new Set(spec.packages)].sort();
-  const key = createHash('sha256').update(JSON.stringify({ ROOT_FORMAT, suite: spec.suite, mirror, packages })).digest('hex').slice(0, 12);
+  const aptPackages = spec.aptPackages === undefined ? undefined : [...new Set(spec.aptPackages)].sort();
+  // aptPackages only enters the key when given, so roots made without it keep their key.
+  const key = createHash('sha256').update(JSON.stringify({ ROOT_FORMAT, suite: spec.suite, mirror, packages, aptPackages })).digest('hex').slice(0, 12);
   const dir = join(labCacheDir(), 'roots', `${spec.suite}-${key}`);
   const done = join(dir, 'made.json');
   if (existsSync(done)) return { path: join(dir, 'root'), cached: true, seconds: (JSON.parse(readFileSync(done, 'utf8')) as { seconds: number }).seconds };
@@ -97,13 +105,23 @@ export async function makeRoot(spec: RootSpec): Promise<Root> {
     rmSync(tmp, { recursive: true, force: true });
     throw new Error(`debootstrap failed (exit ${r.code}): ${argv.join(' ')}\n${(r.stdout + r.stderr).split('\n').slice(-30).join('\n')}`);
   }
+  if (aptPackages !== undefined && aptPackages.length > 0) {
+    const nspawn = ['systemd-nspawn', '--quiet', `--directory=${join(tmp, 'root')}`, '--register=no', '--keep-unit', '--pipe', '--setenv=DEBIAN_FRONTEND=noninteractive', `--setenv=PATH=${PATH}`, '--'];
+    for (const apt of [['apt-get', 'update', '-qq'], ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...aptPackages]]) {
+      const a = await run(null, [...nspawn, ...apt], { timeoutMs: 30 * 60_000 });
+      if (a.code !== 0) {
+        rmSync(tmp, { recursive: true, force: true });
+        throw new Error(`making the ${spec.suite} root: ${apt.join(' ')} exited ${a.code}\n${(a.stdout + a.stderr).split('\n').slice(-30).join('\n')}`);
+      }
+    }
+  }
   writeFileSync(join(tmp, 'root', 'etc', 'hostname'), 'lab\n');
   // An empty machine-id: each boot makes a fresh one (systemd's "first boot" is not run).
   writeFileSync(join(tmp, 'root', 'etc', 'machine-id'), '');
   // Nothing downloaded stays in the root; downloads go to a shared cache (Machine.create).
   await runOk(null, ['chroot', join(tmp, 'root'), 'apt-get', 'clean']);
   const seconds = Math.round((Date.now() - started) / 1000);
-  writeFileSync(join(tmp, 'made.json'), `${JSON.stringify({ suite: spec.suite, mirror, packages, seconds, made: new Date().toISOString() })}\n`);
+  writeFileSync(join(tmp, 'made.json'), `${JSON.stringify({ suite: spec.suite, mirror, packages, aptPackages, seconds, made: new Date().toISOString() })}\n`);
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
   return { path: join(dir, 'root'), cached: false, seconds };
