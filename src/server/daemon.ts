@@ -13,6 +13,7 @@ import { loadConfig, type ServerConfig } from './config/config.js';
 import { ConfigError } from './config/config-error.js';
 import { stateMustBeDurable } from './firewall/backend.js';
 import { makeFirewall } from './firewall/registry.js';
+import { resolveTools } from './firewall/tool-path.js';
 import { asConfigError, protectedPorts } from './firewall/settings.js';
 import { packetFormats } from './intake/formats.js';
 import { Applier, type Grant } from './grants/applier.js';
@@ -111,6 +112,8 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const { replay, window } = replayAtStart(loaded, config, bootId, now(), log);
   const { policy, keyUsers } = buildPolicy(config, replay, window.notBeforeMs, log);
 
+  // Before the firewall runs anything: the tools come from the system directories, and the log says which.
+  const tools = resolveTools();
   const firewall = makeFirewall(config, log);
   let protect = protectedBy(config);
   await firewall.setup(protect).catch(asConfigError(config.file));
@@ -133,7 +136,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   });
   const flushTimer = setInterval(() => rejects.flush(), SUMMARY_INTERVAL_MS);
   log.info(
-    { event: 'start', listener: listener.description, port: config.port, users: config.users.size, firewall: firewall.name, manages: firewall.description, serverId: config.serverId, grants: applier.size },
+    { event: 'start', listener: listener.description, port: config.port, users: config.users.size, firewall: firewall.name, manages: firewall.description, serverId: config.serverId, grants: applier.size, tools },
     'knockspa listening',
   );
 
