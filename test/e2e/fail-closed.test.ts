@@ -235,7 +235,7 @@ test('fail closed', { timeout: 600_000 }, async (t) => {
   );
 
   await t.test('(5) the replay quota is per user: alice with 16 keys hits user-over-quota, bob still gets in', (t) =>
-    withScenario(t, net, { users: { alice: { ports: ['tcp/22'], max_duration: 300 }, bob: { ports: ['tcp/22'], max_duration: 300 } }, extra: { replay_capacity: 1000 } as object }, async (s) => {
+    withScenario(t, net, { users: { alice: { ports: ['tcp/22'], max_duration: 300 }, bob: { ports: ['tcp/22'], max_duration: 300 } }, extra: { replay_capacity: 1000 } }, async (s) => {
       const keys = [s.site.keyPath('alice')];
       for (let i = 1; i < 16; i++) {
         const other = mkdtempSync(join(s.site.dir, 'rot-'));

@@ -56,6 +56,7 @@ export interface ServerConfigInput {
   keys_dir?: string;
   state_dir?: string;
   max_skew?: number;
+  replay_capacity?: number;
   default_duration?: number;
   users?: Record<string, UserConfig>;
 }
