@@ -159,51 +159,56 @@ test('fail closed', { timeout: 600_000 }, async (t) => {
     }),
   );
 
-  await t.test('(3) a state save that fails (state_dir on a full tmpfs): the knock is refused (state-error), and its bytes stay refused after a restart', (t) =>
-    withScenario(t, net, { start: false }, async (s) => {
-      const dir = s.site.stateDir;
-      const mounted = await run(null, ['mount', '-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'knockspa-test-state', dir]);
-      assert.equal(mounted.code, 0, `mount tmpfs: ${mounted.stderr}`);
-      t.after(async () => void (await run(null, ['umount', '-l', dir])));
-      // A state of exactly one page (4096 bytes, little padding): any save that must grow needs a page more.
-      const entries: [string, number][] = [];
-      const expires = Date.now() + 600_000;
-      let text = stateText([]);
-      while (text.length < 4096 - 60) {
-        entries.push([Buffer.from(Array.from({ length: 16 }, (_, i) => (entries.length * 31 + i) & 0xff)).toString('hex'), expires]);
-        text = stateText([], 30_000, entries);
-      }
-      if (text.length > 4096) text = stateText([], 30_000, entries.slice(0, -1));
-      writeFileSync(join(dir, 'state.json'), text.padEnd(4096, ' '), { mode: 0o600 });
-      // Fill the file system.
-      const filler = Buffer.alloc(4096, 0x78);
-      for (let i = 0; ; i++) {
-        try {
-          writeFileSync(join(dir, `filler-${i}`), filler);
-        } catch (err) {
-          assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC');
-          rmSync(join(dir, `filler-${i}`), { force: true });
-          break;
+  /** The command backend (its rules may outlive a reboot: the state file is saved durably), with commands that change nothing. */
+  const COMMAND_BACKEND = { firewall: 'command', firewall_command: { open: '/bin/true open %IP% %PROTO% %PORT%', close: '/bin/true close %IP% %PROTO% %PORT%' } } as const;
+  for (const backend of ['iptables', 'command'] as const) {
+    const saves = backend === 'iptables' ? 'in place' : 'durable: a new file renamed over it';
+    await t.test(`(3) a state save that fails (state_dir on a full tmpfs; ${backend} backend, saves ${saves}): the knock is refused (state-error), and its bytes stay refused after a restart`, (t) =>
+      withScenario(t, net, { start: false, ...(backend === 'command' ? { extra: COMMAND_BACKEND } : {}) }, async (s) => {
+        const dir = s.site.stateDir;
+        const mounted = await run(null, ['mount', '-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'knockspa-test-state', dir]);
+        assert.equal(mounted.code, 0, `mount tmpfs: ${mounted.stderr}`);
+        t.after(async () => void (await run(null, ['umount', '-l', dir])));
+        // A state of exactly one page (4096 bytes, little padding): any save that must grow needs a page more.
+        const entries: [string, number][] = [];
+        const expires = Date.now() + 600_000;
+        let text = stateText([]);
+        while (text.length < 4096 - 60) {
+          entries.push([Buffer.from(Array.from({ length: 16 }, (_, i) => (entries.length * 31 + i) & 0xff)).toString('hex'), expires]);
+          text = stateText([], 30_000, entries);
         }
-      }
-      await s.startAgain();
-      const keyFile = s.site.keyPath('alice');
-      const bytes = craftPacket({ keyFile, durationSec: 5 });
-      const m = s.daemon.mark();
-      await sendUdp(net, net.cli, host, SPA_PORT, bytes);
-      const err = await s.daemon.waitEvent('state-error', {}, { since: m });
-      assert.match(String(err.error), /ENOSPC/, 'the save failed for want of space');
-      await sleep(300);
-      assert.deepEqual(s.daemon.events('open', m), [], 'nothing opened for a knock whose state could not be saved');
-      await s.assertBase('no rule for the refused knock');
-      // Space again, a clean restart: the bytes are still refused.
-      for (const f of readdirSync(dir)) if (f.startsWith('filler-')) rmSync(join(dir, f));
-      const stopped = await s.daemon.stop('SIGTERM');
-      assert.equal(stopped.code, 0);
-      await s.startAgain();
-      await replayFromElsewhereOpensNothing(s, bytes, 'the refused knock after a restart');
-    }),
-  );
+        if (text.length > 4096) text = stateText([], 30_000, entries.slice(0, -1));
+        writeFileSync(join(dir, 'state.json'), text.padEnd(4096, ' '), { mode: 0o600 });
+        // Fill the file system.
+        const filler = Buffer.alloc(4096, 0x78);
+        for (let i = 0; ; i++) {
+          try {
+            writeFileSync(join(dir, `filler-${i}`), filler);
+          } catch (err) {
+            assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC');
+            rmSync(join(dir, `filler-${i}`), { force: true });
+            break;
+          }
+        }
+        await s.startAgain();
+        const keyFile = s.site.keyPath('alice');
+        const bytes = craftPacket({ keyFile, durationSec: 5 });
+        const m = s.daemon.mark();
+        await sendUdp(net, net.cli, host, SPA_PORT, bytes);
+        const err = await s.daemon.waitEvent('state-error', {}, { since: m });
+        assert.match(String(err.error), /ENOSPC/, 'the save failed for want of space');
+        await sleep(300);
+        assert.deepEqual(s.daemon.events('open', m), [], 'nothing opened for a knock whose state could not be saved');
+        if (backend === 'iptables') await s.assertBase('no rule for the refused knock');
+        // Space again, a clean restart: the bytes are still refused.
+        for (const f of readdirSync(dir)) if (f.startsWith('filler-')) rmSync(join(dir, f));
+        const stopped = await s.daemon.stop('SIGTERM');
+        assert.equal(stopped.code, 0);
+        await s.startAgain();
+        await replayFromElsewhereOpensNothing(s, bytes, 'the refused knock after a restart');
+      }),
+    );
+  }
 
   await t.test('(4) a torn state file (new text over part of an older one, still valid JSON) reads as lost state: state-corrupt, packets stamped before start + skew refused', (t) =>
     withScenario(t, net, { extra: { max_skew: 3 } }, async (s) => {
@@ -317,7 +322,7 @@ test('fail closed', { timeout: 600_000 }, async (t) => {
     withScenario(
       t,
       net,
-      { start: false, extra: { firewall: 'command', firewall_command: { open: '/bin/true open %IP% %PROTO% %PORT%', close: '/bin/true close %IP% %PROTO% %PORT%' } } },
+      { start: false, extra: COMMAND_BACKEND },
       async (s) => {
         const victim = join(s.site.dir, 'victim');
         writeFileSync(victim, 'precious\n');
