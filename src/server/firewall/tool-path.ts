@@ -24,7 +24,11 @@ function isExecutableFile(path: string): boolean {
 }
 
 /** The first `dir/name` that is an executable file, or undefined; a name with a slash is not looked up. */
-export function findTool(name: string, dirs: readonly string[] = SYSTEM_DIRS, isExecutable: (path: string) => boolean = isExecutableFile): string | undefined {
+export function findTool(
+  name: string,
+  dirs: readonly string[] = SYSTEM_DIRS,
+  isExecutable: (path: string) => boolean = isExecutableFile,
+): string | undefined {
   if (name === '' || name.includes('/')) return undefined;
   for (const dir of dirs) {
     const path = join(dir, name);

@@ -43,7 +43,7 @@ test('the system directories only, whatever PATH says; an absolute name is run a
   assert.equal(TOOL_ENV.PATH, SYSTEM_DIRS.join(':'));
 });
 
-test('a tool runs with the minimal environment, not the daemon\'s', async (t) => {
+test("a tool runs with the minimal environment, not the daemon's", async (t) => {
   const saved = { PATH: process.env.PATH, SECRET: process.env.KNOCKSPA_TEST_SECRET };
   t.after(() => {
     process.env.PATH = saved.PATH;
