@@ -11,7 +11,7 @@ import { parseKeyPair } from '../protocol/fwknop/keys.js';
 import { isValidUsername } from '../protocol/fwknop/message.js';
 import { randomValueFrom, sealFwknopPacket } from '../protocol/fwknop/packet.js';
 import type { PortSpec } from '../protocol/ports.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../shared/errors.js';
 import { resolveHost, type KnockTarget, type SentKnock } from './knock.js';
 import { sendDatagram } from './udp-send.js';
 import type { FwknopKnockOptions } from './knock-format.js';

@@ -10,7 +10,7 @@ import { ReplayGuard } from '../protocol/replay.js';
 import { AuthBudget, TrialBudget } from './intake/auth-budget.js';
 import { currentBootId } from './state/boot-id.js';
 import { loadConfig, type ServerConfig } from './config/config.js';
-import { ConfigError } from './config/config-error.js';
+import { ConfigError } from '../shared/errors.js';
 import { stateMustBeDurable } from './firewall/backend.js';
 import { makeFirewall } from './firewall/registry.js';
 import { resolveTools } from './firewall/tool-path.js';
@@ -137,7 +137,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const flushTimer = setInterval(() => rejects.flush(), SUMMARY_INTERVAL_MS);
   log.info(
     { event: 'start', listener: listener.description, port: config.port, users: config.users.size, firewall: firewall.name, manages: firewall.description, serverId: config.serverId, grants: applier.size, tools },
-    'knockspa listening',
+    config.users.size === 0 ? 'knockspa listening with no users: every knock is refused until a [users.NAME] table and its key are added and the daemon reloaded' : 'knockspa listening',
   );
 
   let resolveDone: (code: number) => void = () => {};
