@@ -119,7 +119,14 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   await firewall.setup(protect).catch(asConfigError(config.file));
   const applier = new Applier({
     firewall, log, now, protect, sweepEveryMs: config.firewallSettings.sweepIntervalSec * 1000,
-    save: (grants) => store.save({ version: STATE_VERSION, replay: replay.toState(), grants, maxSkewMs: window.savedSkewMs, notBeforeMs: window.notBeforeMs, ...(bootId === undefined ? {} : { bootId }) }),
+    save: (grants) => {
+      try {
+        store.save({ version: STATE_VERSION, replay: replay.toState(), grants, maxSkewMs: window.savedSkewMs, notBeforeMs: window.notBeforeMs, ...(bootId === undefined ? {} : { bootId }) });
+      } catch (err) {
+        store.invalidate(); // the file on disk no longer vouches for the cache
+        throw err;
+      }
+    },
   });
   await applier.restore(loaded.kind === 'ok' ? loaded.state.grants : [], restorable(config, keyUsers, now));
 
@@ -150,6 +157,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
       // Fresh tools for the last batches: a spare may have had the same stop signal as the daemon.
       firewall.release();
       await applier.closeAll('shutdown');
+      await applier.saveState(); // the cache as it is now, also entries of knocks that changed nothing
       await firewall.detach().catch((err: unknown) => log.error({ event: 'firewall-error', op: 'detach', stderr: String(err) }, 'firewall command failed'));
       rejects.flush();
       store.close();
