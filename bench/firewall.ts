@@ -84,7 +84,8 @@ function backends(): Backend[] {
   });
   const batch = (fw: Firewall) => async (entries: readonly Entry[]): Promise<void> => {
     const failures = await fw.apply(entries.map((after) => ({ before: undefined, after })));
-    if (failures.length > 0) throw failures[0]?.error;
+    const [failure] = failures;
+    if (failure !== undefined) throw failure.error;
   };
   return [
     { name: 'nftables', firewall: nft, populate: batch(nft) },

@@ -43,7 +43,7 @@ function measure(name: string, op: (i: number) => boolean, opts: { target?: numb
     const budget = BigInt(Math.round(seconds * 1e9));
     const start = process.hrtime.bigint();
     let ops = 0;
-    let elapsed = 0n;
+    let elapsed: bigint;
     do {
       for (let k = 0; k < BATCH; k++) if (!op(i++)) throw new Error(`${name}: unexpected result at iteration ${i - 1}`);
       ops += BATCH;

@@ -4,7 +4,7 @@
  * @module
  */
 import { hmac, type _HMAC } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256, type _SHA256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { KEY_ID_SIZE } from './constants.js';
 import { deriveKeys, type UserKey } from './keys.js';
@@ -17,7 +17,7 @@ export interface KeyringEntry {
   readonly serverId: string;
   readonly encKey: Uint8Array;
   /** HMAC state keyed once with the MAC key; cloned per packet. */
-  readonly mac: _HMAC<any>;
+  readonly mac: _HMAC<_SHA256>;
 }
 
 function readU32(bytes: Uint8Array, at: number): number {

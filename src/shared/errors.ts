@@ -40,5 +40,5 @@ export function shown(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (value instanceof Date) return String(value); // a TOML date
   if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'a table';
-  return String(value);
+  return String(value as number | boolean | bigint | symbol);
 }

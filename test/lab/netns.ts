@@ -127,7 +127,7 @@ export function sweepStale(): string[] {
   for (const ns of harnessNamespaces()) {
     if (mine.has(ns)) continue;
     const id = (NS_NAME.exec(ns) as RegExpExecArray)[1] as string;
-    let ownerPid: number | null = null;
+    let ownerPid: number | null;
     try {
       ownerPid = Number(readFileSync(join(OWNER_DIR, id), 'utf8').trim());
     } catch {

@@ -175,7 +175,7 @@ async function withCapture(
 function boundUdpPorts(): Set<number> {
   const ports = new Set<number>();
   for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
-    let text = '';
+    let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch {

@@ -20,7 +20,7 @@ import { RejectLog } from '../../../src/server/intake/reject-log.js';
 import { captureLog } from '../../support/capture-log.js';
 import { FakeFirewall } from '../../support/fake-firewall.js';
 import { ALICE, OPEN_SSH, nonceOf } from '../protocol/fixtures.js';
-import { ALICE_KEYS, FIELDS, NOW, NOW_SEC } from '../fwknop/fixtures.js';
+import { ALICE_KEYS, FIELDS, NOW } from '../fwknop/fixtures.js';
 
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
