@@ -7,6 +7,8 @@
  */
 import type { Logger } from 'pino';
 import { ReplayGuard } from '../protocol/replay.js';
+import { classifyAddress } from '../protocol/address-class.js';
+import { AddressPolicy } from './intake/address-policy.js';
 import { AuthBudget, TrialBudget } from './intake/auth-budget.js';
 import { currentBootId } from './state/boot-id.js';
 import { loadConfig, type ServerConfig } from './config/config.js';
@@ -57,6 +59,12 @@ function replayAtStart(loaded: LoadResult, config: ServerConfig, bootId: string 
   const window = new ReplayWindow(replay, state.maxSkewMs, state.notBeforeMs);
   window.widenTo(skewMs, nowMs);
   return { replay, window };
+}
+
+/** Loopback clients only when the SPA port is on loopback itself. */
+function addressPolicy(config: ServerConfig): AddressPolicy {
+  const loopback = config.listen === 'pcap' ? config.interface === 'lo' : classifyAddress(config.address) === 'loopback';
+  return new AddressPolicy({ loopback, linkLocal: config.allowLinkLocal });
 }
 
 export function makeListener(config: ServerConfig): Listener {
@@ -122,7 +130,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
 
   const rejects = new RejectLog(log, now);
   // Budgets outlive reloads: a SIGHUP must not refill them.
-  const pipeline = new Pipeline({ log, rejects, budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier, now }, policy);
+  const pipeline = new Pipeline({ log, rejects, budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier, now, addresses: addressPolicy(config) }, policy);
   const listener = makeListener(config);
   await listener.start((datagram) => {
     try {
