@@ -86,4 +86,21 @@ test('source policy', { timeout: 180_000 }, async (t) => {
       });
     });
   }
+
+  await t.test('udp mode, address "::": an IPv6 packet from ::ffff:a.b.c.d never becomes an IPv4 grant', (t) =>
+    withScenario(t, net, { listen: 'udp', address: '::' }, async (s) => {
+      const keyFile = s.site.keyPath('alice');
+      const frames = await clientFrames(net);
+      const m = s.daemon.mark();
+      const posing = ['127.0.0.1', net.serverV4, '0.0.0.0', '255.255.255.255', '224.0.0.5', '8.8.8.8', net.clientV4];
+      await frames.send(posing.map((v4) => ipv6Udp({ src: `::ffff:${v4}`, dst: net.serverV6, dport: SPA_PORT, payload: craftPacket({ keyFile }) })));
+      // Control, sent after them: a real IPv4 knock opens, so the crafted ones have been handled.
+      await frames.send([ipv4Udp({ src: net.client2V4, dst: net.serverV4, dport: SPA_PORT, payload: craftPacket({ keyFile }) })]);
+      await s.daemon.waitEvent('open', { ip: net.client2V4 }, { since: m });
+      assert.deepEqual(s.daemon.events('open', m).map((l) => l.ip), [net.client2V4], 'only the real IPv4 knock opened');
+      const refused = s.daemon.events('reject', m).filter((l) => String(l.source).startsWith('::ffff:'));
+      assert.deepEqual([...new Set(refused.map((l) => l.reason))], ['source-v4-mapped'], JSON.stringify(refused));
+      assert.equal(refused.length, posing.length, 'each was delivered to the IPv6 socket and refused for its source');
+    }),
+  );
 });
