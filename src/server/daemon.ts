@@ -67,8 +67,8 @@ function addressPolicy(config: ServerConfig): AddressPolicy {
   return new AddressPolicy({ loopback, linkLocal: config.allowLinkLocal });
 }
 
-export function makeListener(config: ServerConfig): Listener {
-  if (config.listen === 'pcap') return new PcapListener({ interface: config.interface as string, port: config.port });
+export function makeListener(config: ServerConfig, log?: Logger, onFatal?: (err: Error) => void): Listener {
+  if (config.listen === 'pcap') return new PcapListener({ interface: config.interface as string, port: config.port, log, onFatal });
   return new UdpListener({ address: config.address, port: config.port });
 }
 
@@ -131,7 +131,12 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const rejects = new RejectLog(log, now);
   // Budgets outlive reloads: a SIGHUP must not refill them.
   const pipeline = new Pipeline({ log, rejects, budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier, now, addresses: addressPolicy(config) }, policy);
-  const listener = makeListener(config);
+  // A capture that is lost and cannot be reopened: exit non-zero, so a supervisor restarts us.
+  let exitCode = 0;
+  const listener = makeListener(config, log, () => {
+    exitCode = 1;
+    void stop();
+  });
   await listener.start((datagram) => {
     try {
       pipeline.handle(datagram);
@@ -159,7 +164,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
       rejects.flush();
       store.close();
       log.info({ event: 'stop' }, 'knockspa stopped');
-      resolveDone(0);
+      resolveDone(exitCode);
     })());
 
   const reload = (): void => {
