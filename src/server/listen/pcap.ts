@@ -6,9 +6,11 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { endianness } from 'node:os';
+import { endianness, networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
-import { isSupportedLinkType, parseFrame } from './frame.js';
+import { classifyAddress } from '../../protocol/address-class.js';
+import { canonicalIp } from '../../protocol/address.js';
+import { isSupportedLinkType, parseFrame, type HostFilter } from './frame.js';
 import type { Datagram, Listener } from './listener.js';
 
 /** What we use of node_pcap (it ships no usable types for ESM + dynamic import). */
@@ -52,6 +54,8 @@ export interface PcapListenerOptions {
   readonly port: number;
   /** Loads node_pcap; tests replace it. */
   readonly load?: () => Promise<PcapModule>;
+  /** Check frames as the kernel would for a socket (frame.ts HostFilter); tests of the decoding alone turn it off. */
+  readonly checkHost?: boolean;
   /** Where the capture's loss and recovery are logged. */
   readonly log?: Pick<Logger, 'error' | 'info'>;
   /** The capture is lost and could not be reopened: the daemon must exit non-zero. */
@@ -111,6 +115,7 @@ export class PcapListener implements Listener {
   readonly #load: () => Promise<PcapModule>;
   readonly #log: Pick<Logger, 'error' | 'info'> | undefined;
   readonly #onFatal: ((err: Error) => void) | undefined;
+  readonly #checkHost: boolean;
   #pcap: PcapModule | undefined;
   #onDatagram: (datagram: Datagram) => void = () => undefined;
   #session: PcapSession | undefined;
@@ -124,6 +129,8 @@ export class PcapListener implements Listener {
   #lostAt: number | undefined;
   #lastPacketAt: number | undefined;
   #closed = false;
+  /** This host's addresses and the interface's MAC, refreshed by the health check. */
+  #host: HostFilter = { mac: null, isLocal: () => false };
 
   constructor(options: PcapListenerOptions) {
     this.#interface = options.interface;
@@ -131,6 +138,7 @@ export class PcapListener implements Listener {
     this.#load = options.load ?? loadPcap;
     this.#log = options.log;
     this.#onFatal = options.onFatal;
+    this.#checkHost = options.checkHost ?? true;
   }
 
   get #filter(): string {
@@ -176,8 +184,29 @@ export class PcapListener implements Listener {
     this.#health.unref();
   }
 
+  /**
+   * What a socket would accept: frames to this host's addresses (loopback ones only on "lo"),
+   * on Ethernet unicast to this interface's MAC.
+   */
+  #refreshHost(): void {
+    const local = new Set<string>();
+    let mac: Uint8Array | null = null;
+    const onLoopback = this.#interface === 'lo' || this.#interface === 'any';
+    for (const [name, infos] of Object.entries(networkInterfaces())) {
+      for (const info of infos ?? []) {
+        const zone = info.address.indexOf('%');
+        const address = canonicalIp(zone < 0 ? info.address : info.address.slice(0, zone));
+        if (address === null || (classifyAddress(address) === 'loopback' && !onLoopback)) continue;
+        local.add(address);
+        if (name === this.#interface && info.mac !== '00:00:00:00:00:00') mac = Uint8Array.from(info.mac.split(':').map((h) => parseInt(h, 16)));
+      }
+    }
+    this.#host = { mac, isLocal: (address) => local.has(address) };
+  }
+
   #open(): PcapSession {
     const pcap = this.#pcap as PcapModule;
+    this.#refreshHost();
     const state = interfaceState(this.#interface);
     let session: PcapSession;
     try {
@@ -212,7 +241,7 @@ export class PcapListener implements Listener {
       this.#matched++;
       this.#lastPacketAt = Date.now();
       const caplen = little ? packet.header.readUInt32LE(8) : packet.header.readUInt32BE(8);
-      const datagram = parseFrame(linkType, packet.buf, caplen);
+      const datagram = parseFrame(linkType, packet.buf, caplen, this.#checkHost ? this.#host : undefined);
       // The filter already matched the port; checking again costs nothing and guards the parser.
       if (datagram !== null && datagram.destPort === port) this.#onDatagram(datagram);
     });
@@ -236,6 +265,7 @@ export class PcapListener implements Listener {
   #checkHealth(): void {
     const session = this.#session;
     if (session === undefined || this.#lostAt !== undefined) return;
+    this.#refreshHost();
     const state = interfaceState(this.#interface);
     if (state !== null && this.#ifindex !== undefined && state.ifindex !== this.#ifindex) return this.#lost('interface-replaced');
     if (state !== null && !state.up) return this.#lost('interface-down');
