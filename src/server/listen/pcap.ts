@@ -246,13 +246,14 @@ export class PcapListener implements Listener {
       if (datagram !== null && datagram.destPort === port) this.#onDatagram(datagram);
     });
     // When the link goes down (or the interface goes away) the capture socket reports an error:
-    // libuv stops polling it for good and node_pcap's callback reads nothing, once. That empty
-    // read is the one sign the capture is lost; without this the daemon would stay up, deaf.
+    // libuv stops polling it for good and node_pcap's callback reads nothing, once. An empty read
+    // also happens under load (the previous read drained the ring), so it only prompts a look at
+    // the interface, which is still down or gone when the error is reported.
     const binding = session.session;
     if (binding !== undefined && session.buf !== undefined && session.header !== undefined) {
       const { buf, header } = session;
       binding.read_callback = () => {
-        if (binding.dispatch(buf, header) === 0 && this.#session === session) this.#lost('capture-error');
+        if (binding.dispatch(buf, header) === 0 && this.#session === session) this.#checkInterface();
       };
     }
     this.#ifindex = state?.ifindex;
@@ -261,14 +262,21 @@ export class PcapListener implements Listener {
     return session;
   }
 
+  /** Is the interface gone, replaced (another ifindex) or down? Then the capture is lost. */
+  #checkInterface(): boolean {
+    if (this.#ifindex === undefined) return false; // sysfs unreadable: only the stall check
+    const state = interfaceState(this.#interface);
+    const reason = state === null ? 'interface-gone' : state.ifindex !== this.#ifindex ? 'interface-replaced' : !state.up ? 'interface-down' : null;
+    if (reason !== null) this.#lost(reason);
+    return reason !== null;
+  }
+
   /** Once a second: the interface still the one captured on and up, and no frame left unread. */
   #checkHealth(): void {
     const session = this.#session;
     if (session === undefined || this.#lostAt !== undefined) return;
     this.#refreshHost();
-    const state = interfaceState(this.#interface);
-    if (state !== null && this.#ifindex !== undefined && state.ifindex !== this.#ifindex) return this.#lost('interface-replaced');
-    if (state !== null && !state.up) return this.#lost('interface-down');
+    if (this.#checkInterface()) return;
     let recv: number;
     try {
       recv = session.stats?.().ps_recv ?? this.#lastRecv;
