@@ -23,6 +23,19 @@ import { NETNS_TOOLS, netnsUnavailableReason, unmetNeeds } from '../test/lab/req
 import { baseRuleset, iptablesRules } from '../test/lab/ruleset.js';
 import { CLI, JUMP_RULE, keygen, knockspaChain, toToml, type ServerConfigInput } from '../test/support/knockspa.js';
 
+/** The demo's max_skew: a fresh daemon refuses knocks for that long after its first start. */
+const DEMO_SKEW_SEC = 5;
+
+/** A daemon started without saved state cannot vouch for packets stamped before start + max_skew: the demo waits that out. */
+async function waitOutFirstStart(start: LogLine): Promise<void> {
+  step(
+    'A first start',
+    `The daemon has no saved replay cache yet, so for max_skew seconds (${DEMO_SKEW_SEC} here, 30 by default) it refuses\n` +
+      'every knock: it cannot tell a fresh knock from one recorded before it started. The demo waits that out.',
+  );
+  await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(String(start.time)) + DEMO_SKEW_SEC * 1000 + 100 - Date.now())));
+}
+
 const SERVER_ID = 'demo.knockspa';
 const PORT = 22;
 const tty = process.stdout.isTTY === true;
@@ -122,7 +135,7 @@ async function realDemo(): Promise<void> {
     step('Start the daemon', 'It listens on UDP 62201, never answers, and changes the firewall only for a valid packet.');
     const config: ServerConfigInput = {
       listen: 'udp', address: '0.0.0.0', port: 62201, firewall: 'iptables', server_id: SERVER_ID,
-      keys_dir: 'keys', state_dir: 'state', max_skew: 30, default_duration: 30,
+      keys_dir: 'keys', state_dir: 'state', max_skew: DEMO_SKEW_SEC, default_duration: 30,
       users: { alice: { ports: ['tcp/22'], max_duration: 300 } },
     };
     const configPath = join(dir, 'server.toml');
@@ -136,6 +149,7 @@ async function realDemo(): Promise<void> {
     }
     show(logLine(start), '   log | ');
     expect(true, 'daemon listening');
+    await waitOutFirstStart(start);
 
     step('The knock', `alice sends one encrypted, signed UDP packet: "open port ${PORT} for me".`);
     const dump = join(dir, 'open-knock.bin');
@@ -246,7 +260,7 @@ async function dryRunDemo(why: string): Promise<void> {
       configPath,
       toToml({
         listen: 'udp', address: host, port: spaPort, firewall: 'dry-run', server_id: SERVER_ID, keys_dir: 'keys', state_dir: 'state',
-        max_skew: 30, default_duration: 30, users: { alice: { ports: ['tcp/22'], max_duration: 300 } },
+        max_skew: DEMO_SKEW_SEC, default_duration: 30, users: { alice: { ports: ['tcp/22'], max_duration: 300 } },
       }),
     );
     daemon = new NsProcess(null, [NODE, CLI, 'server', '--config', configPath]);
@@ -256,6 +270,7 @@ async function dryRunDemo(why: string): Promise<void> {
       return;
     }
     show(logLine(start), '   log | ');
+    await waitOutFirstStart(start);
 
     step('The knock', `alice sends one encrypted, signed UDP packet: "open port ${PORT} for me".`);
     const dump = join(dir, 'open-knock.bin');

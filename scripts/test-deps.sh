@@ -14,6 +14,8 @@ packages=(
   libpcap-dev g++ make python3  # to build the optional pcap module (listen = "pcap")
   openssh-server openssh-client # the ssh ProxyCommand tests
   fwknop-client fwknop-server   # the fwknop-format tests, against Debian's fwknop
+  debootstrap systemd-container dbus debian-archive-keyring util-linux # the package test: Debian 13 booted under systemd-nspawn
+  lintian                       # checks the Debian package (npm run package:deb)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

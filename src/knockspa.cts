@@ -1,17 +1,21 @@
 #!/usr/bin/env node
 /**
- * The knockspa command: the bundled CLI (knockspa-cli.cjs, built from src/cli.ts by
- * scripts/bundle-cli.ts). The client's commands run it with its code cache (code-cache.cts), which
- * is what makes `knockspa open` start fast; the others `import()` the server's or the doctor's
- * modules, which code run from a cache cannot, so they load it with plain require.
+ * The knockspa command: runs the bundled CLI (knockspa-cli.cjs beside this file, built from
+ * src/cli.ts by scripts/bundle-cli.ts). Where this Node has it (module.enableCompileCache, 22.1
+ * and later), Node's own compile cache is switched on first, so a later run need not compile the
+ * bundle again; older Nodes just run it.
  * @module
  */
-import { join } from 'node:path';
-import { compileWithCodeCache, runCompiled } from './code-cache.cjs';
+import { homedir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 
-/** Commands whose code is all in the bundle (it imports nothing at run time for them). */
-const CACHED = new Set(['open', 'close', 'connect', 'keygen']);
+type EnableCompileCache = (directory?: string) => unknown;
 
-const bundle = join(__dirname, 'knockspa-cli.cjs');
-if (CACHED.has(process.argv[2] ?? '')) runCompiled(compileWithCodeCache(bundle, `${bundle}.cache`), bundle, require); // it sits beside the bundle
-else require(bundle);
+const { enableCompileCache } = require('node:module') as { enableCompileCache?: EnableCompileCache };
+if (typeof enableCompileCache === 'function') {
+  // The user's own cache directory (XDG), not Node's default in the shared temp directory, where
+  // another local user could have put cache files first. If it cannot be made, Node runs uncached.
+  const xdg = process.env.XDG_CACHE_HOME;
+  enableCompileCache(join(xdg !== undefined && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'knockspa', 'compile-cache'));
+}
+require('./knockspa-cli.cjs');

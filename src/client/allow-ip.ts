@@ -6,7 +6,7 @@
  * @module
  */
 import { classifyAddress } from '../protocol/address-class.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../shared/errors.js';
 
 export function checkAllowIp(allowIp: string | null, serverAddress: string): void {
   if (allowIp === null) return;

@@ -12,7 +12,7 @@ import { isValidUsername } from '../protocol/fwknop/message.js';
 import { randomValueFrom, sealFwknopPacket } from '../protocol/fwknop/packet.js';
 import type { PortSpec } from '../protocol/ports.js';
 import { checkAllowIp } from './allow-ip.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../shared/errors.js';
 import { resolveHost, type KnockTarget, type SentKnock } from './knock.js';
 import { sendDatagram } from './udp-send.js';
 import type { FwknopKnockOptions } from './knock-format.js';

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, renameSync, statSync, writeFileSync, mkdirSy
 import { join } from 'node:path';
 import { formatKeyFile, KeyFileError, parseKeyFile } from '../protocol/keyfile.js';
 import type { UserKey } from '../protocol/keys.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../shared/errors.js';
 
 /** Reads a key file, refusing one that others can read (like ssh does for private keys). */
 export function loadKeyFile(file: string): UserKey {

@@ -4,7 +4,7 @@
  * time is module loading).
  * @module
  */
-import { UsageError } from './errors.js';
+import { UsageError } from '../shared/errors.js';
 
 export type KnockFormat = 'knockspa' | 'fwknop';
 

@@ -12,6 +12,14 @@ import { checkAllowIp } from './allow-ip.js';
 import { secureRandomBytes } from './random.js';
 import { sendDatagram } from './udp-send.js';
 
+/** What to check when a knock seems to have opened nothing (the server never answers, so the client cannot know). */
+export const KNOCK_HINTS = [
+  'the clocks differ by more than the server\'s max_skew (check: date -u on both sides)',
+  'the key is not the one the server has for this user, or is bound to another server id',
+  'the user may not open this port (server config [users.NAME] ports)',
+  'the SPA port is blocked on the way (a firewall dropping UDP to it), or --spa-port is wrong',
+];
+
 export interface KnockTarget {
   readonly host: string;
   readonly spaPort: number;
@@ -26,12 +34,10 @@ export interface SentKnock {
 }
 
 export async function resolveHost(host: string, family?: 4 | 6): Promise<{ address: string; family: 4 | 6 }> {
-  // protocol/address, not node:net's isIP: node:net and the streams it loads cost ~4 ms.
   const literal = parseIp(host);
   if (literal !== null) return { address: host, family: literal.family };
-  // Loaded only for a host name: an address, the common case, needs no resolver. Not import():
-  // the bundle runs from a code cache, where import() cannot work (src/code-cache.cts).
-  const { lookup } = process.getBuiltinModule('node:dns/promises');
+  // Loaded only for a host name: an address, the common case, needs no resolver.
+  const { lookup } = await import('node:dns/promises');
   const found = await lookup(host, family === undefined ? {} : { family });
   return { address: found.address, family: found.family as 4 | 6 };
 }

@@ -2,14 +2,13 @@
  * TCP probes for `--wait` and `connect`: try to connect until the port answers or time runs out.
  * @module
  */
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 
 /** One connect attempt: the connected socket, or null if it did not connect within `timeoutMs`. */
-export function connectOnce(host: string, port: number, timeoutMs: number): Promise<Socket | null> {
+function connectOnce(host: string, port: number, timeoutMs: number): Promise<Socket | null> {
   return new Promise((resolvePromise) => {
     // allowHalfOpen: `connect` relays the two directions separately (stdin's end is not the server's).
-    // Loaded on first use: `open` without --wait must not pay for node:net and the streams (~4 ms).
-    const socket = process.getBuiltinModule('node:net').connect({ host, port, allowHalfOpen: true });
+    const socket = connect({ host, port, allowHalfOpen: true });
     const fail = (): void => {
       socket.destroy();
       resolvePromise(null);
@@ -22,13 +21,6 @@ export function connectOnce(host: string, port: number, timeoutMs: number): Prom
       resolvePromise(socket);
     });
   });
-}
-
-/** One connect attempt; true if it connected within `timeoutMs`. */
-export async function tcpConnects(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  const socket = await connectOnce(host, port, timeoutMs);
-  socket?.destroy();
-  return socket !== null;
 }
 
 /** Tries to connect until it does (the socket and the milliseconds it took), or null after `totalMs`. */

@@ -13,8 +13,8 @@ import { parse as parseToml } from 'smol-toml';
 import { canonicalIp } from '../protocol/address.js';
 import { MAX_PORTS } from '../protocol/constants.js';
 import { formatPortSpec, parsePortSpec, type PortSpec } from '../protocol/ports.js';
-import { ProfileError } from './errors.js';
-import { tomlErrorText } from './toml-error.js';
+import { ConfigError, shown } from '../shared/errors.js';
+import { tomlErrorText } from '../shared/toml-error.js';
 
 export interface Profile {
   readonly name: string;
@@ -57,15 +57,13 @@ function isTable(v: unknown): v is Table {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 }
 
-const got = (v: unknown): string => (v === undefined ? 'nothing' : typeof v === 'string' ? JSON.stringify(v) : isTable(v) ? 'a table' : Array.isArray(v) ? 'an array' : String(v));
-
 function readProfile(file: string, name: string, table: Table, home: string): Profile {
   const at = (key: string): string => `servers.${name}.${key}`;
   const fail = (key: string, expected: string): never => {
-    throw new ProfileError(file, at(key), `expected ${expected}, got ${got(table[key])}`);
+    throw new ConfigError(file, at(key), `expected ${expected}, got ${shown(table[key])}`);
   };
   for (const key of Object.keys(table))
-    if (!(PROFILE_KEYS as readonly string[]).includes(key)) throw new ProfileError(file, at(key), `unknown key; expected one of ${PROFILE_KEYS.join(', ')}`);
+    if (!(PROFILE_KEYS as readonly string[]).includes(key)) throw new ConfigError(file, at(key), `unknown key; expected one of ${PROFILE_KEYS.join(', ')}`);
 
   const { host, spa_port: spaPort, key, ports, allow_ip: allowIp } = table;
   if (typeof host !== 'string' || !/^[^\s/]+$/.test(host)) fail('host', 'the server\'s host name or address, e.g. "ssh.example.com"');
@@ -77,8 +75,8 @@ function readProfile(file: string, name: string, table: Table, home: string): Pr
     specs = [];
     for (const item of ports as unknown[]) {
       const spec = typeof item === 'string' ? parsePortSpec(item) : null;
-      if (spec === null) throw new ProfileError(file, at('ports'), `expected ports like "22", "tcp/22" or "udp/53" (1..65535), got ${got(item)}`);
-      if (specs.some((p) => formatPortSpec(p) === formatPortSpec(spec))) throw new ProfileError(file, at('ports'), `${formatPortSpec(spec)} listed twice`);
+      if (spec === null) throw new ConfigError(file, at('ports'), `expected ports like "22", "tcp/22" or "udp/53" (1..65535), got ${shown(item)}`);
+      if (specs.some((p) => formatPortSpec(p) === formatPortSpec(spec))) throw new ConfigError(file, at('ports'), `${formatPortSpec(spec)} listed twice`);
       specs.push(spec);
     }
   }
@@ -95,7 +93,7 @@ function readProfile(file: string, name: string, table: Table, home: string): Pr
   // Key values are secrets: errors about them never echo what was given.
   const secretField = (name: string, v: unknown): string | undefined => {
     if (v === undefined) return undefined;
-    if (typeof v !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(v)) throw new ProfileError(file, at(name), 'expected the base64 text fwknop --key-gen prints (value not shown)');
+    if (typeof v !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(v)) throw new ConfigError(file, at(name), 'expected the base64 text fwknop --key-gen prints (value not shown)');
     return v;
   };
   const fwknopKeyBase64 = secretField('fwknop_key_base64', fwKey);
@@ -104,10 +102,10 @@ function readProfile(file: string, name: string, table: Table, home: string): Pr
   const fwknopFields = fwknopKeyBase64 !== undefined || fwknopHmacKeyBase64 !== undefined || fwUser !== undefined;
   if (format === 'fwknop') {
     if (fwknopKeyBase64 === undefined || fwknopHmacKeyBase64 === undefined)
-      throw new ProfileError(file, at('format'), 'format = "fwknop" needs fwknop_key_base64 and fwknop_hmac_key_base64 (what fwknop --key-gen prints)');
-    if (key !== undefined) throw new ProfileError(file, at('key'), 'a knockspa key file; an fwknop profile uses fwknop_key_base64 and fwknop_hmac_key_base64 instead');
+      throw new ConfigError(file, at('format'), 'format = "fwknop" needs fwknop_key_base64 and fwknop_hmac_key_base64 (what fwknop --key-gen prints)');
+    if (key !== undefined) throw new ConfigError(file, at('key'), 'a knockspa key file; an fwknop profile uses fwknop_key_base64 and fwknop_hmac_key_base64 instead');
   } else if (fwknopFields) {
-    throw new ProfileError(file, at('format'), 'format = "fwknop" when fwknop_key_base64, fwknop_hmac_key_base64 or fwknop_user is set');
+    throw new ConfigError(file, at('format'), 'format = "fwknop" when fwknop_key_base64, fwknop_hmac_key_base64 or fwknop_user is set');
   }
   return {
     name, file, host: host as string, spaPort: spaPort as number | undefined, key: keyPath, ports: specs, allowIp: ip,
@@ -121,16 +119,16 @@ export function parseProfiles(file: string, text: string, home: string = homedir
   try {
     doc = parseToml(text) as Table;
   } catch (err) {
-    throw new ProfileError(file, '', tomlErrorText(err));
+    throw new ConfigError(file, '', tomlErrorText(err));
   }
-  for (const key of Object.keys(doc)) if (key !== 'servers') throw new ProfileError(file, key, 'unknown key; expected [servers.NAME] tables only');
+  for (const key of Object.keys(doc)) if (key !== 'servers') throw new ConfigError(file, key, 'unknown key; expected [servers.NAME] tables only');
   const servers = doc.servers ?? {};
-  if (!isTable(servers)) throw new ProfileError(file, 'servers', `expected [servers.NAME] tables, got ${got(servers)}`);
+  if (!isTable(servers)) throw new ConfigError(file, 'servers', `expected [servers.NAME] tables, got ${shown(servers)}`);
   const profiles = new Map<string, Profile>();
   for (const [name, table] of Object.entries(servers)) {
     if (!PROFILE_NAME.test(name) || PORT_LIKE.test(name))
-      throw new ProfileError(file, `servers.${name}`, 'expected a profile name of letters, digits, . _ - that does not look like a port (22, tcp/22)');
-    if (!isTable(table)) throw new ProfileError(file, `servers.${name}`, `expected a table, got ${got(table)}`);
+      throw new ConfigError(file, `servers.${name}`, 'expected a profile name of letters, digits, . _ - that does not look like a port (22, tcp/22)');
+    if (!isTable(table)) throw new ConfigError(file, `servers.${name}`, `expected a table, got ${shown(table)}`);
     profiles.set(name, readProfile(file, name, table, home));
   }
   return profiles;
@@ -143,21 +141,21 @@ export function loadProfiles(file: string = profilesFile(), env: NodeJS.ProcessE
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
-    throw new ProfileError(file, '', `cannot read the profile file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw new ConfigError(file, '', `cannot read the profile file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
   const profiles = parseProfiles(file, text, env.HOME ?? homedir());
   const withSecrets = [...profiles.values()].find((p) => p.fwknopKeyBase64 !== undefined);
   const mode = withSecrets === undefined ? 0 : statSync(file).mode & 0o777;
   if (withSecrets !== undefined && (mode & 0o077) !== 0)
-    throw new ProfileError(file, `servers.${withSecrets.name}`, `fwknop keys in a file with mode ${mode.toString(8)}, which others can read; run: chmod 600 ${file}`);
+    throw new ConfigError(file, `servers.${withSecrets.name}`, `fwknop keys in a file with mode ${mode.toString(8)}, which others can read; run: chmod 600 ${file}`);
   return profiles;
 }
 
-/** The profile called `name`, or a ProfileError listing the ones there are. */
+/** The profile called `name`, or a ConfigError listing the ones there are. */
 export function getProfile(name: string, file: string = profilesFile(), env: NodeJS.ProcessEnv = process.env): Profile {
   const profiles = loadProfiles(file, env);
   const profile = profiles.get(name);
   if (profile !== undefined) return profile;
   const known = profiles.size === 0 ? 'it has none' : `it has ${[...profiles.keys()].join(', ')}`;
-  throw new ProfileError(file, `servers.${name}`, `no such profile (${known}); add [servers.${name}] with host = "..." there, or give a port (22, tcp/22, udp/53)`);
+  throw new ConfigError(file, `servers.${name}`, `no such profile (${known}); add [servers.${name}] with host = "..." there, or give a port (22, tcp/22, udp/53)`);
 }

@@ -1,7 +1,7 @@
 /**
- * Output for the knock commands, written so that they can end with process.exit: ~5 ms less than
- * letting Node wind down (its idle tasks, handle and heap teardown) and than building
- * process.stdout, on a command whose whole job takes a few ms beyond Node's own start.
+ * Output for the knock commands, written so that they can end with process.exit rather than wait
+ * for Node to wind down (its idle tasks, handle and heap teardown), and without building
+ * process.stdout.
  * Lines go out with writeSync, so none is lost by exiting. If fd 1 cannot take them at once (a
  * non-blocking pipe that is full), the rest goes through process.stdout and `exitAfterOutput`
  * waits for it.

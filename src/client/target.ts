@@ -5,7 +5,7 @@
  */
 import { canonicalIp } from '../protocol/address.js';
 import { SERVER_ID } from '../protocol/keys.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../shared/errors.js';
 import { findKeyFile } from './key-file.js';
 import { PORT_LIKE, profilesFile, type Profile } from './profiles.js';
 

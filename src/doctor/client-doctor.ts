@@ -7,7 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { ProfileError, UsageError } from '../client/errors.js';
+import { ConfigError, UsageError } from '../shared/errors.js';
 import { findKeyFile } from '../client/key-file.js';
 import { loadProfiles, profilesFile, type Profile } from '../client/profiles.js';
 import { KeyFileError, parseKeyFile } from '../protocol/keyfile.js';
@@ -69,7 +69,7 @@ export async function clientDoctor(opts: ClientDoctorOptions, env: NodeJS.Proces
     profiles = loadProfiles(file, env);
     findings.push(profiles.size === 0 ? ok(`no profiles in ${file} (optional)`) : ok(`profile file ${file} is valid: ${[...profiles.keys()].join(', ')}`));
   } catch (err) {
-    if (!(err instanceof ProfileError)) throw err;
+    if (!(err instanceof ConfigError)) throw err;
     findings.push(fail(`profile file ${err.message}`, 'fix the key it names; open, close and connect refuse the file until then'));
   }
 

@@ -4,7 +4,7 @@
  * @module
  */
 import type { ServerConfig } from '../server/config/config.js';
-import { ConfigError } from '../server/config/config-error.js';
+import { ConfigError } from '../shared/errors.js';
 import { checkKeysFileMode, MAX_FWKNOP_USERS } from '../server/config/fwknop-users.js';
 import { fail, ok, type Finding } from './finding.js';
 

@@ -7,7 +7,7 @@ import { existsSync, lstatSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { ServerConfig } from '../server/config/config.js';
-import { ConfigError } from '../server/config/config-error.js';
+import { ConfigError } from '../shared/errors.js';
 import { keyFileOwner, listKeyFiles, loadKeys, readUserKey, userKeyFiles } from '../server/config/keystore.js';
 import { ownDirectoryProblem } from '../server/own-files.js';
 import { StateStore } from '../server/state/state.js';

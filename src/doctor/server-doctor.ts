@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { DEFAULT_CONFIG_PATH, loadConfig, type ServerConfig } from '../server/config/config.js';
-import { ConfigError } from '../server/config/config-error.js';
+import { ConfigError } from '../shared/errors.js';
 import { makeListener } from '../server/daemon.js';
 import { DEFAULT_BACKEND, makeFirewall } from '../server/firewall/registry.js';
 import { protectedPorts } from '../server/firewall/settings.js';

@@ -26,11 +26,6 @@ function readU32(bytes: Uint8Array, at: number): number {
 
 export class Keyring {
   private readonly byPrefix = new Map<number, KeyringEntry[]>();
-  private count = 0;
-
-  get size(): number {
-    return this.count;
-  }
 
   /** Adds a key; throws if another key already has its id. */
   add(key: UserKey): KeyringEntry {
@@ -49,7 +44,6 @@ export class Keyring {
     const bucket = this.byPrefix.get(prefix);
     if (bucket === undefined) this.byPrefix.set(prefix, [entry]);
     else bucket.push(entry);
-    this.count++;
     return entry;
   }
 

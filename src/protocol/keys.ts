@@ -40,9 +40,7 @@ export type RandomBytes = (length: number) => Uint8Array;
 
 export function deriveKeys(secret: Uint8Array): KeyMaterial {
   if (secret.length !== SECRET_SIZE) throw new Error(`secret: expected ${SECRET_SIZE} bytes, got ${secret.length}`);
-  // HKDF's extract step is the same for both keys: done once. Not only less work: one HMAC more
-  // (4 SHA-256 blocks) made V8 optimize the block function on a background thread during
-  // `knockspa open`, and the process then waited ~3 ms at exit for that compile to finish.
+  // HKDF's extract step is the same for both keys: done once.
   const prk = extract(sha256, secret, utf8ToBytes(HKDF_SALT));
   try {
     return { encKey: expand(sha256, prk, utf8ToBytes(HKDF_INFO_ENC), 32), macKey: expand(sha256, prk, utf8ToBytes(HKDF_INFO_MAC), 32) };

@@ -134,7 +134,7 @@ export class Verifier {
     const packetId = flatHex(packet.subarray(OFF_KEY_ID, HEADER_SIZE));
     const claim = this.replay.claim(packetId, fields.timestampMs + this.maxSkewMs, nowMs, entry.user);
     if (claim !== 'ok') return claim;
-    // Spelled out: in V8 (Node 20) `{ ...fields, user, ... }` takes microseconds, a fifth of a verification.
+    // Spelled out rather than spread (`{ ...fields, user }`): this runs for every packet, and a spread is slower.
     const { timestampMs, action, ports, allowIp, durationSec } = fields;
     return { timestampMs, action, ports, allowIp, durationSec, user: entry.user, keyIdHex: entry.keyIdHex, packetId };
   }

@@ -23,7 +23,3 @@ export const REJECT_REASONS = [
 ] as const;
 
 export type RejectReason = (typeof REJECT_REASONS)[number];
-
-export function isRejectReason(value: unknown): value is RejectReason {
-  return typeof value === 'string' && (REJECT_REASONS as readonly string[]).includes(value);
-}

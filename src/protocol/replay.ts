@@ -48,12 +48,6 @@ export class ReplayGuard {
     return this.expiry.size;
   }
 
-  /** True if `id` was claimed and has not expired at `nowMs`. */
-  has(id: string, nowMs: number): boolean {
-    const entry = this.expiry.get(id);
-    return entry !== undefined && entry.expiresAt >= nowMs;
-  }
-
   /**
    * Records `id` until `expiresAtMs`, unless it is already recorded (a replay), the guard is full,
    * or `owner` (the user) already holds its quota.

@@ -12,9 +12,10 @@ import { AddressPolicy } from './intake/address-policy.js';
 import { AuthBudget, TrialBudget } from './intake/auth-budget.js';
 import { currentBootId } from './state/boot-id.js';
 import { loadConfig, type ServerConfig } from './config/config.js';
-import { ConfigError } from './config/config-error.js';
+import { ConfigError } from '../shared/errors.js';
 import { stateMustBeDurable } from './firewall/backend.js';
 import { makeFirewall } from './firewall/registry.js';
+import { resolveTools } from './firewall/tool-path.js';
 import { asConfigError, protectedPorts } from './firewall/settings.js';
 import { packetFormats } from './intake/formats.js';
 import { Applier, type Grant } from './grants/applier.js';
@@ -119,12 +120,21 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const { replay, window } = replayAtStart(loaded, config, bootId, now(), log);
   const { policy, keyUsers } = buildPolicy(config, replay, window.notBeforeMs, log);
 
+  // Before the firewall runs anything: the tools come from the system directories, and the log says which.
+  const tools = resolveTools();
   const firewall = makeFirewall(config, log);
   let protect = protectedBy(config);
   await firewall.setup(protect).catch(asConfigError(config.file));
   const applier = new Applier({
     firewall, log, now, protect, sweepEveryMs: config.firewallSettings.sweepIntervalSec * 1000,
-    save: (grants) => store.save({ version: STATE_VERSION, replay: replay.toState(), grants, maxSkewMs: window.savedSkewMs, notBeforeMs: window.notBeforeMs, ...(bootId === undefined ? {} : { bootId }) }),
+    save: (grants) => {
+      try {
+        store.save({ version: STATE_VERSION, replay: replay.toState(), grants, maxSkewMs: window.savedSkewMs, notBeforeMs: window.notBeforeMs, ...(bootId === undefined ? {} : { bootId }) });
+      } catch (err) {
+        store.invalidate(); // the file on disk no longer vouches for the cache
+        throw err;
+      }
+    },
   });
   await applier.restore(loaded.kind === 'ok' ? loaded.state.grants : [], restorable(config, keyUsers, now));
 
@@ -146,8 +156,8 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   });
   const flushTimer = setInterval(() => rejects.flush(), SUMMARY_INTERVAL_MS);
   log.info(
-    { event: 'start', listener: listener.description, port: config.port, users: config.users.size, firewall: firewall.name, manages: firewall.description, serverId: config.serverId, grants: applier.size },
-    'knockspa listening',
+    { event: 'start', listener: listener.description, port: config.port, users: config.users.size, firewall: firewall.name, manages: firewall.description, serverId: config.serverId, grants: applier.size, tools },
+    config.users.size === 0 ? 'knockspa listening with no users: every knock is refused until a [users.NAME] table and its key are added and the daemon reloaded' : 'knockspa listening',
   );
 
   let resolveDone: (code: number) => void = () => {};
@@ -160,6 +170,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
       // Fresh tools for the last batches: a spare may have had the same stop signal as the daemon.
       firewall.release();
       await applier.closeAll('shutdown');
+      await applier.saveState(); // the cache as it is now, also entries of knocks that changed nothing
       await firewall.detach().catch((err: unknown) => log.error({ event: 'firewall-error', op: 'detach', stderr: String(err) }, 'firewall command failed'));
       rejects.flush();
       store.close();

@@ -14,7 +14,7 @@ import { basename } from 'node:path';
 import { stringify } from 'smol-toml';
 import { USER_NAME, SERVER_ID } from '../protocol/keys.js';
 import { formatPortSpec, type PortSpec, type Proto } from '../protocol/ports.js';
-import { UsageError } from '../client/errors.js';
+import { UsageError } from '../shared/errors.js';
 import { DEFAULT_SPA_PORT } from './config/config.js';
 import { DOOR_DIRECTIVES, loadKnockdConfig, OPTION_DIRECTIVES, type KnockdConfig, type KnockdSection } from './config/knockd-config.js';
 import { parseTemplate } from './firewall/template.js';

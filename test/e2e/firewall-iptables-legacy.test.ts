@@ -1,12 +1,14 @@
 /**
- * The iptables backend on iptables' legacy variant (the daemon runs whatever `iptables` is on its
- * PATH; here a directory of links to Debian's *-legacy tools): grants go in and out of the legacy
+ * The iptables backend on iptables' legacy variant (the daemon runs `iptables` from the system
+ * directories, which Debian links through /etc/alternatives; here, in the process's own mount
+ * namespace (ip netns exec gives it one), a directory of links to the *-legacy tools is mounted over
+ * /etc/alternatives, as `update-alternatives --set` would do for the whole machine): grants go in and out of the legacy
  * tables, and the iptables-restore kept started ahead of need holds no xtables lock while it waits,
  * so the admin's own `iptables -w` commands never wait for the next knock. Then the whole daemon on
  * it: a knock opens the port in the legacy tables (none in nf_tables), a close knock shuts it.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
@@ -26,15 +28,23 @@ const LEGACY_NEEDS: readonly Need[] = [...Object.values(LEGACY), 'iptables-nft']
 const GRANT = '-A KNOCKSPA -s 198.18.0.2/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice@198.18.0.2/tcp/22 until 1800000000" -j ACCEPT';
 const ADMIN_RULE = ['-A', 'INPUT', '-s', '192.0.2.9/32', '-j', 'DROP'];
 
-/** A PATH whose iptables tools are the legacy ones (a directory of links, removed after the test). */
-function legacyPath(t: TestContext): string {
-  const bin = mkdtempSync(join(tmpdir(), 'knockspa-legacy-'));
-  t.after(() => rmSync(bin, { recursive: true, force: true }));
+/**
+ * argv to put before a command run in a namespace so that it sees the legacy tools as the system's:
+ * a copy of /etc/alternatives whose iptables links name the legacy tools, mounted over it in the
+ * command's own mount namespace only (removed after the test).
+ */
+function legacyWrap(t: TestContext): string[] {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-legacy-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  for (const name of readdirSync('/etc/alternatives')) {
+    const from = join('/etc/alternatives', name);
+    if (!(name in LEGACY) && lstatSync(from).isSymbolicLink()) symlinkSync(readlinkSync(from), join(dir, name));
+  }
   for (const [name, target] of Object.entries(LEGACY)) {
     assert.ok(existsSync(`/usr/sbin/${target}`), `/usr/sbin/${target} is missing: Debian's iptables package has it`);
-    symlinkSync(`/usr/sbin/${target}`, join(bin, name));
+    symlinkSync(`/usr/sbin/${target}`, join(dir, name));
   }
-  return `${bin}:${process.env.PATH ?? ''}`;
+  return ['sh', '-c', 'mount --bind "$0" /etc/alternatives && exec "$@"', dir];
 }
 
 async function legacyRules(net: TestNet, chain?: string): Promise<string[]> {
@@ -45,7 +55,7 @@ async function legacyRules(net: TestNet, chain?: string): Promise<string[]> {
 test('iptables backend, legacy variant: grants in the legacy tables; the waiting spare holds no xtables lock', { timeout: 60_000 }, async (t) => {
   const net = await e2eNet(t, LEGACY_NEEDS);
   if (net === null) return;
-  const driver = net.spawnIn(net.srv, [NODE, DRIVER], { env: { PATH: legacyPath(t) } });
+  const driver = net.spawnIn(net.srv, [...legacyWrap(t), NODE, DRIVER]);
   t.after(() => driver.child.kill());
   const ask = async (cmd: { op: string; ip?: string }): Promise<void> => {
     const since = driver.mark();
@@ -72,12 +82,11 @@ test('iptables backend, legacy variant: grants in the legacy tables; the waiting
 test('the daemon on the legacy variant: a knock opens the port in the legacy tables, a close knock shuts it', { timeout: 60_000 }, async (t) => {
   const net = await e2eNet(t, LEGACY_NEEDS);
   if (net === null) return;
-  const env = { ...process.env, PATH: legacyPath(t) };
   const dropPort = ['-A', 'INPUT', '-p', 'tcp', '-m', 'tcp', '--dport', String(PROTECTED_PORT), '-j', 'DROP'];
   await net.runOk(net.srv, ['iptables-legacy', '-w', ...dropPort]);
   await service(net);
   const site = await makeSite(net, { listen: 'udp' });
-  const daemon = await startDaemon(net, site.configPath, { env });
+  const daemon = await startDaemon(net, site.configPath, { wrap: legacyWrap(t) });
   t.after(() => daemon.stop('SIGTERM', 3_000));
   assert.equal(daemon.start.firewall, 'iptables');
   assert.deepEqual(await legacyRules(net, 'INPUT'), ['-P INPUT ACCEPT', '-A INPUT -j KNOCKSPA', dropPort.join(' ')], 'the jump goes in first, in the legacy tables');

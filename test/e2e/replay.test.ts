@@ -122,7 +122,7 @@ test('replay protection', { timeout: 120_000 }, async (t) => {
       const host = net.serverV4;
       const keyFile = s.site.keyPath('alice');
       // A client whose clock runs 3 s ahead: accepted, and captured on its way.
-      const ahead = craftPacket({ keyFile, durationSec: 5, timestampMs: Date.now() + 3_000 });
+      const ahead = craftPacket({ keyFile, durationSec: 60, timestampMs: Date.now() + 3_000 });
       const m = s.daemon.mark();
       await sendUdp(net, net.cli, host, SPA_PORT, ahead);
       await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });

@@ -1,6 +1,6 @@
 // Asserts that a config load fails with a ConfigError naming the file and the key, in the "FILE: KEY: expected" form.
 import assert from 'node:assert/strict';
-import { ConfigError } from '../../src/server/config/config-error.js';
+import { ConfigError } from '../../src/shared/errors.js';
 
 export function assertConfigError(load: () => unknown, file: string, key: string, expected: RegExp): ConfigError {
   let caught: ConfigError | undefined;

@@ -3,6 +3,8 @@
  * for tests of what the client's import graph contains. Registered by load-trace.ts.
  * @module
  */
+import { writeSync } from 'node:fs';
+
 interface ResolveResult {
   url: string;
 }
@@ -10,6 +12,8 @@ type NextResolve = (specifier: string, context: unknown) => Promise<ResolveResul
 
 export async function resolve(specifier: string, context: unknown, next: NextResolve): Promise<ResolveResult> {
   const result = await next(specifier, context);
-  if (result.url.startsWith('file:')) process.stderr.write(`LOAD ${result.url}\n`);
+  // fs.writeSync: the hooks run on their own thread, whose process.stderr is passed on to the main
+  // thread asynchronously, and lost if the process exits first (Node 24 and later).
+  if (result.url.startsWith('file:')) writeSync(2, `LOAD ${result.url}\n`);
   return result;
 }

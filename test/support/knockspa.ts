@@ -56,6 +56,7 @@ export interface ServerConfigInput {
   keys_dir?: string;
   state_dir?: string;
   max_skew?: number;
+  replay_capacity?: number;
   default_duration?: number;
   users?: Record<string, UserConfig>;
 }
@@ -237,9 +238,9 @@ function sameValue(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** Starts `knockspa server --config CONFIG` in the server namespace; resolves after its start event. */
-export async function startDaemon(net: TestNet, configPath: string, opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Daemon> {
-  const proc = net.spawnIn(net.srv, [NODE, CLI, 'server', '--config', configPath], { env: opts.env });
+/** Starts `knockspa server --config CONFIG` in the server namespace (after `wrap`, a command that execs the rest); resolves after its start event. */
+export async function startDaemon(net: TestNet, configPath: string, opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; wrap?: readonly string[] } = {}): Promise<Daemon> {
+  const proc = net.spawnIn(net.srv, [...(opts.wrap ?? []), NODE, CLI, 'server', '--config', configPath], { env: opts.env });
   const start = await proc.waitForJson((l) => l.event === 'start', { timeoutMs: opts.timeoutMs ?? 15_000 });
   return new Daemon(proc, start);
 }

@@ -1,8 +1,7 @@
 /**
  * `node --import dist/test/support/load-trace.js ...`: prints on stderr what the process loads, for
  * tests of what each command's start-up contains. "LOAD file:///..." for every ES module as it is
- * resolved (import-trace.ts) and, at exit, for every CommonJS module (the CLI bundle, pino, ...);
- * "BUILTIN name" for every node builtin loaded (node:crypto is "BUILTIN crypto").
+ * resolved (import-trace.ts) and, at exit, for every CommonJS module (the CLI bundle, pino, ...).
  * @module
  */
 import { createRequire, register } from 'node:module';
@@ -15,6 +14,4 @@ const { cache } = createRequire(import.meta.url);
 
 process.on('exit', () => {
   for (const file of Object.keys(cache)) process.stderr.write(`LOAD ${pathToFileURL(file).href}\n`);
-  // Not in @types/node: what node loaded of its own, "NativeModule crypto" and the like.
-  for (const entry of (process as unknown as { moduleLoadList: readonly string[] }).moduleLoadList) if (entry.startsWith('NativeModule ')) process.stderr.write(`BUILTIN ${entry.slice('NativeModule '.length)}\n`);
 });

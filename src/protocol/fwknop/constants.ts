@@ -46,11 +46,9 @@ export const FKO_VERSION = '3.0.0';
 /** fwknop message types (lib/fko.h). knockspa accepts ACCESS and CLIENT_TIMEOUT_ACCESS only. */
 export const MSG_COMMAND = 0;
 export const MSG_ACCESS = 1;
-export const MSG_NAT_ACCESS = 2;
 export const MSG_CLIENT_TIMEOUT_ACCESS = 3;
-export const MSG_CLIENT_TIMEOUT_NAT_ACCESS = 4;
-export const MSG_LOCAL_NAT_ACCESS = 5;
-export const MSG_CLIENT_TIMEOUT_LOCAL_NAT_ACCESS = 6;
+/** NAT access, client timeout NAT access, local NAT access, client timeout local NAT access: refused by name. */
+export const MSG_NAT_TYPES: readonly number[] = [2, 4, 5, 6];
 
 /** "Open for the packet's source address" (fwknop -s). */
 export const SOURCE_ADDRESS = '0.0.0.0';

@@ -56,8 +56,4 @@ export class FwknopKeyring {
     }
     return undefined;
   }
-
-  users(): string[] {
-    return this.list.map((e) => e.user);
-  }
 }

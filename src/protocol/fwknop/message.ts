@@ -23,6 +23,7 @@ import {
   MSG_ACCESS,
   MSG_CLIENT_TIMEOUT_ACCESS,
   MSG_COMMAND,
+  MSG_NAT_TYPES,
   RANDOM_VALUE_DIGITS,
   SOURCE_ADDRESS,
 } from './constants.js';
@@ -160,7 +161,8 @@ export function decodeMessage(text: string): FwknopFields | FwknopRejectReason {
   if (!/^[0-9]$/.test(typeText)) return 'fwknop-bad-message-type';
   const type = Number(typeText);
   if (type === MSG_COMMAND) return 'fwknop-command-refused';
-  if (type !== MSG_ACCESS && type !== MSG_CLIENT_TIMEOUT_ACCESS) return type <= 6 ? 'fwknop-nat-refused' : 'fwknop-bad-message-type';
+  if (MSG_NAT_TYPES.includes(type)) return 'fwknop-nat-refused';
+  if (type !== MSG_ACCESS && type !== MSG_CLIENT_TIMEOUT_ACCESS) return 'fwknop-bad-message-type';
   // What may follow the access message: type 1 nothing, type 3 the timeout; one more is server_auth.
   const expected = type === MSG_ACCESS ? 0 : 1;
   if (rest.length === expected + 1) return 'fwknop-server-auth-refused';

@@ -7,13 +7,13 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { tomlErrorText } from '../../client/toml-error.js';
+import { tomlErrorText } from '../../shared/toml-error.js';
 import { canonicalIp } from '../../protocol/address.js';
 import { SERVER_ID, USER_NAME } from '../../protocol/keys.js';
 import { MAX_DURATION_SEC } from '../../protocol/body.js';
 import type { PortSpec } from '../../protocol/ports.js';
 import type { FwknopKeys } from '../../protocol/fwknop/keys.js';
-import { ConfigError, shown } from './config-error.js';
+import { ConfigError, shown } from '../../shared/errors.js';
 import { TableReader, type Table } from './table-reader.js';
 import type { Backend } from '../firewall/backend.js';
 import { BACKENDS, DEFAULT_BACKEND } from '../firewall/registry.js';
@@ -92,9 +92,8 @@ export function validateConfig(file: string, doc: Table, backends: readonly Back
   if (!SERVER_ID.test(serverId)) r.fail('server_id', 'a host-name-like identity (letters, digits, . _ : -)');
   const base = dirname(file);
   const defaultDurationSec = r.int('default_duration', 1, MAX_DURATION_SEC, 30);
-  const usersTable = r.table_('users');
-  if (usersTable === undefined || Object.keys(usersTable).length === 0)
-    throw new ConfigError(file, 'users', 'expected at least one [users.NAME] table (each user needs a key file keys_dir/NAME.key)');
+  // No users is allowed (a fresh package install): the daemon then refuses every knock and says so.
+  const usersTable = r.table_('users') ?? {};
   const users = new Map<string, UserPolicy>();
   const fwknopKeys = new Map<string, FwknopKeys>();
   for (const [name, value] of Object.entries(usersTable)) {

@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import { equalBytes } from '@noble/ciphers/utils.js';
 import { FwknopKeyring } from '../../protocol/fwknop/keyring.js';
 import { parseKeyBase64, type FwknopKeys } from '../../protocol/fwknop/keys.js';
-import { ConfigError, shown } from './config-error.js';
+import { ConfigError, shown } from '../../shared/errors.js';
 
 export type UserFormat = 'knockspa' | 'fwknop';
 export const USER_FORMATS: readonly UserFormat[] = ['knockspa', 'fwknop'];

@@ -11,7 +11,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { isKeyFileNameFor, KeyFileError, parseKeyFile } from '../../protocol/keyfile.js';
 import { Keyring } from '../../protocol/keyring.js';
 import type { UserKey } from '../../protocol/keys.js';
-import { ConfigError } from './config-error.js';
+import { ConfigError } from '../../shared/errors.js';
 import type { ServerConfig } from './config.js';
 import { FileRefused, readOwnFile } from '../own-files.js';
 

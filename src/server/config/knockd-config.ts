@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError } from './config-error.js';
+import { ConfigError } from '../../shared/errors.js';
 
 export interface KnockdValue {
   readonly value: string;

@@ -4,7 +4,7 @@
  * @module
  */
 import { formatPortSpec, parsePortSpec, type PortSpec } from '../../protocol/ports.js';
-import { ConfigError, shown } from './config-error.js';
+import { ConfigError, shown } from '../../shared/errors.js';
 
 export type Table = Record<string, unknown>;
 

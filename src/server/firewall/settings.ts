@@ -5,7 +5,7 @@
  * @module
  */
 import { formatPortSpec, type PortSpec } from '../../protocol/ports.js';
-import { ConfigError } from '../config/config-error.js';
+import { ConfigError } from '../../shared/errors.js';
 import type { TableReader } from '../config/table-reader.js';
 import type { Backend, ChosenBackend } from './backend.js';
 import { SetupError } from './firewall.js';

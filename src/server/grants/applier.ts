@@ -142,7 +142,7 @@ export class Applier {
         this.arm(grant);
         logOpen(this.opts.log, grant, 'restored');
       }
-      await this.saveOrLog();
+      await this.saveState();
       this.scheduleSweep();
     });
   }
@@ -185,7 +185,7 @@ export class Applier {
     this.book.revert(plan, failed);
     let i = 0;
     for (const job of jobs) job.done(job.events.map(() => this.settle(plan.steps[i++] as Step, failed)));
-    if (plan.changes.length > 0) await this.saveOrLog();
+    if (plan.changes.length > 0) await this.saveState();
   }
 
   /** The state could not be saved: the batch's knocks are refused (fail closed), the rest still runs. */
@@ -285,7 +285,8 @@ export class Applier {
     this.opts.log.warn({ event: 'grant-refused', from, user, ip, proto, port, deadline: new Date(deadlineMs).toISOString() }, 'a saved grant the config does not allow; not restored');
   }
 
-  private async saveOrLog(): Promise<void> {
+  /** Saves the state now (start, stop, after a batch); a failure is logged, not thrown. */
+  async saveState(): Promise<void> {
     try {
       await this.opts.save(this.book.recordsFor(undefined));
     } catch (err) {

@@ -179,6 +179,25 @@ export class StateStore {
     fsyncDirectory(this.dir);
   }
 
+  /**
+   * After a failed save the file is behind the daemon's replay cache: a start must not trust it. One
+   * byte at offset 0 spoils it in place (no new space needed, unlike a save), so it reads as corrupt,
+   * that is lost, until a later save succeeds. Best effort: the save's own error is what is reported.
+   */
+  invalidate(): void {
+    try {
+      const fd = this.fd ?? openSync(this.file, constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      try {
+        writeSync(fd, '!', 0);
+        fsyncSync(fd);
+      } finally {
+        if (fd !== this.fd) closeSync(fd);
+      }
+    } catch {
+      // No file (nothing to trust anyway), or no way to write it at all.
+    }
+  }
+
   /** Closes the file kept open for writing in place (daemon stop). */
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);

@@ -1,7 +1,8 @@
 // The CLI as a user runs it: exit codes (0 ok, 2 usage/config, 1 other), one-line messages, keygen files, profiles.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import * as nodeModule from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -317,4 +318,13 @@ test('an fwknop profile: open NAME sends a packet our fwknop verifier accepts; t
   } finally {
     socket.close();
   }
+});
+
+test('the command keeps Node\'s compile cache in the user\'s cache directory where Node has one (22.1 and later), and writes none where it has not', async () => {
+  const cache = mkdtempSync(join(tmpdir(), 'knockspa-cache-'));
+  const run = await knockspa(['--version'], tmpdir(), { XDG_CACHE_HOME: cache });
+  assert.equal(run.code, 0, run.stderr);
+  const dir = join(cache, 'knockspa', 'compile-cache');
+  if (typeof (nodeModule as { enableCompileCache?: unknown }).enableCompileCache === 'function') assert.ok(readdirSync(dir, { recursive: true }).length > 1, 'cache files written');
+  else assert.equal(existsSync(dir), false, 'no cache directory on a Node without module.enableCompileCache');
 });

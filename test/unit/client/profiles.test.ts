@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ProfileError, UsageError } from '../../../src/client/errors.js';
+import { ConfigError, UsageError } from '../../../src/shared/errors.js';
 import { getProfile, loadProfiles, parseProfiles, profilesFile } from '../../../src/client/profiles.js';
 import { resolveTarget, splitProfileArg } from '../../../src/client/target.js';
 
@@ -75,7 +75,7 @@ test('every mistake names the file, the key and what was expected', () => {
   for (const [text, key, expected] of cases) {
     assert.throws(
       () => parseProfiles(FILE, text, HOME),
-      (err: unknown) => err instanceof ProfileError && err instanceof UsageError && err.file === FILE && err.key === key && expected.test(err.message) && err.message.startsWith(FILE),
+      (err: unknown) => err instanceof ConfigError && err instanceof UsageError && err.file === FILE && err.key === key && expected.test(err.message) && err.message.startsWith(FILE),
       `${JSON.stringify(text)} -> ${key}`,
     );
   }
@@ -85,7 +85,7 @@ test('no profile file means no profiles; asking for one by name says where to ad
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-profiles-'));
   const file = join(dir, 'config.toml');
   assert.equal(loadProfiles(file).size, 0);
-  assert.throws(() => getProfile('myserver', file), (err: unknown) => err instanceof ProfileError && /servers\.myserver: no such profile \(it has none\); add \[servers\.myserver\]/.test(err.message));
+  assert.throws(() => getProfile('myserver', file), (err: unknown) => err instanceof ConfigError && /servers\.myserver: no such profile \(it has none\); add \[servers\.myserver\]/.test(err.message));
   writeFileSync(file, '[servers.a]\nhost = "h"\n[servers.b]\nhost = "h"\n');
   assert.throws(() => getProfile('c', file), /it has a, b/);
   assert.equal(getProfile('b', file).host, 'h');

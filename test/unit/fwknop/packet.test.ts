@@ -116,13 +116,13 @@ describe('fwknop packet', () => {
     const guard = new ReplayGuard(100);
     const packet = packetOf();
     const v = makeVerifier(undefined, { replay: guard });
-    const first = mustVerify(v.verify(packet, NOW));
+    mustVerify(v.verify(packet, NOW));
     assert.equal(v.verify(packet, NOW + 1_000), 'fwknop-replay');
     assert.equal(v.verify(packet, NOW + SKEW), 'fwknop-replay', 'remembered until timestamp + skew');
     assert.equal(v.verify(packet, NOW + SKEW + 1), 'fwknop-stale');
     const restored = ReplayGuard.fromState(JSON.parse(JSON.stringify(guard.toState())), 100, NOW + 1_000);
     assert.equal(makeVerifier(undefined, { replay: restored }).verify(packet, NOW + 1_000), 'fwknop-replay');
-    assert.ok(restored.has(first.packetId, NOW + 1_000));
+    assert.equal(restored.size, 1);
     // The same fields with a fresh salt and random value are a new packet.
     mustVerify(v.verify(packetOf({ randomValue: randomValueFrom(counting(8, 3)) }, counting(8, 9)), NOW));
   });
@@ -148,7 +148,7 @@ describe('fwknop packet', () => {
     ring.add('alice', ALICE_KEYS);
     assert.throws(() => ring.add('bob', { encKey: BOB_KEYS.encKey, hmacKey: ALICE_KEYS.hmacKey }), /same fwknop HMAC key as user alice/);
     assert.throws(() => ring.add('alice', BOB_KEYS), /already/);
-    assert.deepEqual(ring.users(), ['alice']);
+    assert.equal(ring.size, 1, 'only the first alice is in');
   });
 
   test('the packet for FIELDS is what fwknop\'s layout predicts in length', () => {

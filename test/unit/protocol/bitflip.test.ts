@@ -1,8 +1,8 @@
 /** Every single-bit flip of a valid packet (146 x 8) is rejected with the reason its position calls for, never an exception. */
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
-import { OFF_KEY_ID, OFF_NONCE, OFF_VERSION, PACKET_SIZE, isRejectReason, sealPacket, type RejectReason, type VerifyResult } from '../../../src/protocol/index.js';
-import { ALICE, NOW, OPEN_SSH, fixedKey, makeVerifier, mustVerify, nonceOf } from './fixtures.js';
+import { OFF_KEY_ID, OFF_NONCE, OFF_VERSION, PACKET_SIZE, sealPacket, type RejectReason, type VerifyResult } from '../../../src/protocol/index.js';
+import { ALICE, NOW, OPEN_SSH, fixedKey, makeVerifier, mustVerify, nonceOf, isRejectReason } from './fixtures.js';
 
 function expectedReason(byte: number): RejectReason {
   if (byte < OFF_VERSION) return 'bad-magic';

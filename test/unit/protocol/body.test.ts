@@ -14,11 +14,10 @@ import {
   SERVER_TAG_SIZE,
   decodeBody,
   encodeBody,
-  isRejectReason,
   serverTag,
   type KnockFields,
 } from '../../../src/protocol/index.js';
-import { NOW, SERVER, toHex } from './fixtures.js';
+import { NOW, SERVER, toHex, isRejectReason } from './fixtures.js';
 
 const TAG = serverTag(SERVER);
 

@@ -4,9 +4,11 @@
  */
 import {
   Keyring,
+  REJECT_REASONS,
   ReplayGuard,
   Verifier,
   type KnockFields,
+  type RejectReason,
   type UserKey,
   type Verified,
   type VerifyResult,
@@ -81,4 +83,9 @@ export function isVerified(result: VerifyResult): result is Verified {
 export function mustVerify(result: VerifyResult): Verified {
   if (!isVerified(result)) throw new Error(`expected the packet to verify, got ${JSON.stringify(result)}`);
   return result;
+}
+
+/** Whether `value` is one of the reasons a knockspa packet is refused. */
+export function isRejectReason(value: unknown): value is RejectReason {
+  return typeof value === 'string' && (REJECT_REASONS as readonly string[]).includes(value);
 }

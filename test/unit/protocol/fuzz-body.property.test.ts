@@ -19,10 +19,9 @@ import {
   decodeBody,
   deriveKeys,
   encodeBody,
-  isRejectReason,
   serverTag,
 } from '../../../src/protocol/index.js';
-import { ALICE, NOW, SERVER, makeVerifier, nonceOf, toHex } from './fixtures.js';
+import { ALICE, NOW, SERVER, makeVerifier, nonceOf, toHex, isRejectReason } from './fixtures.js';
 
 const RUNS = 10_000;
 const { encKey, macKey } = deriveKeys(ALICE.secret);

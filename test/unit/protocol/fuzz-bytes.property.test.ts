@@ -2,8 +2,8 @@
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { MAGIC, OFF_KEY_ID, PACKET_SIZE, VERSION, isRejectReason } from '../../../src/protocol/index.js';
-import { ALICE, BOB, NOW, makeVerifier } from './fixtures.js';
+import { MAGIC, OFF_KEY_ID, PACKET_SIZE, VERSION } from '../../../src/protocol/index.js';
+import { ALICE, BOB, NOW, makeVerifier, isRejectReason } from './fixtures.js';
 
 const RUNS = 10_000;
 

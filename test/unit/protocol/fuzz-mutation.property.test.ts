@@ -2,8 +2,8 @@
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { PACKET_SIZE, isRejectReason, sealPacket, type KnockFields } from '../../../src/protocol/index.js';
-import { ALICE, BOB, NOW, makeVerifier, nonceOf, toHex } from './fixtures.js';
+import { PACKET_SIZE, sealPacket, type KnockFields } from '../../../src/protocol/index.js';
+import { ALICE, BOB, NOW, makeVerifier, nonceOf, toHex, isRejectReason } from './fixtures.js';
 
 const RUNS = 10_000;
 

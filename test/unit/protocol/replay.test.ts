@@ -31,12 +31,11 @@ describe('replay', () => {
     const guard = new ReplayGuard(100);
     const verifier = makeVerifier([ALICE], { replay: guard });
     const packet = sealPacket(ALICE, OPEN_SSH, nonceOf(3));
-    const result = mustVerify(verifier.verify(packet, NOW));
+    mustVerify(verifier.verify(packet, NOW));
     const expiresAt = NOW + SKEW;
-    assert.ok(guard.has(result.packetId, expiresAt));
+    assert.equal(guard.size, 1);
     assert.equal(verifier.verify(packet, expiresAt), 'replay', 'still in the window at exactly timestamp + skew');
     assert.equal(verifier.verify(packet, expiresAt + 1), 'stale');
-    assert.equal(guard.has(result.packetId, expiresAt + 1), false);
     guard.prune(expiresAt + 1_000); // pruning works in whole seconds
     assert.equal(guard.size, 0);
   });

@@ -96,3 +96,14 @@ test('memory is bounded: only failing sources are remembered, at most maxSources
   for (let i = 0; i < 10_000; i++) junk(`2001:db8::${i.toString(16)}`, 1);
   assert.equal(budget.size, 1_000);
 });
+
+test('failedWithin: a source that failed is remembered as such for the given time, not only until it is clean again', () => {
+  const { budget, junk, advance } = setup();
+  assert.equal(budget.failedWithin('198.18.0.66', 60_000), false);
+  junk('198.18.0.66', 1);
+  advance(1_000);
+  assert.equal(budget.isClean('198.18.0.66'), true, 'forgiven for admission');
+  assert.equal(budget.failedWithin('198.18.0.66', 60_000), true, 'but still a recent failure');
+  advance(60_000);
+  assert.equal(budget.failedWithin('198.18.0.66', 60_000), false);
+});

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ConfigError } from '../../../src/server/config/config-error.js';
+import { ConfigError } from '../../../src/shared/errors.js';
 import { loadConfig } from '../../../src/server/config/config.js';
 import { assertConfigError } from '../../support/config-error.js';
 
@@ -60,6 +60,11 @@ test('defaults fill what is left out', () => {
   assert.equal(config.users.get('bob')?.requireIp, false);
 });
 
+test('no users is a valid config (a fresh install): it loads with an empty user map', () => {
+  const config = loadConfig(writeConfig(GOOD.slice(0, GOOD.indexOf('[users.alice]'))));
+  assert.equal(config.users.size, 0);
+});
+
 const BAD: ReadonlyArray<{ name: string; edit: (t: string) => string; key: string; expected: RegExp }> = [
   { name: 'unknown top-level key', edit: (t) => `prot = 1\n${t}`, key: 'prot', expected: /unknown key; expected one of listen, address/ },
   { name: 'unknown user key', edit: (t) => t.replace('require_ip = false', 'require_ip = false\nport = 22'), key: 'users.alice.port', expected: /unknown key; expected one of ports, max_duration, require_ip/ },
@@ -78,7 +83,6 @@ const BAD: ReadonlyArray<{ name: string; edit: (t: string) => string; key: strin
   { name: 'require_ip not a boolean', edit: (t) => t.replace('require_ip = false', 'require_ip = "no"'), key: 'users.alice.require_ip', expected: /expected true or false, got "no"/ },
   { name: 'max_duration too long', edit: (t) => t.replace('max_duration = 300', 'max_duration = 100000'), key: 'users.alice.max_duration', expected: /from 1 to 86400/ },
   { name: 'bad user name', edit: (t) => t.replace('[users.alice]', '[users."Alice Smith"]'), key: 'users.Alice Smith', expected: /expected a user name matching/ },
-  { name: 'no users', edit: (t) => t.slice(0, t.indexOf('[users.alice]')), key: 'users', expected: /at least one \[users.NAME\] table/ },
   { name: 'bad server id', edit: (t) => t.replace('server_id = "srv.test"', 'server_id = "my server"'), key: 'server_id', expected: /host-name-like/ },
   { name: 'users not a table', edit: (t) => `users = 3\n${t.slice(0, t.indexOf('[users.alice]'))}`, key: 'users', expected: /expected a table, got 3/ },
   // Firewall keys: each only with its backend, each checked.

@@ -7,13 +7,13 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { ConfigError } from '../../../src/server/config/config-error.js';
+import { ConfigError } from '../../../src/shared/errors.js';
 import { validateConfig } from '../../../src/server/config/config.js';
 import { defineBackend, stateMustBeDurable, type Capabilities } from '../../../src/server/firewall/backend.js';
 import { FirewallError, SetupError, type Firewall } from '../../../src/server/firewall/firewall.js';
 import { BACKENDS, DEFAULT_BACKEND, makeFirewall } from '../../../src/server/firewall/registry.js';
 import { asConfigError } from '../../../src/server/firewall/settings.js';
-import { runGrants } from '../../../src/server/grants-command.js';
+import { runGrants } from '../../../src/server/list-grants.js';
 import { assertConfigError } from '../../support/config-error.js';
 import { FakeFirewall } from '../../support/fake-firewall.js';
 

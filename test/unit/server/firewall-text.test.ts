@@ -9,7 +9,7 @@ import type { Entry } from '../../../src/server/firewall/firewall.js';
 import { parseChain, restoreScript } from '../../../src/server/firewall/iptables.js';
 import { changesScript, listedEntries, OWN_SETS, ownTableScript, parseListedSet, setFamily } from '../../../src/server/firewall/nft-script.js';
 import { expandTemplate, parseTemplate, splitWords } from '../../../src/server/firewall/template.js';
-import { formatLeft } from '../../../src/server/grants-command.js';
+import { formatLeft } from '../../../src/server/list-grants.js';
 import { REPO_ROOT } from '../../support/knockspa.js';
 
 const NOW = 1_800_000_000_000;

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { parse as parseToml } from 'smol-toml';
-import { ConfigError } from '../../../src/server/config/config-error.js';
+import { ConfigError } from '../../../src/shared/errors.js';
 import { validateConfig } from '../../../src/server/config/config.js';
 import { parseKnockdConfig } from '../../../src/server/config/knockd-config.js';
 import { runImportKnockd, translateKnockd, type ImportOptions, type Translation } from '../../../src/server/import-knockd.js';

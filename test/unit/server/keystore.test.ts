@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { formatKeyFile } from '../../../src/protocol/keyfile.js';
 import { newUserKey, type UserKey } from '../../../src/protocol/keys.js';
 import type { ServerConfig, UserPolicy } from '../../../src/server/config/config.js';
-import { ConfigError } from '../../../src/server/config/config-error.js';
+import { ConfigError } from '../../../src/shared/errors.js';
 import { TableReader } from '../../../src/server/config/table-reader.js';
 import { dryRunBackend } from '../../../src/server/firewall/dry-run.js';
 import { keyFileOwner, loadKeys, MAX_KEY_FILE_BYTES, userKeyFiles } from '../../../src/server/config/keystore.js';
@@ -41,7 +41,7 @@ function expectConfigError(config: ServerConfig, key: string, pattern: RegExp): 
 
 test('loads every configured user into the keyring', () => {
   const loaded = loadKeys(setup(['alice', 'bob'], { 'alice.key': { key: key('alice') }, 'bob.key': { key: key('bob') } }));
-  assert.equal(loaded.keyring.size, 2);
+  assert.equal([...loaded.keyring.entries()].length, 2);
   assert.deepEqual(loaded.warnings, []);
 });
 
@@ -74,7 +74,7 @@ test('two users sharing one key id are refused', () => {
 
 test('a key bound to another server id loads, with a warning', () => {
   const loaded = loadKeys(setup(['alice'], { 'alice.key': { key: key('alice', 'other.server') } }));
-  assert.equal(loaded.keyring.size, 1);
+  assert.equal([...loaded.keyring.entries()].length, 1);
   assert.match(loaded.warnings[0] ?? '', /bound to server id "other.server" but server_id is "srv.test"/);
 });
 
@@ -87,7 +87,7 @@ test('rotation: NAME.key and every NAME.LABEL.key of a user are loaded; other na
     'carol.key': { key: key('carol') },
   });
   const loaded = loadKeys(config);
-  assert.equal(loaded.keyring.size, 3, 'two of alice, one of bob (only a rotated file is enough); not the .bak nor unconfigured carol');
+  assert.equal([...loaded.keyring.entries()].length, 3, 'two of alice, one of bob (only a rotated file is enough); not the .bak nor unconfigured carol');
   assert.deepEqual([...loaded.keyring.entries()].map((e) => e.user).sort(), ['alice', 'alice', 'bob']);
   assert.deepEqual(userKeyFiles(config).get('alice'), [join(config.keysDir, 'alice.2026-11-22.key'), join(config.keysDir, 'alice.key')]);
 });
@@ -100,7 +100,7 @@ test('when two user names fit a file name, the longer one owns it', () => {
   assert.equal(keyFileOwner('ab.key', ['a']), undefined);
   assert.equal(keyFileOwner('a..key', ['a']), undefined, 'an empty label is not a rotation');
   const loaded = loadKeys(setup(['a', 'a.b'], { 'a.key': { key: key('a') }, 'a.b.key': { key: key('a.b') }, 'a.b.2.key': { key: key('a.b') } }));
-  assert.equal(loaded.keyring.size, 3);
+  assert.equal([...loaded.keyring.entries()].length, 3);
 });
 
 test('a rotated file holding another user\'s key is refused', () => {
@@ -111,7 +111,7 @@ test('on reload a user without any key file is revoked with a warning, not an er
   const config = setup(['alice', 'bob'], { 'bob.key': { key: key('bob') } });
   expectConfigError(config, 'users.alice', /ENOENT/);
   const loaded = loadKeys(config, { missing: 'revoke' });
-  assert.equal(loaded.keyring.size, 1);
+  assert.equal([...loaded.keyring.entries()].length, 1);
   assert.deepEqual([...loaded.keyring.entries()].map((e) => e.user), ['bob']);
   assert.match(loaded.warnings[0] ?? '', /no key file for user alice .* alice cannot knock/);
 });

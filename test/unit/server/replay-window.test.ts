@@ -22,9 +22,9 @@ test('max_skew raised: live entries are kept longer by as much; packets the cach
   w.widenTo(300_000, T);
   assert.equal(w.notBeforeMs, T - 30_000, 'anything stamped before the old window may have been forgotten');
   assert.equal(w.savedSkewMs, 300_000);
-  assert.equal(replay.has('seen', ts + 30_001), true, 'still remembered past the old expiry');
-  assert.equal(replay.has('seen', ts + 300_000), true, 'for as long as the new window accepts it');
-  assert.equal(replay.has('seen', ts + 300_001), false);
+  assert.equal(replay.claim('seen', ts + 300_000, ts + 30_001), 'replay', 'still remembered past the old expiry');
+  assert.equal(replay.claim('seen', ts + 300_000, ts + 300_000), 'replay', 'for as long as the new window accepts it');
+  assert.equal(replay.claim('seen', ts + 600_000, ts + 300_001), 'ok', 'then forgotten');
 });
 
 test('lowered: nothing refused, nothing forgotten early; a later raise extends from the lower window', () => {
@@ -35,7 +35,7 @@ test('lowered: nothing refused, nothing forgotten early; a later raise extends f
   assert.equal(replay.claim('new', T + 30_000, T), 'ok');
   w.widenTo(300_000, T + 1_000);
   assert.equal(w.notBeforeMs, T + 1_000 - 30_000);
-  assert.equal(replay.has('new', T + 300_000), true, 'an entry made under the low window is kept for the high one');
+  assert.equal(replay.claim('new', T + 600_000, T + 300_000), 'replay', 'an entry made under the low window is kept for the high one');
 });
 
 test('the floor is kept: a restart passes it back in, and a later widening never lowers it', () => {

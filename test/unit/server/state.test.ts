@@ -119,6 +119,19 @@ test('durable saves never write through a planted link: the temp name is replace
   assert.deepEqual(store.load(), { kind: 'ok', state: state(1) });
 });
 
+test('after a failed save the file is spoiled in place (reads as lost) until a save succeeds, in both modes', () => {
+  for (const durable of [false, true]) {
+    const store = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')), { durable });
+    store.save(state(1));
+    store.invalidate();
+    assert.equal(store.load(true).kind, 'corrupt', `durable=${durable}`);
+    store.save(state(2));
+    assert.deepEqual(store.load(), { kind: 'ok', state: state(2) });
+    store.close();
+  }
+  assert.doesNotThrow(() => new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-'))).invalidate(), 'no file: nothing to spoil');
+});
+
 test('a boot id that is not a string makes the file corrupt', () => {
   const store = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')));
   writeFileSync(store.file, frame(JSON.stringify({ ...state(1), bootId: 42 })));

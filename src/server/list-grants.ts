@@ -5,8 +5,7 @@
  * @module
  */
 import { pino } from 'pino';
-import { UsageError } from '../client/errors.js';
-import { ConfigError } from './config/config-error.js';
+import { ConfigError, UsageError } from '../shared/errors.js';
 import { loadConfig } from './config/config.js';
 import { FirewallError } from './firewall/firewall.js';
 import { makeFirewall } from './firewall/registry.js';

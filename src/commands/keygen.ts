@@ -8,10 +8,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
+import { Command } from 'commander';
 import { isKeyFileNameFor } from '../protocol/keyfile.js';
 import { newUserKey, SERVER_ID, USER_NAME, type UserKey } from '../protocol/keys.js';
-import { UsageError } from './errors.js';
-import { loadKeyFile, writeKeyFile } from './key-file.js';
+import { UsageError } from '../shared/errors.js';
+import { loadKeyFile, writeKeyFile } from '../client/key-file.js';
 
 export interface KeygenOptions {
   readonly user: string;
@@ -118,4 +119,18 @@ function rotate(opts: KeygenOptions, print: (line: string) => void): number {
   for (const k of old) print(`     rm /etc/knockspa/keys/${basename(k.file)}`);
   print('     then: systemctl reload knockspa   (knocks made with a removed key are refused as unknown-key)');
   return 0;
+}
+
+export function command(): Command {
+  return new Command('keygen')
+    .summary('make a key file for a user')
+    .requiredOption('--user <name>', 'the user the key is for')
+    .option('--out <dir>', 'directory to write NAME.key into', 'keys')
+    .option('--server-id <id>', 'the server identity the key is bound to (default: this host name)')
+    .option('--force', 'replace an existing key file')
+    .option('--rotate', 'add a new key beside the user\'s existing ones (NAME.YYYY-MM-DD.key); both work until the old file is removed')
+    .addHelpText('after', '\nExamples:\n  knockspa keygen --user alice --server-id ssh.example.com --out keys\n  knockspa keygen --user alice --rotate --out /etc/knockspa/keys')
+    .action((opts: KeygenOptions) => {
+      process.exitCode = runKeygen(opts);
+    });
 }

@@ -4,16 +4,18 @@
  * @module
  */
 import { writeFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
 import { MAX_DURATION_SEC, type Action } from '../protocol/body.js';
 import { MAX_PORTS } from '../protocol/constants.js';
 import { formatPortSpec, parsePortSpec, type PortSpec } from '../protocol/ports.js';
-import { UsageError } from './errors.js';
-import { loadKeyFile } from './key-file.js';
-import { knockFormat } from './knock-format.js';
-import { sendKnock } from './knock.js';
-import { waitForPort } from './probe.js';
-import { getProfile } from './profiles.js';
-import { intOption, resolveServer, resolveTarget, splitProfileArg, type ServerFlags } from './target.js';
+import { UsageError } from '../shared/errors.js';
+import { loadKeyFile } from '../client/key-file.js';
+import { knockFormat } from '../client/knock-format.js';
+import { KNOCK_HINTS, sendKnock } from '../client/knock.js';
+import { waitForPort } from '../client/probe.js';
+import { exitAfterOutput, printLine } from '../client/stdout.js';
+import { getProfile } from '../client/profiles.js';
+import { intOption, resolveServer, resolveTarget, splitProfileArg, type ServerFlags } from '../client/target.js';
 
 export interface KnockOptions extends ServerFlags {
   readonly duration?: string;
@@ -38,14 +40,6 @@ export function parsePorts(args: readonly string[]): PortSpec[] {
   return ports;
 }
 
-/** What to check when a knock seems to have opened nothing (the server never answers, so the client cannot know). */
-export const KNOCK_HINTS = [
-  'the clocks differ by more than the server\'s max_skew (check: date -u on both sides)',
-  'the key is not the one the server has for this user, or is bound to another server id',
-  'the user may not open this port (server config [users.NAME] ports)',
-  'the SPA port is blocked on the way (a firewall dropping UDP to it), or --spa-port is wrong',
-];
-
 export async function runKnock(action: Action, args: readonly string[], opts: KnockOptions, print: (line: string) => void = console.log): Promise<number> {
   const split = splitProfileArg(args);
   const profile = split.profile === undefined ? undefined : getProfile(split.profile);
@@ -69,7 +63,7 @@ export async function runKnock(action: Action, args: readonly string[], opts: Kn
   if (knockFormat(fwOpts) === 'fwknop') {
     const server = resolveServer(opts, profile);
     ({ allowIp, spaPort } = server);
-    const { sendFwknopKnock } = await import('./fwknop-knock.js');
+    const { sendFwknopKnock } = await import('../client/fwknop-knock.js');
     sent = await sendFwknopKnock(action, { ports, allowIp, durationSec: duration ?? 0 }, { host: server.host, spaPort }, fwOpts);
   } else {
     const target = resolveTarget(opts, profile);
@@ -97,4 +91,35 @@ export async function runKnock(action: Action, args: readonly string[], opts: Kn
     print(`tcp/${port} open after ${ms} ms`);
   }
   return 0;
+}
+
+export function command(name: Action): Command {
+  const summary = name === 'open' ? 'open ports on a server for you' : 'close ports you opened, before their time is up';
+  const example = name === 'open' ? 'knockspa open 22 --host ssh.example.com --key keys/alice.key --wait' : 'knockspa close 22 --host ssh.example.com --key keys/alice.key';
+  const cmd = new Command(name)
+    .summary(summary)
+    .description(`${summary}. Sends one signed, encrypted UDP packet; the server never answers it.`)
+    .usage('[PROFILE] [PORT...] [options]')
+    .argument('<profile-or-port...>', 'a profile name (from ~/.config/knockspa/config.toml), then ports: 22, tcp/22 or udp/53 (up to 8; default: the profile\'s)')
+    .option('--host <host>', 'the server (name or address); default: the profile\'s')
+    .option('--key <file>', 'key file (default: the profile\'s, $KNOCKSPA_KEY, or the only *.key in ./keys)')
+    .option('--spa-port <n>', 'the server\'s SPA port (default: the profile\'s, or 62201)')
+    .option('--allow-ip <ip>', 'open for this address instead of the one the packet comes from')
+    .option('--server-id <id>', 'server identity to name in the packet (default: the key file\'s)')
+    .option('--format <format>', 'packet format: knockspa (default), or fwknop to knock a fwknopd (open only; a profile may set it)')
+    .option('--fwknop-key-base64 <key>', 'with --format fwknop: KEY_BASE64 from fwknop --key-gen')
+    .option('--fwknop-hmac-key-base64 <key>', 'with --format fwknop: HMAC_KEY_BASE64 from fwknop --key-gen')
+    .option('--fwknop-user <name>', 'with --format fwknop: the user name field (default: your login name)')
+    .addOption(new Option('--dump-packet <file>', 'also write the exact bytes sent to this file').hideHelp())
+    .addHelpText('after', `\nA first argument that is not a port (22, tcp/22, udp/53) names a profile; flags override the profile.\n\nExamples:\n  ${example}\n  knockspa ${name} myserver`);
+  if (name === 'open') {
+    cmd
+      .option('--duration <s>', 'seconds to keep it open (default: the server\'s default_duration)')
+      .option('--wait', 'then probe the TCP port(s) until they connect')
+      .option('--wait-timeout <s>', 'give up waiting after this many seconds', '10');
+  }
+  return cmd.action(async (ports: string[], opts: KnockOptions) => {
+    // The knock is out and every line written: end now rather than wait for Node to wind down.
+    await exitAfterOutput(await runKnock(name, ports, opts, printLine));
+  });
 }

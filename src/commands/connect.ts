@@ -9,14 +9,14 @@
  * @module
  */
 import { isIP, type Socket } from 'node:net';
+import { Command } from 'commander';
 import { MAX_DURATION_SEC } from '../protocol/body.js';
-import { UsageError } from './errors.js';
-import { loadKeyFile } from './key-file.js';
-import { KNOCK_HINTS } from './knock-command.js';
-import { sendKnock } from './knock.js';
-import { connectWithin } from './probe.js';
-import { getProfile, loadProfiles, type Profile } from './profiles.js';
-import { intOption, resolveTarget, type ServerFlags } from './target.js';
+import { UsageError } from '../shared/errors.js';
+import { loadKeyFile } from '../client/key-file.js';
+import { KNOCK_HINTS, sendKnock } from '../client/knock.js';
+import { connectWithin } from '../client/probe.js';
+import { getProfile, loadProfiles, type Profile } from '../client/profiles.js';
+import { intOption, resolveTarget, type ServerFlags } from '../client/target.js';
 
 export interface ConnectOptions extends Omit<ServerFlags, 'host'> {
   readonly profile?: string;
@@ -61,8 +61,8 @@ async function candidates(host: string, allowIp: string | null): Promise<Candida
   if (literal !== 0) found = [{ address: host, family: literal as 4 | 6 }];
   else {
     try {
-      // Loaded only for a host name: an address needs no resolver (not import(): src/code-cache.cts).
-      const { lookup } = process.getBuiltinModule('node:dns/promises');
+      // Loaded only for a host name: an address needs no resolver.
+      const { lookup } = await import('node:dns/promises');
       found = (await lookup(host, { all: true })).map((a) => ({ address: a.address, family: a.family as 4 | 6 }));
     } catch (err) {
       throw new UsageError(`cannot resolve ${host} (${(err as NodeJS.ErrnoException).code ?? String(err)}); check the name, or give an address`);
@@ -130,4 +130,26 @@ export async function runConnect(host: string, portArg: string, opts: ConnectOpt
   for (const hint of KNOCK_HINTS) io.log(`  - ${hint}`);
   io.log('  The server log names the reason for every refused knock; `knockspa doctor --client` checks this side.');
   return 1;
+}
+
+export function command(): Command {
+  return new Command('connect')
+    .summary('knock, then relay stdin/stdout to HOST:PORT (for ssh\'s ProxyCommand)')
+    .description('Knocks for tcp/PORT, connects (knocking again with a fresh packet while the port stays shut), then relays stdin/stdout to the connection until it closes. Diagnostics go to stderr only. HOST may be a profile name; otherwise a profile whose host is HOST is used, if there is one.')
+    .argument('<host>', 'the server (name, address or profile name; ssh passes %h)')
+    .argument('<port>', 'the TCP port (ssh passes %p)')
+    .option('--profile <name>', 'use this profile (default: the one named HOST, or the one whose host is HOST)')
+    .option('--key <file>', 'key file (default: the profile\'s, $KNOCKSPA_KEY, or the only *.key in ./keys)')
+    .option('--spa-port <n>', 'the server\'s SPA port (default: the profile\'s, or 62201)')
+    .option('--allow-ip <ip>', 'open for this address instead of the one the packet comes from (connects over its address family)')
+    .option('--server-id <id>', 'server identity to name in the packet (default: the key file\'s)')
+    .option('--duration <s>', 'seconds the port stays open for new connections (default: the server\'s); the session outlives it')
+    .option('--attempts <n>', 'knocks to send per address before giving up', '3')
+    .option('--timeout <s>', 'seconds to wait for the port after each knock', '3')
+    .option('--verbose', 'say on stderr what was sent and when it connected')
+    .addHelpText('after', '\nIn ~/.ssh/config:\n  Host myserver\n    HostName ssh.example.com\n    ProxyCommand knockspa connect %h %p\n\nExample:\n  ssh -o ProxyCommand="knockspa connect %h %p --key ~/.config/knockspa/alice.key" alice@ssh.example.com')
+    .action(async (host: string, port: string, opts: ConnectOptions) => {
+      // Exit at once when the connection is over: stdin may still be open.
+      process.exit(await runConnect(host, port, opts));
+    });
 }

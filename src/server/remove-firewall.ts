@@ -5,9 +5,9 @@
  * @module
  */
 import type { Logger } from 'pino';
-import { loadConfig } from '../config/config.js';
-import { makeFirewall } from './registry.js';
-import { asConfigError } from './settings.js';
+import { loadConfig } from './config/config.js';
+import { makeFirewall } from './firewall/registry.js';
+import { asConfigError } from './firewall/settings.js';
 
 export async function removeFirewall(path: string, log: Logger): Promise<string> {
   const config = loadConfig(path);

@@ -2,11 +2,11 @@
  * `knockspa server`: runs the daemon in the foreground until SIGTERM/SIGINT; SIGHUP reloads.
  * @module
  */
-import { ConfigError } from './config/config-error.js';
+import { ConfigError } from '../shared/errors.js';
 import { DEFAULT_CONFIG_PATH } from './config/config.js';
 import { checkServer, startDaemon, type RunningDaemon } from './daemon.js';
 import { FirewallError } from './firewall/firewall.js';
-import { removeFirewall } from './firewall/remove.js';
+import { removeFirewall } from './remove-firewall.js';
 import { createLogger } from './log.js';
 
 export interface ServerCommandOptions {
