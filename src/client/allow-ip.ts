@@ -14,6 +14,7 @@ export function checkAllowIp(allowIp: string | null, serverAddress: string): voi
   if (kind === 'unicast') return;
   const server = classifyAddress(serverAddress);
   if ((kind === 'loopback' || kind === 'link-local') && server === kind) return;
-  const why = kind === 'loopback' || kind === 'link-local' ? `${kind}, and the server (${serverAddress}) is not` : kind ?? 'not an address';
+  const why =
+    kind === 'loopback' || kind === 'link-local' ? `${kind}, and the server (${serverAddress}) is not` : (kind ?? 'not an address');
   throw new UsageError(`--allow-ip ${allowIp}: can never be a client's address (${why}); the server would refuse the knock`);
 }

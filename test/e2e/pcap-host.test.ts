@@ -22,7 +22,8 @@ test('pcap: frames a socket would never see', { timeout: 120_000 }, async (t) =>
     const [srvMac, cliMac] = await Promise.all([macOf(net, net.srv, net.srvIf), macOf(net, net.cli, net.cliIf)]);
     const src = net.clientV4;
     const knock = (): Uint8Array => craftPacket({ keyFile });
-    const v4 = (o: Partial<Parameters<typeof ipv4Udp>[0]> = {}): number[] => ipv4Udp({ src, dst: net.serverV4, dport: SPA_PORT, payload: knock(), ...o });
+    const v4 = (o: Partial<Parameters<typeof ipv4Udp>[0]> = {}): number[] =>
+      ipv4Udp({ src, dst: net.serverV4, dport: SPA_PORT, payload: knock(), ...o });
     const m = s.daemon.mark();
     const frames: Array<[string, Uint8Array]> = [
       ['unicast to another IP', ethernet(srvMac, cliMac, v4({ dst: '198.18.0.77' }))],
@@ -31,7 +32,10 @@ test('pcap: frames a socket would never see', { timeout: 120_000 }, async (t) =>
       ['subnet broadcast', ethernet('ff:ff:ff:ff:ff:ff', cliMac, v4({ dst: '198.18.0.255' }))],
       ['bad IPv4 header checksum', ethernet(srvMac, cliMac, v4({ badHeaderChecksum: true }))],
       ['bad UDP checksum (IPv4)', ethernet(srvMac, cliMac, v4({ udpChecksum: 'bad' }))],
-      ['bad UDP checksum (IPv6)', ethernet(srvMac, cliMac, ipv6Udp({ src: net.clientV6, dst: net.serverV6, dport: SPA_PORT, payload: knock(), udpChecksum: 'bad' }))],
+      [
+        'bad UDP checksum (IPv6)',
+        ethernet(srvMac, cliMac, ipv6Udp({ src: net.clientV6, dst: net.serverV6, dport: SPA_PORT, payload: knock(), udpChecksum: 'bad' })),
+      ],
       // Loose source route via 198.18.0.1 (type 131, length 7, pointer 4), then End of Options.
       ['source-routed', ethernet(srvMac, cliMac, v4({ options: [131, 7, 4, 198, 18, 0, 1, 0] }))],
       ['VLAN 100 (no such interface)', ethernet(srvMac, cliMac, v4(), [100])],
@@ -42,7 +46,15 @@ test('pcap: frames a socket would never see', { timeout: 120_000 }, async (t) =>
     // Control: a clean frame, after the others, opens.
     await sendFrames(net, net.cli, net.cliIf, [ethernet(srvMac, cliMac, v4({ src: net.client2V4 }))]);
     await s.daemon.waitEvent('open', { ip: net.client2V4 }, { since: m });
-    assert.deepEqual(s.daemon.events('open', m).map((l) => l.ip), [net.client2V4], `only the clean frame opened (sent: ${frames.map(([n]) => n).join(', ')})`);
-    assert.deepEqual(s.daemon.events('knock', m).map((l) => l.source), [net.client2V4], 'no other frame reached the pipeline as a knock');
+    assert.deepEqual(
+      s.daemon.events('open', m).map((l) => l.ip),
+      [net.client2V4],
+      `only the clean frame opened (sent: ${frames.map(([n]) => n).join(', ')})`,
+    );
+    assert.deepEqual(
+      s.daemon.events('knock', m).map((l) => l.source),
+      [net.client2V4],
+      'no other frame reached the pipeline as a knock',
+    );
   });
 });

@@ -34,7 +34,12 @@ const BAD_ALLOW_IP: Record<string, string> = {
 };
 
 /** Reasons the daemon logged for these sources since `since`. */
-async function reasonsFor(s: Scenario, since: number, expected: Record<string, string>, field: 'source' | 'ip'): Promise<Record<string, string>> {
+async function reasonsFor(
+  s: Scenario,
+  since: number,
+  expected: Record<string, string>,
+  field: 'source' | 'ip',
+): Promise<Record<string, string>> {
   const want = Object.keys(expected).length;
   const seen: Record<string, string> = {};
   for (let i = 0; i < 50 && Object.keys(seen).length < want; i++) {
@@ -70,11 +75,15 @@ test('source policy', { timeout: 180_000 }, async (t) => {
         assert.deepEqual(s.daemon.events('open', m), [], 'nothing opened');
 
         // allow-ip: the same policy, from a real client address.
-        await frames.send(Object.keys(BAD_ALLOW_IP).map((allowIp) =>
-          ipv4Udp({ src: net.clientV4, dst: net.serverV4, dport: SPA_PORT, payload: craftPacket({ keyFile, allowIp }) })));
+        await frames.send(
+          Object.keys(BAD_ALLOW_IP).map((allowIp) =>
+            ipv4Udp({ src: net.clientV4, dst: net.serverV4, dport: SPA_PORT, payload: craftPacket({ keyFile, allowIp }) }),
+          ),
+        );
         const seen: Record<string, string> = {};
         for (let i = 0; i < 50 && Object.keys(seen).length < Object.keys(BAD_ALLOW_IP).length; i++) {
-          for (const l of s.daemon.events('reject', m)) if (String(l.reason).startsWith('allow-ip-')) seen[String(l.reason)] = String(l.reason);
+          for (const l of s.daemon.events('reject', m))
+            if (String(l.reason).startsWith('allow-ip-')) seen[String(l.reason)] = String(l.reason);
           await new Promise((r) => setTimeout(r, 100));
         }
         assert.deepEqual(Object.keys(seen).sort(), [...new Set(Object.values(BAD_ALLOW_IP))].sort());
@@ -93,11 +102,17 @@ test('source policy', { timeout: 180_000 }, async (t) => {
       const frames = await clientFrames(net);
       const m = s.daemon.mark();
       const posing = ['127.0.0.1', net.serverV4, '0.0.0.0', '255.255.255.255', '224.0.0.5', '8.8.8.8', net.clientV4];
-      await frames.send(posing.map((v4) => ipv6Udp({ src: `::ffff:${v4}`, dst: net.serverV6, dport: SPA_PORT, payload: craftPacket({ keyFile }) })));
+      await frames.send(
+        posing.map((v4) => ipv6Udp({ src: `::ffff:${v4}`, dst: net.serverV6, dport: SPA_PORT, payload: craftPacket({ keyFile }) })),
+      );
       // Control, sent after them: a real IPv4 knock opens, so the crafted ones have been handled.
       await frames.send([ipv4Udp({ src: net.client2V4, dst: net.serverV4, dport: SPA_PORT, payload: craftPacket({ keyFile }) })]);
       await s.daemon.waitEvent('open', { ip: net.client2V4 }, { since: m });
-      assert.deepEqual(s.daemon.events('open', m).map((l) => l.ip), [net.client2V4], 'only the real IPv4 knock opened');
+      assert.deepEqual(
+        s.daemon.events('open', m).map((l) => l.ip),
+        [net.client2V4],
+        'only the real IPv4 knock opened',
+      );
       const refused = s.daemon.events('reject', m).filter((l) => String(l.source).startsWith('::ffff:'));
       assert.deepEqual([...new Set(refused.map((l) => l.reason))], ['source-v4-mapped'], JSON.stringify(refused));
       assert.equal(refused.length, posing.length, 'each was delivered to the IPv6 socket and refused for its source');

@@ -115,14 +115,24 @@ export async function macOf(net: TestNet, ns: string, ifname: string): Promise<s
 
 /** Sends whole frames out of `ifname` in namespace `ns` (AF_PACKET: nothing is added or checked). */
 export async function sendFrames(net: TestNet, ns: string, ifname: string, frames: readonly Uint8Array[]): Promise<void> {
-  const r = await net.run(ns, ['python3', '-c', PY_SEND, ifname, ...frames.map((f) => Buffer.from(f).toString('hex'))], { timeoutMs: 10_000 });
+  const r = await net.run(ns, ['python3', '-c', PY_SEND, ifname, ...frames.map((f) => Buffer.from(f).toString('hex'))], {
+    timeoutMs: 10_000,
+  });
   if (r.code !== 0 || !r.stdout.includes('sent')) throw new Error(`sending frames from ${ns}/${ifname} failed: exit ${r.code} ${r.stderr}`);
 }
 
 /** Frames from the client end to the server end of the lab's veth pair. */
-export async function clientFrames(net: TestNet): Promise<{ send(packets: readonly (readonly number[])[], vlans?: readonly number[]): Promise<void> }> {
+export async function clientFrames(
+  net: TestNet,
+): Promise<{ send(packets: readonly (readonly number[])[], vlans?: readonly number[]): Promise<void> }> {
   const [srvMac, cliMac] = await Promise.all([macOf(net, net.srv, net.srvIf), macOf(net, net.cli, net.cliIf)]);
   return {
-    send: (packets, vlans = []) => sendFrames(net, net.cli, net.cliIf, packets.map((p) => ethernet(srvMac, cliMac, p, vlans))),
+    send: (packets, vlans = []) =>
+      sendFrames(
+        net,
+        net.cli,
+        net.cliIf,
+        packets.map((p) => ethernet(srvMac, cliMac, p, vlans)),
+      ),
   };
 }

@@ -29,7 +29,9 @@ function subnetBroadcast(info: NetworkInterfaceInfo): string | null {
   const ip = parseIp(info.address);
   if (ip === null) return null;
   const host = 32 - bits;
-  const value = ((ip.bytes[0] as number) * 2 ** 24 + (ip.bytes[1] as number) * 2 ** 16 + (ip.bytes[2] as number) * 2 ** 8 + (ip.bytes[3] as number)) >>> 0;
+  const value =
+    ((ip.bytes[0] as number) * 2 ** 24 + (ip.bytes[1] as number) * 2 ** 16 + (ip.bytes[2] as number) * 2 ** 8 + (ip.bytes[3] as number)) >>>
+    0;
   const bcast = (value | (2 ** host - 1)) >>> 0;
   return `${bcast >>> 24}.${(bcast >>> 16) & 255}.${(bcast >>> 8) & 255}.${bcast & 255}`;
 }

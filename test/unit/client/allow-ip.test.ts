@@ -7,8 +7,19 @@ test('unicast allow-ips pass; the rest are refused with the reason', () => {
   checkAllowIp(null, '198.18.0.1');
   checkAllowIp('198.18.0.3', '198.18.0.1');
   checkAllowIp('2001:db8::3', '198.18.0.1');
-  for (const [ip, reason] of [['224.0.0.5', /multicast/], ['255.255.255.255', /broadcast/], ['ff02::1', /multicast/], ['127.0.0.1', /loopback, and the server/], ['fe80::1', /link-local/], ['240.0.0.1', /reserved/]] as const) {
-    assert.throws(() => checkAllowIp(ip, '198.18.0.1'), (e: Error) => e.name === 'UsageError' && reason.test(e.message) && e.message.includes(ip), ip);
+  for (const [ip, reason] of [
+    ['224.0.0.5', /multicast/],
+    ['255.255.255.255', /broadcast/],
+    ['ff02::1', /multicast/],
+    ['127.0.0.1', /loopback, and the server/],
+    ['fe80::1', /link-local/],
+    ['240.0.0.1', /reserved/],
+  ] as const) {
+    assert.throws(
+      () => checkAllowIp(ip, '198.18.0.1'),
+      (e: Error) => e.name === 'UsageError' && reason.test(e.message) && e.message.includes(ip),
+      ip,
+    );
   }
 });
 
