@@ -11,6 +11,7 @@ import { parseKeyPair } from '../protocol/fwknop/keys.js';
 import { isValidUsername } from '../protocol/fwknop/message.js';
 import { randomValueFrom, sealFwknopPacket } from '../protocol/fwknop/packet.js';
 import type { PortSpec } from '../protocol/ports.js';
+import { checkAllowIp } from './allow-ip.js';
 import { UsageError } from '../shared/errors.js';
 import { resolveHost, type KnockTarget, type SentKnock } from './knock.js';
 import { sendDatagram } from './udp-send.js';
@@ -49,6 +50,7 @@ export async function sendFwknopKnock(
   if (knock.durationSec > MAX_CLIENT_TIMEOUT_SEC) throw new UsageError(`--duration: fwknop carries at most ${MAX_CLIENT_TIMEOUT_SEC} seconds`);
   const user = usernameField(opts.fwknopUser);
   const { address, family } = await resolveHost(target.host, target.family);
+  checkAllowIp(knock.allowIp, address);
   const wire = sealFwknopPacket(
     keys,
     {

@@ -8,6 +8,7 @@ import type { UserKey } from '../protocol/keys.js';
 import { parseIp } from '../protocol/address.js';
 import { NONCE_SIZE } from '../protocol/constants.js';
 import { sealPacket } from '../protocol/packet.js';
+import { checkAllowIp } from './allow-ip.js';
 import { secureRandomBytes } from './random.js';
 import { sendDatagram } from './udp-send.js';
 
@@ -44,6 +45,7 @@ export async function resolveHost(host: string, family?: 4 | 6): Promise<{ addre
 /** Builds the packet for `fields` (minus the timestamp, taken now) and sends it. */
 export async function sendKnock(key: UserKey, fields: Omit<KnockFields, 'timestampMs'>, target: KnockTarget, serverId?: string): Promise<SentKnock> {
   const { address, family } = await resolveHost(target.host, target.family);
+  checkAllowIp(fields.allowIp, address);
   const packet = sealPacket(key, { ...fields, timestampMs: Date.now() }, secureRandomBytes(NONCE_SIZE), serverId ?? key.serverId);
   await sendDatagram(packet, address, family, target.spaPort);
   return { address, family, packet };

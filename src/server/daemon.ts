@@ -7,6 +7,8 @@
  */
 import type { Logger } from 'pino';
 import { ReplayGuard } from '../protocol/replay.js';
+import { classifyAddress } from '../protocol/address-class.js';
+import { AddressPolicy } from './intake/address-policy.js';
 import { AuthBudget, TrialBudget } from './intake/auth-budget.js';
 import { currentBootId } from './state/boot-id.js';
 import { loadConfig, type ServerConfig } from './config/config.js';
@@ -60,8 +62,14 @@ function replayAtStart(loaded: LoadResult, config: ServerConfig, bootId: string 
   return { replay, window };
 }
 
-export function makeListener(config: ServerConfig): Listener {
-  if (config.listen === 'pcap') return new PcapListener({ interface: config.interface as string, port: config.port });
+/** Loopback clients only when the SPA port is on loopback itself. */
+function addressPolicy(config: ServerConfig): AddressPolicy {
+  const loopback = config.listen === 'pcap' ? config.interface === 'lo' : classifyAddress(config.address) === 'loopback';
+  return new AddressPolicy({ loopback, linkLocal: config.allowLinkLocal });
+}
+
+export function makeListener(config: ServerConfig, log?: Logger, onFatal?: (err: Error) => void): Listener {
+  if (config.listen === 'pcap') return new PcapListener({ interface: config.interface as string, port: config.port, log, onFatal });
   return new UdpListener({ address: config.address, port: config.port });
 }
 
@@ -132,8 +140,13 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
 
   const rejects = new RejectLog(log, now);
   // Budgets outlive reloads: a SIGHUP must not refill them.
-  const pipeline = new Pipeline({ log, rejects, budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier, now }, policy);
-  const listener = makeListener(config);
+  const pipeline = new Pipeline({ log, rejects, budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier, now, addresses: addressPolicy(config) }, policy);
+  // A capture that is lost and cannot be reopened: exit non-zero, so a supervisor restarts us.
+  let exitCode = 0;
+  const listener = makeListener(config, log, () => {
+    exitCode = 1;
+    void stop();
+  });
   await listener.start((datagram) => {
     try {
       pipeline.handle(datagram);
@@ -162,7 +175,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
       rejects.flush();
       store.close();
       log.info({ event: 'stop' }, 'knockspa stopped');
-      resolveDone(0);
+      resolveDone(exitCode);
     })());
 
   const reload = (): void => {

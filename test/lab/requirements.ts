@@ -32,6 +32,7 @@ export const TOOL_PACKAGES = {
   'ssh-keygen': 'openssh-client',
   fwknop: 'fwknop-client',
   fwknopd: 'fwknop-server',
+  python3: 'python3',
 } as const;
 
 export type Tool = keyof typeof TOOL_PACKAGES;

@@ -47,6 +47,8 @@ export interface ServerConfig {
   readonly maxSkewSec: number;
   readonly defaultDurationSec: number;
   readonly replayCapacity: number;
+  /** Grant link-local addresses (169.254/16, fe80::/10) as knock sources and allow-ips. */
+  readonly allowLinkLocal: boolean;
   readonly users: ReadonlyMap<string, UserPolicy>;
   /** The keys of the users with format = "fwknop". Secret: never logged. */
   readonly fwknopKeys: ReadonlyMap<string, FwknopKeys>;
@@ -57,7 +59,7 @@ export const DEFAULT_SPA_PORT = 62201;
 
 const TOP_KEYS = [
   'listen', 'address', 'interface', 'port', 'server_id', 'keys_dir', 'state_dir',
-  'max_skew', 'default_duration', 'replay_capacity', 'users',
+  'max_skew', 'default_duration', 'replay_capacity', 'allow_link_local', 'users',
 ] as const;
 const USER_KEYS = ['ports', 'max_duration', 'require_ip', ...FWKNOP_USER_KEYS] as const;
 
@@ -114,6 +116,7 @@ export function validateConfig(file: string, doc: Table, backends: readonly Back
     maxSkewSec: r.int('max_skew', 1, 3600, 30),
     defaultDurationSec,
     replayCapacity: r.int('replay_capacity', 1000, 10_000_000, 100_000),
+    allowLinkLocal: r.bool('allow_link_local', false),
     users,
     fwknopKeys,
   };

@@ -12,6 +12,7 @@ import type { UserPolicy } from '../config/config.js';
 import type { Applier, BookEvent } from '../grants/applier.js';
 import type { Datagram } from '../listen/listener.js';
 import { OVER_BUDGET, RESERVE_FAILURE_MEMORY_MS, type AuthBudget, type TrialBudget } from './auth-budget.js';
+import type { AddressPolicy } from './address-policy.js';
 import type { PacketFormats } from './formats.js';
 import { authorize } from './policy.js';
 import type { RejectLog } from './reject-log.js';
@@ -25,6 +26,8 @@ export interface PipelineOptions {
   readonly trials: TrialBudget;
   readonly applier: Pick<Applier, 'submit'>;
   readonly now: () => number;
+  /** Which addresses may be granted (packet source and allow-ip). */
+  readonly addresses: Pick<AddressPolicy, 'problem'>;
 }
 
 /** What may change on reload. */
@@ -61,7 +64,7 @@ export class Pipeline {
       budget.failed(source);
       return rejects.reject('stale', source, { user: knock.user, note: 'stamped before the replay cache can vouch for it (state lost, or max_skew raised)' });
     }
-    const decision = authorize(knock, users.get(knock.user), source, defaultDurationSec);
+    const decision = authorize(knock, users.get(knock.user), source, defaultDurationSec, this.opts.addresses);
     if (typeof decision === 'string') return rejects.reject(decision, source, { user: knock.user, ports: knock.ports.map(formatPortSpec) });
     const { action, user, ip, family, ports, durationSec, capped } = decision;
     const events = ports.map(({ proto, port }): BookEvent => {

@@ -54,7 +54,7 @@ function fakePcap(linkType = 'LINKTYPE_ETHERNET'): { module: PcapModule; opened:
 describe('PcapListener (fake pcap module)', () => {
   test('opens a non-promiscuous, immediate-mode session filtered on the port', async () => {
     const { module, opened } = fakePcap();
-    const listener = new PcapListener({ interface: 'eth0', port: DPORT, load: () => Promise.resolve(module) });
+    const listener = new PcapListener({ interface: 'eth0', port: DPORT, load: () => Promise.resolve(module), checkHost: false });
     await listener.start(() => undefined);
     assert.equal(listener.description, `pcap eth0 udp dst port ${DPORT}`);
     assert.deepEqual(opened, [
@@ -66,7 +66,7 @@ describe('PcapListener (fake pcap module)', () => {
   test('parses only the captured length of the reused buffer; other ports are dropped', async () => {
     const { module, session } = fakePcap();
     const got: Datagram[] = [];
-    const listener = new PcapListener({ interface: 'eth0', port: DPORT, load: () => Promise.resolve(module) });
+    const listener = new PcapListener({ interface: 'eth0', port: DPORT, load: () => Promise.resolve(module), checkHost: false });
     await listener.start((d) => got.push({ ...d, payload: Uint8Array.from(d.payload) }));
     session.deliver(ethernet(ETHERTYPE_IPV4, ipv4()));
     session.deliver(ethernet(ETHERTYPE_IPV4, ipv4()).subarray(0, 60)); // truncated capture
@@ -82,7 +82,7 @@ describe('PcapListener (fake pcap module)', () => {
 
   test('"Unknown linktype 276" is Linux cooked v2; an unsupported link type is refused and closed', async () => {
     const sll2 = fakePcap('Unknown linktype 276');
-    const any = new PcapListener({ interface: 'any', port: DPORT, load: () => Promise.resolve(sll2.module) });
+    const any = new PcapListener({ interface: 'any', port: DPORT, load: () => Promise.resolve(sll2.module), checkHost: false });
     await any.start(() => undefined);
     assert.equal(sll2.session.closed, false);
     await any.close();
@@ -101,7 +101,7 @@ describe('PcapListener (fake pcap module)', () => {
         throw new Error('socket: Operation not permitted');
       },
     };
-    await assert.rejects(new PcapListener({ interface: 'eth0', port: DPORT, load: () => Promise.resolve(module) }).start(() => undefined), {
+    await assert.rejects(new PcapListener({ interface: 'eth0', port: DPORT, load: () => Promise.resolve(module), checkHost: false }).start(() => undefined), {
       message: 'cannot capture on interface "eth0": socket: Operation not permitted (needs root or CAP_NET_RAW)',
     });
   });

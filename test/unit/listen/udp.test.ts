@@ -106,7 +106,7 @@ describe('UdpListener', () => {
     }
   });
 
-  test('"::" is dual stack and folds ::ffff:127.0.0.1 to 127.0.0.1', async (t) => {
+  test('"::" is IPv6 and IPv4 on one port, as two sockets: an IPv4 packet has an IPv4 source', async (t) => {
     if (!(await ipv6Available())) return t.skip('no IPv6 loopback on this host');
     const { listener, port, next } = await listen('::');
     try {
@@ -117,6 +117,9 @@ describe('UdpListener', () => {
     } finally {
       await listener.close();
     }
+    // Both sockets released: the port can be bound again by either family.
+    const again = await listen('::');
+    await again.listener.close();
   });
 
   test('asks for a receive buffer of RECV_BUFFER_BYTES, as far as net.core.rmem_max allows', async () => {

@@ -1,6 +1,7 @@
 // One port, two formats: the dispatch before any crypto, a fwknop knock through the pipeline to a
 // grant (fake firewall), the shared replay guard, and the pipeline's budgets between screen and
 // HMAC: the daemon-wide fwknop trial budget (kept across reloads) and the per-source budget.
+import { AddressPolicy } from '../../../src/server/intake/address-policy.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,7 +96,7 @@ function pipelineOf(cfg: ServerConfig, opts: { now?: () => number; trials?: Tria
     },
   };
   const pipeline = new Pipeline(
-    { log: captureLog().log, rejects: outcomes, budget, trials: opts.trials ?? new TrialBudget(now), applier, now },
+    { log: captureLog().log, rejects: outcomes, budget, trials: opts.trials ?? new TrialBudget(now), applier, now , addresses: new AddressPolicy({ loopback: false, linkLocal: false, interfaces: () => ({}) }) },
     { formats: packetFormats(cfg, keyring(), new ReplayGuard(100_000, 100_000)), users: cfg.users, defaultDurationSec: 30, notBeforeMs: 0 },
   );
   const send = (payload: Uint8Array, source = '198.18.0.2'): string | undefined => {
@@ -181,7 +182,7 @@ test('pipeline: a fwknop knock becomes a grant under the user\'s policy; the log
   const cfg = config(`[users.erin]\nports = ["tcp/22"]\nrequire_ip = true\nformat = "fwknop"\nfwknop_key_base64 = "${b64(new Uint8Array(32).fill(5))}"\nfwknop_hmac_key_base64 = "${b64(new Uint8Array(64).fill(6))}"\n`);
   const applier = new Applier({ firewall: fw, log: captured.log, now: () => NOW, save: () => {} });
   const pipeline = new Pipeline(
-    { log: captured.log, rejects: new RejectLog(captured.log, () => NOW), budget: new AuthBudget({ now: () => NOW }), trials: new TrialBudget(() => NOW), applier, now: () => NOW },
+    { log: captured.log, rejects: new RejectLog(captured.log, () => NOW), budget: new AuthBudget({ now: () => NOW }), trials: new TrialBudget(() => NOW), applier, now: () => NOW, addresses: new AddressPolicy({ loopback: false, linkLocal: false, interfaces: () => ({}) }) },
     { formats: packetFormats(cfg, keyring(), new ReplayGuard(1000)), users: cfg.users, defaultDurationSec: 30, notBeforeMs: 0 },
   );
   const source = '198.18.0.2';

@@ -28,7 +28,7 @@ function setup(users: string[], keys: Record<string, { key: UserKey; mode?: numb
   return {
     file: join(dir, 'server.toml'), listen: 'udp', address: '0.0.0.0', interface: undefined, port: 62201, firewall: 'dry-run',
     firewallSettings: { ...dryRunBackend.choose(new TableReader('server.toml', '', {}, [])), sweepIntervalSec: 30 },
-    serverId: 'srv.test', keysDir, stateDir: join(dir, 'state'), maxSkewSec: 30, defaultDurationSec: 30, replayCapacity: 1000,
+    serverId: 'srv.test', keysDir, stateDir: join(dir, 'state'), maxSkewSec: 30, defaultDurationSec: 30, replayCapacity: 1000, allowLinkLocal: false,
     users: new Map(users.map((u) => [u, policy(u)])), fwknopKeys: new Map(),
   };
 }

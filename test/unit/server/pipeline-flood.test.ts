@@ -1,6 +1,7 @@
 // The pipeline under a junk flood, on a fake clock with the real verifier and a fake firewall:
 // HMAC work stays within the budget, over-budget drops are counted not logged, and a valid knock
 // from a source that sent no junk still opens.
+import { AddressPolicy } from '../../../src/server/intake/address-policy.js';
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { FwknopKeyring, FwknopVerifier } from '../../../src/protocol/fwknop/index.js';
@@ -33,7 +34,7 @@ function setup(t: TestContext, globalPerSec = 200) {
   const grants = new Applier({ firewall: fw, log: captured.log, now, save: () => {} });
   const rejects = new RejectLog(captured.log, now);
   const pipeline = new Pipeline(
-    { log: captured.log, rejects, budget: new AuthBudget({ now, globalPerSec }), trials: new TrialBudget(now), applier: grants, now },
+    { log: captured.log, rejects, budget: new AuthBudget({ now, globalPerSec }), trials: new TrialBudget(now), applier: grants, now, addresses: new AddressPolicy({ loopback: false, linkLocal: false, interfaces: () => ({}) }) },
     {
       formats: new PacketFormats(verifier, new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay })),
       users: new Map([['alice', { name: 'alice', ports: OPEN_SSH.ports, maxDurationSec: 300, requireIp: false, format: 'knockspa' as const }]]),

@@ -1,6 +1,7 @@
 // The applier writes the "knock accepted" line once the knock's state is saved and its batch handed to the
 // firewall, not before (a synchronous log write would hold the rule back) nor after the firewall
 // answers, and still says everything about the knock.
+import { AddressPolicy } from '../../../src/server/intake/address-policy.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FwknopKeyring, FwknopVerifier } from '../../../src/protocol/fwknop/index.js';
@@ -39,7 +40,7 @@ function setup() {
   const persist = async (): Promise<void> => void order.push(`persist (knock lines: ${knockLines()})`);
   const grants = new Applier({ firewall: fw, log: captured.log, now, save: persist });
   const pipeline = new Pipeline(
-    { log: captured.log, rejects: new RejectLog(captured.log, now), budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier: grants, now },
+    { log: captured.log, rejects: new RejectLog(captured.log, now), budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier: grants, now, addresses: new AddressPolicy({ loopback: false, linkLocal: false, interfaces: () => ({}) }) },
     {
       formats: new PacketFormats(new Verifier({ keyring, serverId: SERVER, maxSkewMs: 30_000, replay }), new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay })),
       users: new Map([['alice', { name: 'alice', ports: TWO_PORTS.ports, maxDurationSec: 300, requireIp: false, format: 'knockspa' as const }]]),
