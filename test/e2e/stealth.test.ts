@@ -149,7 +149,7 @@ test('stealth', { timeout: 300_000 }, async (t) => {
         assert.deepEqual(s.daemon.events('open', m), [], 'nothing opened');
 
         // Control: after a valid knock the service (not the daemon) answers, and the capture sees it.
-        // From the second address: the flooding one is over its budget for a few seconds.
+        // From the second address, which sent no junk.
         const control = await Capture.start(net, net.srv, { iface: net.srvIf, filter: fromHostFilter(net.serverV4, net.serverV6), direction: 'out' });
         await sendUdp(net, net.cli, net.serverV4, SPA_PORT, craftPacket({ keyFile }), { localAddress: net.client2V4 });
         await s.daemon.waitEvent('open', { ip: net.client2V4 }, { since: m });
@@ -158,9 +158,11 @@ test('stealth', { timeout: 300_000 }, async (t) => {
         assert.ok(answered.some((l) => l.includes(`${net.serverV4}.${PROTECTED_PORT} >`)), `control: the service's answer was captured\n${answered.join('\n')}`);
 
         // Every kind reached the daemon and was refused for its reason (counted in the summary at stop).
+        // The burst's authenticated share stays within the daemon-wide budget (2,000 a second), so no
+        // source is held back before its HMAC: no over-budget (src/server/intake/auth-budget.ts).
         await s.daemon.stop();
         const seen = countReasons(s.daemon, m);
-        for (const reason of ['bad-length', 'bad-magic', 'unknown-key', 'bad-mac', 'stale', 'wrong-server', 'over-budget']) {
+        for (const reason of ['bad-length', 'bad-magic', 'unknown-key', 'bad-mac', 'stale', 'wrong-server']) {
           assert.ok((seen[reason] ?? 0) > 0, `${reason} among the refusals: ${JSON.stringify(seen)} (sent ${JSON.stringify(sent)})`);
         }
       }),
