@@ -21,7 +21,9 @@ export interface KeyringEntry {
 }
 
 function readU32(bytes: Uint8Array, at: number): number {
-  return (((bytes[at] as number) << 24) | ((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number)) >>> 0;
+  return (
+    (((bytes[at] as number) << 24) | ((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number)) >>> 0
+  );
 }
 
 export class Keyring {
@@ -29,7 +31,8 @@ export class Keyring {
 
   /** Adds a key; throws if another key already has its id. */
   add(key: UserKey): KeyringEntry {
-    if (this.find(key.keyId, 0) !== undefined) throw new Error(`key id ${bytesToHex(key.keyId)} (user ${key.user}) is already in use by another key`);
+    if (this.find(key.keyId, 0) !== undefined)
+      throw new Error(`key id ${bytesToHex(key.keyId)} (user ${key.user}) is already in use by another key`);
     const { encKey, macKey } = deriveKeys(key.secret);
     const entry: KeyringEntry = {
       user: key.user,

@@ -45,9 +45,16 @@ function restorable(config: ServerConfig, keyUsers: ReadonlySet<string>, now: ()
 }
 
 /** The replay cache at start, and the window that keeps it sound (replay-window.ts). */
-function replayAtStart(loaded: LoadResult, config: ServerConfig, bootId: string | undefined, nowMs: number, log: Logger): { replay: ReplayGuard; window: ReplayWindow } {
+function replayAtStart(
+  loaded: LoadResult,
+  config: ServerConfig,
+  bootId: string | undefined,
+  nowMs: number,
+  log: Logger,
+): { replay: ReplayGuard; window: ReplayWindow } {
   const skewMs = config.maxSkewSec * 1000;
-  if (loaded.kind === 'corrupt') log.error({ event: 'state-corrupt', error: loaded.error, movedTo: loaded.movedTo }, 'state file unreadable; starting without it');
+  if (loaded.kind === 'corrupt')
+    log.error({ event: 'state-corrupt', error: loaded.error, movedTo: loaded.movedTo }, 'state file unreadable; starting without it');
   // Written before a reboot: its last saves may never have reached the disk (no fsync).
   if (loaded.kind !== 'ok' || loaded.state.bootId !== bootId) {
     const replay = new ReplayGuard(config.replayCapacity);
@@ -78,7 +85,11 @@ export function makeListener(config: ServerConfig, log?: Logger, onFatal?: (err:
  * On reload a user without key files is revoked, not an error.
  */
 function buildPolicy(
-  config: ServerConfig, replay: ReplayGuard, notBeforeMs: number, log: Logger, missingKeys: 'error' | 'revoke' = 'error',
+  config: ServerConfig,
+  replay: ReplayGuard,
+  notBeforeMs: number,
+  log: Logger,
+  missingKeys: 'error' | 'revoke' = 'error',
 ): { policy: PipelinePolicy; keyUsers: ReadonlySet<string> } {
   const { keyring, warnings } = loadKeys(config, { missing: missingKeys });
   for (const warning of warnings) log.warn({ event: 'key-warning', message: warning }, warning);
@@ -109,7 +120,9 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   // fsync'd before any of them goes in. Other backends rebuild from the firewall.
   // Without a boot id a file from before a crash cannot be told apart: fsync'd too.
   const bootId = currentBootId();
-  const store = new StateStore(config.stateDir, { durable: stateMustBeDurable(config.firewallSettings.backend.capabilities) || bootId === undefined });
+  const store = new StateStore(config.stateDir, {
+    durable: stateMustBeDurable(config.firewallSettings.backend.capabilities) || bootId === undefined,
+  });
   let loaded: LoadResult;
   try {
     store.prepare();
@@ -126,10 +139,21 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   let protect = protectedBy(config);
   await firewall.setup(protect).catch(asConfigError(config.file));
   const applier = new Applier({
-    firewall, log, now, protect, sweepEveryMs: config.firewallSettings.sweepIntervalSec * 1000,
+    firewall,
+    log,
+    now,
+    protect,
+    sweepEveryMs: config.firewallSettings.sweepIntervalSec * 1000,
     save: (grants) => {
       try {
-        store.save({ version: STATE_VERSION, replay: replay.toState(), grants, maxSkewMs: window.savedSkewMs, notBeforeMs: window.notBeforeMs, ...(bootId === undefined ? {} : { bootId }) });
+        store.save({
+          version: STATE_VERSION,
+          replay: replay.toState(),
+          grants,
+          maxSkewMs: window.savedSkewMs,
+          notBeforeMs: window.notBeforeMs,
+          ...(bootId === undefined ? {} : { bootId }),
+        });
       } catch (err) {
         store.invalidate(); // the file on disk no longer vouches for the cache
         throw err;
@@ -140,7 +164,10 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
 
   const rejects = new RejectLog(log, now);
   // Budgets outlive reloads: a SIGHUP must not refill them.
-  const pipeline = new Pipeline({ log, rejects, budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier, now, addresses: addressPolicy(config) }, policy);
+  const pipeline = new Pipeline(
+    { log, rejects, budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier, now, addresses: addressPolicy(config) },
+    policy,
+  );
   // A capture that is lost and cannot be reopened: exit non-zero, so a supervisor restarts us.
   let exitCode = 0;
   const listener = makeListener(config, log, () => {
@@ -156,8 +183,20 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   });
   const flushTimer = setInterval(() => rejects.flush(), SUMMARY_INTERVAL_MS);
   log.info(
-    { event: 'start', listener: listener.description, port: config.port, users: config.users.size, firewall: firewall.name, manages: firewall.description, serverId: config.serverId, grants: applier.size, tools },
-    config.users.size === 0 ? 'knockspa listening with no users: every knock is refused until a [users.NAME] table and its key are added and the daemon reloaded' : 'knockspa listening',
+    {
+      event: 'start',
+      listener: listener.description,
+      port: config.port,
+      users: config.users.size,
+      firewall: firewall.name,
+      manages: firewall.description,
+      serverId: config.serverId,
+      grants: applier.size,
+      tools,
+    },
+    config.users.size === 0
+      ? 'knockspa listening with no users: every knock is refused until a [users.NAME] table and its key are added and the daemon reloaded'
+      : 'knockspa listening',
   );
 
   let resolveDone: (code: number) => void = () => {};
@@ -171,7 +210,9 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
       firewall.release();
       await applier.closeAll('shutdown');
       await applier.saveState(); // the cache as it is now, also entries of knocks that changed nothing
-      await firewall.detach().catch((err: unknown) => log.error({ event: 'firewall-error', op: 'detach', stderr: String(err) }, 'firewall command failed'));
+      await firewall
+        .detach()
+        .catch((err: unknown) => log.error({ event: 'firewall-error', op: 'detach', stderr: String(err) }, 'firewall command failed'));
       rejects.flush();
       store.close();
       log.info({ event: 'stop' }, 'knockspa stopped');
@@ -188,10 +229,16 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
       pipeline.policy = built.policy;
       const nextProtect = protectedBy(next);
       if (JSON.stringify(nextProtect) !== JSON.stringify(protect)) void applier.setProtected((protect = nextProtect));
-      const changed: string[] = (['listen', 'address', 'interface', 'port', 'firewall', 'stateDir', 'replayCapacity'] as const).filter((k) => next[k] !== config[k]);
+      const changed: string[] = (['listen', 'address', 'interface', 'port', 'firewall', 'stateDir', 'replayCapacity'] as const).filter(
+        (k) => next[k] !== config[k],
+      );
       // protect is applied live (above); the other firewall settings need a restart.
-      if (JSON.stringify({ ...next.firewallSettings, protect: [] }) !== JSON.stringify({ ...config.firewallSettings, protect: [] })) changed.push('firewall settings');
-      log.info({ event: 'reload', users: next.users.size, needsRestart: changed }, changed.length > 0 ? `reloaded; restart to apply ${changed.join(', ')}` : 'reloaded');
+      if (JSON.stringify({ ...next.firewallSettings, protect: [] }) !== JSON.stringify({ ...config.firewallSettings, protect: [] }))
+        changed.push('firewall settings');
+      log.info(
+        { event: 'reload', users: next.users.size, needsRestart: changed },
+        changed.length > 0 ? `reloaded; restart to apply ${changed.join(', ')}` : 'reloaded',
+      );
       // What the new config no longer allows closes now, not at its deadline.
       void applier.revoke(mayKeep(next.users, built.keyUsers));
     } catch (err) {

@@ -69,7 +69,7 @@ function listNamespaces(): string[] {
   try {
     const parsed: unknown = JSON.parse(r.stdout.trim() === '' ? '[]' : r.stdout);
     if (!Array.isArray(parsed)) return [];
-    return parsed.map((e: unknown) => (e !== null && typeof e === 'object' && 'name' in e ? String((e as { name: unknown }).name) : '')).filter((n) => n !== '');
+    return parsed.map((e: unknown) => (e !== null && typeof e === 'object' && 'name' in e ? String(e.name) : '')).filter((n) => n !== '');
   } catch {
     return [];
   }
@@ -332,7 +332,6 @@ export class TestNet {
     liveNets.delete(this);
   }
 }
-
 
 /**
  * Names resolved inside namespace `ns` only: `ip netns exec` bind-mounts /etc/netns/NS/hosts over

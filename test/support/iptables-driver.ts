@@ -17,7 +17,8 @@ async function perform(cmd: { op: string; ip?: string }): Promise<void> {
     firewall.release();
     return firewall.detach();
   }
-  const change = cmd.op === 'open' ? { before: undefined, after: entry(String(cmd.ip)) } : { before: entry(String(cmd.ip)), after: undefined };
+  const change =
+    cmd.op === 'open' ? { before: undefined, after: entry(String(cmd.ip)) } : { before: entry(String(cmd.ip)), after: undefined };
   const [failure] = await firewall.apply([change]);
   if (failure !== undefined) throw failure.error;
 }

@@ -66,13 +66,15 @@ export function startTool(argv: readonly string[]): StartedTool {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   let size = 0;
-  const collect = (into: Buffer[]) => (chunk: Buffer): void => {
-    size += chunk.length;
-    if (size > MAX_OUTPUT) {
-      failure ??= { message: `more than ${MAX_OUTPUT} bytes of output`, code: 'MAXBUFFER' };
-      sendSignal('SIGKILL');
-    } else into.push(chunk);
-  };
+  const collect =
+    (into: Buffer[]) =>
+    (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > MAX_OUTPUT) {
+        failure ??= { message: `more than ${MAX_OUTPUT} bytes of output`, code: 'MAXBUFFER' };
+        sendSignal('SIGKILL');
+      } else into.push(chunk);
+    };
   child.stdout.on('data', collect(out));
   child.stderr.on('data', collect(err));
   // A tool that exits before reading its input closes the pipe: the exit code tells what went wrong.
@@ -85,7 +87,8 @@ export function startTool(argv: readonly string[]): StartedTool {
       const stderr = Buffer.concat(err).toString('utf8');
       if (failure === undefined && code === 0) resolvePromise({ stdout, stderr });
       else {
-        const why = [failure?.message, stderr.trim()].filter((w) => w !== undefined && w !== '').join(': ') || `exited with ${code ?? signal}`;
+        const why =
+          [failure?.message, stderr.trim()].filter((w) => w !== undefined && w !== '').join(': ') || `exited with ${code ?? signal}`;
         reject(new FirewallError(argv, why, failure?.code ?? code ?? signal ?? null));
       }
     });

@@ -50,7 +50,12 @@ export class AuthBudget implements AuthGate {
   constructor(opts: AuthBudgetOptions) {
     this.clean = opts.sourceFailures ?? SOURCE_FAILURES;
     this.now = opts.now;
-    this.failures = new TokenBuckets({ capacity: this.clean, refillPerSec: opts.sourceRefillPerSec ?? SOURCE_REFILL_PER_SEC, maxKeys: opts.maxSources ?? MAX_SOURCES, now: opts.now });
+    this.failures = new TokenBuckets({
+      capacity: this.clean,
+      refillPerSec: opts.sourceRefillPerSec ?? SOURCE_REFILL_PER_SEC,
+      maxKeys: opts.maxSources ?? MAX_SOURCES,
+      now: opts.now,
+    });
     const perSec = opts.globalPerSec ?? GLOBAL_PER_SEC;
     this.global = new TokenBuckets({ capacity: perSec, refillPerSec: perSec, maxKeys: 1, now: opts.now });
   }

@@ -62,7 +62,10 @@ export class Pipeline {
     }
     if (knock.timestampMs < notBeforeMs) {
       budget.failed(source);
-      return rejects.reject('stale', source, { user: knock.user, note: 'stamped before the replay cache can vouch for it (state lost, or max_skew raised)' });
+      return rejects.reject('stale', source, {
+        user: knock.user,
+        note: 'stamped before the replay cache can vouch for it (state lost, or max_skew raised)',
+      });
     }
     const decision = authorize(knock, users.get(knock.user), source, defaultDurationSec, this.opts.addresses);
     if (typeof decision === 'string') return rejects.reject(decision, source, { user: knock.user, ports: knock.ports.map(formatPortSpec) });
@@ -72,11 +75,19 @@ export class Pipeline {
       return action === 'open' ? { kind: 'open', grant, durationSec } : { kind: 'close', grant, why: 'knock' };
     });
     const accepted = {
-      event: 'knock', format: knock.format ?? 'knockspa', action, user, keyId: knock.keyIdHex, ip,
-      ports: ports.map(formatPortSpec), duration: durationSec, capped, source,
+      event: 'knock',
+      format: knock.format ?? 'knockspa',
+      action,
+      user,
+      keyId: knock.keyIdHex,
+      ip,
+      ports: ports.map(formatPortSpec),
+      duration: durationSec,
+      capped,
+      source,
     };
-    this.opts.applier.submit(events, accepted).catch((err: unknown) =>
-      this.opts.log.error({ ...accepted, event: 'internal-error', error: String(err) }, 'knock not applied'),
-    );
+    this.opts.applier
+      .submit(events, accepted)
+      .catch((err: unknown) => this.opts.log.error({ ...accepted, event: 'internal-error', error: String(err) }, 'knock not applied'));
   }
 }

@@ -58,7 +58,10 @@ export function authorize(
  * After a reload: may a live grant stay open? Only if its user is still configured and can still
  * knock (a key file, or fwknop keys in the config), and the port is still one of theirs.
  */
-export function mayKeep(users: ReadonlyMap<string, UserPolicy>, keyUsers: ReadonlySet<string>): (grant: PortSpec & { readonly user: string }) => boolean {
+export function mayKeep(
+  users: ReadonlyMap<string, UserPolicy>,
+  keyUsers: ReadonlySet<string>,
+): (grant: PortSpec & { readonly user: string }) => boolean {
   return (grant) => {
     const policy = users.get(grant.user);
     if (policy === undefined || (policy.format !== 'fwknop' && !keyUsers.has(grant.user))) return false;

@@ -158,16 +158,17 @@ export class PcapListener implements Listener {
 
   async start(onDatagram: (datagram: Datagram) => void): Promise<void> {
     if (this.#session !== undefined || this.#pcap !== undefined) throw new Error(`${this.description}: already started`);
-    if (!Number.isInteger(this.#port) || this.#port < 1 || this.#port > 65535) throw new Error(`pcap: port must be 1-65535, not ${this.#port}`);
+    if (!Number.isInteger(this.#port) || this.#port < 1 || this.#port > 65535)
+      throw new Error(`pcap: port must be 1-65535, not ${this.#port}`);
 
     let pcap: PcapModule;
     try {
       pcap = await this.#load();
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      if (e.code === 'ERR_MODULE_NOT_FOUND' && /'pcap'/.test(e.message)) throw new Error(PCAP_MISSING);
+      if (e.code === 'ERR_MODULE_NOT_FOUND' && /'pcap'/.test(e.message)) throw new Error(PCAP_MISSING, { cause: err });
       // Installed but unusable: usually the native part was never built or libpcap is gone.
-      throw new Error(`${PCAP_MISSING}; loading it failed: ${firstLine(e.message)}`);
+      throw new Error(`${PCAP_MISSING}; loading it failed: ${firstLine(e.message)}`, { cause: err });
     }
     // node_pcap prints pcap_lookupnet failures (e.g. "any: no IPv4 address assigned") with
     // console.warn. The netmask only matters for "broadcast" filters, so they are noise here.
@@ -198,7 +199,8 @@ export class PcapListener implements Listener {
         const address = canonicalIp(zone < 0 ? info.address : info.address.slice(0, zone));
         if (address === null || (classifyAddress(address) === 'loopback' && !onLoopback)) continue;
         local.add(address);
-        if (name === this.#interface && info.mac !== '00:00:00:00:00:00') mac = Uint8Array.from(info.mac.split(':').map((h) => parseInt(h, 16)));
+        if (name === this.#interface && info.mac !== '00:00:00:00:00:00')
+          mac = Uint8Array.from(info.mac.split(':').map((h) => parseInt(h, 16)));
       }
     }
     this.#host = { mac, isLocal: (address) => local.has(address) };
@@ -223,7 +225,7 @@ export class PcapListener implements Listener {
     } catch (err) {
       const message = firstLine((err as Error).message);
       const hint = /permission|not permitted/i.test(message) ? ' (needs root or CAP_NET_RAW)' : '';
-      throw new Error(`cannot capture on interface "${this.#interface}": ${message}${hint}`);
+      throw new Error(`cannot capture on interface "${this.#interface}": ${message}${hint}`, { cause: err });
     }
 
     guardDispatch(session);
@@ -266,7 +268,8 @@ export class PcapListener implements Listener {
   #checkInterface(): boolean {
     if (this.#ifindex === undefined) return false; // sysfs unreadable: only the stall check
     const state = interfaceState(this.#interface);
-    const reason = state === null ? 'interface-gone' : state.ifindex !== this.#ifindex ? 'interface-replaced' : !state.up ? 'interface-down' : null;
+    const reason =
+      state === null ? 'interface-gone' : state.ifindex !== this.#ifindex ? 'interface-replaced' : !state.up ? 'interface-down' : null;
     if (reason !== null) this.#lost(reason);
     return reason !== null;
   }
@@ -311,15 +314,23 @@ export class PcapListener implements Listener {
         try {
           this.#session = this.#open();
           this.#lostAt = undefined;
-          this.#log?.info({ event: 'listener-recovered', listener: this.description, reason, downMs: Date.now() - lostAt }, 'capture reopened');
+          this.#log?.info(
+            { event: 'listener-recovered', listener: this.description, reason, downMs: Date.now() - lostAt },
+            'capture reopened',
+          );
           return;
         } catch (err) {
           lastError = (err as Error).message;
         }
       }
       if (Date.now() - lostAt >= RECOVER_WITHIN_MS) {
-        const err = new Error(`${this.description}: capture lost (${reason}) and not reopened within ${RECOVER_WITHIN_MS / 1000} s: ${lastError}`);
-        this.#log?.error({ event: 'listener-failed', listener: this.description, reason, error: err.message }, 'cannot receive knocks; exiting');
+        const err = new Error(
+          `${this.description}: capture lost (${reason}) and not reopened within ${RECOVER_WITHIN_MS / 1000} s: ${lastError}`,
+        );
+        this.#log?.error(
+          { event: 'listener-failed', listener: this.description, reason, error: err.message },
+          'cannot receive knocks; exiting',
+        );
         this.#onFatal?.(err);
         return;
       }

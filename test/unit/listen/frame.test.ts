@@ -6,10 +6,17 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as fc from 'fast-check';
-import { DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_RAW, LINKTYPE_RAW, isSupportedLinkType, parseFrame } from '../../../src/server/listen/frame.js';
 import {
-  DPORT, ETHERTYPE_IPV4, ETHERTYPE_IPV6, PAYLOAD, SPORT, ethernet, ipv4, ipv6, loopback, raw, sll, sll2, udp,
-} from './frames.js';
+  DLT_EN10MB,
+  DLT_LINUX_SLL,
+  DLT_LINUX_SLL2,
+  DLT_NULL,
+  DLT_RAW,
+  LINKTYPE_RAW,
+  isSupportedLinkType,
+  parseFrame,
+} from '../../../src/server/listen/frame.js';
+import { DPORT, ETHERTYPE_IPV4, ETHERTYPE_IPV6, PAYLOAD, SPORT, ethernet, ipv4, ipv6, loopback, raw, sll, sll2, udp } from './frames.js';
 
 const V4 = '192.0.2.1';
 const V6 = '2001:db8::1';
@@ -201,9 +208,13 @@ describe('parseFrame never throws (fast-check, 10,000 runs per link type)', () =
   for (const linkType of linkTypes) {
     test(`link type ${linkType}: random bytes`, () => {
       fc.assert(
-        fc.property(fc.uint8Array({ maxLength: 256 }), fc.option(fc.integer({ min: -2, max: 300 }), { nil: undefined }), (frame, length) => {
-          check(linkType, frame, length);
-        }),
+        fc.property(
+          fc.uint8Array({ maxLength: 256 }),
+          fc.option(fc.integer({ min: -2, max: 300 }), { nil: undefined }),
+          (frame, length) => {
+            check(linkType, frame, length);
+          },
+        ),
         { numRuns: 10_000 },
       );
     });

@@ -138,9 +138,12 @@ describe('UdpListener', () => {
     const { listener, port } = await listen('127.0.0.1');
     try {
       const second = new UdpListener({ address: '127.0.0.1', port });
-      await assert.rejects(second.start(() => undefined), {
-        message: `cannot bind UDP 127.0.0.1:${port}: EADDRINUSE (another process has the port)`,
-      });
+      await assert.rejects(
+        second.start(() => undefined),
+        {
+          message: `cannot bind UDP 127.0.0.1:${port}: EADDRINUSE (another process has the port)`,
+        },
+      );
       await second.close(); // harmless after a failed start
     } finally {
       await listener.close();
@@ -148,17 +151,26 @@ describe('UdpListener', () => {
   });
 
   test('an address that is not local, and one that is not an address', async () => {
-    await assert.rejects(new UdpListener({ address: '192.0.2.55', port: 0 }).start(() => undefined), {
-      message: 'cannot bind UDP 192.0.2.55:0: EADDRNOTAVAIL (no local interface has that address)',
-    });
-    await assert.rejects(new UdpListener({ address: 'localhost', port: 62201 }).start(() => undefined), {
-      message: 'cannot bind UDP localhost:62201: not an IP address',
-    });
+    await assert.rejects(
+      new UdpListener({ address: '192.0.2.55', port: 0 }).start(() => undefined),
+      {
+        message: 'cannot bind UDP 192.0.2.55:0: EADDRNOTAVAIL (no local interface has that address)',
+      },
+    );
+    await assert.rejects(
+      new UdpListener({ address: 'localhost', port: 62201 }).start(() => undefined),
+      {
+        message: 'cannot bind UDP localhost:62201: not an IP address',
+      },
+    );
   });
 
   test('start twice is refused; close twice is harmless', async () => {
     const { listener } = await listen('127.0.0.1');
-    await assert.rejects(listener.start(() => undefined), /already started/);
+    await assert.rejects(
+      listener.start(() => undefined),
+      /already started/,
+    );
     await listener.close();
     await listener.close();
   });
