@@ -92,7 +92,11 @@ async function race(cmd: RaceCommand): Promise<RaceAnswer> {
     const family = isIP(d.host) === 6 ? 6 : 4;
     if (!udp.has(family)) udp.set(family, await openUdp(family, cmd.localAddress));
   }
-  const payloads = (cmd.send ?? []).map((d) => ({ ...d, bytes: Buffer.from(d.hex, 'hex'), socket: udp.get(isIP(d.host) === 6 ? 6 : 4) as UdpSocket }));
+  const payloads = (cmd.send ?? []).map((d) => ({
+    ...d,
+    bytes: Buffer.from(d.hex, 'hex'),
+    socket: udp.get(isIP(d.host) === 6 ? 6 : 4) as UdpSocket,
+  }));
 
   const ms = clock();
   let connectedMs: number | null = null;

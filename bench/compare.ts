@@ -53,7 +53,7 @@ const jitter = (): Promise<void> => sleep(Math.random() * ROUND_JITTER_MS);
  * NODE_EXTRA_CA_CERTS made `node -e 0` parse a CA bundle, ~40 ms, which no C client pays.
  */
 const CLIENT_ENV: Readonly<Record<string, string>> = Object.fromEntries(
-  ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG'].flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k] as string]])),
+  ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG'].flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]]])),
 );
 /** Variables of the bench's own environment that change how Node starts (shown beside the clean figure). */
 const NODE_START_VARS = ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'NODE_COMPILE_CACHE'].filter((k) => process.env[k] !== undefined);
@@ -178,15 +178,36 @@ async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o:
   console.log(`\n${c.name}`);
   await c.start();
   const f: Figures = {
-    knockToConnect: [], knockToConnectFailed: 0, bareNode: [], bareNodeKnock: [], bareNodeKnockFailed: 0, activation: [], activationFailed: 0, cpuPer100k: {}, reached: {},
-    floodPps: 0, floodSent: 0, floodKnocks: 0, floodOk: 0, floodLatency: [], peakRssMb: NaN, process: '',
+    knockToConnect: [],
+    knockToConnectFailed: 0,
+    bareNode: [],
+    bareNodeKnock: [],
+    bareNodeKnockFailed: 0,
+    activation: [],
+    activationFailed: 0,
+    cpuPer100k: {},
+    reached: {},
+    floodPps: 0,
+    floodSent: 0,
+    floodKnocks: 0,
+    floodOk: 0,
+    floodLatency: [],
+    peakRssMb: NaN,
+    process: '',
   };
   const client = net.clientV4;
   const activate = async (from: string, timeoutMs: number): Promise<RaceAnswer> =>
     // Probes every 0.25 ms, the agent sleeping between them: 1 ms timers added ~0.6 ms (half the
     // spacing and the timers' lateness) to a figure of ~5; a busy loop took one of this machine's
     // two cores from the daemon and its firewall tool and added ~2 ms.
-    agent.race({ host: net.serverV4, port: PORT, localAddress: from, send: await c.knock(from), timeoutMs, probeEveryMs: ACTIVATION_PROBE_MS });
+    agent.race({
+      host: net.serverV4,
+      port: PORT,
+      localAddress: from,
+      send: await c.knock(from),
+      timeoutMs,
+      probeEveryMs: ACTIVATION_PROBE_MS,
+    });
 
   // Ready when a knock opens: daemons report readiness differently, a working knock is the same for all.
   let ready = false;
@@ -236,11 +257,20 @@ async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o:
     await waitIdle(c.pid);
     const before = cpuSeconds(c.pid);
     const reachedBefore = await c.reached?.count();
-    const sent = await startFlood(net, net.cli, { host: net.serverV4, port: junk.port, payloads: file, rate: o.cpuRate, count: 100_000, sources: FLOOD_SOURCES }).result;
+    const sent = await startFlood(net, net.cli, {
+      host: net.serverV4,
+      port: junk.port,
+      payloads: file,
+      rate: o.cpuRate,
+      count: 100_000,
+      sources: FLOOD_SOURCES,
+    }).result;
     await waitIdle(c.pid);
     f.cpuPer100k[kind] = ((cpuSeconds(c.pid) - before) * 100_000) / sent.sent;
     if (reachedBefore !== undefined) f.reached[kind] = ((await c.reached?.count()) ?? NaN) - reachedBefore;
-    progress(`${kind}: ${fmt(f.cpuPer100k[kind], 3)} CPU s per 100k (sent ${sent.sent} at ${sent.pps} pps${reachedBefore === undefined ? '' : `, ${f.reached[kind]} reached it`})`);
+    progress(
+      `${kind}: ${fmt(f.cpuPer100k[kind], 3)} CPU s per 100k (sent ${sent.sent} at ${sent.pps} pps${reachedBefore === undefined ? '' : `, ${f.reached[kind]} reached it`})`,
+    );
   }
 
   if (!o.figures.has('flood')) {
@@ -248,10 +278,20 @@ async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o:
     return f;
   }
   const mixed = JUNK_KINDS.map((kind) => c.junk(kind, 100));
-  const floodFile = writePayloads(join(dir, 'flood.hex'), mixed.flatMap((j) => j.payloads));
+  const floodFile = writePayloads(
+    join(dir, 'flood.hex'),
+    mixed.flatMap((j) => j.payloads),
+  );
   const floodPort = (mixed[0] as { port: number }).port;
   const floodReachedBefore = await c.reached?.count();
-  const flood = startFlood(net, net.cli, { host: net.serverV4, port: floodPort, payloads: floodFile, rate: o.floodRate, seconds: o.floodSeconds, sources: FLOOD_SOURCES });
+  const flood = startFlood(net, net.cli, {
+    host: net.serverV4,
+    port: floodPort,
+    payloads: floodFile,
+    rate: o.floodRate,
+    seconds: o.floodSeconds,
+    sources: FLOOD_SOURCES,
+  });
   let floodDone = false;
   void flood.result.finally(() => (floodDone = true)).catch(() => undefined);
   const started = Date.now();
@@ -272,7 +312,9 @@ async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o:
   await waitIdle(c.pid);
   if (floodReachedBefore !== undefined) f.reached.flood = ((await c.reached?.count()) ?? NaN) - floodReachedBefore;
   f.peakRssMb = peakRssMb(c.pid);
-  progress(`flood ${sent.pps} pps: ${f.floodOk}/${f.floodKnocks} knocks ok, p50 ${fmt(percentile(f.floodLatency, 50), 2)} ms, peak RSS ${fmt(f.peakRssMb)} MB`);
+  progress(
+    `flood ${sent.pps} pps: ${f.floodOk}/${f.floodKnocks} knocks ok, p50 ${fmt(percentile(f.floodLatency, 50), 2)} ms, peak RSS ${fmt(f.peakRssMb)} MB`,
+  );
   await c.stop();
   return f;
 }
@@ -280,7 +322,9 @@ async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o:
 async function startupTimes(net: TestNet, agent: Agent, contenders: readonly Contender[]): Promise<Table> {
   const commands: Array<{ name: string; argv: readonly string[]; env: Readonly<Record<string, string>> }> = [
     { name: 'node -e 0', argv: BARE_NODE, env: CLIENT_ENV },
-    ...contenders.filter((c) => c.name !== 'knockspa pcap').map((c) => ({ name: c.client, argv: c.clientArgv(net.clientV4), env: CLIENT_ENV })),
+    ...contenders
+      .filter((c) => c.name !== 'knockspa pcap')
+      .map((c) => ({ name: c.client, argv: c.clientArgv(net.clientV4), env: CLIENT_ENV })),
   ];
   if (NODE_START_VARS.length > 0) {
     const env = { ...CLIENT_ENV, ...Object.fromEntries(NODE_START_VARS.map((k) => [k, process.env[k] as string])) };
@@ -299,7 +343,11 @@ function resultsTable(names: readonly string[], all: ReadonlyMap<string, Figures
   const row = (label: string, get: (f: Figures) => number, decimals = 1, ratios = true): string[] => {
     const values = names.map((n) => get(all.get(n) as Figures));
     const byName = new Map(names.map((n, i) => [n, values[i]]));
-    return [label, ...values.map((v) => fmt(v, decimals)), ...mine.flatMap((m) => anchors.map((a) => (ratios ? ratio(byName.get(m), byName.get(a)) : '-')))];
+    return [
+      label,
+      ...values.map((v) => fmt(v, decimals)),
+      ...mine.flatMap((m) => anchors.map((a) => (ratios ? ratio(byName.get(m), byName.get(a)) : '-'))),
+    ];
   };
   const rows = [
     row('knock-to-connect p50 (ms)', (f) => percentile(f.knockToConnect, 50)),
@@ -307,7 +355,12 @@ function resultsTable(names: readonly string[], all: ReadonlyMap<string, Figures
     row('node -e 0 between those rounds, p50 (ms)', (f) => percentile(f.bareNode, 50), 1, false),
     row('knock-to-connect p50 over node -e 0 (ms)', (f) => percentile(f.knockToConnect, 50) - percentile(f.bareNode, 50), 1, false),
     row('node -e 0 as the client, then a pre-built knock: to connect, p50 (ms)', (f) => percentile(f.bareNodeKnock, 50), 1, false),
-    row('knock-to-connect p50 over node -e 0 as the client (ms)', (f) => percentile(f.knockToConnect, 50) - percentile(f.bareNodeKnock, 50), 1, false),
+    row(
+      'knock-to-connect p50 over node -e 0 as the client (ms)',
+      (f) => percentile(f.knockToConnect, 50) - percentile(f.bareNodeKnock, 50),
+      1,
+      false,
+    ),
     row('server activation p50 (ms)', (f) => percentile(f.activation, 50), 2),
     row('server activation p90 (ms)', (f) => percentile(f.activation, 90), 2),
     ...JUNK_KINDS.map((k) => row(`CPU s / 100k invalid: ${k}`, (f) => f.cpuPer100k[k] ?? NaN, 3)),
@@ -360,14 +413,20 @@ async function main(): Promise<void> {
     const machine = `${cpus().length} CPUs (nproc), ${cpus()[0]?.model ?? 'unknown CPU'}, Linux, node ${process.version}, ${load}`;
     const settings = `${o.rounds} rounds; CPU figures at ${o.cpuRate} packets/s and the flood at ${o.floodRate} packets/s for ${o.floodSeconds} s, both from ${FLOOD_SOURCES.length} source addresses; valid knocks under the flood from another address; client commands run with only ${Object.keys(CLIENT_ENV).join(', ')} from the environment; activation probed every ${ACTIVATION_PROBE_MS} ms, knock-to-connect every 1 ms`;
     const notes = contenders.filter((c) => c.junkNote !== '').map((c) => `- ${c.name}: ${c.junkNote}`);
-    const failures = names.map((n) => ({ n, f: all.get(n) as Figures })).filter(({ f }) => f.knockToConnectFailed + f.bareNodeKnockFailed + f.activationFailed > 0);
+    const failures = names
+      .map((n) => ({ n, f: all.get(n) as Figures }))
+      .filter(({ f }) => f.knockToConnectFailed + f.bareNodeKnockFailed + f.activationFailed > 0);
     for (const { n, f } of failures)
-      notes.push(`- ${n}: ${f.knockToConnectFailed} knock-to-connect, ${f.bareNodeKnockFailed} stand-in client and ${f.activationFailed} activation rounds failed (not in the percentiles)`);
+      notes.push(
+        `- ${n}: ${f.knockToConnectFailed} knock-to-connect, ${f.bareNodeKnockFailed} stand-in client and ${f.activationFailed} activation rounds failed (not in the percentiles)`,
+      );
     for (const c of contenders) {
       const { reached, floodSent } = all.get(c.name) as Figures;
       if (c.reached === undefined) continue;
       const kinds = JUNK_KINDS.map((k) => `${k} ${fmt(reached[k], 0)}`).join(', ');
-      notes.push(`- ${c.name}: packets ${c.reached.what}: of each 100,000 sent, ${kinds}; of the flood's ${fmt(floodSent, 0)}, ${fmt(reached.flood, 0)}`);
+      notes.push(
+        `- ${c.name}: packets ${c.reached.what}: of each 100,000 sent, ${kinds}; of the flood's ${fmt(floodSent, 0)}, ${fmt(reached.flood, 0)}`,
+      );
     }
     for (const n of names) notes.push(`- ${n} measured as ${(all.get(n) as Figures).process}`);
 

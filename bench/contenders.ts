@@ -66,7 +66,12 @@ class LoggedProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<void>;
 
-  constructor(net: TestNet, ns: string, argv: readonly string[], readonly logFile: string) {
+  constructor(
+    net: TestNet,
+    ns: string,
+    argv: readonly string[],
+    readonly logFile: string,
+  ) {
     const fd = openSync(logFile, 'a');
     // `ip netns exec` execs the command in place: the pid is the daemon's.
     this.child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', fd, fd] });
@@ -101,7 +106,9 @@ async function deleteRules(net: TestNet, ip: string): Promise<void> {
 /** knockspa's grant for `ip`: the same rule, in its own chain KNOCKSPA (which INPUT jumps to), with a comment. */
 async function hasKnockspaGrant(net: TestNet, ip: string): Promise<boolean> {
   const listing = await run(net.srv, ['iptables', '-w', '-S', CHAIN]);
-  return listing.stdout.split('\n').some((l) => l.startsWith(`-A ${CHAIN} -s ${ip}/32 -p tcp -m tcp --dport ${PORT} `) && l.endsWith('-j ACCEPT'));
+  return listing.stdout
+    .split('\n')
+    .some((l) => l.startsWith(`-A ${CHAIN} -s ${ip}/32 -p tcp -m tcp --dport ${PORT} `) && l.endsWith('-j ACCEPT'));
 }
 
 /** Datagrams the server namespace's kernel delivered to UDP sockets so far (/proc/net/snmp Udp InDatagrams). */
@@ -168,13 +175,18 @@ export function fwknopd(net: TestNet, dir: string): Contender {
   return {
     name: 'fwknopd',
     client: 'fwknop',
-    junkNote: 'fwknop packets carry no key id: "unknown key id" is random base64 as long as a real packet, "bad tag" a real packet with its HMAC changed',
+    junkNote:
+      'fwknop packets carry no key id: "unknown key id" is random base64 as long as a real packet, "bad tag" a real packet with its HMAC changed',
     async start() {
       await baseRuleset(net, PORT, { spaPort: SPA_PORT, udpMode: false });
       mkdirSync(home, { recursive: true, mode: 0o700 });
       const conf = join(home, 'fwknopd.conf');
       const access = join(home, 'access.conf');
-      writeFileSync(conf, `PCAP_INTF ${net.srvIf};\nPCAP_FILTER udp dst port ${SPA_PORT};\nFWKNOP_RUN_DIR ${home};\nENABLE_PCAP_PROMISC N;\n`, { mode: 0o600 });
+      writeFileSync(
+        conf,
+        `PCAP_INTF ${net.srvIf};\nPCAP_FILTER udp dst port ${SPA_PORT};\nFWKNOP_RUN_DIR ${home};\nENABLE_PCAP_PROMISC N;\n`,
+        { mode: 0o600 },
+      );
       const rule = (op: string): string => `/usr/sbin/iptables -w ${op} INPUT ${RULE('$SRC').join(' ')}`;
       writeFileSync(
         access,
@@ -233,6 +245,9 @@ export function knockd(net: TestNet, dir: string): Contender {
     clientArgv: () => ['knock', '-u', net.serverV4, ...KNOCKD_SEQUENCE.map(String)],
     knock: async () => KNOCKD_SEQUENCE.map((port) => ({ host: net.serverV4, port, hex: Buffer.from('knock').toString('hex') })),
     close: (ip) => deleteRules(net, ip),
-    junk: (kind, count) => ({ port: KNOCKD_SEQUENCE[0] as number, payloads: junkPayloads(kind === 'bad-tag' ? 'random' : kind, count, '') }),
+    junk: (kind, count) => ({
+      port: KNOCKD_SEQUENCE[0] as number,
+      payloads: junkPayloads(kind === 'bad-tag' ? 'random' : kind, count, ''),
+    }),
   };
 }

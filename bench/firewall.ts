@@ -53,7 +53,18 @@ s.bind(0, () => send());
 
 /** 10th percentile UDP round trip (µs) from the client namespace to the echo socket of this process, through the INPUT hook. */
 async function echoRtt(clientNs: string): Promise<number> {
-  const { stdout } = await runTool(['ip', 'netns', 'exec', clientNs, NODE, '-e', ECHO_CLIENT, SERVER_V4, String(ECHO_PORT), String(ECHOES)]);
+  const { stdout } = await runTool([
+    'ip',
+    'netns',
+    'exec',
+    clientNs,
+    NODE,
+    '-e',
+    ECHO_CLIENT,
+    SERVER_V4,
+    String(ECHO_PORT),
+    String(ECHOES),
+  ]);
   return Number(stdout.trim());
 }
 
@@ -82,10 +93,13 @@ function backends(): Backend[] {
     open: template('/usr/sbin/iptables -w -I INPUT -s %IP% -p %PROTO% --dport %PORT% -j ACCEPT'),
     close: template('/usr/sbin/iptables -w -D INPUT -s %IP% -p %PROTO% --dport %PORT% -j ACCEPT'),
   });
-  const batch = (fw: Firewall) => async (entries: readonly Entry[]): Promise<void> => {
-    const failures = await fw.apply(entries.map((after) => ({ before: undefined, after })));
-    if (failures.length > 0) throw failures[0]?.error;
-  };
+  const batch =
+    (fw: Firewall) =>
+    async (entries: readonly Entry[]): Promise<void> => {
+      const failures = await fw.apply(entries.map((after) => ({ before: undefined, after })));
+      const [failure] = failures;
+      if (failure !== undefined) throw failure.error;
+    };
   return [
     { name: 'nftables', firewall: nft, populate: batch(nft) },
     { name: 'iptables', firewall: ipt, populate: batch(ipt) },
@@ -121,7 +135,8 @@ async function once(fw: Firewall, change: { before: Entry | undefined; after: En
 async function inside(serverNs: string, clientNs: string): Promise<void> {
   // Never anywhere but in the bench's own namespace: this flushes the ruleset.
   const here = (await runTool(['ip', 'netns', 'identify', String(process.pid)])).stdout.trim();
-  if (!NS_NAME.test(serverNs) || here !== serverNs) throw new Error(`${INSIDE}: refusing to run outside the bench's namespace (in "${here}", expected ${serverNs})`);
+  if (!NS_NAME.test(serverNs) || here !== serverNs)
+    throw new Error(`${INSIDE}: refusing to run outside the bench's namespace (in "${here}", expected ${serverNs})`);
   const echo = createSocket('udp4');
   echo.on('message', (msg, from) => echo.send(msg, from.port, from.address));
   await new Promise<void>((r) => echo.bind(ECHO_PORT, SERVER_V4, r));
@@ -138,7 +153,8 @@ async function inside(serverNs: string, clientNs: string): Promise<void> {
         const e = entry(i, 19, deadlineMs);
         const a = await timed(() => once(backend.firewall, { before: undefined, after: e }));
         const r = await timed(() => once(backend.firewall, { before: e, after: undefined }));
-        if (i >= 3) { // warm-up
+        if (i >= 3) {
+          // warm-up
           apply.push(a);
           remove.push(r);
         }
@@ -146,7 +162,16 @@ async function inside(serverNs: string, clientNs: string): Promise<void> {
       apply.sort((x, y) => x - y);
       remove.sort((x, y) => x - y);
       const rtt = await echoRtt(clientNs);
-      const row = [backend.name, live.toLocaleString('en'), ms(percentile(apply, 0.5)), ms(percentile(apply, 0.99)), ms(percentile(remove, 0.5)), ms(percentile(remove, 0.99)), live === 0 ? '' : ms(load), `${rtt} µs`];
+      const row = [
+        backend.name,
+        live.toLocaleString('en'),
+        ms(percentile(apply, 0.5)),
+        ms(percentile(apply, 0.99)),
+        ms(percentile(remove, 0.5)),
+        ms(percentile(remove, 0.99)),
+        live === 0 ? '' : ms(load),
+        `${rtt} µs`,
+      ];
       rows.push(row);
       process.stderr.write(`  ${row.join('  ')}\n`);
     }
@@ -157,7 +182,9 @@ async function inside(serverNs: string, clientNs: string): Promise<void> {
   const head = ['backend', 'live grants', 'apply p50', 'apply p99', 'remove p50', 'remove p99', 'load all (one batch)', 'packet RTT p10'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`;
-  console.log(`\nApply / remove one grant, ${SAMPLES} samples per cell (each a separate tool process, started ahead of need as the daemon does):\n`);
+  console.log(
+    `\nApply / remove one grant, ${SAMPLES} samples per cell (each a separate tool process, started ahead of need as the daemon does):\n`,
+  );
   console.log(line(head));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const r of rows) console.log(line(r));

@@ -8,7 +8,14 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { ReplayGuard } from '../src/protocol/replay.js';
-import { FwknopKeyring, FwknopVerifier, MAX_PACKET_LENGTH, randomValueFrom, sealFwknopPacket, type FwknopKeys } from '../src/protocol/fwknop/index.js';
+import {
+  FwknopKeyring,
+  FwknopVerifier,
+  MAX_PACKET_LENGTH,
+  randomValueFrom,
+  sealFwknopPacket,
+  type FwknopKeys,
+} from '../src/protocol/fwknop/index.js';
 
 const SECONDS = Number(process.argv[2] ?? process.env['BENCH_SECONDS'] ?? 2);
 const NOW_SEC = 1_736_942_400;
@@ -24,7 +31,16 @@ function perSecond(op: (i: number) => void): number {
 }
 
 function packet(keys: FwknopKeys): Uint8Array {
-  const fields = { randomValue: randomValueFrom(random(8)), username: 'root', timestampSec: NOW_SEC, version: '3.0.0', allowIp: '203.0.113.7', ports: [{ proto: 'tcp' as const, port: 22 }], clientTimeoutSec: 0, digest: 'sha256' as const };
+  const fields = {
+    randomValue: randomValueFrom(random(8)),
+    username: 'root',
+    timestampSec: NOW_SEC,
+    version: '3.0.0',
+    allowIp: '203.0.113.7',
+    ports: [{ proto: 'tcp' as const, port: 22 }],
+    clientTimeoutSec: 0,
+    digest: 'sha256' as const,
+  };
   return new TextEncoder().encode(sealFwknopPacket(keys, fields, random(8)));
 }
 
@@ -37,7 +53,8 @@ for (const users of [1, 16, 256]) {
   const pool = Array.from({ length: 2_000 }, () => packet(all[users - 1] as FwknopKeys));
   const junk = new TextEncoder().encode('A'.repeat(225));
   const longJunk = new TextEncoder().encode('A'.repeat(MAX_PACKET_LENGTH));
-  const verifier = (): FwknopVerifier => new FwknopVerifier({ keyring: ring, maxSkewMs: 30_000, replay: new ReplayGuard(1_000_000, 1_000_000) });
+  const verifier = (): FwknopVerifier =>
+    new FwknopVerifier({ keyring: ring, maxSkewMs: 30_000, replay: new ReplayGuard(1_000_000, 1_000_000) });
   let v = verifier();
   const valid = perSecond((i) => {
     if (i % pool.length === 0) v = verifier();

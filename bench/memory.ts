@@ -57,12 +57,19 @@ async function main(): Promise<void> {
   // Filled the only way it can be: with valid packets, verified. The per-key quota (capacity / 16)
   // means it takes 16 keys; ids are what the verifier stores (hex of key id || nonce).
   const keyring = new Keyring();
-  const keys: UserKey[] = Array.from({ length: 16 }, (_, i) => ({ user: `user${i}`, keyId: randomBytes(8), serverId: SERVER, secret: randomBytes(32), created: '2025-01-01T00:00:00Z' }));
+  const keys: UserKey[] = Array.from({ length: 16 }, (_, i) => ({
+    user: `user${i}`,
+    keyId: randomBytes(8),
+    serverId: SERVER,
+    secret: randomBytes(32),
+    created: '2025-01-01T00:00:00Z',
+  }));
   for (const key of keys) keyring.add(key);
   const replay = new ReplayGuard(capacity);
   const verifier = new Verifier({ keyring, serverId: SERVER, maxSkewMs: 30_000, replay });
   const fields: KnockFields = { timestampMs: NOW, action: 'open', ports: [{ proto: 'tcp', port: 22 }], allowIp: null, durationSec: 0 };
-  for (let i = 0; replay.size < capacity && i < 2 * capacity; i++) verifier.verify(sealPacket(keys[i % keys.length] as UserKey, fields, randomBytes(24)), NOW);
+  for (let i = 0; replay.size < capacity && i < 2 * capacity; i++)
+    verifier.verify(sealPacket(keys[i % keys.length] as UserKey, fields, randomBytes(24)), NOW);
   step('replay guard, full (valid packets only)', `${replay.size.toLocaleString('en-US')} ids`);
 
   const budget = new AuthBudget({ now: () => NOW });

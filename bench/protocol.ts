@@ -22,7 +22,16 @@ function makeKey(i: number): UserKey {
   return { user: `user${i}`, keyId: random(8), serverId: SERVER, secret: random(32), created: '2025-01-01T00:00:00Z' };
 }
 
-const FIELDS: KnockFields = { timestampMs: NOW, action: 'open', ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 51820 }], allowIp: '203.0.113.7', durationSec: 3600 };
+const FIELDS: KnockFields = {
+  timestampMs: NOW,
+  action: 'open',
+  ports: [
+    { proto: 'tcp', port: 22 },
+    { proto: 'udp', port: 51820 },
+  ],
+  allowIp: '203.0.113.7',
+  durationSec: 3600,
+};
 
 interface Result {
   readonly name: string;
@@ -43,7 +52,7 @@ function measure(name: string, op: (i: number) => boolean, opts: { target?: numb
     const budget = BigInt(Math.round(seconds * 1e9));
     const start = process.hrtime.bigint();
     let ops = 0;
-    let elapsed = 0n;
+    let elapsed: bigint;
     do {
       for (let k = 0; k < BATCH; k++) if (!op(i++)) throw new Error(`${name}: unexpected result at iteration ${i - 1}`);
       ops += BATCH;
@@ -74,7 +83,10 @@ function printTable(results: readonly Result[]): void {
   const header = ['case', 'packets/s', 'us/packet', 'target', '', 'notes'];
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
   const line = (cells: readonly string[]): string =>
-    cells.map((cell, c) => (c === 1 || c === 2 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd();
+    cells
+      .map((cell, c) => (c === 1 || c === 2 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))
+      .join('  ')
+      .trimEnd();
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of rows) console.log(line(row));
@@ -91,7 +103,11 @@ function main(): void {
   const nonces = Array.from({ length: 4096 }, () => random(24));
   const results: Result[] = [];
 
-  results.push(measure('sealPacket (build)', (i) => sealPacket(keys[i % KEYS]!, FIELDS, nonces[i & 4095]!).length === 146, { note: 'HKDF per packet' }));
+  results.push(
+    measure('sealPacket (build)', (i) => sealPacket(keys[i % KEYS]!, FIELDS, nonces[i & 4095]!).length === 146, {
+      note: 'HKDF per packet',
+    }),
+  );
 
   process.stdout.write(`building ${fmt(POOL)} valid packets... `);
   const t0 = process.hrtime.bigint();

@@ -31,7 +31,10 @@ export type Table = readonly (readonly string[])[];
 export function textTable(header: readonly string[], rows: Table): string {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
   const line = (cells: readonly string[]): string =>
-    cells.map((cell, c) => (c > 0 && /^[-\d]/.test(cell) ? cell.padStart(widths[c] as number) : cell.padEnd(widths[c] as number))).join('  ').trimEnd();
+    cells
+      .map((cell, c) => (c > 0 && /^[-\d]/.test(cell) ? cell.padStart(widths[c] as number) : cell.padEnd(widths[c] as number)))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 

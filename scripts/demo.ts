@@ -103,9 +103,16 @@ async function realDemo(): Promise<void> {
     const acceptLines = async (): Promise<string[]> => knockspaChain(net, 4);
     const showRules = async (): Promise<void> => {
       const rules = await iptablesRules(net, net.srv, 4);
-      show(rules.map((r) => (r === JUMP_RULE ? `${r}    <- knockspa's chain` : r)), '   iptables -S INPUT | ');
+      show(
+        rules.map((r) => (r === JUMP_RULE ? `${r}    <- knockspa's chain` : r)),
+        '   iptables -S INPUT | ',
+      );
       const mine = await knockspaChain(net, 4);
-      if (mine.length > 0) show(mine.map((r) => `${r}    <- knockspa`), '   iptables -S KNOCKSPA | ');
+      if (mine.length > 0)
+        show(
+          mine.map((r) => `${r}    <- knockspa`),
+          '   iptables -S KNOCKSPA | ',
+        );
     };
 
     step(
@@ -124,7 +131,7 @@ async function realDemo(): Promise<void> {
     show(`connect ${host}:${PORT} -> ${first.outcome}`);
     expect(first.outcome === 'timeout', 'the connection attempt timed out (dropped)');
 
-    step('A key for alice', 'keygen makes a per-user secret. The same file goes on the server (keys/alice.key) and on alice\'s machine.');
+    step('A key for alice', "keygen makes a per-user secret. The same file goes on the server (keys/alice.key) and on alice's machine.");
     const keysDir = join(dir, 'keys');
     mkdirSync(keysDir, { mode: 0o700 });
     const kg = await run(null, [NODE, CLI, 'keygen', '--user', 'alice', '--out', keysDir, '--server-id', SERVER_ID]);
@@ -134,15 +141,25 @@ async function realDemo(): Promise<void> {
 
     step('Start the daemon', 'It listens on UDP 62201, never answers, and changes the firewall only for a valid packet.');
     const config: ServerConfigInput = {
-      listen: 'udp', address: '0.0.0.0', port: 62201, firewall: 'iptables', server_id: SERVER_ID,
-      keys_dir: 'keys', state_dir: 'state', max_skew: DEMO_SKEW_SEC, default_duration: 30,
+      listen: 'udp',
+      address: '0.0.0.0',
+      port: 62201,
+      firewall: 'iptables',
+      server_id: SERVER_ID,
+      keys_dir: 'keys',
+      state_dir: 'state',
+      max_skew: DEMO_SKEW_SEC,
+      default_duration: 30,
       users: { alice: { ports: ['tcp/22'], max_duration: 300 } },
     };
     const configPath = join(dir, 'server.toml');
     writeFileSync(configPath, toToml(config));
     show(readFileSync(configPath, 'utf8'), '   server.toml | ');
     daemon = net.spawnIn(net.srv, [NODE, CLI, 'server', '--config', configPath]);
-    const start = await within(daemon.waitForJson((l) => l.event === 'start', { timeoutMs: 15_000 }), 'daemon start');
+    const start = await within(
+      daemon.waitForJson((l) => l.event === 'start', { timeoutMs: 15_000 }),
+      'daemon start',
+    );
     if (start === undefined) {
       show(daemon.describe());
       return;
@@ -157,11 +174,14 @@ async function realDemo(): Promise<void> {
     const k = await run(net.cli, [NODE, CLI, 'open', String(PORT), '--host', host, '--key', key, '--dump-packet', dump]);
     show(`$ knockspa open ${PORT} --host ${host} --key keys/alice.key   (exit ${k.code})`);
     show([k.stdout, k.stderr].join('\n'));
-    const opened = await within(daemon.waitForJson((l) => l.event === 'open', { since: m, timeoutMs: 5_000 }), 'grant opened');
+    const opened = await within(
+      daemon.waitForJson((l) => l.event === 'open', { since: m, timeoutMs: 5_000 }),
+      'grant opened',
+    );
     for (const l of daemon.json.slice(m)) show(logLine(l), '   log | ');
     expect(opened !== undefined, 'the daemon accepted the knock and opened the port');
     await showRules();
-    expect((await acceptLines()).length === 1, 'one ACCEPT rule, for alice\'s address only');
+    expect((await acceptLines()).length === 1, "one ACCEPT rule, for alice's address only");
 
     step('Connected', 'Now the same connection attempt goes through.');
     const second = await tcpConnect(net, net.cli, host, PORT, { timeoutMs: 1_000 });
@@ -172,7 +192,10 @@ async function realDemo(): Promise<void> {
     m = daemon.mark();
     const c = await run(net.cli, [NODE, CLI, 'close', String(PORT), '--host', host, '--key', key]);
     show(`$ knockspa close ${PORT} --host ${host} --key keys/alice.key   (exit ${c.code})`);
-    const closed = await within(daemon.waitForJson((l) => l.event === 'close', { since: m, timeoutMs: 5_000 }), 'grant closed');
+    const closed = await within(
+      daemon.waitForJson((l) => l.event === 'close', { since: m, timeoutMs: 5_000 }),
+      'grant closed',
+    );
     for (const l of daemon.json.slice(m)) show(logLine(l), '   log | ');
     expect(closed !== undefined, 'the daemon closed the grant');
     await showRules();
@@ -181,13 +204,16 @@ async function realDemo(): Promise<void> {
     show(`connect ${host}:${PORT} -> ${third.outcome}`);
     expect(third.outcome === 'timeout', 'dropped again');
 
-    step('A replayed knock', 'Someone on the path recorded alice\'s open knock and sends the exact same bytes again.');
+    step('A replayed knock', "Someone on the path recorded alice's open knock and sends the exact same bytes again.");
     const bytes = dumpedPacket(dump);
     if (bytes !== undefined) {
       m = daemon.mark();
       await sendUdp(net, net.cli, host, 62201, bytes);
       show(`sent the ${bytes.length} recorded bytes to ${host}:62201`);
-      const rej = await within(daemon.waitForJson((l) => l.event === 'reject', { since: m, timeoutMs: 5_000 }), 'replay rejected');
+      const rej = await within(
+        daemon.waitForJson((l) => l.event === 'reject', { since: m, timeoutMs: 5_000 }),
+        'replay rejected',
+      );
       for (const l of daemon.json.slice(m)) show(logLine(l), '   log | ');
       expect(rej?.reason === 'replay', 'rejected as a replay');
       await showRules();
@@ -242,9 +268,12 @@ async function dryRunDemo(why: string): Promise<void> {
     const host = '127.0.0.1';
     const spaPort = await freeUdpPort();
     const wouldRun = (since: number): string[] =>
-      (daemon as NsProcess).json.slice(since).filter((l) => l.event === 'dry-run').map((l) => `${String(l.op)} ${String(l.ip)} ${String(l.proto)}/${String(l.port)}`);
+      (daemon as NsProcess).json
+        .slice(since)
+        .filter((l) => l.event === 'dry-run')
+        .map((l) => `${String(l.op)} ${String(l.ip)} ${String(l.proto)}/${String(l.port)}`);
 
-    step('A key for alice', 'keygen makes a per-user secret, shared by the server and alice\'s machine.');
+    step('A key for alice', "keygen makes a per-user secret, shared by the server and alice's machine.");
     const keysDir = join(dir, 'keys');
     mkdirSync(keysDir, { mode: 0o700 });
     const key = await keygen(keysDir, 'alice', SERVER_ID).catch((e: Error) => {
@@ -259,12 +288,23 @@ async function dryRunDemo(why: string): Promise<void> {
     writeFileSync(
       configPath,
       toToml({
-        listen: 'udp', address: host, port: spaPort, firewall: 'dry-run', server_id: SERVER_ID, keys_dir: 'keys', state_dir: 'state',
-        max_skew: DEMO_SKEW_SEC, default_duration: 30, users: { alice: { ports: ['tcp/22'], max_duration: 300 } },
+        listen: 'udp',
+        address: host,
+        port: spaPort,
+        firewall: 'dry-run',
+        server_id: SERVER_ID,
+        keys_dir: 'keys',
+        state_dir: 'state',
+        max_skew: DEMO_SKEW_SEC,
+        default_duration: 30,
+        users: { alice: { ports: ['tcp/22'], max_duration: 300 } },
       }),
     );
     daemon = new NsProcess(null, [NODE, CLI, 'server', '--config', configPath]);
-    const start = await within(daemon.waitForJson((l) => l.event === 'start', { timeoutMs: 15_000 }), 'daemon start');
+    const start = await within(
+      daemon.waitForJson((l) => l.event === 'start', { timeoutMs: 15_000 }),
+      'daemon start',
+    );
     if (start === undefined) {
       show(daemon.describe());
       return;
@@ -275,9 +315,25 @@ async function dryRunDemo(why: string): Promise<void> {
     step('The knock', `alice sends one encrypted, signed UDP packet: "open port ${PORT} for me".`);
     const dump = join(dir, 'open-knock.bin');
     let m = daemon.mark();
-    const k = await run(null, [NODE, CLI, 'open', String(PORT), '--host', host, '--key', key, '--spa-port', String(spaPort), '--dump-packet', dump]);
+    const k = await run(null, [
+      NODE,
+      CLI,
+      'open',
+      String(PORT),
+      '--host',
+      host,
+      '--key',
+      key,
+      '--spa-port',
+      String(spaPort),
+      '--dump-packet',
+      dump,
+    ]);
     show(`$ knockspa open ${PORT} --host ${host} --spa-port ${spaPort}   (exit ${k.code})`);
-    const opened = await within(daemon.waitForJson((l) => l.event === 'open', { since: m, timeoutMs: 5_000 }), 'grant opened');
+    const opened = await within(
+      daemon.waitForJson((l) => l.event === 'open', { since: m, timeoutMs: 5_000 }),
+      'grant opened',
+    );
     for (const l of daemon.json.slice(m)) show(logLine(l), '   log | ');
     const openCmds = wouldRun(m);
     show(openCmds.map((c) => `would ${c}`));
@@ -286,7 +342,10 @@ async function dryRunDemo(why: string): Promise<void> {
     step('Close it again', 'A close knock removes the rule before its time is up.');
     m = daemon.mark();
     await run(null, [NODE, CLI, 'close', String(PORT), '--host', host, '--key', key, '--spa-port', String(spaPort)]);
-    const closed = await within(daemon.waitForJson((l) => l.event === 'close', { since: m, timeoutMs: 5_000 }), 'grant closed');
+    const closed = await within(
+      daemon.waitForJson((l) => l.event === 'close', { since: m, timeoutMs: 5_000 }),
+      'grant closed',
+    );
     for (const l of daemon.json.slice(m)) show(logLine(l), '   log | ');
     const closeCmds = wouldRun(m);
     show(closeCmds.map((c) => `would ${c}`));
@@ -297,9 +356,12 @@ async function dryRunDemo(why: string): Promise<void> {
     if (bytes !== undefined) {
       m = daemon.mark();
       const sock = createSocket('udp4');
-      await new Promise<void>((resolve, reject) => sock.send(bytes as Uint8Array, spaPort, host, (e) => (e ? reject(e) : resolve())));
+      await new Promise<void>((resolve, reject) => sock.send(bytes, spaPort, host, (e) => (e ? reject(e) : resolve())));
       sock.close();
-      const rej = await within(daemon.waitForJson((l) => l.event === 'reject', { since: m, timeoutMs: 5_000 }), 'replay rejected');
+      const rej = await within(
+        daemon.waitForJson((l) => l.event === 'reject', { since: m, timeoutMs: 5_000 }),
+        'replay rejected',
+      );
       for (const l of daemon.json.slice(m)) show(logLine(l), '   log | ');
       expect(rej?.reason === 'replay', 'rejected as a replay');
       expect(wouldRun(m).length === 0 && daemon.json.slice(m).every((l) => l.event !== 'open'), 'nothing would be opened');
@@ -326,7 +388,9 @@ async function main(): Promise<number> {
     failures++;
     console.log(`\n${red('demo aborted:')} ${(err as Error).stack ?? String(err)}`);
   }
-  console.log(failures === 0 ? `\n${green('All steps behaved as described.')}` : `\n${red(`${failures} step(s) did not behave as described.`)}`);
+  console.log(
+    failures === 0 ? `\n${green('All steps behaved as described.')}` : `\n${red(`${failures} step(s) did not behave as described.`)}`,
+  );
   return failures === 0 ? 0 : 1;
 }
 

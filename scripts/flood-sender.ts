@@ -66,7 +66,8 @@ async function main(): Promise<void> {
   const rate = Math.min(Number(need('rate')), MAX_RATE);
   const count = values.count === undefined ? Infinity : Number(values.count);
   const seconds = Math.min(values.seconds === undefined ? MAX_SECONDS : Number(values.seconds), MAX_SECONDS);
-  if (!(rate > 0) || !(count > 0) || !(seconds > 0) || !Number.isInteger(port)) throw new Error('--rate, --count, --seconds must be positive, --port an integer');
+  if (!(rate > 0) || !(count > 0) || !(seconds > 0) || !Number.isInteger(port))
+    throw new Error('--rate, --count, --seconds must be positive, --port an integer');
   const payloads = readFileSync(need('payloads'), 'utf8')
     .split('\n')
     .filter((l) => l.trim() !== '')

@@ -13,7 +13,19 @@
  * @module
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,7 +99,10 @@ function main(): void {
   mkdirSync(state, { recursive: true });
   chmodSync(state, 0o700);
 
-  for (const [section, page] of [['1', 'knockspa.1'], ['5', 'knockspa-server.toml.5']] as const) {
+  for (const [section, page] of [
+    ['1', 'knockspa.1'],
+    ['5', 'knockspa-server.toml.5'],
+  ] as const) {
     const dir = join(stage, 'usr', 'share', 'man', `man${section}`);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, `${page}.gz`), gz(readFileSync(join(ROOT, 'packaging', 'man', page))));
@@ -166,7 +181,13 @@ function pruneNodeModules(dir: string): void {
     const base = f.slice(f.lastIndexOf('/') + 1);
     // Docs, types, dotfiles, shell scripts of their own development, pino's CLI and its docs page
     // (which loads scripts from CDNs: lintian privacy-breach-generic).
-    if (/^(README|CHANGELOG|HISTORY|CONTRIBUTING|SECURITY)(\..*)?$/i.test(base) || /\.(md|markdown|map|ts|mts|cts|html|sh)$/.test(base) || base.startsWith('.') || f.endsWith('/pino/bin.js')) rmSync(f);
+    if (
+      /^(README|CHANGELOG|HISTORY|CONTRIBUTING|SECURITY)(\..*)?$/i.test(base) ||
+      /\.(md|markdown|map|ts|mts|cts|html|sh)$/.test(base) ||
+      base.startsWith('.') ||
+      f.endsWith('/pino/bin.js')
+    )
+      rmSync(f);
   }
   for (const sub of ['docs', 'test', 'tests', 'benchmarks', 'benchmark', 'examples', '.github', '.husky']) {
     for (const d of readdirSync(dir, { recursive: true, withFileTypes: true }))
@@ -187,12 +208,21 @@ function removeEmptyDirs(dir: string): boolean {
 /** The package's copyright file: knockspa's MIT licence, then each bundled module's own licence text. */
 function copyright(modules: string): string {
   const parts = [readFileSync(join(ROOT, 'LICENSE'), 'utf8').trim(), '', 'Bundled Node.js modules (/usr/lib/knockspa/node_modules):'];
-  const dirs = readdirSync(modules).flatMap((n) => (n.startsWith('@') ? readdirSync(join(modules, n)).map((m) => `${n}/${m}`) : n.startsWith('.') ? [] : [n]));
+  const dirs = readdirSync(modules).flatMap((n) =>
+    n.startsWith('@') ? readdirSync(join(modules, n)).map((m) => `${n}/${m}`) : n.startsWith('.') ? [] : [n],
+  );
   for (const name of dirs.sort()) {
     const pkg = JSON.parse(readFileSync(join(modules, name, 'package.json'), 'utf8')) as { version: string; license?: string };
     const licenseFile = readdirSync(join(modules, name)).find((f) => /^(LICEN[CS]E|COPYING)/i.test(f));
     parts.push('', `${name} ${pkg.version} — ${pkg.license ?? 'see below'}`);
-    if (licenseFile !== undefined) parts.push(readFileSync(join(modules, name, licenseFile), 'utf8').trim().split('\n').map((l) => `  ${l}`).join('\n'));
+    if (licenseFile !== undefined)
+      parts.push(
+        readFileSync(join(modules, name, licenseFile), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => `  ${l}`)
+          .join('\n'),
+      );
   }
   return `${parts.join('\n')}\n`;
 }

@@ -31,7 +31,10 @@ const program = new Command('knockspa')
   .version('0.1.0')
   .showSuggestionAfterError()
   .exitOverride()
-  .addHelpText('after', '\nExamples:\n  knockspa keygen --user alice --server-id ssh.example.com\n  knockspa open 22 --host ssh.example.com --key keys/alice.key --wait\n  knockspa open myserver                  (a profile in ~/.config/knockspa/config.toml)\n  ssh -o ProxyCommand="knockspa connect %h %p" alice@ssh.example.com\n  knockspa server --config /etc/knockspa/server.toml\n  knockspa doctor                         (on the server: what is wrong, and the fix)');
+  .addHelpText(
+    'after',
+    '\nExamples:\n  knockspa keygen --user alice --server-id ssh.example.com\n  knockspa open 22 --host ssh.example.com --key keys/alice.key --wait\n  knockspa open myserver                  (a profile in ~/.config/knockspa/config.toml)\n  ssh -o ProxyCommand="knockspa connect %h %p" alice@ssh.example.com\n  knockspa server --config /etc/knockspa/server.toml\n  knockspa doctor                         (on the server: what is wrong, and the fix)',
+  );
 
 /**
  * Help and --version output. A reader that stops early (`knockspa open --help | head`) closes the

@@ -11,6 +11,7 @@ import { parseKeyPair } from '../protocol/fwknop/keys.js';
 import { isValidUsername } from '../protocol/fwknop/message.js';
 import { randomValueFrom, sealFwknopPacket } from '../protocol/fwknop/packet.js';
 import type { PortSpec } from '../protocol/ports.js';
+import { checkAllowIp } from './allow-ip.js';
 import { UsageError } from '../shared/errors.js';
 import { resolveHost, type KnockTarget, type SentKnock } from './knock.js';
 import { sendDatagram } from './udp-send.js';
@@ -28,7 +29,9 @@ function usernameField(explicit: string | undefined): string {
     }
   }
   if (!isValidUsername(name))
-    throw new UsageError(`--fwknop-user: expected 1 to 48 printable characters other than " / \\ [ ] : ; | = , + * ? < >, got ${JSON.stringify(name)}; pass --fwknop-user NAME`);
+    throw new UsageError(
+      `--fwknop-user: expected 1 to 48 printable characters other than " / \\ [ ] : ; | = , + * ? < >, got ${JSON.stringify(name)}; pass --fwknop-user NAME`,
+    );
   return name;
 }
 
@@ -40,15 +43,22 @@ export async function sendFwknopKnock(
   opts: FwknopKnockOptions,
 ): Promise<SentKnock & { readonly user: string }> {
   if (action === 'close') throw new UsageError('--format fwknop: fwknop has no close message; its grants end when their time is up');
-  if (opts.key !== undefined || opts.serverId !== undefined) throw new UsageError('--format fwknop: --key and --server-id are for knockspa packets; fwknop takes --fwknop-key-base64 and --fwknop-hmac-key-base64');
+  if (opts.key !== undefined || opts.serverId !== undefined)
+    throw new UsageError(
+      '--format fwknop: --key and --server-id are for knockspa packets; fwknop takes --fwknop-key-base64 and --fwknop-hmac-key-base64',
+    );
   if (opts.fwknopKeyBase64 === undefined || opts.fwknopHmacKeyBase64 === undefined)
-    throw new UsageError('--format fwknop: pass --fwknop-key-base64 and --fwknop-hmac-key-base64 (the KEY_BASE64 and HMAC_KEY_BASE64 that fwknop --key-gen prints)');
+    throw new UsageError(
+      '--format fwknop: pass --fwknop-key-base64 and --fwknop-hmac-key-base64 (the KEY_BASE64 and HMAC_KEY_BASE64 that fwknop --key-gen prints)',
+    );
   const keys = parseKeyPair(opts.fwknopKeyBase64, opts.fwknopHmacKeyBase64);
   if (typeof keys === 'string') throw new UsageError(`--fwknop-key-base64/--fwknop-hmac-key-base64: ${keys}`);
   if (knock.allowIp !== null && knock.allowIp.includes(':')) throw new UsageError('--allow-ip: fwknop packets carry IPv4 addresses only');
-  if (knock.durationSec > MAX_CLIENT_TIMEOUT_SEC) throw new UsageError(`--duration: fwknop carries at most ${MAX_CLIENT_TIMEOUT_SEC} seconds`);
+  if (knock.durationSec > MAX_CLIENT_TIMEOUT_SEC)
+    throw new UsageError(`--duration: fwknop carries at most ${MAX_CLIENT_TIMEOUT_SEC} seconds`);
   const user = usernameField(opts.fwknopUser);
   const { address, family } = await resolveHost(target.host, target.family);
+  checkAllowIp(knock.allowIp, address);
   const wire = sealFwknopPacket(
     keys,
     {

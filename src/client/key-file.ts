@@ -14,9 +14,12 @@ export function loadKeyFile(file: string): UserKey {
   try {
     mode = statSync(file).mode;
   } catch (err) {
-    throw new UsageError(`cannot read key file ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}); pass --key FILE or set KNOCKSPA_KEY`);
+    throw new UsageError(
+      `cannot read key file ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}); pass --key FILE or set KNOCKSPA_KEY`,
+    );
   }
-  if ((mode & 0o077) !== 0) throw new UsageError(`key file ${file} has mode ${(mode & 0o777).toString(8)}, so others can read the secret; run: chmod 600 ${file}`);
+  if ((mode & 0o077) !== 0)
+    throw new UsageError(`key file ${file} has mode ${(mode & 0o777).toString(8)}, so others can read the secret; run: chmod 600 ${file}`);
   try {
     return parseKeyFile(readFileSync(file, 'utf8'));
   } catch (err) {
@@ -49,7 +52,8 @@ export function writeKeyFile(file: string, dir: string, key: UserKey, force: boo
     try {
       writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new UsageError(`${file} already exists; use --force to replace it (the old key stops working)`);
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+        throw new UsageError(`${file} already exists; use --force to replace it (the old key stops working)`);
       throw err;
     }
     return;

@@ -25,7 +25,8 @@ const FWKNOP_FLAGS = [
 /** --format, checked against the other options: fwknop flags without --format fwknop are a mistake. */
 export function knockFormat(opts: FwknopKnockOptions & { readonly format?: string }): KnockFormat {
   const format = opts.format ?? 'knockspa';
-  if (format !== 'knockspa' && format !== 'fwknop') throw new UsageError(`--format: expected knockspa or fwknop, got ${JSON.stringify(format)}`);
+  if (format !== 'knockspa' && format !== 'fwknop')
+    throw new UsageError(`--format: expected knockspa or fwknop, got ${JSON.stringify(format)}`);
   const stray = FWKNOP_FLAGS.find(([field]) => format === 'knockspa' && opts[field] !== undefined);
   if (stray !== undefined) throw new UsageError(`${stray[1]} is for fwknop packets; add --format fwknop`);
   return format;

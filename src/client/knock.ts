@@ -8,12 +8,13 @@ import type { UserKey } from '../protocol/keys.js';
 import { parseIp } from '../protocol/address.js';
 import { NONCE_SIZE } from '../protocol/constants.js';
 import { sealPacket } from '../protocol/packet.js';
+import { checkAllowIp } from './allow-ip.js';
 import { secureRandomBytes } from './random.js';
 import { sendDatagram } from './udp-send.js';
 
 /** What to check when a knock seems to have opened nothing (the server never answers, so the client cannot know). */
 export const KNOCK_HINTS = [
-  'the clocks differ by more than the server\'s max_skew (check: date -u on both sides)',
+  "the clocks differ by more than the server's max_skew (check: date -u on both sides)",
   'the key is not the one the server has for this user, or is bound to another server id',
   'the user may not open this port (server config [users.NAME] ports)',
   'the SPA port is blocked on the way (a firewall dropping UDP to it), or --spa-port is wrong',
@@ -42,8 +43,14 @@ export async function resolveHost(host: string, family?: 4 | 6): Promise<{ addre
 }
 
 /** Builds the packet for `fields` (minus the timestamp, taken now) and sends it. */
-export async function sendKnock(key: UserKey, fields: Omit<KnockFields, 'timestampMs'>, target: KnockTarget, serverId?: string): Promise<SentKnock> {
+export async function sendKnock(
+  key: UserKey,
+  fields: Omit<KnockFields, 'timestampMs'>,
+  target: KnockTarget,
+  serverId?: string,
+): Promise<SentKnock> {
   const { address, family } = await resolveHost(target.host, target.family);
+  checkAllowIp(fields.allowIp, address);
   const packet = sealPacket(key, { ...fields, timestampMs: Date.now() }, secureRandomBytes(NONCE_SIZE), serverId ?? key.serverId);
   await sendDatagram(packet, address, family, target.spaPort);
   return { address, family, packet };

@@ -42,7 +42,17 @@ export interface Profile {
  */
 export const PORT_LIKE = /^(?:(?:tcp|udp)\/)?[0-9]+$/i;
 const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const PROFILE_KEYS = ['host', 'spa_port', 'key', 'ports', 'allow_ip', 'format', 'fwknop_key_base64', 'fwknop_hmac_key_base64', 'fwknop_user'] as const;
+const PROFILE_KEYS = [
+  'host',
+  'spa_port',
+  'key',
+  'ports',
+  'allow_ip',
+  'format',
+  'fwknop_key_base64',
+  'fwknop_hmac_key_base64',
+  'fwknop_user',
+] as const;
 
 type Table = Record<string, unknown>;
 
@@ -63,20 +73,26 @@ function readProfile(file: string, name: string, table: Table, home: string): Pr
     throw new ConfigError(file, at(key), `expected ${expected}, got ${shown(table[key])}`);
   };
   for (const key of Object.keys(table))
-    if (!(PROFILE_KEYS as readonly string[]).includes(key)) throw new ConfigError(file, at(key), `unknown key; expected one of ${PROFILE_KEYS.join(', ')}`);
+    if (!(PROFILE_KEYS as readonly string[]).includes(key))
+      throw new ConfigError(file, at(key), `unknown key; expected one of ${PROFILE_KEYS.join(', ')}`);
 
   const { host, spa_port: spaPort, key, ports, allow_ip: allowIp } = table;
   if (typeof host !== 'string' || !/^[^\s/]+$/.test(host)) fail('host', 'the server\'s host name or address, e.g. "ssh.example.com"');
-  if (spaPort !== undefined && (typeof spaPort !== 'number' || !Number.isInteger(spaPort) || spaPort < 1 || spaPort > 65535)) fail('spa_port', 'an integer from 1 to 65535');
-  if (key !== undefined && (typeof key !== 'string' || key === '')) fail('key', 'the path of a key file, e.g. "~/.config/knockspa/alice.key"');
+  if (spaPort !== undefined && (typeof spaPort !== 'number' || !Number.isInteger(spaPort) || spaPort < 1 || spaPort > 65535))
+    fail('spa_port', 'an integer from 1 to 65535');
+  if (key !== undefined && (typeof key !== 'string' || key === ''))
+    fail('key', 'the path of a key file, e.g. "~/.config/knockspa/alice.key"');
   let specs: PortSpec[] | undefined;
   if (ports !== undefined) {
-    if (!Array.isArray(ports) || ports.length === 0 || ports.length > MAX_PORTS) fail('ports', `an array of 1 to ${MAX_PORTS} ports like ["tcp/22", "udp/53"]`);
+    if (!Array.isArray(ports) || ports.length === 0 || ports.length > MAX_PORTS)
+      fail('ports', `an array of 1 to ${MAX_PORTS} ports like ["tcp/22", "udp/53"]`);
     specs = [];
     for (const item of ports as unknown[]) {
       const spec = typeof item === 'string' ? parsePortSpec(item) : null;
-      if (spec === null) throw new ConfigError(file, at('ports'), `expected ports like "22", "tcp/22" or "udp/53" (1..65535), got ${shown(item)}`);
-      if (specs.some((p) => formatPortSpec(p) === formatPortSpec(spec))) throw new ConfigError(file, at('ports'), `${formatPortSpec(spec)} listed twice`);
+      if (spec === null)
+        throw new ConfigError(file, at('ports'), `expected ports like "22", "tcp/22" or "udp/53" (1..65535), got ${shown(item)}`);
+      if (specs.some((p) => formatPortSpec(p) === formatPortSpec(spec)))
+        throw new ConfigError(file, at('ports'), `${formatPortSpec(spec)} listed twice`);
       specs.push(spec);
     }
   }
@@ -84,7 +100,8 @@ function readProfile(file: string, name: string, table: Table, home: string): Pr
   if (allowIp === 'source') ip = null;
   else if (allowIp !== undefined) {
     ip = typeof allowIp === 'string' ? canonicalIp(allowIp) : null;
-    if (ip === null || ip === '0.0.0.0' || ip === '::') fail('allow_ip', '"source" (the address the knock comes from) or one IPv4 or IPv6 address');
+    if (ip === null || ip === '0.0.0.0' || ip === '::')
+      fail('allow_ip', '"source" (the address the knock comes from) or one IPv4 or IPv6 address');
   }
   let keyPath: string | undefined;
   if (typeof key === 'string') keyPath = key === '~' || key.startsWith('~/') ? join(home, key.slice(1)) : resolve(dirname(file), key);
@@ -93,7 +110,8 @@ function readProfile(file: string, name: string, table: Table, home: string): Pr
   // Key values are secrets: errors about them never echo what was given.
   const secretField = (name: string, v: unknown): string | undefined => {
     if (v === undefined) return undefined;
-    if (typeof v !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(v)) throw new ConfigError(file, at(name), 'expected the base64 text fwknop --key-gen prints (value not shown)');
+    if (typeof v !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(v))
+      throw new ConfigError(file, at(name), 'expected the base64 text fwknop --key-gen prints (value not shown)');
     return v;
   };
   const fwknopKeyBase64 = secretField('fwknop_key_base64', fwKey);
@@ -102,14 +120,32 @@ function readProfile(file: string, name: string, table: Table, home: string): Pr
   const fwknopFields = fwknopKeyBase64 !== undefined || fwknopHmacKeyBase64 !== undefined || fwUser !== undefined;
   if (format === 'fwknop') {
     if (fwknopKeyBase64 === undefined || fwknopHmacKeyBase64 === undefined)
-      throw new ConfigError(file, at('format'), 'format = "fwknop" needs fwknop_key_base64 and fwknop_hmac_key_base64 (what fwknop --key-gen prints)');
-    if (key !== undefined) throw new ConfigError(file, at('key'), 'a knockspa key file; an fwknop profile uses fwknop_key_base64 and fwknop_hmac_key_base64 instead');
+      throw new ConfigError(
+        file,
+        at('format'),
+        'format = "fwknop" needs fwknop_key_base64 and fwknop_hmac_key_base64 (what fwknop --key-gen prints)',
+      );
+    if (key !== undefined)
+      throw new ConfigError(
+        file,
+        at('key'),
+        'a knockspa key file; an fwknop profile uses fwknop_key_base64 and fwknop_hmac_key_base64 instead',
+      );
   } else if (fwknopFields) {
     throw new ConfigError(file, at('format'), 'format = "fwknop" when fwknop_key_base64, fwknop_hmac_key_base64 or fwknop_user is set');
   }
   return {
-    name, file, host: host as string, spaPort: spaPort as number | undefined, key: keyPath, ports: specs, allowIp: ip,
-    format: format as Profile['format'], fwknopKeyBase64, fwknopHmacKeyBase64, fwknopUser: fwUser as string | undefined,
+    name,
+    file,
+    host: host as string,
+    spaPort: spaPort as number | undefined,
+    key: keyPath,
+    ports: specs,
+    allowIp: ip,
+    format: format as Profile['format'],
+    fwknopKeyBase64,
+    fwknopHmacKeyBase64,
+    fwknopUser: fwUser as string | undefined,
   };
 }
 
@@ -117,17 +153,22 @@ function readProfile(file: string, name: string, table: Table, home: string): Pr
 export function parseProfiles(file: string, text: string, home: string = homedir()): Map<string, Profile> {
   let doc: Table;
   try {
-    doc = parseToml(text) as Table;
+    doc = parseToml(text);
   } catch (err) {
     throw new ConfigError(file, '', tomlErrorText(err));
   }
-  for (const key of Object.keys(doc)) if (key !== 'servers') throw new ConfigError(file, key, 'unknown key; expected [servers.NAME] tables only');
+  for (const key of Object.keys(doc))
+    if (key !== 'servers') throw new ConfigError(file, key, 'unknown key; expected [servers.NAME] tables only');
   const servers = doc.servers ?? {};
   if (!isTable(servers)) throw new ConfigError(file, 'servers', `expected [servers.NAME] tables, got ${shown(servers)}`);
   const profiles = new Map<string, Profile>();
   for (const [name, table] of Object.entries(servers)) {
     if (!PROFILE_NAME.test(name) || PORT_LIKE.test(name))
-      throw new ConfigError(file, `servers.${name}`, 'expected a profile name of letters, digits, . _ - that does not look like a port (22, tcp/22)');
+      throw new ConfigError(
+        file,
+        `servers.${name}`,
+        'expected a profile name of letters, digits, . _ - that does not look like a port (22, tcp/22)',
+      );
     if (!isTable(table)) throw new ConfigError(file, `servers.${name}`, `expected a table, got ${shown(table)}`);
     profiles.set(name, readProfile(file, name, table, home));
   }
@@ -147,7 +188,11 @@ export function loadProfiles(file: string = profilesFile(), env: NodeJS.ProcessE
   const withSecrets = [...profiles.values()].find((p) => p.fwknopKeyBase64 !== undefined);
   const mode = withSecrets === undefined ? 0 : statSync(file).mode & 0o777;
   if (withSecrets !== undefined && (mode & 0o077) !== 0)
-    throw new ConfigError(file, `servers.${withSecrets.name}`, `fwknop keys in a file with mode ${mode.toString(8)}, which others can read; run: chmod 600 ${file}`);
+    throw new ConfigError(
+      file,
+      `servers.${withSecrets.name}`,
+      `fwknop keys in a file with mode ${mode.toString(8)}, which others can read; run: chmod 600 ${file}`,
+    );
   return profiles;
 }
 
@@ -157,5 +202,9 @@ export function getProfile(name: string, file: string = profilesFile(), env: Nod
   const profile = profiles.get(name);
   if (profile !== undefined) return profile;
   const known = profiles.size === 0 ? 'it has none' : `it has ${[...profiles.keys()].join(', ')}`;
-  throw new ConfigError(file, `servers.${name}`, `no such profile (${known}); add [servers.${name}] with host = "..." there, or give a port (22, tcp/22, udp/53)`);
+  throw new ConfigError(
+    file,
+    `servers.${name}`,
+    `no such profile (${known}); add [servers.${name}] with host = "..." there, or give a port (22, tcp/22, udp/53)`,
+  );
 }

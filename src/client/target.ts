@@ -31,7 +31,8 @@ export interface ServerTarget {
 
 export function intOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) throw new UsageError(`${name}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max)
+    throw new UsageError(`${name}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
   return Number(value);
 }
 
@@ -43,16 +44,25 @@ export function splitProfileArg(args: readonly string[]): { profile: string | un
 }
 
 /** Where a knock goes, without the key (fwknop packets take their keys from other flags). */
-export function resolveServer(flags: ServerFlags, profile: Profile | undefined, env: NodeJS.ProcessEnv = process.env): Omit<ServerTarget, 'keyFile'> {
+export function resolveServer(
+  flags: ServerFlags,
+  profile: Profile | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Omit<ServerTarget, 'keyFile'> {
   const host = flags.host ?? profile?.host;
-  if (host === undefined) throw new UsageError(`which server? pass --host HOST, or name a profile first (knockspa open myserver), defined in ${profilesFile(env)}`);
+  if (host === undefined)
+    throw new UsageError(
+      `which server? pass --host HOST, or name a profile first (knockspa open myserver), defined in ${profilesFile(env)}`,
+    );
   const spaPort = intOption(flags.spaPort, '--spa-port', 1, 65535) ?? profile?.spaPort ?? DEFAULT_SPA_PORT;
   let allowIp = profile?.allowIp ?? null;
   if (flags.allowIp !== undefined) {
     allowIp = canonicalIp(flags.allowIp);
-    if (allowIp === null || allowIp === '0.0.0.0' || allowIp === '::') throw new UsageError(`--allow-ip: expected one IPv4 or IPv6 address, got ${JSON.stringify(flags.allowIp)}`);
+    if (allowIp === null || allowIp === '0.0.0.0' || allowIp === '::')
+      throw new UsageError(`--allow-ip: expected one IPv4 or IPv6 address, got ${JSON.stringify(flags.allowIp)}`);
   }
-  if (flags.serverId !== undefined && !SERVER_ID.test(flags.serverId)) throw new UsageError(`--server-id: expected a host-name-like identity, got ${JSON.stringify(flags.serverId)}`);
+  if (flags.serverId !== undefined && !SERVER_ID.test(flags.serverId))
+    throw new UsageError(`--server-id: expected a host-name-like identity, got ${JSON.stringify(flags.serverId)}`);
   return { host, spaPort, allowIp, serverId: flags.serverId };
 }
 

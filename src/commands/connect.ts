@@ -32,7 +32,11 @@ export interface ConnectIo {
   readonly log: (line: string) => void;
 }
 
-const defaultIo = (): ConnectIo => ({ stdin: process.stdin, stdout: process.stdout, log: (line) => process.stderr.write(`knockspa: ${line}\n`) });
+const defaultIo = (): ConnectIo => ({
+  stdin: process.stdin,
+  stdout: process.stdout,
+  log: (line) => process.stderr.write(`knockspa: ${line}\n`),
+});
 
 /** --profile, else the profile named HOST, else the one profile whose host is HOST. */
 function findProfile(host: string, explicit: string | undefined): Profile | undefined {
@@ -41,7 +45,8 @@ function findProfile(host: string, explicit: string | undefined): Profile | unde
   const named = profiles.get(host);
   if (named !== undefined) return named;
   const byHost = [...profiles.values()].filter((p) => p.host === host);
-  if (byHost.length > 1) throw new UsageError(`profiles ${byHost.map((p) => p.name).join(', ')} all have host ${host}; pick one with --profile NAME`);
+  if (byHost.length > 1)
+    throw new UsageError(`profiles ${byHost.map((p) => p.name).join(', ')} all have host ${host}; pick one with --profile NAME`);
   return byHost[0];
 }
 
@@ -65,7 +70,9 @@ async function candidates(host: string, allowIp: string | null): Promise<Candida
       const { lookup } = await import('node:dns/promises');
       found = (await lookup(host, { all: true })).map((a) => ({ address: a.address, family: a.family as 4 | 6 }));
     } catch (err) {
-      throw new UsageError(`cannot resolve ${host} (${(err as NodeJS.ErrnoException).code ?? String(err)}); check the name, or give an address`);
+      throw new UsageError(
+        `cannot resolve ${host} (${(err as NodeJS.ErrnoException).code ?? String(err)}); check the name, or give an address`,
+      );
     }
   }
   const firstOfEach = [4, 6]
@@ -75,7 +82,10 @@ async function candidates(host: string, allowIp: string | null): Promise<Candida
   if (allowIp === null) return firstOfEach;
   const family = isIP(allowIp) as 4 | 6;
   const usable = firstOfEach.filter((c) => c.family === family);
-  if (usable.length === 0) throw new UsageError(`${host} has no IPv${family} address, but the knock opens for ${allowIp} (IPv${family}); drop --allow-ip / allow_ip or connect to an IPv${family} address`);
+  if (usable.length === 0)
+    throw new UsageError(
+      `${host} has no IPv${family} address, but the knock opens for ${allowIp} (IPv${family}); drop --allow-ip / allow_ip or connect to an IPv${family} address`,
+    );
   return usable;
 }
 
@@ -111,15 +121,22 @@ export async function runConnect(host: string, portArg: string, opts: ConnectOpt
   try {
     for (const { address, family } of await candidates(target.host, target.allowIp)) {
       for (let attempt = 1; attempt <= attempts; attempt++) {
-        await sendKnock(key, { action: 'open', ports: [{ proto: 'tcp', port }], allowIp: target.allowIp, durationSec: duration }, { host: address, spaPort: target.spaPort, family }, target.serverId);
-        if (opts.verbose === true) io.log(`knocked udp/${target.spaPort} at ${address} as ${key.user} (attempt ${attempt}); connecting to tcp/${port}`);
+        await sendKnock(
+          key,
+          { action: 'open', ports: [{ proto: 'tcp', port }], allowIp: target.allowIp, durationSec: duration },
+          { host: address, spaPort: target.spaPort, family },
+          target.serverId,
+        );
+        if (opts.verbose === true)
+          io.log(`knocked udp/${target.spaPort} at ${address} as ${key.user} (attempt ${attempt}); connecting to tcp/${port}`);
         const connected = await connectWithin(address, port, timeoutSec * 1000);
         if (connected !== null) {
           key.secret.fill(0);
           if (opts.verbose === true) io.log(`connected to ${address} port ${port} after ${connected.ms} ms`);
           return await relay(connected.socket, io);
         }
-        if (attempt < attempts) io.log(`${address} port ${port} still shut after ${timeoutSec} s; knocking again (${attempt + 1}/${attempts})`);
+        if (attempt < attempts)
+          io.log(`${address} port ${port} still shut after ${timeoutSec} s; knocking again (${attempt + 1}/${attempts})`);
       }
       io.log(`${address} port ${port} did not open after ${attempts} knocks`);
     }
@@ -134,20 +151,25 @@ export async function runConnect(host: string, portArg: string, opts: ConnectOpt
 
 export function command(): Command {
   return new Command('connect')
-    .summary('knock, then relay stdin/stdout to HOST:PORT (for ssh\'s ProxyCommand)')
-    .description('Knocks for tcp/PORT, connects (knocking again with a fresh packet while the port stays shut), then relays stdin/stdout to the connection until it closes. Diagnostics go to stderr only. HOST may be a profile name; otherwise a profile whose host is HOST is used, if there is one.')
+    .summary("knock, then relay stdin/stdout to HOST:PORT (for ssh's ProxyCommand)")
+    .description(
+      'Knocks for tcp/PORT, connects (knocking again with a fresh packet while the port stays shut), then relays stdin/stdout to the connection until it closes. Diagnostics go to stderr only. HOST may be a profile name; otherwise a profile whose host is HOST is used, if there is one.',
+    )
     .argument('<host>', 'the server (name, address or profile name; ssh passes %h)')
     .argument('<port>', 'the TCP port (ssh passes %p)')
     .option('--profile <name>', 'use this profile (default: the one named HOST, or the one whose host is HOST)')
-    .option('--key <file>', 'key file (default: the profile\'s, $KNOCKSPA_KEY, or the only *.key in ./keys)')
-    .option('--spa-port <n>', 'the server\'s SPA port (default: the profile\'s, or 62201)')
+    .option('--key <file>', "key file (default: the profile's, $KNOCKSPA_KEY, or the only *.key in ./keys)")
+    .option('--spa-port <n>', "the server's SPA port (default: the profile's, or 62201)")
     .option('--allow-ip <ip>', 'open for this address instead of the one the packet comes from (connects over its address family)')
-    .option('--server-id <id>', 'server identity to name in the packet (default: the key file\'s)')
-    .option('--duration <s>', 'seconds the port stays open for new connections (default: the server\'s); the session outlives it')
+    .option('--server-id <id>', "server identity to name in the packet (default: the key file's)")
+    .option('--duration <s>', "seconds the port stays open for new connections (default: the server's); the session outlives it")
     .option('--attempts <n>', 'knocks to send per address before giving up', '3')
     .option('--timeout <s>', 'seconds to wait for the port after each knock', '3')
     .option('--verbose', 'say on stderr what was sent and when it connected')
-    .addHelpText('after', '\nIn ~/.ssh/config:\n  Host myserver\n    HostName ssh.example.com\n    ProxyCommand knockspa connect %h %p\n\nExample:\n  ssh -o ProxyCommand="knockspa connect %h %p --key ~/.config/knockspa/alice.key" alice@ssh.example.com')
+    .addHelpText(
+      'after',
+      '\nIn ~/.ssh/config:\n  Host myserver\n    HostName ssh.example.com\n    ProxyCommand knockspa connect %h %p\n\nExample:\n  ssh -o ProxyCommand="knockspa connect %h %p --key ~/.config/knockspa/alice.key" alice@ssh.example.com',
+    )
     .action(async (host: string, port: string, opts: ConnectOptions) => {
       // Exit at once when the connection is over: stdin may still be open.
       process.exit(await runConnect(host, port, opts));

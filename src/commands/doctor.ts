@@ -15,13 +15,18 @@ export interface DoctorOptions {
   readonly host?: string;
 }
 
-export async function runDoctor(profile: string | undefined, opts: DoctorOptions, print: (line: string) => void = console.log): Promise<number> {
+export async function runDoctor(
+  profile: string | undefined,
+  opts: DoctorOptions,
+  print: (line: string) => void = console.log,
+): Promise<number> {
   const { report } = await import('../doctor/finding.js');
   if (opts.client === true) {
     const { clientDoctor } = await import('../doctor/client-doctor.js');
     return report(await clientDoctor({ profile, key: opts.key, host: opts.host }), print);
   }
-  if (profile !== undefined || opts.key !== undefined || opts.host !== undefined) throw new UsageError('a profile, --key and --host are for --client; on a server: knockspa doctor --config FILE');
+  if (profile !== undefined || opts.key !== undefined || opts.host !== undefined)
+    throw new UsageError('a profile, --key and --host are for --client; on a server: knockspa doctor --config FILE');
   const { serverDoctor } = await import('../doctor/server-doctor.js');
   return report(await serverDoctor(opts.config), print);
 }
@@ -29,7 +34,9 @@ export async function runDoctor(profile: string | undefined, opts: DoctorOptions
 export function command(): Command {
   return new Command('doctor')
     .summary('check this server (or, with --client, this client) and say what to fix')
-    .description('Each finding is one line: "ok|warn|fail  what  — fix". Exits 0 when nothing failed, 1 otherwise. On a server: privileges, config, firewall tool, SPA port, pcap, key files, state dir, clock, and whether the base ruleset really drops the protected ports. With --client: profiles, key files, host names, clock.')
+    .description(
+      'Each finding is one line: "ok|warn|fail  what  — fix". Exits 0 when nothing failed, 1 otherwise. On a server: privileges, config, firewall tool, SPA port, pcap, key files, state dir, clock, and whether the base ruleset really drops the protected ports. With --client: profiles, key files, host names, clock.',
+    )
     .argument('[profile]', 'with --client: the profile to check (default: every profile)')
     .option(...CONFIG_OPTION)
     .option('--client', 'check this machine as a client')

@@ -10,7 +10,10 @@ export function command(): Command {
   return new Command('grants')
     .summary('list the live grants: user, address, port, time left')
     .option(...CONFIG_OPTION)
-    .option('--from <source>', 'where to look: firewall (what the kernel holds) or state (the daemon\'s state file); default: firewall if the backend can list it')
+    .option(
+      '--from <source>',
+      "where to look: firewall (what the kernel holds) or state (the daemon's state file); default: firewall if the backend can list it",
+    )
     .option('--json', 'one JSON object per grant')
     .addHelpText('after', '\nExample:\n  knockspa grants --config /etc/knockspa/server.toml')
     .action(async (opts: { config: string; from?: string; json?: boolean }) => {

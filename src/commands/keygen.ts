@@ -33,7 +33,9 @@ interface ExistingKey {
 function existingKeys(dir: string, user: string): ExistingKey[] {
   let names: string[] = [];
   try {
-    names = readdirSync(dir).filter((f) => isKeyFileNameFor(f, user)).sort();
+    names = readdirSync(dir)
+      .filter((f) => isKeyFileNameFor(f, user))
+      .sort();
   } catch {
     // no directory: no keys
   }
@@ -42,7 +44,8 @@ function existingKeys(dir: string, user: string): ExistingKey[] {
     const key = loadKeyFile(join(dir, name));
     key.secret.fill(0);
     // a.b.key fits user "a" by name but may be user "a.b"'s key
-    if (key.user === user) keys.push({ file: join(dir, name), keyIdHex: bytesToHex(key.keyId), serverId: key.serverId, created: key.created });
+    if (key.user === user)
+      keys.push({ file: join(dir, name), keyIdHex: bytesToHex(key.keyId), serverId: key.serverId, created: key.created });
   }
   return keys;
 }
@@ -61,15 +64,22 @@ function newKey(user: string, serverId: string, now: Date): UserKey {
 }
 
 function checkNames(opts: KeygenOptions): void {
-  if (!USER_NAME.test(opts.user)) throw new UsageError(`--user: expected a name like "alice" (lowercase letters, digits, _ . -; at most 32), got ${JSON.stringify(opts.user)}`);
-  if (opts.serverId !== undefined && !SERVER_ID.test(opts.serverId)) throw new UsageError(`--server-id: expected a host-name-like identity, got ${JSON.stringify(opts.serverId)}`);
+  if (!USER_NAME.test(opts.user))
+    throw new UsageError(
+      `--user: expected a name like "alice" (lowercase letters, digits, _ . -; at most 32), got ${JSON.stringify(opts.user)}`,
+    );
+  if (opts.serverId !== undefined && !SERVER_ID.test(opts.serverId))
+    throw new UsageError(`--server-id: expected a host-name-like identity, got ${JSON.stringify(opts.serverId)}`);
 }
 
 export function runKeygen(opts: KeygenOptions, print: (line: string) => void = console.log): number {
   checkNames(opts);
   if (opts.rotate === true) return rotate(opts, print);
   const serverId = opts.serverId ?? hostname();
-  if (!SERVER_ID.test(serverId)) throw new UsageError(`--server-id: this host's name ${JSON.stringify(serverId)} is not usable as a server identity; pass --server-id NAME`);
+  if (!SERVER_ID.test(serverId))
+    throw new UsageError(
+      `--server-id: this host's name ${JSON.stringify(serverId)} is not usable as a server identity; pass --server-id NAME`,
+    );
   const dir = opts.out ?? 'keys';
   const file = join(dir, `${opts.user}.key`);
   const key = newKey(opts.user, serverId, new Date());
@@ -95,7 +105,10 @@ function rotate(opts: KeygenOptions, print: (line: string) => void): number {
   const { user } = opts;
   const dir = opts.out ?? 'keys';
   const old = existingKeys(dir, user);
-  if (old.length === 0) throw new UsageError(`--rotate: no key of ${user} in ${dir} to rotate; make the first with: knockspa keygen --user ${user} --out ${dir}`);
+  if (old.length === 0)
+    throw new UsageError(
+      `--rotate: no key of ${user} in ${dir} to rotate; make the first with: knockspa keygen --user ${user} --out ${dir}`,
+    );
   // The newest key's server id, unless told otherwise: a rotation keeps the binding.
   const newest = old.reduce((a, b) => (b.created > a.created ? b : a));
   const serverId = opts.serverId ?? newest.serverId;
@@ -128,8 +141,11 @@ export function command(): Command {
     .option('--out <dir>', 'directory to write NAME.key into', 'keys')
     .option('--server-id <id>', 'the server identity the key is bound to (default: this host name)')
     .option('--force', 'replace an existing key file')
-    .option('--rotate', 'add a new key beside the user\'s existing ones (NAME.YYYY-MM-DD.key); both work until the old file is removed')
-    .addHelpText('after', '\nExamples:\n  knockspa keygen --user alice --server-id ssh.example.com --out keys\n  knockspa keygen --user alice --rotate --out /etc/knockspa/keys')
+    .option('--rotate', "add a new key beside the user's existing ones (NAME.YYYY-MM-DD.key); both work until the old file is removed")
+    .addHelpText(
+      'after',
+      '\nExamples:\n  knockspa keygen --user alice --server-id ssh.example.com --out keys\n  knockspa keygen --user alice --rotate --out /etc/knockspa/keys',
+    )
     .action((opts: KeygenOptions) => {
       process.exitCode = runKeygen(opts);
     });

@@ -40,11 +40,18 @@ export function parsePorts(args: readonly string[]): PortSpec[] {
   return ports;
 }
 
-export async function runKnock(action: Action, args: readonly string[], opts: KnockOptions, print: (line: string) => void = console.log): Promise<number> {
+export async function runKnock(
+  action: Action,
+  args: readonly string[],
+  opts: KnockOptions,
+  print: (line: string) => void = console.log,
+): Promise<number> {
   const split = splitProfileArg(args);
   const profile = split.profile === undefined ? undefined : getProfile(split.profile);
   if (profile !== undefined && split.ports.length === 0 && profile.ports === undefined)
-    throw new UsageError(`which port? profile ${profile.name} has no ports = [...] in ${profile.file}; add them there or give them: knockspa ${action} ${profile.name} 22`);
+    throw new UsageError(
+      `which port? profile ${profile.name} has no ports = [...] in ${profile.file}; add them there or give them: knockspa ${action} ${profile.name} 22`,
+    );
   const ports = profile?.ports !== undefined && split.ports.length === 0 ? [...profile.ports] : parsePorts(split.ports);
   const duration = intOption(opts.duration, '--duration', 1, MAX_DURATION_SEC);
   if (action === 'close' && duration !== undefined) throw new UsageError('--duration: a close knock has none');
@@ -69,7 +76,10 @@ export async function runKnock(action: Action, args: readonly string[], opts: Kn
     const target = resolveTarget(opts, profile);
     const key = loadKeyFile(target.keyFile);
     ({ allowIp, spaPort } = target);
-    sent = { ...(await sendKnock(key, { action, ports, allowIp, durationSec: duration ?? 0 }, { host: target.host, spaPort }, target.serverId)), user: key.user };
+    sent = {
+      ...(await sendKnock(key, { action, ports, allowIp, durationSec: duration ?? 0 }, { host: target.host, spaPort }, target.serverId)),
+      user: key.user,
+    };
     key.secret.fill(0);
   }
   if (opts.dumpPacket !== undefined) writeFileSync(opts.dumpPacket, sent.packet, { mode: 0o600 });
@@ -95,26 +105,35 @@ export async function runKnock(action: Action, args: readonly string[], opts: Kn
 
 export function command(name: Action): Command {
   const summary = name === 'open' ? 'open ports on a server for you' : 'close ports you opened, before their time is up';
-  const example = name === 'open' ? 'knockspa open 22 --host ssh.example.com --key keys/alice.key --wait' : 'knockspa close 22 --host ssh.example.com --key keys/alice.key';
+  const example =
+    name === 'open'
+      ? 'knockspa open 22 --host ssh.example.com --key keys/alice.key --wait'
+      : 'knockspa close 22 --host ssh.example.com --key keys/alice.key';
   const cmd = new Command(name)
     .summary(summary)
     .description(`${summary}. Sends one signed, encrypted UDP packet; the server never answers it.`)
     .usage('[PROFILE] [PORT...] [options]')
-    .argument('<profile-or-port...>', 'a profile name (from ~/.config/knockspa/config.toml), then ports: 22, tcp/22 or udp/53 (up to 8; default: the profile\'s)')
-    .option('--host <host>', 'the server (name or address); default: the profile\'s')
-    .option('--key <file>', 'key file (default: the profile\'s, $KNOCKSPA_KEY, or the only *.key in ./keys)')
-    .option('--spa-port <n>', 'the server\'s SPA port (default: the profile\'s, or 62201)')
+    .argument(
+      '<profile-or-port...>',
+      "a profile name (from ~/.config/knockspa/config.toml), then ports: 22, tcp/22 or udp/53 (up to 8; default: the profile's)",
+    )
+    .option('--host <host>', "the server (name or address); default: the profile's")
+    .option('--key <file>', "key file (default: the profile's, $KNOCKSPA_KEY, or the only *.key in ./keys)")
+    .option('--spa-port <n>', "the server's SPA port (default: the profile's, or 62201)")
     .option('--allow-ip <ip>', 'open for this address instead of the one the packet comes from')
-    .option('--server-id <id>', 'server identity to name in the packet (default: the key file\'s)')
+    .option('--server-id <id>', "server identity to name in the packet (default: the key file's)")
     .option('--format <format>', 'packet format: knockspa (default), or fwknop to knock a fwknopd (open only; a profile may set it)')
     .option('--fwknop-key-base64 <key>', 'with --format fwknop: KEY_BASE64 from fwknop --key-gen')
     .option('--fwknop-hmac-key-base64 <key>', 'with --format fwknop: HMAC_KEY_BASE64 from fwknop --key-gen')
     .option('--fwknop-user <name>', 'with --format fwknop: the user name field (default: your login name)')
     .addOption(new Option('--dump-packet <file>', 'also write the exact bytes sent to this file').hideHelp())
-    .addHelpText('after', `\nA first argument that is not a port (22, tcp/22, udp/53) names a profile; flags override the profile.\n\nExamples:\n  ${example}\n  knockspa ${name} myserver`);
+    .addHelpText(
+      'after',
+      `\nA first argument that is not a port (22, tcp/22, udp/53) names a profile; flags override the profile.\n\nExamples:\n  ${example}\n  knockspa ${name} myserver`,
+    );
   if (name === 'open') {
     cmd
-      .option('--duration <s>', 'seconds to keep it open (default: the server\'s default_duration)')
+      .option('--duration <s>', "seconds to keep it open (default: the server's default_duration)")
       .option('--wait', 'then probe the TCP port(s) until they connect')
       .option('--wait-timeout <s>', 'give up waiting after this many seconds', '10');
   }

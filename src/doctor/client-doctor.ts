@@ -26,16 +26,27 @@ function keyFileFindings(file: string, via: string): Finding[] {
   try {
     mode = statSync(file).mode;
   } catch (err) {
-    return [fail(`key file ${file} (${via}) cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, 'fix the path: --key FILE, KNOCKSPA_KEY, or key = "FILE" in the profile')];
+    return [
+      fail(
+        `key file ${file} (${via}) cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+        'fix the path: --key FILE, KNOCKSPA_KEY, or key = "FILE" in the profile',
+      ),
+    ];
   }
-  if ((mode & 0o077) !== 0) return [fail(`key file ${file} has mode ${(mode & 0o777).toString(8)}: others can read the secret`, `chmod 600 ${file}; knockspa refuses to use it until then`)];
+  if ((mode & 0o077) !== 0)
+    return [
+      fail(
+        `key file ${file} has mode ${(mode & 0o777).toString(8)}: others can read the secret`,
+        `chmod 600 ${file}; knockspa refuses to use it until then`,
+      ),
+    ];
   try {
     const key = parseKeyFile(readFileSync(file, 'utf8'));
     key.secret.fill(0);
     return [ok(`key file ${file} (${via}): user ${key.user}, server id "${key.serverId}", key id ${bytesToHex(key.keyId)}, mode 600`)];
   } catch (err) {
     const what = err instanceof KeyFileError ? err.message : (err as Error).message;
-    return [fail(`key file ${file}: ${what}`, 'ask the server\'s admin for a new key file (knockspa keygen --rotate)')];
+    return [fail(`key file ${file}: ${what}`, "ask the server's admin for a new key file (knockspa keygen --rotate)")];
   }
 }
 
@@ -45,7 +56,12 @@ async function hostFindings(host: string, via: string): Promise<Finding[]> {
     const addresses = (await lookup(host, { all: true })).map((a) => a.address);
     return [ok(`host ${host} (${via}) resolves to ${addresses.join(', ')}`)];
   } catch (err) {
-    return [fail(`host ${host} (${via}) does not resolve (${(err as NodeJS.ErrnoException).code ?? String(err)})`, 'check the name (profile host / --host), or use an address')];
+    return [
+      fail(
+        `host ${host} (${via}) does not resolve (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+        'check the name (profile host / --host), or use an address',
+      ),
+    ];
   }
 }
 
@@ -56,9 +72,15 @@ async function profileFindings(profile: Profile, env: NodeJS.ProcessEnv): Promis
     keyFile = findKeyFile(profile.key, env);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    return [fail(`${via} has no key: ${err.message}`, `set key = "FILE" in [servers.${profile.name}]`), ...(await hostFindings(profile.host, via))];
+    return [
+      fail(`${via} has no key: ${err.message}`, `set key = "FILE" in [servers.${profile.name}]`),
+      ...(await hostFindings(profile.host, via)),
+    ];
   }
-  return [...keyFileFindings(keyFile, profile.key === undefined ? `${via}, from the environment` : via), ...(await hostFindings(profile.host, via))];
+  return [
+    ...keyFileFindings(keyFile, profile.key === undefined ? `${via}, from the environment` : via),
+    ...(await hostFindings(profile.host, via)),
+  ];
 }
 
 export async function clientDoctor(opts: ClientDoctorOptions, env: NodeJS.ProcessEnv = process.env): Promise<Finding[]> {
@@ -67,7 +89,11 @@ export async function clientDoctor(opts: ClientDoctorOptions, env: NodeJS.Proces
   let profiles = new Map<string, Profile>();
   try {
     profiles = loadProfiles(file, env);
-    findings.push(profiles.size === 0 ? ok(`no profiles in ${file} (optional)`) : ok(`profile file ${file} is valid: ${[...profiles.keys()].join(', ')}`));
+    findings.push(
+      profiles.size === 0
+        ? ok(`no profiles in ${file} (optional)`)
+        : ok(`profile file ${file} is valid: ${[...profiles.keys()].join(', ')}`),
+    );
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     findings.push(fail(`profile file ${err.message}`, 'fix the key it names; open, close and connect refuse the file until then'));
@@ -75,7 +101,8 @@ export async function clientDoctor(opts: ClientDoctorOptions, env: NodeJS.Proces
 
   if (opts.profile !== undefined) {
     const profile = profiles.get(opts.profile);
-    if (profile === undefined) findings.push(fail(`no profile ${opts.profile} in ${file}`, `add [servers.${opts.profile}] with host = "..." and key = "..."`));
+    if (profile === undefined)
+      findings.push(fail(`no profile ${opts.profile} in ${file}`, `add [servers.${opts.profile}] with host = "..." and key = "..."`));
     else findings.push(...(await profileFindings(profile, env)));
   } else if (opts.key !== undefined || profiles.size === 0) {
     try {

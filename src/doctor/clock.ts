@@ -26,13 +26,20 @@ function runningTimeDaemon(proc = '/proc'): string | undefined {
 export function clockFindings(maxSkewSec: number | undefined, now: Date = new Date()): Finding[] {
   const skew = maxSkewSec === undefined ? "the server's max_skew" : `max_skew (${maxSkewSec} s)`;
   const year = now.getUTCFullYear();
-  if (year < 2024 || year > 2100) return [fail(`clock says ${now.toISOString()}`, 'set the time (e.g. install chrony); every knock is refused while it is this far off')];
+  if (year < 2024 || year > 2100)
+    return [fail(`clock says ${now.toISOString()}`, 'set the time (e.g. install chrony); every knock is refused while it is this far off')];
   const findings = [ok(`clock says ${now.toISOString()}`)];
   if (existsSync('/run/systemd/timesync/synchronized')) findings.push(ok('clock synchronized by systemd-timesyncd'));
   else {
     const daemon = runningTimeDaemon();
     if (daemon !== undefined) findings.push(ok(`clock kept by ${daemon}`));
-    else findings.push(warn('no time synchronization found (no chronyd, ntpd or systemd-timesyncd running)', `install chrony or systemd-timesyncd: knocks are refused when the two clocks differ by more than ${skew}`));
+    else
+      findings.push(
+        warn(
+          'no time synchronization found (no chronyd, ntpd or systemd-timesyncd running)',
+          `install chrony or systemd-timesyncd: knocks are refused when the two clocks differ by more than ${skew}`,
+        ),
+      );
   }
   return findings;
 }

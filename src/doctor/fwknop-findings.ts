@@ -17,5 +17,9 @@ export function fwknopFindings(config: ServerConfig): Finding[] {
     if (!(err instanceof ConfigError)) throw err;
     return [fail(err.expected, `chmod 600 ${config.file}; the daemon refuses to start until then`)];
   }
-  return [ok(`${n} user${n === 1 ? '' : 's'} with format = "fwknop" (of at most ${MAX_FWKNOP_USERS}); their keys are in ${config.file}, mode 600`)];
+  return [
+    ok(
+      `${n} user${n === 1 ? '' : 's'} with format = "fwknop" (of at most ${MAX_FWKNOP_USERS}); their keys are in ${config.file}, mode 600`,
+    ),
+  ];
 }

@@ -10,12 +10,30 @@ import { all, negate, portIn, type Chain, type Probe, type Rule, type Target, ty
 export function tokenize(line: string): string[] {
   const words: string[] = [];
   const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
-  for (let m = re.exec(line); m !== null; m = re.exec(line)) words.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] as string));
+  for (let m = re.exec(line); m !== null; m = re.exec(line))
+    words.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] as string));
   return words;
 }
 
 /** Targets that do not end a packet's walk through the chain. */
-const NON_TERMINAL = new Set(['LOG', 'NFLOG', 'ULOG', 'MARK', 'CONNMARK', 'TRACE', 'AUDIT', 'CT', 'NOTRACK', 'TCPMSS', 'CLASSIFY', 'DSCP', 'TOS', 'TTL', 'HL', 'SET']);
+const NON_TERMINAL = new Set([
+  'LOG',
+  'NFLOG',
+  'ULOG',
+  'MARK',
+  'CONNMARK',
+  'TRACE',
+  'AUDIT',
+  'CT',
+  'NOTRACK',
+  'TCPMSS',
+  'CLASSIFY',
+  'DSCP',
+  'TOS',
+  'TTL',
+  'HL',
+  'SET',
+]);
 
 function targetOf(name: string, goto: boolean, userChains: ReadonlySet<string>): Target {
   if (name === 'ACCEPT') return { kind: 'accept' };
@@ -129,7 +147,10 @@ function parseRule(text: string, words: readonly string[], userChains: ReadonlyS
 
 /** Parses the output of `iptables -S` (all chains of the filter table, or one chain). */
 export function parseIptables(text: string): Map<string, Chain> {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const userChains = new Set<string>();
   const policies = new Map<string, 'accept' | 'drop'>();
   const rules = new Map<string, Rule[]>();

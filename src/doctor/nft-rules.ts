@@ -71,14 +71,16 @@ function matcher(expr: Json): (p: Probe) => Tri {
     }
     // A rule for some sources is not one for everyone (see ruleset.ts).
     if (field === 'saddr') return () => (op === '!=' ? 'yes' : 'no');
-    if ((protocol === 'ip' && field === 'protocol') || (protocol === 'ip6' && field === 'nexthdr')) return (p) => compare(op, protoIs(right, p));
+    if ((protocol === 'ip' && field === 'protocol') || (protocol === 'ip6' && field === 'nexthdr'))
+      return (p) => compare(op, protoIs(right, p));
     return () => 'maybe';
   }
   if (meta === 'l4proto') return (p) => compare(op, protoIs(right, p));
   if (meta === 'nfproto') return (p) => compare(op, contains(right, p.family === 4 ? 'ipv4' : 'ipv6'));
   if (meta === 'iifname' || meta === 'iif') return () => (right === 'lo' ? compare(op, false) : 'maybe');
   if (isObj(left.ct) && left.ct.key === 'state') return (p) => compare(op, contains(right, p.state));
-  if (Array.isArray(left.concat) && left.concat.some((part) => isObj(part) && isObj(part.payload) && part.payload.field === 'saddr')) return () => (op === '!=' ? 'maybe' : 'no');
+  if (Array.isArray(left.concat) && left.concat.some((part) => isObj(part) && isObj(part.payload) && part.payload.field === 'saddr'))
+    return () => (op === '!=' ? 'maybe' : 'no');
   return () => 'maybe';
 }
 

@@ -56,7 +56,8 @@ function listenFamilies(config: ServerConfig): Array<4 | 6> {
 
 /** How to get a port dropped: a backend that drops ports itself does once the daemon has set it up. */
 function dropFix(config: ServerConfig, port: string): string {
-  if (config.firewallSettings.backend.capabilities.protectsPorts) return `start the daemon (firewall = "${config.firewall}" drops ${port} itself once set up), or make the base ruleset drop it`;
+  if (config.firewallSettings.backend.capabilities.protectsPorts)
+    return `start the daemon (firewall = "${config.firewall}" drops ${port} itself once set up), or make the base ruleset drop it`;
   return `make the base ruleset drop ${port} and remove what accepts it (docs/operations.md, "Base ruleset")`;
 }
 
@@ -66,7 +67,10 @@ export async function rulesetFindings(config: ServerConfig): Promise<Finding[]> 
   for (const family of [4, 6] as const) {
     const ipv = `IPv${family}`;
     const { sources, problems } = await readRuleset(family);
-    for (const problem of problems) findings.push(warn(`cannot read the ${ipv} ruleset (${problem})`, 'run doctor as root; without it the base-ruleset checks below are missing'));
+    for (const problem of problems)
+      findings.push(
+        warn(`cannot read the ${ipv} ruleset (${problem})`, 'run doctor as root; without it the base-ruleset checks below are missing'),
+      );
     if (sources.length === 0) continue;
 
     for (const spec of ports) {
@@ -75,7 +79,13 @@ export async function rulesetFindings(config: ServerConfig): Promise<Finding[]> 
       if (v.kind === 'drop') findings.push(ok(`${port} is dropped for ${ipv} until a knock opens it (${v.by})`));
       else if (v.kind === 'accept')
         findings.push(warn(`${port} is open to every ${ipv} address (${v.by}): knockspa protects nothing there`, dropFix(config, port)));
-      else findings.push(warn(`cannot tell whether ${port} is dropped for ${ipv}: ${v.by} uses matches this check does not model`, `check from another machine: a connect to ${port} must time out without a knock`));
+      else
+        findings.push(
+          warn(
+            `cannot tell whether ${port} is dropped for ${ipv}: ${v.by} uses matches this check does not model`,
+            `check from another machine: a connect to ${port} must time out without a knock`,
+          ),
+        );
     }
 
     const tcp = ports.find((p) => p.proto === 'tcp');
@@ -83,13 +93,23 @@ export async function rulesetFindings(config: ServerConfig): Promise<Finding[]> 
       const v = verdictOf(sources, { family, ...tcp, state: 'established' });
       if (v.kind === 'accept') findings.push(ok(`established ${ipv} connections are accepted: a session outlives its grant`));
       else if (v.kind === 'drop')
-        findings.push(warn(`established ${ipv} connections to ${formatPortSpec(tcp)} are dropped (${v.by}): sessions die when their grant closes`, `accept them first: ${family === 4 ? 'iptables' : 'ip6tables'} -I INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`));
+        findings.push(
+          warn(
+            `established ${ipv} connections to ${formatPortSpec(tcp)} are dropped (${v.by}): sessions die when their grant closes`,
+            `accept them first: ${family === 4 ? 'iptables' : 'ip6tables'} -I INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`,
+          ),
+        );
     }
 
     if (config.listen === 'udp' && listenFamilies(config).includes(family)) {
       const v = verdictOf(sources, { family, proto: 'udp', port: config.port, state: 'new' });
       if (v.kind === 'drop')
-        findings.push(fail(`the SPA port udp/${config.port} is dropped for ${ipv} (${v.by}): knocks never reach the daemon`, `accept it before that rule (${family === 4 ? 'iptables' : 'ip6tables'} -I INPUT -p udp --dport ${config.port} -j ACCEPT), or use listen = "pcap"`));
+        findings.push(
+          fail(
+            `the SPA port udp/${config.port} is dropped for ${ipv} (${v.by}): knocks never reach the daemon`,
+            `accept it before that rule (${family === 4 ? 'iptables' : 'ip6tables'} -I INPUT -p udp --dport ${config.port} -j ACCEPT), or use listen = "pcap"`,
+          ),
+        );
       else if (v.kind === 'accept') findings.push(ok(`the SPA port udp/${config.port} is reachable over ${ipv}`));
     }
   }

@@ -23,8 +23,7 @@ export interface Probe {
 }
 
 export type Target =
-  | { readonly kind: 'accept' | 'drop' | 'return' | 'next' | 'unknown' }
-  | { readonly kind: 'jump' | 'goto'; readonly chain: string };
+  { readonly kind: 'accept' | 'drop' | 'return' | 'next' | 'unknown' } | { readonly kind: 'jump' | 'goto'; readonly chain: string };
 
 export interface Rule {
   /** As the tool prints it, for the report. */

@@ -33,9 +33,17 @@ function privilegeFindings(listen: ServerConfig['listen'] | undefined): Finding[
   if (uid === 0) return [ok('running as root')];
   const caps = effectiveCaps();
   const has = (bit: number): boolean => (caps & (1n << BigInt(bit))) !== 0n;
-  const missing = [...(has(CAP_NET_ADMIN) ? [] : ['CAP_NET_ADMIN (firewall)']), ...(listen === 'pcap' && !has(CAP_NET_RAW) ? ['CAP_NET_RAW (pcap)'] : [])];
+  const missing = [
+    ...(has(CAP_NET_ADMIN) ? [] : ['CAP_NET_ADMIN (firewall)']),
+    ...(listen === 'pcap' && !has(CAP_NET_RAW) ? ['CAP_NET_RAW (pcap)'] : []),
+  ];
   if (missing.length === 0) return [ok(`running as uid ${uid} with the capabilities the daemon needs`)];
-  return [fail(`running as uid ${uid} without ${missing.join(' and ')}`, 'run the daemon (and this check) as root, as packaging/knockspa.service does: sudo knockspa doctor')];
+  return [
+    fail(
+      `running as uid ${uid} without ${missing.join(' and ')}`,
+      'run the daemon (and this check) as root, as packaging/knockspa.service does: sudo knockspa doctor',
+    ),
+  ];
 }
 
 /** pid and command line of the process bound to udp/`port`, from `ss`. */
@@ -44,7 +52,9 @@ async function udpPortHolder(port: number): Promise<{ pid: number; command: stri
     const { stdout } = await runTool(['ss', '-H', '-u', '-l', '-n', '-p', 'sport', '=', `:${port}`]);
     const pid = Number(/pid=(\d+)/.exec(stdout)?.[1]);
     if (!Number.isInteger(pid)) return undefined;
-    const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/[\0\s]+/g, ' ').trim();
+    const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      .replace(/[\0\s]+/g, ' ')
+      .trim();
     return { pid, command };
   } catch {
     return undefined;
@@ -56,11 +66,19 @@ async function listenerFindings(config: ServerConfig): Promise<Finding[]> {
   try {
     await listener.start(() => undefined);
     await listener.close();
-    return [ok(config.listen === 'udp' ? `the SPA port udp/${config.port} on ${config.address} is free for the daemon` : `pcap can capture knocks on ${config.interface ?? '?'}`)];
+    return [
+      ok(
+        config.listen === 'udp'
+          ? `the SPA port udp/${config.port} on ${config.address} is free for the daemon`
+          : `pcap can capture knocks on ${config.interface ?? '?'}`,
+      ),
+    ];
   } catch (err) {
     const message = (err as Error).message;
     if (config.listen === 'pcap') {
-      const fix = message.startsWith(PCAP_MISSING) ? 'install it as said, or use listen = "udp"' : `check interface = "${config.interface ?? ''}" (ip link) and run as root`;
+      const fix = message.startsWith(PCAP_MISSING)
+        ? 'install it as said, or use listen = "udp"'
+        : `check interface = "${config.interface ?? ''}" (ip link) and run as root`;
       return [fail(message, fix)];
     }
     if (!/EADDRINUSE/.test(message)) return [fail(message, 'fix address/port in the config')];
@@ -69,14 +87,24 @@ async function listenerFindings(config: ServerConfig): Promise<Finding[]> {
       return [ok(`the SPA port udp/${config.port} is held by the running knockspa daemon (pid ${holder.pid})`)];
     // Short: arguments may hold whole scripts (node -e ...).
     const who = holder === undefined ? 'another process' : `pid ${holder.pid} (${holder.command.slice(0, 80)})`;
-    return [fail(`the SPA port udp/${config.port} is taken by ${who}`, 'stop it, or set port = a free port in the config and spa_port / --spa-port on the clients')];
+    return [
+      fail(
+        `the SPA port udp/${config.port} is taken by ${who}`,
+        'stop it, or set port = a free port in the config and spa_port / --spa-port on the clients',
+      ),
+    ];
   }
 }
 
 async function firewallFindings(config: ServerConfig): Promise<Finding[]> {
   const firewall = makeFirewall(config, pino({ enabled: false }));
   if (!config.firewallSettings.backend.capabilities.opensPorts)
-    return [warn(`firewall = "${config.firewall}" manages ${firewall.description}: a knock opens nothing`, `set firewall = "${DEFAULT_BACKEND}" for real use`)];
+    return [
+      warn(
+        `firewall = "${config.firewall}" manages ${firewall.description}: a knock opens nothing`,
+        `set firewall = "${DEFAULT_BACKEND}" for real use`,
+      ),
+    ];
   try {
     await firewall.check(protectedPorts(config.firewallSettings.protect, config.users.values()));
     return [ok(`firewall ${firewall.name} is present and usable`)];
@@ -91,11 +119,17 @@ export async function serverDoctor(configPath: string = DEFAULT_CONFIG_PATH): Pr
     config = loadConfig(configPath);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    return [...privilegeFindings(undefined), fail(`config ${err.message}`, 'fix what it names; the daemon refuses to start (and a reload keeps the old config) until then'), ...clockFindings(undefined)];
+    return [
+      ...privilegeFindings(undefined),
+      fail(`config ${err.message}`, 'fix what it names; the daemon refuses to start (and a reload keeps the old config) until then'),
+      ...clockFindings(undefined),
+    ];
   }
   return [
     ...privilegeFindings(config.listen),
-    ok(`config ${config.file} is valid (${config.users.size} user${config.users.size === 1 ? '' : 's'}, server_id "${config.serverId}", listen ${config.listen}, firewall ${config.firewall})`),
+    ok(
+      `config ${config.file} is valid (${config.users.size} user${config.users.size === 1 ? '' : 's'}, server_id "${config.serverId}", listen ${config.listen}, firewall ${config.firewall})`,
+    ),
     ...(await firewallFindings(config)),
     ...(await listenerFindings(config)),
     ...keyFindings(config),

@@ -94,6 +94,7 @@ export function encodeBody(fields: KnockFields, serverTagBytes: Uint8Array, out:
   });
 }
 
+// eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- the reject reason is named for the reader
 function decodeAddress(body: Uint8Array): string | null | RejectReason {
   const family = body[BODY_OFF_FAMILY];
   const end = BODY_OFF_ADDRESS + 16;

@@ -33,7 +33,7 @@ export function isKeyFileNameFor(fileName: string, user: string): boolean {
 
 export function formatKeyFile(key: UserKey): string {
   return [
-    '# knockspa key file. SECRET: keep it mode 0600; it belongs on this user\'s client and on the server only.',
+    "# knockspa key file. SECRET: keep it mode 0600; it belongs on this user's client and on the server only.",
     KEY_FILE_HEADER,
     `user: ${key.user}`,
     `key-id: ${bytesToHex(key.keyId)}`,
@@ -55,7 +55,10 @@ function shown(value: string): string {
 
 function hexField(value: string, size: number, field: Field, line: number): void {
   if (value.length !== 2 * size || !/^[0-9a-f]+$/.test(value))
-    throw new KeyFileError(line, `${field}: expected ${2 * size} lowercase hex digits, got ${field === 'secret' ? `${value.length} characters` : shown(value)}`);
+    throw new KeyFileError(
+      line,
+      `${field}: expected ${2 * size} lowercase hex digits, got ${field === 'secret' ? `${value.length} characters` : shown(value)}`,
+    );
 }
 
 /** Checks one field's value where it stands, so the error names its line. */

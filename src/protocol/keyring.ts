@@ -4,7 +4,7 @@
  * @module
  */
 import { hmac, type _HMAC } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256, type _SHA256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { KEY_ID_SIZE } from './constants.js';
 import { deriveKeys, type UserKey } from './keys.js';
@@ -17,11 +17,13 @@ export interface KeyringEntry {
   readonly serverId: string;
   readonly encKey: Uint8Array;
   /** HMAC state keyed once with the MAC key; cloned per packet. */
-  readonly mac: _HMAC<any>;
+  readonly mac: _HMAC<_SHA256>;
 }
 
 function readU32(bytes: Uint8Array, at: number): number {
-  return (((bytes[at] as number) << 24) | ((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number)) >>> 0;
+  return (
+    (((bytes[at] as number) << 24) | ((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number)) >>> 0
+  );
 }
 
 export class Keyring {
@@ -29,7 +31,8 @@ export class Keyring {
 
   /** Adds a key; throws if another key already has its id. */
   add(key: UserKey): KeyringEntry {
-    if (this.find(key.keyId, 0) !== undefined) throw new Error(`key id ${bytesToHex(key.keyId)} (user ${key.user}) is already in use by another key`);
+    if (this.find(key.keyId, 0) !== undefined)
+      throw new Error(`key id ${bytesToHex(key.keyId)} (user ${key.user}) is already in use by another key`);
     const { encKey, macKey } = deriveKeys(key.secret);
     const entry: KeyringEntry = {
       user: key.user,

@@ -7,15 +7,7 @@
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
-import {
-  HKDF_INFO_ENC,
-  HKDF_INFO_MAC,
-  HKDF_SALT,
-  KEY_ID_SIZE,
-  SECRET_SIZE,
-  SERVER_TAG_LABEL,
-  SERVER_TAG_SIZE,
-} from './constants.js';
+import { HKDF_INFO_ENC, HKDF_INFO_MAC, HKDF_SALT, KEY_ID_SIZE, SECRET_SIZE, SERVER_TAG_LABEL, SERVER_TAG_SIZE } from './constants.js';
 
 export interface UserKey {
   readonly user: string;

@@ -128,7 +128,8 @@ export class Verifier {
     if (fields.timestampMs < nowMs - this.maxSkewMs) return this.wipe('stale');
     if (fields.timestampMs > nowMs + this.maxSkewMs) return this.wipe('future');
     // 6. Meant for this server.
-    if (!equalBytes(this.body.subarray(BODY_OFF_SERVER, BODY_OFF_SERVER + SERVER_TAG_SIZE), this.serverTag)) return this.wipe('wrong-server');
+    if (!equalBytes(this.body.subarray(BODY_OFF_SERVER, BODY_OFF_SERVER + SERVER_TAG_SIZE), this.serverTag))
+      return this.wipe('wrong-server');
     this.body.fill(0);
     // 7. Never seen before; remembered as long as its timestamp could still pass step 5.
     const packetId = flatHex(packet.subarray(OFF_KEY_ID, HEADER_SIZE));

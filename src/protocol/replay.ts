@@ -41,7 +41,8 @@ export class ReplayGuard {
     readonly perOwner: number = defaultPerOwner(capacity),
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`replay capacity: expected a positive integer, got ${capacity}`);
-    if (!Number.isInteger(perOwner) || perOwner < 1) throw new Error(`replay per-owner quota: expected a positive integer, got ${perOwner}`);
+    if (!Number.isInteger(perOwner) || perOwner < 1)
+      throw new Error(`replay per-owner quota: expected a positive integer, got ${perOwner}`);
   }
 
   get size(): number {
@@ -87,7 +88,9 @@ export class ReplayGuard {
   }
 
   toState(): ReplayState {
-    const entries = [...this.expiry].map(([id, { expiresAt, owner }]) => (owner === undefined ? ([id, expiresAt] as const) : ([id, expiresAt, owner] as const)));
+    const entries = [...this.expiry].map(([id, { expiresAt, owner }]) =>
+      owner === undefined ? ([id, expiresAt] as const) : ([id, expiresAt, owner] as const),
+    );
     return { version: REPLAY_STATE_VERSION, entries };
   }
 

@@ -7,12 +7,15 @@
  */
 import type { Logger } from 'pino';
 import { ReplayGuard } from '../protocol/replay.js';
+import { classifyAddress } from '../protocol/address-class.js';
+import { AddressPolicy } from './intake/address-policy.js';
 import { AuthBudget, TrialBudget } from './intake/auth-budget.js';
 import { currentBootId } from './state/boot-id.js';
 import { loadConfig, type ServerConfig } from './config/config.js';
 import { ConfigError } from '../shared/errors.js';
 import { stateMustBeDurable } from './firewall/backend.js';
 import { makeFirewall } from './firewall/registry.js';
+import { resolveTools } from './firewall/tool-path.js';
 import { asConfigError, protectedPorts } from './firewall/settings.js';
 import { packetFormats } from './intake/formats.js';
 import { Applier, type Grant } from './grants/applier.js';
@@ -42,9 +45,16 @@ function restorable(config: ServerConfig, keyUsers: ReadonlySet<string>, now: ()
 }
 
 /** The replay cache at start, and the window that keeps it sound (replay-window.ts). */
-function replayAtStart(loaded: LoadResult, config: ServerConfig, bootId: string | undefined, nowMs: number, log: Logger): { replay: ReplayGuard; window: ReplayWindow } {
+function replayAtStart(
+  loaded: LoadResult,
+  config: ServerConfig,
+  bootId: string | undefined,
+  nowMs: number,
+  log: Logger,
+): { replay: ReplayGuard; window: ReplayWindow } {
   const skewMs = config.maxSkewSec * 1000;
-  if (loaded.kind === 'corrupt') log.error({ event: 'state-corrupt', error: loaded.error, movedTo: loaded.movedTo }, 'state file unreadable; starting without it');
+  if (loaded.kind === 'corrupt')
+    log.error({ event: 'state-corrupt', error: loaded.error, movedTo: loaded.movedTo }, 'state file unreadable; starting without it');
   // Written before a reboot: its last saves may never have reached the disk (no fsync).
   if (loaded.kind !== 'ok' || loaded.state.bootId !== bootId) {
     const replay = new ReplayGuard(config.replayCapacity);
@@ -59,8 +69,14 @@ function replayAtStart(loaded: LoadResult, config: ServerConfig, bootId: string 
   return { replay, window };
 }
 
-export function makeListener(config: ServerConfig): Listener {
-  if (config.listen === 'pcap') return new PcapListener({ interface: config.interface as string, port: config.port });
+/** Loopback clients only when the SPA port is on loopback itself. */
+function addressPolicy(config: ServerConfig): AddressPolicy {
+  const loopback = config.listen === 'pcap' ? config.interface === 'lo' : classifyAddress(config.address) === 'loopback';
+  return new AddressPolicy({ loopback, linkLocal: config.allowLinkLocal });
+}
+
+export function makeListener(config: ServerConfig, log?: Logger, onFatal?: (err: Error) => void): Listener {
+  if (config.listen === 'pcap') return new PcapListener({ interface: config.interface as string, port: config.port, log, onFatal });
   return new UdpListener({ address: config.address, port: config.port });
 }
 
@@ -69,7 +85,11 @@ export function makeListener(config: ServerConfig): Listener {
  * On reload a user without key files is revoked, not an error.
  */
 function buildPolicy(
-  config: ServerConfig, replay: ReplayGuard, notBeforeMs: number, log: Logger, missingKeys: 'error' | 'revoke' = 'error',
+  config: ServerConfig,
+  replay: ReplayGuard,
+  notBeforeMs: number,
+  log: Logger,
+  missingKeys: 'error' | 'revoke' = 'error',
 ): { policy: PipelinePolicy; keyUsers: ReadonlySet<string> } {
   const { keyring, warnings } = loadKeys(config, { missing: missingKeys });
   for (const warning of warnings) log.warn({ event: 'key-warning', message: warning }, warning);
@@ -100,7 +120,9 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   // fsync'd before any of them goes in. Other backends rebuild from the firewall.
   // Without a boot id a file from before a crash cannot be told apart: fsync'd too.
   const bootId = currentBootId();
-  const store = new StateStore(config.stateDir, { durable: stateMustBeDurable(config.firewallSettings.backend.capabilities) || bootId === undefined });
+  const store = new StateStore(config.stateDir, {
+    durable: stateMustBeDurable(config.firewallSettings.backend.capabilities) || bootId === undefined,
+  });
   let loaded: LoadResult;
   try {
     store.prepare();
@@ -111,19 +133,47 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const { replay, window } = replayAtStart(loaded, config, bootId, now(), log);
   const { policy, keyUsers } = buildPolicy(config, replay, window.notBeforeMs, log);
 
+  // Before the firewall runs anything: the tools come from the system directories, and the log says which.
+  const tools = resolveTools();
   const firewall = makeFirewall(config, log);
   let protect = protectedBy(config);
   await firewall.setup(protect).catch(asConfigError(config.file));
   const applier = new Applier({
-    firewall, log, now, protect, sweepEveryMs: config.firewallSettings.sweepIntervalSec * 1000,
-    save: (grants) => store.save({ version: STATE_VERSION, replay: replay.toState(), grants, maxSkewMs: window.savedSkewMs, notBeforeMs: window.notBeforeMs, ...(bootId === undefined ? {} : { bootId }) }),
+    firewall,
+    log,
+    now,
+    protect,
+    sweepEveryMs: config.firewallSettings.sweepIntervalSec * 1000,
+    save: (grants) => {
+      try {
+        store.save({
+          version: STATE_VERSION,
+          replay: replay.toState(),
+          grants,
+          maxSkewMs: window.savedSkewMs,
+          notBeforeMs: window.notBeforeMs,
+          ...(bootId === undefined ? {} : { bootId }),
+        });
+      } catch (err) {
+        store.invalidate(); // the file on disk no longer vouches for the cache
+        throw err;
+      }
+    },
   });
   await applier.restore(loaded.kind === 'ok' ? loaded.state.grants : [], restorable(config, keyUsers, now));
 
   const rejects = new RejectLog(log, now);
   // Budgets outlive reloads: a SIGHUP must not refill them.
-  const pipeline = new Pipeline({ log, rejects, budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier, now }, policy);
-  const listener = makeListener(config);
+  const pipeline = new Pipeline(
+    { log, rejects, budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier, now, addresses: addressPolicy(config) },
+    policy,
+  );
+  // A capture that is lost and cannot be reopened: exit non-zero, so a supervisor restarts us.
+  let exitCode = 0;
+  const listener = makeListener(config, log, () => {
+    exitCode = 1;
+    void stop();
+  });
   await listener.start((datagram) => {
     try {
       pipeline.handle(datagram);
@@ -133,8 +183,20 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   });
   const flushTimer = setInterval(() => rejects.flush(), SUMMARY_INTERVAL_MS);
   log.info(
-    { event: 'start', listener: listener.description, port: config.port, users: config.users.size, firewall: firewall.name, manages: firewall.description, serverId: config.serverId, grants: applier.size },
-    config.users.size === 0 ? 'knockspa listening with no users: every knock is refused until a [users.NAME] table and its key are added and the daemon reloaded' : 'knockspa listening',
+    {
+      event: 'start',
+      listener: listener.description,
+      port: config.port,
+      users: config.users.size,
+      firewall: firewall.name,
+      manages: firewall.description,
+      serverId: config.serverId,
+      grants: applier.size,
+      tools,
+    },
+    config.users.size === 0
+      ? 'knockspa listening with no users: every knock is refused until a [users.NAME] table and its key are added and the daemon reloaded'
+      : 'knockspa listening',
   );
 
   let resolveDone: (code: number) => void = () => {};
@@ -147,11 +209,14 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
       // Fresh tools for the last batches: a spare may have had the same stop signal as the daemon.
       firewall.release();
       await applier.closeAll('shutdown');
-      await firewall.detach().catch((err: unknown) => log.error({ event: 'firewall-error', op: 'detach', stderr: String(err) }, 'firewall command failed'));
+      await applier.saveState(); // the cache as it is now, also entries of knocks that changed nothing
+      await firewall
+        .detach()
+        .catch((err: unknown) => log.error({ event: 'firewall-error', op: 'detach', stderr: String(err) }, 'firewall command failed'));
       rejects.flush();
       store.close();
       log.info({ event: 'stop' }, 'knockspa stopped');
-      resolveDone(0);
+      resolveDone(exitCode);
     })());
 
   const reload = (): void => {
@@ -164,10 +229,16 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
       pipeline.policy = built.policy;
       const nextProtect = protectedBy(next);
       if (JSON.stringify(nextProtect) !== JSON.stringify(protect)) void applier.setProtected((protect = nextProtect));
-      const changed: string[] = (['listen', 'address', 'interface', 'port', 'firewall', 'stateDir', 'replayCapacity'] as const).filter((k) => next[k] !== config[k]);
+      const changed: string[] = (['listen', 'address', 'interface', 'port', 'firewall', 'stateDir', 'replayCapacity'] as const).filter(
+        (k) => next[k] !== config[k],
+      );
       // protect is applied live (above); the other firewall settings need a restart.
-      if (JSON.stringify({ ...next.firewallSettings, protect: [] }) !== JSON.stringify({ ...config.firewallSettings, protect: [] })) changed.push('firewall settings');
-      log.info({ event: 'reload', users: next.users.size, needsRestart: changed }, changed.length > 0 ? `reloaded; restart to apply ${changed.join(', ')}` : 'reloaded');
+      if (JSON.stringify({ ...next.firewallSettings, protect: [] }) !== JSON.stringify({ ...config.firewallSettings, protect: [] }))
+        changed.push('firewall settings');
+      log.info(
+        { event: 'reload', users: next.users.size, needsRestart: changed },
+        changed.length > 0 ? `reloaded; restart to apply ${changed.join(', ')}` : 'reloaded',
+      );
       // What the new config no longer allows closes now, not at its deadline.
       void applier.revoke(mayKeep(next.users, built.keyUsers));
     } catch (err) {

@@ -86,7 +86,8 @@ function plainAcceptPort(words: readonly string[]): PortSpec | undefined {
     else return undefined;
     i++;
   }
-  if (!['%IP%', '%IP%/32', '%IP%/128'].includes(source ?? '') || target !== 'ACCEPT' || (proto !== 'tcp' && proto !== 'udp')) return undefined;
+  if (!['%IP%', '%IP%/32', '%IP%/128'].includes(source ?? '') || target !== 'ACCEPT' || (proto !== 'tcp' && proto !== 'udp'))
+    return undefined;
   if (port === undefined || !/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) return undefined;
   return { proto, port: Number(port) };
 }
@@ -115,8 +116,22 @@ function templateOf(command: string): { template: string; port: PortSpec } | und
 }
 
 type DoorResult =
-  | { readonly kind: 'ports'; readonly door: string; readonly port: PortSpec; readonly closedBy: string; readonly timeoutSec: number | undefined }
-  | { readonly kind: 'command'; readonly door: string; readonly port: PortSpec; readonly open: string; readonly close: string; readonly closedBy: string; readonly timeoutSec: number | undefined }
+  | {
+      readonly kind: 'ports';
+      readonly door: string;
+      readonly port: PortSpec;
+      readonly closedBy: string;
+      readonly timeoutSec: number | undefined;
+    }
+  | {
+      readonly kind: 'command';
+      readonly door: string;
+      readonly port: PortSpec;
+      readonly open: string;
+      readonly close: string;
+      readonly closedBy: string;
+      readonly timeoutSec: number | undefined;
+    }
   | { readonly kind: 'closer'; readonly door: string; readonly opener: string }
   | { readonly kind: 'untranslated'; readonly door: string; readonly why: string };
 
@@ -132,7 +147,9 @@ function timeoutOf(door: KnockdSection, stop: string | undefined): number | unde
   if (stop === undefined) return undefined;
   const raw = get(door, 'cmd_timeout');
   if (raw === undefined) return KNOCKD_CMD_TIMEOUT;
-  return /^[0-9]+$/.test(raw) && Number(raw) >= 1 && Number(raw) <= 86_400 ? Number(raw) : `cmd_timeout ${JSON.stringify(raw)} is not a number of seconds (1..86400)`;
+  return /^[0-9]+$/.test(raw) && Number(raw) >= 1 && Number(raw) <= 86_400
+    ? Number(raw)
+    : `cmd_timeout ${JSON.stringify(raw)} is not a number of seconds (1..86400)`;
 }
 
 function translateDoors(config: KnockdConfig): DoorResult[] {
@@ -140,7 +157,13 @@ function translateDoors(config: KnockdConfig): DoorResult[] {
   const parsed = new Map([...starts].map(([name, cmd]) => [name, cmd === undefined ? undefined : parseIptables(cmd)]));
   // A door whose whole job is to delete what another door adds is that door's close knock.
   const closerOf = (rule: string, self: string): string | undefined =>
-    [...parsed].find(([name, p]) => name !== self && p?.op === 'delete' && p.rule === rule && get(config.doors.find((d) => d.name === name) as KnockdSection, 'stop_command') === undefined)?.[0];
+    [...parsed].find(
+      ([name, p]) =>
+        name !== self &&
+        p?.op === 'delete' &&
+        p.rule === rule &&
+        get(config.doors.find((d) => d.name === name) as KnockdSection, 'stop_command') === undefined,
+    )?.[0];
   const openers = new Map<string, string>();
   const results: DoorResult[] = [];
   for (const door of config.doors) {
@@ -153,7 +176,11 @@ function translateDoors(config: KnockdConfig): DoorResult[] {
       continue;
     }
     if (!start.includes('%IP%')) {
-      results.push({ kind: 'untranslated', door: name, why: 'its command does not use the knocker\'s address (%IP%), and a knockspa grant is always for one address' });
+      results.push({
+        kind: 'untranslated',
+        door: name,
+        why: "its command does not use the knocker's address (%IP%), and a knockspa grant is always for one address",
+      });
       continue;
     }
     if (ipt?.op === 'delete' && stop === undefined) continue; // a close door: matched to its opener below
@@ -166,39 +193,68 @@ function translateDoors(config: KnockdConfig): DoorResult[] {
     const closer = ipt?.op === 'add' ? closerOf(ipt.rule, name) : undefined;
     const undoneByStop = ipt?.op === 'add' && stopIpt?.op === 'delete' && stopIpt.rule === ipt.rule;
     if (ipt?.op === 'add' && ipt.port !== undefined && (stop === undefined || undoneByStop)) {
-      const closedBy = undoneByStop ? `its stop_command after ${timeout} s` : closer !== undefined ? `door [${closer}]` : 'nothing (knockd left it open)';
+      const closedBy = undoneByStop
+        ? `its stop_command after ${timeout} s`
+        : closer !== undefined
+          ? `door [${closer}]`
+          : 'nothing (knockd left it open)';
       results.push({ kind: 'ports', door: name, port: ipt.port, closedBy, timeoutSec: timeout });
       if (closer !== undefined) openers.set(closer, name);
       continue;
     }
     const closeCommand = stop ?? (closer === undefined ? undefined : starts.get(closer));
     if (SHELL_SYNTAX.test(start) || (closeCommand !== undefined && SHELL_SYNTAX.test(closeCommand))) {
-      results.push({ kind: 'untranslated', door: name, why: 'its command uses shell syntax, and the command backend runs one program with arguments, no shell: put the commands in a script and name the script' });
+      results.push({
+        kind: 'untranslated',
+        door: name,
+        why: 'its command uses shell syntax, and the command backend runs one program with arguments, no shell: put the commands in a script and name the script',
+      });
       continue;
     }
     const open = templateOf(start);
     if (open === undefined) {
-      results.push({ kind: 'untranslated', door: name, why: 'no port in its command (--dport N, -d N, port N), and a knock opens ports: write a [firewall_command] template by hand' });
+      results.push({
+        kind: 'untranslated',
+        door: name,
+        why: 'no port in its command (--dport N, -d N, port N), and a knock opens ports: write a [firewall_command] template by hand',
+      });
       continue;
     }
     const close = closeCommand === undefined ? undefined : templateOf(closeCommand);
     if (close === undefined || formatPortSpec(close.port) !== formatPortSpec(open.port)) {
-      results.push({ kind: 'untranslated', door: name, why: `nothing undoes its command for port ${formatPortSpec(open.port)} (no stop_command, no door running its opposite), but knockspa closes every grant: write the close command into [firewall_command]` });
+      results.push({
+        kind: 'untranslated',
+        door: name,
+        why: `nothing undoes its command for port ${formatPortSpec(open.port)} (no stop_command, no door running its opposite), but knockspa closes every grant: write the close command into [firewall_command]`,
+      });
       continue;
     }
     // The command backend's own rules (absolute program, known placeholders): what it would refuse is not translated.
     const refused = [open.template, close.template].map(parseTemplate).find((t) => typeof t === 'string');
     if (refused !== undefined) {
-      results.push({ kind: 'untranslated', door: name, why: `the command backend needs ${refused as string}` });
+      results.push({ kind: 'untranslated', door: name, why: `the command backend needs ${refused}` });
       continue;
     }
-    results.push({ kind: 'command', door: name, port: open.port, open: open.template, close: close.template, closedBy: stop !== undefined ? `its stop_command after ${timeout} s` : `door [${closer}]`, timeoutSec: timeout });
+    results.push({
+      kind: 'command',
+      door: name,
+      port: open.port,
+      open: open.template,
+      close: close.template,
+      closedBy: stop !== undefined ? `its stop_command after ${timeout} s` : `door [${closer}]`,
+      timeoutSec: timeout,
+    });
     if (closer !== undefined && stop === undefined) openers.set(closer, name);
   }
   for (const door of config.doors) {
-    if (parsed.get(door.name)?.op !== 'delete' || get(door, 'stop_command') !== undefined || !starts.get(door.name)?.includes('%IP%')) continue;
+    if (parsed.get(door.name)?.op !== 'delete' || get(door, 'stop_command') !== undefined || !starts.get(door.name)?.includes('%IP%'))
+      continue;
     const opener = openers.get(door.name);
-    results.push(opener === undefined ? { kind: 'untranslated', door: door.name, why: 'it deletes a rule that no door adds' } : { kind: 'closer', door: door.name, opener });
+    results.push(
+      opener === undefined
+        ? { kind: 'untranslated', door: door.name, why: 'it deletes a rule that no door adds' }
+        : { kind: 'closer', door: door.name, opener },
+    );
   }
   const order = config.doors.map((d) => d.name);
   return results.sort((a, b) => order.indexOf(a.door) - order.indexOf(b.door));
@@ -217,7 +273,8 @@ function sequenceNote(door: KnockdSection): string {
 
 function optionNote(name: string, value: string): string {
   if (!(OPTION_DIRECTIVES as readonly string[]).includes(name)) return 'unknown option, ignored';
-  if (name === 'interface') return `knockd sniffed ${value}; knockspa can too: listen = "pcap" with interface = "${value}" (or keep listen = "udp")`;
+  if (name === 'interface')
+    return `knockd sniffed ${value}; knockspa can too: listen = "pcap" with interface = "${value}" (or keep listen = "udp")`;
   if (name === 'pidfile') return 'not needed: run knockspa under systemd (packaging/knockspa.service)';
   return 'knockspa logs JSON lines to stdout (journald under systemd)';
 }
@@ -230,8 +287,12 @@ export interface Translation {
 
 export function translateKnockd(config: KnockdConfig, opts: ImportOptions = {}): Translation {
   const user = opts.user ?? 'knocker';
-  if (!USER_NAME.test(user)) throw new UsageError(`--user: expected a name like "alice" (lowercase letters, digits, _ . -; at most 32), got ${JSON.stringify(user)}`);
-  if (opts.serverId !== undefined && !SERVER_ID.test(opts.serverId)) throw new UsageError(`--server-id: expected a host-name-like identity, got ${JSON.stringify(opts.serverId)}`);
+  if (!USER_NAME.test(user))
+    throw new UsageError(
+      `--user: expected a name like "alice" (lowercase letters, digits, _ . -; at most 32), got ${JSON.stringify(user)}`,
+    );
+  if (opts.serverId !== undefined && !SERVER_ID.test(opts.serverId))
+    throw new UsageError(`--server-id: expected a host-name-like identity, got ${JSON.stringify(opts.serverId)}`);
   let results = translateDoors(config);
   const portDoors = results.filter((r) => r.kind === 'ports');
   // One daemon, one firewall backend: command doors need firewall = "command", with one template.
@@ -245,9 +306,13 @@ export function translateKnockd(config: KnockdConfig, opts: ImportOptions = {}):
         : `it needs another command template than [${template.door}], and a knockspa server has one: run a second knockspa for it`;
     return { kind: 'untranslated', door: r.door, why };
   });
-  const granted = results.filter((r): r is Extract<DoorResult, { kind: 'ports' | 'command' }> => r.kind === 'ports' || r.kind === 'command');
+  const granted = results.filter(
+    (r): r is Extract<DoorResult, { kind: 'ports' | 'command' }> => r.kind === 'ports' || r.kind === 'command',
+  );
   results = results.map((r) =>
-    r.kind === 'closer' && !granted.some((g) => g.door === r.opener) ? { kind: 'untranslated', door: r.door, why: `it closes what [${r.opener}] opens, which is not translated` } : r,
+    r.kind === 'closer' && !granted.some((g) => g.door === r.opener)
+      ? { kind: 'untranslated', door: r.door, why: `it closes what [${r.opener}] opens, which is not translated` }
+      : r,
   );
   const untranslated = results.filter((r): r is Extract<DoorResult, { kind: 'untranslated' }> => r.kind === 'untranslated');
 
@@ -267,17 +332,23 @@ export function translateKnockd(config: KnockdConfig, opts: ImportOptions = {}):
     const seq = sequenceNote(doorsByName.get(r.door) as KnockdSection);
     if (r.kind === 'ports' || r.kind === 'command') {
       const how = r.kind === 'command' ? 'through the [firewall_command] template' : 'with iptables / ip6tables';
-      lines.push(`#   [${r.door}]${seq}`, `#     -> opens ${formatPortSpec(r.port)} ${how}: knockspa open ${formatPortSpec(r.port)}; closed by ${r.closedBy}`);
+      lines.push(
+        `#   [${r.door}]${seq}`,
+        `#     -> opens ${formatPortSpec(r.port)} ${how}: knockspa open ${formatPortSpec(r.port)}; closed by ${r.closedBy}`,
+      );
     } else if (r.kind === 'closer') {
       const opened = granted.find((g) => g.door === r.opener) as Extract<DoorResult, { kind: 'ports' | 'command' }>;
       lines.push(`#   [${r.door}]${seq}`, `#     -> closes what [${r.opener}] opens: knockspa close ${formatPortSpec(opened.port)}`);
-    }
-    else lines.push(`#   [${r.door}]${seq}`, `#     NOT TRANSLATED: ${r.why}`);
+    } else lines.push(`#   [${r.door}]${seq}`, `#     NOT TRANSLATED: ${r.why}`);
     const door = doorsByName.get(r.door) as KnockdSection;
     if (get(door, 'start_command_6', 'command_6', 'stop_command_6') !== undefined)
-      lines.push(`#     (its IPv6 commands are not used: ${r.kind === 'command' ? 'the template serves both families; check that it handles IPv6 addresses' : 'knockspa runs ip6tables for IPv6 addresses itself'})`);
-    if (get(door, 'target') !== undefined) lines.push(`#     (target = ${get(door, 'target')} has no equivalent: knocks are for this server)`);
-    for (const d of door.directives.keys()) if (!(DOOR_DIRECTIVES as readonly string[]).includes(d)) lines.push(`#     (unknown directive ${d} ignored)`);
+      lines.push(
+        `#     (its IPv6 commands are not used: ${r.kind === 'command' ? 'the template serves both families; check that it handles IPv6 addresses' : 'knockspa runs ip6tables for IPv6 addresses itself'})`,
+      );
+    if (get(door, 'target') !== undefined)
+      lines.push(`#     (target = ${get(door, 'target')} has no equivalent: knocks are for this server)`);
+    for (const d of door.directives.keys())
+      if (!(DOOR_DIRECTIVES as readonly string[]).includes(d)) lines.push(`#     (unknown directive ${d} ignored)`);
   }
   const options = config.options?.directives ?? new Map<string, { value: string }>();
   if (options.size > 0) lines.push('#', '# [options]:');
@@ -301,14 +372,22 @@ export function translateKnockd(config: KnockdConfig, opts: ImportOptions = {}):
   const ports = [...new Set(granted.map((r) => formatPortSpec(r.port)))];
   const maxDuration = untimed ? UNTIMED_MAX_DURATION : Math.max(...timeouts);
   lines.push('');
-  if (opts.serverId === undefined) lines.push('# server_id: this host\'s name unless set; keys are bound to it (knockspa keygen --server-id).');
+  if (opts.serverId === undefined)
+    lines.push("# server_id: this host's name unless set; keys are bound to it (knockspa keygen --server-id).");
   if (timeouts.length > 0) lines.push('# default_duration: the shortest cmd_timeout of the doors (knockd closed them after it).');
   if (template !== undefined)
-    lines.push('# firewall = "command" runs the doors\' own commands ([firewall_command] below), one program with its', '# arguments, no shell; %IP%, %PROTO%, %PORT% are filled in per grant.');
+    lines.push(
+      '# firewall = "command" runs the doors\' own commands ([firewall_command] below), one program with its',
+      '# arguments, no shell; %IP%, %PROTO%, %PORT% are filled in per grant.',
+    );
   lines.push(stringify(top).trimEnd());
   if (template !== undefined) lines.push('', stringify({ firewall_command: { open: template.open, close: template.close } }).trimEnd());
   lines.push('');
-  if (untimed) lines.push(`# max_duration ${UNTIMED_MAX_DURATION}: knockd kept some doors open until their close knock; a grant here ends at`, '# `knockspa close`, or after its duration at the latest.');
+  if (untimed)
+    lines.push(
+      `# max_duration ${UNTIMED_MAX_DURATION}: knockd kept some doors open until their close knock; a grant here ends at`,
+      '# `knockspa close`, or after its duration at the latest.',
+    );
   lines.push(stringify({ users: { [user]: { ports, max_duration: maxDuration } } }).trimEnd());
   return { toml: `${lines.join('\n')}\n`, translated: granted.length, untranslated };
 }
@@ -324,6 +403,8 @@ export function runImportKnockd(path: string, opts: ImportOptions, out: (text: s
     err(`knockspa: no door of ${config.file} could be translated (${total} in all); see the reasons above`);
     return 1;
   }
-  err(`knockspa: ${total - t.untranslated.length} of ${total} doors translated. Review the output, then: knockspa server --config FILE --check`);
+  err(
+    `knockspa: ${total - t.untranslated.length} of ${total} doors translated. Review the output, then: knockspa server --config FILE --check`,
+  );
   return 0;
 }

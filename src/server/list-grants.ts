@@ -63,17 +63,31 @@ export async function runGrants(opts: GrantsCommandOptions, now: () => number = 
     return err instanceof ConfigError || err instanceof UsageError ? 2 : 1;
   }
   const t = now();
-  const rows = result.rows.filter((r) => r.deadlineMs > t).sort((a, b) => a.user.localeCompare(b.user) || a.ip.localeCompare(b.ip) || a.port - b.port);
+  const rows = result.rows
+    .filter((r) => r.deadlineMs > t)
+    .sort((a, b) => a.user.localeCompare(b.user) || a.ip.localeCompare(b.ip) || a.port - b.port);
   if (opts.json === true) {
     for (const r of rows) {
-      const line = { user: r.user, ip: r.ip, proto: r.proto, port: r.port, deadline: new Date(r.deadlineMs).toISOString(), leftSec: Math.ceil((r.deadlineMs - t) / 1000) };
+      const line = {
+        user: r.user,
+        ip: r.ip,
+        proto: r.proto,
+        port: r.port,
+        deadline: new Date(r.deadlineMs).toISOString(),
+        leftSec: Math.ceil((r.deadlineMs - t) / 1000),
+      };
       process.stdout.write(`${JSON.stringify(line)}\n`);
     }
     return 0;
   }
-  const table = [['USER', 'ADDRESS', 'PORT', 'LEFT'], ...rows.map((r) => [r.user, r.ip, `${r.proto}/${r.port}`, formatLeft(r.deadlineMs - t)])];
+  const table = [
+    ['USER', 'ADDRESS', 'PORT', 'LEFT'],
+    ...rows.map((r) => [r.user, r.ip, `${r.proto}/${r.port}`, formatLeft(r.deadlineMs - t)]),
+  ];
   const widths = [0, 1, 2].map((i) => Math.max(...table.map((row) => (row[i] as string).length)));
   const lines = table.map((row) => row.map((cell, i) => (i < 3 ? cell.padEnd(widths[i] as number) : cell)).join('  '));
-  process.stdout.write(`${rows.length === 0 ? '' : `${lines.join('\n')}\n`}${rows.length} live grant${rows.length === 1 ? '' : 's'} (from the ${result.source})\n`);
+  process.stdout.write(
+    `${rows.length === 0 ? '' : `${lines.join('\n')}\n`}${rows.length} live grant${rows.length === 1 ? '' : 's'} (from the ${result.source})\n`,
+  );
   return 0;
 }

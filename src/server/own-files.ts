@@ -37,8 +37,10 @@ const said = (p: Problem): string => `${p.what}; ${p.fix}`;
 /** Why `st` is not the daemon's own, or null. */
 function notOwn(path: string, st: Stats): Problem | null {
   const me = uid();
-  if (me !== undefined && st.uid !== me) return { what: `${path} is owned by uid ${st.uid}, not by the daemon's user (uid ${me})`, fix: `run: chown ${me} ${path}` };
-  if ((st.mode & 0o022) !== 0) return { what: `${path} has mode ${modeText(st.mode)}, which lets others change it`, fix: `run: chmod go-w ${path}` };
+  if (me !== undefined && st.uid !== me)
+    return { what: `${path} is owned by uid ${st.uid}, not by the daemon's user (uid ${me})`, fix: `run: chown ${me} ${path}` };
+  if ((st.mode & 0o022) !== 0)
+    return { what: `${path} has mode ${modeText(st.mode)}, which lets others change it`, fix: `run: chmod go-w ${path}` };
   return null;
 }
 
@@ -49,7 +51,8 @@ export function readOwnFile(path: string, rules: OwnFileRules): string {
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new FileRefused(`${path} is not a regular file; remove it`);
-    if (rules.secret === true && (st.mode & 0o077) !== 0) throw new FileRefused(`${path} has mode ${modeText(st.mode)}, which lets others read the secret; run: chmod 600 ${path}`);
+    if (rules.secret === true && (st.mode & 0o077) !== 0)
+      throw new FileRefused(`${path} has mode ${modeText(st.mode)}, which lets others read the secret; run: chmod 600 ${path}`);
     const problem = notOwn(path, st);
     if (problem !== null) throw new FileRefused(said(problem));
     if (st.size > rules.maxBytes) throw new FileRefused(`${path} is ${st.size} bytes; such a file is at most ${rules.maxBytes}`);

@@ -21,7 +21,9 @@ export async function runServer(opts: ServerCommandOptions): Promise<number> {
   try {
     if (opts.check === true) {
       const { config, firewall } = await checkServer(path, log);
-      process.stdout.write(`${config.file}: ok (${config.users.size} users, firewall ${config.firewall}, listen ${config.listen} port ${config.port})\n${firewall}\n`);
+      process.stdout.write(
+        `${config.file}: ok (${config.users.size} users, firewall ${config.firewall}, listen ${config.listen} port ${config.port})\n${firewall}\n`,
+      );
       return 0;
     }
     if (opts.removeFirewall === true) {
@@ -54,7 +56,10 @@ export async function runServer(opts: ServerCommandOptions): Promise<number> {
       return 2;
     }
     const denied = err instanceof FirewallError && /permission denied|not permitted/i.test(err.stderr);
-    const message = err instanceof FirewallError ? `firewall unusable: ${err.message}${denied ? ' (run as root, or try the config with firewall = "dry-run")' : ''}` : (err as Error).message;
+    const message =
+      err instanceof FirewallError
+        ? `firewall unusable: ${err.message}${denied ? ' (run as root, or try the config with firewall = "dry-run")' : ''}`
+        : (err as Error).message;
     log.error({ event: 'fatal', message }, 'cannot start');
     process.stderr.write(`knockspa: ${message}\n`);
     return 1;

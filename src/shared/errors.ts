@@ -40,5 +40,6 @@ export function shown(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (value instanceof Date) return String(value); // a TOML date
   if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'a table';
-  return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return typeof value;
 }

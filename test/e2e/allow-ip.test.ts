@@ -23,14 +23,26 @@ test('allow-ip', { timeout: 120_000 }, async (t) => {
       await s.daemon.waitEvent('open', { ip: net.client2V4 }, { since: m });
       assert.deepEqual(await s.extra(4), [grantRule(net.client2V4, 'tcp', PROTECTED_PORT)]);
 
-      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { localAddress: net.client2V4 })).outcome, 'connected', 'from .3: connected');
-      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { localAddress: net.clientV4, timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'from .2: dropped');
+      assert.equal(
+        (await tcpConnect(net, net.cli, host, PROTECTED_PORT, { localAddress: net.client2V4 })).outcome,
+        'connected',
+        'from .3: connected',
+      );
+      assert.equal(
+        (await tcpConnect(net, net.cli, host, PROTECTED_PORT, { localAddress: net.clientV4, timeoutMs: DROP_TIMEOUT_MS })).outcome,
+        'timeout',
+        'from .2: dropped',
+      );
 
       m = s.daemon.mark();
       await knockOk(net, 'close', ['22'], { host, key, allowIp: net.client2V4 });
       await s.daemon.waitEvent('close', { why: 'knock', ip: net.client2V4 }, { since: m });
       await s.assertBase();
-      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { localAddress: net.client2V4, timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'from .3: dropped after close');
+      assert.equal(
+        (await tcpConnect(net, net.cli, host, PROTECTED_PORT, { localAddress: net.client2V4, timeoutMs: DROP_TIMEOUT_MS })).outcome,
+        'timeout',
+        'from .3: dropped after close',
+      );
     }),
   );
 
@@ -43,8 +55,15 @@ test('allow-ip', { timeout: 120_000 }, async (t) => {
       assert.deepEqual(await s.extra(6), [grantRule(net.client2V6, 'tcp', PROTECTED_PORT)]);
       assert.deepEqual(await s.extra(4), [], 'iptables (IPv4) untouched');
       assert.equal((await tcpConnect(net, net.cli, net.serverV6, PROTECTED_PORT, { localAddress: net.client2V6 })).outcome, 'connected');
-      assert.equal((await tcpConnect(net, net.cli, net.serverV6, PROTECTED_PORT, { localAddress: net.clientV6, timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout');
-      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'IPv4 still closed');
+      assert.equal(
+        (await tcpConnect(net, net.cli, net.serverV6, PROTECTED_PORT, { localAddress: net.clientV6, timeoutMs: DROP_TIMEOUT_MS })).outcome,
+        'timeout',
+      );
+      assert.equal(
+        (await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome,
+        'timeout',
+        'IPv4 still closed',
+      );
     }),
   );
 });

@@ -34,7 +34,11 @@ const replaced = (site: Site, from: RegExp, to: string): string => {
 const CASES: BadConfig[] = [
   { name: 'unknown key prot = 1', apply: (s) => s.writeRawConfig(withLine(s, 'prot = 1')), mentions: ['prot', /expected/i] },
   { name: 'port = 70000', apply: (s) => s.writeRawConfig(replaced(s, /^port = \d+$/m, 'port = 70000')), mentions: [/\bport\b/, /65535/] },
-  { name: 'firewall = "ipchains"', apply: (s) => s.writeRawConfig(replaced(s, /^firewall = .*$/m, 'firewall = "ipchains"')), mentions: ['firewall', /iptables/] },
+  {
+    name: 'firewall = "ipchains"',
+    apply: (s) => s.writeRawConfig(replaced(s, /^firewall = .*$/m, 'firewall = "ipchains"')),
+    mentions: ['firewall', /iptables/],
+  },
   {
     name: 'users.alice.ports = ["tcp/0"]',
     apply: (s) => s.writeRawConfig(replaced(s, /^ports = .*$/m, 'ports = ["tcp/0"]')),
@@ -53,7 +57,11 @@ const CASES: BadConfig[] = [
     namesConfig: false,
   },
   { name: 'bad TOML syntax', apply: (s) => s.writeRawConfig(replaced(s, /^listen = "udp"$/m, 'listen = "udp')), mentions: [/line|:\d+/i] },
-  { name: 'max_skew = "30"', apply: (s) => s.writeRawConfig(replaced(s, /^max_skew = 30$/m, 'max_skew = "30"')), mentions: ['max_skew', /integer/i] },
+  {
+    name: 'max_skew = "30"',
+    apply: (s) => s.writeRawConfig(replaced(s, /^max_skew = 30$/m, 'max_skew = "30"')),
+    mentions: ['max_skew', /integer/i],
+  },
 ];
 
 test('config errors', { timeout: 180_000 }, async (t) => {
@@ -69,7 +77,8 @@ test('config errors', { timeout: 180_000 }, async (t) => {
       const r = await net.run(net.srv, [NODE, CLI, 'server', '--config', site.configPath], { timeoutMs: 15_000 });
       const report = `exit ${r.timedOut ? 'none (still running after 15 s, killed)' : r.code}\nstderr: ${r.stderr}\nstdout: ${r.stdout}\nconfig:\n${toToml(site.config)}`;
       assert.equal(r.code, 2, `exit code 2 for a config error\n${report}`);
-      if (c.namesConfig ?? true) assert.ok(r.stderr.includes(site.configPath), `stderr names the config file ${site.configPath}\n${report}`);
+      if (c.namesConfig ?? true)
+        assert.ok(r.stderr.includes(site.configPath), `stderr names the config file ${site.configPath}\n${report}`);
       for (const want of c.mentions) {
         if (typeof want === 'string') assert.ok(r.stderr.includes(want), `stderr mentions ${JSON.stringify(want)}\n${report}`);
         else assert.match(r.stderr, want, `stderr matches ${want}\n${report}`);

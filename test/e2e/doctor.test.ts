@@ -18,7 +18,10 @@ import { CLI, SPA_PORT } from '../support/knockspa.js';
 const FINDING = /^(ok {4}|warn {2}|fail {2})\S/;
 
 async function doctor(net: TestNet, ns: string, args: string[], env?: NodeJS.ProcessEnv): Promise<RunResult & { lines: string[] }> {
-  const r = await net.run(ns, [NODE, CLI, 'doctor', ...args], { timeoutMs: 30_000, ...(env === undefined ? {} : { env: { ...process.env, ...env } }) });
+  const r = await net.run(ns, [NODE, CLI, 'doctor', ...args], {
+    timeoutMs: 30_000,
+    ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
+  });
   const lines = r.stdout.split('\n').filter((l) => l !== '');
   for (const l of lines) assert.match(l, FINDING, `every line is one finding: ${l}`);
   return { ...r, lines };
@@ -58,7 +61,13 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
       await net.runOk(net.srv, ['iptables', '-w', '-I', 'INPUT', '3', '-p', 'tcp', '--dport', '22', '-j', 'ACCEPT']);
       let r = await serverDoctor(s);
       assert.equal(r.code, 0, `a warning is not a failure\n${show(r)}`);
-      assert.ok(has(r.lines, /^warn  tcp\/22 is open to every IPv4 address \(-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\): knockspa protects nothing there  — make the base ruleset drop tcp\/22/), show(r));
+      assert.ok(
+        has(
+          r.lines,
+          /^warn  tcp\/22 is open to every IPv4 address \(-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\): knockspa protects nothing there  — make the base ruleset drop tcp\/22/,
+        ),
+        show(r),
+      );
       assert.ok(has(r.lines, /^ok {4}tcp\/22 is dropped for IPv6/), 'IPv6 is still fine');
       assert.ok(has(r.lines, new RegExp(`^ok {4}the SPA port udp/${SPA_PORT} on 0\\.0\\.0\\.0 is free for the daemon$`)), show(r));
 
@@ -66,7 +75,10 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
       await net.runOk(net.srv, ['iptables', '-w', '-I', 'INPUT', '1', '-p', 'udp', '--dport', String(SPA_PORT), '-j', 'DROP']);
       r = await serverDoctor(s);
       assert.equal(r.code, 1, show(r));
-      assert.ok(has(r.lines, new RegExp(`^fail  the SPA port udp/${SPA_PORT} is dropped for IPv4 .*: knocks never reach the daemon  — accept it`)), show(r));
+      assert.ok(
+        has(r.lines, new RegExp(`^fail  the SPA port udp/${SPA_PORT} is dropped for IPv4 .*: knocks never reach the daemon  — accept it`)),
+        show(r),
+      );
     }),
   );
 
@@ -74,7 +86,13 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
     withScenario(t, net, { start: false }, async (s) => {
       await net.runOk(net.srv, ['iptables', '-w', '-D', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT']);
       const r = await serverDoctor(s);
-      assert.ok(has(r.lines, /^warn  established IPv4 connections to tcp\/22 are dropped .*sessions die when their grant closes  — accept them first: iptables -I INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT$/), show(r));
+      assert.ok(
+        has(
+          r.lines,
+          /^warn  established IPv4 connections to tcp\/22 are dropped .*sessions die when their grant closes  — accept them first: iptables -I INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT$/,
+        ),
+        show(r),
+      );
     }),
   );
 
@@ -83,20 +101,39 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
       chmodSync(s.site.keyPath('alice'), 0o644);
       const r = await serverDoctor(s);
       assert.equal(r.code, 1, show(r));
-      assert.ok(has(r.lines, new RegExp(`^fail  key file ${s.site.keyPath('alice')} has mode 644: others can read the secret  — chmod 600 ${s.site.keyPath('alice')}`)), show(r));
+      assert.ok(
+        has(
+          r.lines,
+          new RegExp(
+            `^fail  key file ${s.site.keyPath('alice')} has mode 644: others can read the secret  — chmod 600 ${s.site.keyPath('alice')}`,
+          ),
+        ),
+        show(r),
+      );
     }),
   );
 
   await t.test('a missing key, a stray key, a rotated key', (t) =>
-    withScenario(t, net, { start: false, users: { alice: { ports: ['tcp/22'] }, bob: { ports: ['tcp/22'] } }, keyUsers: ['alice', 'carol'] }, async (s) => {
-      await net.runOk(net.srv, [NODE, CLI, 'keygen', '--user', 'alice', '--rotate', '--out', s.site.keysDir]);
-      const r = await serverDoctor(s);
-      assert.ok(has(r.lines, /^ok {4}key file alice\.key of alice /), show(r));
-      assert.ok(has(r.lines, /^ok {4}key file alice\.\d{4}-\d{2}-\d{2}\.key of alice /), `the rotated key is checked too\n${show(r)}`);
-      assert.equal(r.code, 1, show(r));
-      assert.ok(has(r.lines, /^fail  user bob has no key file in .*  — knockspa keygen --user bob --server-id srv\.test --out /), show(r));
-      assert.ok(has(r.lines, /^warn  .*carol\.key belongs to no \[users\.NAME\] table, so it is not loaded  — delete it if that user is revoked/), show(r));
-    }),
+    withScenario(
+      t,
+      net,
+      { start: false, users: { alice: { ports: ['tcp/22'] }, bob: { ports: ['tcp/22'] } }, keyUsers: ['alice', 'carol'] },
+      async (s) => {
+        await net.runOk(net.srv, [NODE, CLI, 'keygen', '--user', 'alice', '--rotate', '--out', s.site.keysDir]);
+        const r = await serverDoctor(s);
+        assert.ok(has(r.lines, /^ok {4}key file alice\.key of alice /), show(r));
+        assert.ok(has(r.lines, /^ok {4}key file alice\.\d{4}-\d{2}-\d{2}\.key of alice /), `the rotated key is checked too\n${show(r)}`);
+        assert.equal(r.code, 1, show(r));
+        assert.ok(
+          has(r.lines, /^fail  user bob has no key file in .*  — knockspa keygen --user bob --server-id srv\.test --out /),
+          show(r),
+        );
+        assert.ok(
+          has(r.lines, /^warn  .*carol\.key belongs to no \[users\.NAME\] table, so it is not loaded  — delete it if that user is revoked/),
+          show(r),
+        );
+      },
+    ),
   );
 
   await t.test('the SPA port taken by another program: fail naming it', (t) =>
@@ -105,7 +142,10 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
       t.after(() => holder.stop());
       const r = await serverDoctor(s);
       assert.equal(r.code, 1, show(r));
-      assert.ok(has(r.lines, new RegExp(`^fail  the SPA port udp/${SPA_PORT} is taken by pid \\d+ \\(.*node.*\\)  — stop it, or set port =`)), show(r));
+      assert.ok(
+        has(r.lines, new RegExp(`^fail  the SPA port udp/${SPA_PORT} is taken by pid \\d+ \\(.*node.*\\)  — stop it, or set port =`)),
+        show(r),
+      );
     }),
   );
 
@@ -114,7 +154,10 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
       s.site.writeConfig({ max_skew: 0 });
       const r = await serverDoctor(s);
       assert.equal(r.code, 1, show(r));
-      assert.ok(has(r.lines, /^fail  config .*server\.toml: max_skew: expected an integer from 1 to 3600, got 0  — fix what it names/), show(r));
+      assert.ok(
+        has(r.lines, /^fail  config .*server\.toml: max_skew: expected an integer from 1 to 3600, got 0  — fix what it names/),
+        show(r),
+      );
     }),
   );
 
@@ -122,7 +165,8 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
     withScenario(t, net, { start: false }, async (s) => {
       // Only nftables protects tcp/22 now: iptables lets it through.
       await net.runOk(net.srv, ['iptables', '-w', '-D', 'INPUT', '-p', 'tcp', '-m', 'tcp', '--dport', '22', '-j', 'DROP']);
-      const ruleset = 'table inet t {\n chain input {\n  type filter hook input priority 0; policy accept;\n  ct state established,related accept\n  tcp dport { 22, 2222 } drop\n }\n}\n';
+      const ruleset =
+        'table inet t {\n chain input {\n  type filter hook input priority 0; policy accept;\n  ct state established,related accept\n  tcp dport { 22, 2222 } drop\n }\n}\n';
       await net.runOk(net.srv, ['nft', '-f', '-'], { input: ruleset });
       let r = await serverDoctor(s);
       assert.ok(has(r.lines, /^ok {4}tcp\/22 is dropped for IPv4 until a knock opens it \(nft inet t input rule handle \d+\)$/), show(r));
@@ -133,15 +177,29 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
     }),
   );
 
-  await t.test('by the backend\'s capabilities: one that drops ports itself says to start the daemon; one that opens nothing is a warning', (t) =>
-    withScenario(t, net, { base: 'none', start: false, extra: { firewall: 'nftables' } }, async (s) => {
-      let r = await serverDoctor(s);
-      assert.ok(has(r.lines, /^warn  tcp\/22 is open to every IPv4 address \(INPUT policy ACCEPT\): knockspa protects nothing there  — start the daemon \(firewall = "nftables" drops tcp\/22 itself once set up\)/), show(r));
-      s.site.writeConfig({ firewall: 'dry-run' });
-      r = await serverDoctor(s);
-      assert.ok(has(r.lines, /^warn  firewall = "dry-run" manages nothing \(logs what it would do\): a knock opens nothing  — set firewall = "iptables" for real use$/), show(r));
-      assert.ok(has(r.lines, /^warn  tcp\/22 is open to every IPv4 address .* — make the base ruleset drop tcp\/22/), show(r));
-    }),
+  await t.test(
+    "by the backend's capabilities: one that drops ports itself says to start the daemon; one that opens nothing is a warning",
+    (t) =>
+      withScenario(t, net, { base: 'none', start: false, extra: { firewall: 'nftables' } }, async (s) => {
+        let r = await serverDoctor(s);
+        assert.ok(
+          has(
+            r.lines,
+            /^warn  tcp\/22 is open to every IPv4 address \(INPUT policy ACCEPT\): knockspa protects nothing there  — start the daemon \(firewall = "nftables" drops tcp\/22 itself once set up\)/,
+          ),
+          show(r),
+        );
+        s.site.writeConfig({ firewall: 'dry-run' });
+        r = await serverDoctor(s);
+        assert.ok(
+          has(
+            r.lines,
+            /^warn  firewall = "dry-run" manages nothing \(logs what it would do\): a knock opens nothing  — set firewall = "iptables" for real use$/,
+          ),
+          show(r),
+        );
+        assert.ok(has(r.lines, /^warn  tcp\/22 is open to every IPv4 address .* — make the base ruleset drop tcp\/22/), show(r));
+      }),
   );
 
   await t.test('pcap mode: the capture works on the interface; a wrong interface fails', (t) =>
@@ -170,8 +228,17 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
     let r = await doctor(net, net.cli, ['--client', 'good'], env);
     assert.equal(r.code, 0, show(r));
     assert.ok(has(r.lines, /^ok {4}profile file .*config\.toml is valid: good, lost$/), show(r));
-    assert.ok(has(r.lines, new RegExp(`^ok {4}key file ${key} \\(profile good\\): user alice, server id "srv\\.test", key id [0-9a-f]{16}, mode 600$`)), show(r));
-    assert.ok(has(r.lines, new RegExp(`^ok {4}host srv\\.test \\(profile good\\) resolves to ${net.serverV4.replace(/\./g, '\\.')}$`)), show(r));
+    assert.ok(
+      has(
+        r.lines,
+        new RegExp(`^ok {4}key file ${key} \\(profile good\\): user alice, server id "srv\\.test", key id [0-9a-f]{16}, mode 600$`),
+      ),
+      show(r),
+    );
+    assert.ok(
+      has(r.lines, new RegExp(`^ok {4}host srv\\.test \\(profile good\\) resolves to ${net.serverV4.replace(/\./g, '\\.')}$`)),
+      show(r),
+    );
 
     r = await doctor(net, net.cli, ['--client'], env);
     assert.equal(r.code, 1, show(r));
@@ -185,6 +252,12 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
     profiles('[servers.good]\nhost = "srv.test"\nspa_port = "x"\n');
     r = await doctor(net, net.cli, ['--client'], env);
     assert.equal(r.code, 1, show(r));
-    assert.ok(has(r.lines, /^fail  profile file .*config\.toml: servers\.good\.spa_port: expected an integer from 1 to 65535, got "x"  — fix the key it names/), show(r));
+    assert.ok(
+      has(
+        r.lines,
+        /^fail  profile file .*config\.toml: servers\.good\.spa_port: expected an integer from 1 to 65535, got "x"  — fix the key it names/,
+      ),
+      show(r),
+    );
   });
 });

@@ -34,7 +34,11 @@ test('grant expiry', { timeout: 120_000 }, async (t) => {
       const closedAfter = Date.now() - knockedAt;
       assert.ok(closedAfter >= 1_500, `closed after ${closedAfter} ms, not before its time`);
       await s.assertBase('rule gone after the timeout');
-      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'new connections dropped');
+      assert.equal(
+        (await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome,
+        'timeout',
+        'new connections dropped',
+      );
 
       assert.match(await session.exchange('after the grant closed'), /after the grant closed/, 'established connection still usable');
       await session.close();

@@ -28,10 +28,17 @@ test('knockspa server --check and knockspa grants', { timeout: 120_000 }, async 
       s.site.writeConfig({ firewall: 'nftables', protect: ['tcp/2222'] });
       const nft = await cliInServer(net, ['server', '--config', s.site.configPath, '--check']);
       assert.equal(nft.code, 0, nft.stderr);
-      assert.match(nft.stdout, /nftables: table inet knockspa can be set up \(input chain at priority filter - 10, drops tcp\/22, tcp\/2222 unless granted\)/);
+      assert.match(
+        nft.stdout,
+        /nftables: table inet knockspa can be set up \(input chain at priority filter - 10, drops tcp\/22, tcp\/2222 unless granted\)/,
+      );
       assert.equal(await hasNftTable(net), false, '--check created nothing');
 
-      s.site.writeConfig({ firewall: 'command', protect: undefined, firewall_command: { open: '/nonexistent/knock-open %IP%', close: '/bin/true' } });
+      s.site.writeConfig({
+        firewall: 'command',
+        protect: undefined,
+        firewall_command: { open: '/nonexistent/knock-open %IP%', close: '/bin/true' },
+      });
       const cmd = await cliInServer(net, ['server', '--config', s.site.configPath, '--check']);
       assert.equal(cmd.code, 1);
       assert.match(cmd.stderr, /\/nonexistent\/knock-open .*not an executable file \(ENOENT\)/);
@@ -47,7 +54,12 @@ test('knockspa server --check and knockspa grants', { timeout: 120_000 }, async 
     withScenario(t, net, { users: USERS }, async (s) => {
       const m = s.daemon.mark();
       await knockOk(net, 'open', ['22'], { host: net.serverV4, key: s.site.keyPath('alice'), duration: 200 });
-      await knockOk(net, 'open', ['22', 'udp/53'], { host: net.serverV4, key: s.site.keyPath('bob'), duration: 100, allowIp: net.client2V4 });
+      await knockOk(net, 'open', ['22', 'udp/53'], {
+        host: net.serverV4,
+        key: s.site.keyPath('bob'),
+        duration: 100,
+        allowIp: net.client2V4,
+      });
       await s.daemon.proc.waitUntil(() => (s.daemon.events('open', m).length === 3 ? true : undefined), 5_000, 'three opens');
 
       for (const from of ['firewall', 'state']) {
@@ -58,7 +70,10 @@ test('knockspa server --check and knockspa grants', { timeout: 120_000 }, async 
         assert.match(lines[1] ?? '', new RegExp(`^alice\\s+${net.clientV4}\\s+tcp/22\\s+3m[12]\\ds$`));
         assert.match(lines[2] ?? '', new RegExp(`^bob\\s+${net.client2V4}\\s+tcp/22\\s+1m[34]\\ds$`));
         assert.match(lines[3] ?? '', new RegExp(`^bob\\s+${net.client2V4}\\s+udp/53\\s+1m[34]\\ds$`));
-        assert.match(lines[4] ?? '', new RegExp(`^3 live grants \\(from the ${from === 'firewall' ? 'firewall, chain KNOCKSPA' : 'state file /'}`));
+        assert.match(
+          lines[4] ?? '',
+          new RegExp(`^3 live grants \\(from the ${from === 'firewall' ? 'firewall, chain KNOCKSPA' : 'state file /'}`),
+        );
       }
       const bad = await cliInServer(net, ['grants', '--config', s.site.configPath, '--from', 'memory']);
       assert.equal(bad.code, 2);

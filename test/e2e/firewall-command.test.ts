@@ -13,7 +13,8 @@ import { e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/
 import { listGrants } from '../support/firewall.js';
 import { knockOk } from '../support/knockspa.js';
 
-const RULE = (ip: string): string => `-A INPUT -s ${ip}/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa-command alice" -j ACCEPT`;
+const RULE = (ip: string): string =>
+  `-A INPUT -s ${ip}/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa-command alice" -j ACCEPT`;
 
 /** A site whose templates call `tool` (a wrapper around the real iptables in the site directory). */
 function wrapper(s: Scenario): string {
@@ -32,7 +33,9 @@ test('command backend', { timeout: 120_000 }, async (t) => {
     withScenario(t, net, { start: false, extra: { firewall: 'command' } }, async (s) => {
       const tool = wrapper(s);
       const args = `-w %OP% INPUT -s %IP% -p %PROTO% --dport %PORT% -m comment --comment 'knockspa-command %USER%' -j ACCEPT`;
-      s.site.writeConfig({ firewall_command: { open: `${tool} ${args.replace('%OP%', '-I')}`, close: `${tool} ${args.replace('%OP%', '-D')}` } });
+      s.site.writeConfig({
+        firewall_command: { open: `${tool} ${args.replace('%OP%', '-I')}`, close: `${tool} ${args.replace('%OP%', '-D')}` },
+      });
       const d = await s.startAgain();
       assert.equal(d.start.firewall, 'command');
       const key = s.site.keyPath('alice');
@@ -67,13 +70,21 @@ test('command backend', { timeout: 120_000 }, async (t) => {
       await knockOk(net, 'open', ['22'], { host, key, duration: 60 });
       await d.waitEvent('open', { ip: net.clientV4 }, { since: m });
       assert.deepEqual(await s.extra(4), [RULE(net.clientV4)], 'works again once the tool is back');
-      assert.deepEqual((await listGrants(net, s.site.configPath)).map((g) => g.ip), [net.clientV4]);
+      assert.deepEqual(
+        (await listGrants(net, s.site.configPath)).map((g) => g.ip),
+        [net.clientV4],
+      );
     }),
   );
 
   await t.test('a failing command is logged with its stderr and exit code; the grant is not open', (t) =>
     withScenario(t, net, { start: false, extra: { firewall: 'command' } }, async (s) => {
-      s.site.writeConfig({ firewall_command: { open: '/usr/sbin/iptables -w -I NOSUCHCHAIN -s %IP% -j ACCEPT', close: '/usr/sbin/iptables -w -D NOSUCHCHAIN -s %IP% -j ACCEPT' } });
+      s.site.writeConfig({
+        firewall_command: {
+          open: '/usr/sbin/iptables -w -I NOSUCHCHAIN -s %IP% -j ACCEPT',
+          close: '/usr/sbin/iptables -w -D NOSUCHCHAIN -s %IP% -j ACCEPT',
+        },
+      });
       const d = await s.startAgain();
       const m = d.mark();
       await knockOk(net, 'open', ['22'], { host, key: s.site.keyPath('alice') });

@@ -60,7 +60,10 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
       assert.deepEqual(await s.extra(4), [grantRule(net.client2V4, 'tcp', PROTECTED_PORT)], 'the expired rule is gone, the live one kept');
       assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS }), false);
       assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT, { localAddress: net.client2V4 }), true);
-      assert.deepEqual((await listGrants(net, s.site.configPath)).map((g) => `${g.user} ${g.ip} ${g.proto}/${g.port}`), [`alice ${net.client2V4} tcp/22`]);
+      assert.deepEqual(
+        (await listGrants(net, s.site.configPath)).map((g) => `${g.user} ${g.ip} ${g.proto}/${g.port}`),
+        [`alice ${net.client2V4} tcp/22`],
+      );
 
       // The replay cache was lost with the directory: knocks are refused until start + max_skew.
       await sleep(Math.max(0, Date.parse(String(d.start.time)) + 2_100 - Date.now()));
@@ -71,7 +74,7 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
     }),
   );
 
-  await t.test('chain deleted underneath: logged with the tool\'s stderr, the chain and jump recreated, the lost rule put back', (t) =>
+  await t.test("chain deleted underneath: logged with the tool's stderr, the chain and jump recreated, the lost rule put back", (t) =>
     withScenario(t, net, { extra: { sweep_interval: 3600 } }, async (s) => {
       const key = s.site.keyPath('alice');
       let m = s.daemon.mark();
@@ -91,37 +94,52 @@ test('iptables backend', { timeout: 180_000 }, async (t) => {
       assert.equal(s.daemon.proc.exited, false);
       assert.equal(await hasKnockspaChain(net, 4), true);
       assert.ok((await s.rules(4)).includes(JUMP_RULE));
-      assert.deepEqual((await s.extra(4)).sort(), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT), grantRule(net.client2V4, 'tcp', PROTECTED_PORT)].sort());
+      assert.deepEqual(
+        (await s.extra(4)).sort(),
+        [grantRule(net.clientV4, 'tcp', PROTECTED_PORT), grantRule(net.client2V4, 'tcp', PROTECTED_PORT)].sort(),
+      );
       assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT), true);
     }),
   );
 
-  await t.test('batches in both families, one after another through the spares: each goes in whole, and the filter table holds only knockspa\'s chain, jump and rules', (t) =>
-    withScenario(t, net, {}, async (s) => {
-      const key = s.site.keyPath('alice');
-      for (let round = 0; round < 3; round++) {
-        const m = s.daemon.mark();
-        await knockOk(net, 'open', ['22'], { host, key, duration: 60 });
-        await knockOk(net, 'open', ['22'], { host, key, duration: 60, allowIp: net.clientV6 });
-        await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
-        await s.daemon.waitEvent('open', { ip: net.clientV6 }, { since: m });
-        assert.deepEqual([await s.extra(4), await s.extra(6)], [[grantRule(net.clientV4, 'tcp', PROTECTED_PORT)], [grantRule(net.clientV6, 'tcp', PROTECTED_PORT)]], `round ${round}: both grants are in`);
-        const live = await firewallSnapshot(net, net.srv);
-        for (const [family, text] of [[4, live.v4], [6, live.v6]] as const) {
-          const chains = text.split('\n').filter((l) => l.startsWith('-N ')).sort();
-          assert.deepEqual(chains, ['-N KNOCKSPA'], `round ${round}: IPv${family} has knockspa's chain and no other of its own`);
+  await t.test(
+    "batches in both families, one after another through the spares: each goes in whole, and the filter table holds only knockspa's chain, jump and rules",
+    (t) =>
+      withScenario(t, net, {}, async (s) => {
+        const key = s.site.keyPath('alice');
+        for (let round = 0; round < 3; round++) {
+          const m = s.daemon.mark();
+          await knockOk(net, 'open', ['22'], { host, key, duration: 60 });
+          await knockOk(net, 'open', ['22'], { host, key, duration: 60, allowIp: net.clientV6 });
+          await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
+          await s.daemon.waitEvent('open', { ip: net.clientV6 }, { since: m });
+          assert.deepEqual(
+            [await s.extra(4), await s.extra(6)],
+            [[grantRule(net.clientV4, 'tcp', PROTECTED_PORT)], [grantRule(net.clientV6, 'tcp', PROTECTED_PORT)]],
+            `round ${round}: both grants are in`,
+          );
+          const live = await firewallSnapshot(net, net.srv);
+          for (const [family, text] of [
+            [4, live.v4],
+            [6, live.v6],
+          ] as const) {
+            const chains = text
+              .split('\n')
+              .filter((l) => l.startsWith('-N '))
+              .sort();
+            assert.deepEqual(chains, ['-N KNOCKSPA'], `round ${round}: IPv${family} has knockspa's chain and no other of its own`);
+          }
+          assert.equal(s.daemon.events('firewall-error', m).length, 0, 'no batch failed');
+          const closed = s.daemon.mark();
+          await knockOk(net, 'close', ['22'], { host, key });
+          await knockOk(net, 'close', ['22'], { host, key, allowIp: net.clientV6 });
+          await s.daemon.waitEvent('close', { why: 'knock', ip: net.clientV4 }, { since: closed });
+          await s.daemon.waitEvent('close', { why: 'knock', ip: net.clientV6 }, { since: closed });
+          assert.deepEqual([await s.extra(4), await s.extra(6)], [[], []], `round ${round}: both grants are out`);
         }
-        assert.equal(s.daemon.events('firewall-error', m).length, 0, 'no batch failed');
-        const closed = s.daemon.mark();
-        await knockOk(net, 'close', ['22'], { host, key });
-        await knockOk(net, 'close', ['22'], { host, key, allowIp: net.clientV6 });
-        await s.daemon.waitEvent('close', { why: 'knock', ip: net.clientV4 }, { since: closed });
-        await s.daemon.waitEvent('close', { why: 'knock', ip: net.clientV6 }, { since: closed });
-        assert.deepEqual([await s.extra(4), await s.extra(6)], [[], []], `round ${round}: both grants are out`);
-      }
-      await s.daemon.stop('SIGTERM');
-      await s.assertPristine();
-    }),
+        await s.daemon.stop('SIGTERM');
+        await s.assertPristine();
+      }),
   );
 
   await t.test('--remove-firewall after a SIGKILL takes out the chain, its rules and the jump', (t) =>

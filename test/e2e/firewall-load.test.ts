@@ -14,7 +14,9 @@ import { craftPacket, knockspaChain, stripComment } from '../support/knockspa.js
 
 const GRANTS = 1000;
 /** Half IPv4, half IPv6; none of them the test network's own addresses. */
-const ADDRESSES = Array.from({ length: GRANTS }, (_, i) => (i % 2 === 0 ? `198.18.${1 + (i >> 9)}.${(i >> 1) & 255}` : `2001:db8:1::${(i + 1).toString(16)}`));
+const ADDRESSES = Array.from({ length: GRANTS }, (_, i) =>
+  i % 2 === 0 ? `198.18.${1 + (i >> 9)}.${(i >> 1) & 255}` : `2001:db8:1::${(i + 1).toString(16)}`,
+);
 /** Opens asked for twice (a second, different packet): they must extend, not duplicate. */
 const REPEATS = 200;
 
@@ -39,7 +41,10 @@ const BACKENDS: readonly Backend[] = [
     base: 'iptables',
     held: async (net) => {
       const rules = [...(await knockspaChain(net, 4)), ...(await knockspaChain(net, 6))].map(stripComment);
-      return rules.map((r) => /-s (\S+)\/\d+ -p (\w+) -m \w+ --dport (\d+)/.exec(r)).map((m) => `${m?.[1]} ${m?.[2]}/${m?.[3]}`).sort();
+      return rules
+        .map((r) => /-s (\S+)\/\d+ -p (\w+) -m \w+ --dport (\d+)/.exec(r))
+        .map((m) => `${m?.[1]} ${m?.[2]}/${m?.[3]}`)
+        .sort();
     },
     ruleset: async (net) => {
       const snap = await firewallSnapshot(net, net.srv);
@@ -60,7 +65,11 @@ async function openAndCloseThousand(s: Scenario, backend: Backend): Promise<void
 
   let m = daemon.mark();
   await sendPaced(net, daemon, sendOrder);
-  await daemon.proc.waitUntil(() => (daemon.events('open', m).length >= GRANTS + REPEATS ? true : undefined), 60_000, `${GRANTS + REPEATS} open events`);
+  await daemon.proc.waitUntil(
+    () => (daemon.events('open', m).length >= GRANTS + REPEATS ? true : undefined),
+    60_000,
+    `${GRANTS + REPEATS} open events`,
+  );
   const opened = daemon.events('open', m);
   assert.equal(opened.filter((e) => e.extended === false).length, GRANTS, 'one new grant per address');
   assert.equal(opened.filter((e) => e.extended === true).length, REPEATS, 'repeated opens extended');
@@ -70,7 +79,11 @@ async function openAndCloseThousand(s: Scenario, backend: Backend): Promise<void
   assert.equal(listed.length, GRANTS, 'knockspa grants lists them all');
 
   m = daemon.mark();
-  await sendPaced(net, daemon, ADDRESSES.map((allowIp) => craftPacket({ keyFile, action: 'close', allowIp })));
+  await sendPaced(
+    net,
+    daemon,
+    ADDRESSES.map((allowIp) => craftPacket({ keyFile, action: 'close', allowIp })),
+  );
   await daemon.proc.waitUntil(() => (daemon.events('close', m).length >= GRANTS ? true : undefined), 60_000, `${GRANTS} close events`);
   assert.deepEqual(await backend.held(net), [], 'none left in the kernel');
   assert.equal(await backend.ruleset(net), before, 'the ruleset ends exactly as it began');

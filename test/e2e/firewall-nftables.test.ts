@@ -16,7 +16,10 @@ import { knockOk } from '../support/knockspa.js';
 const NFT = { base: 'none', extra: { firewall: 'nftables', sweep_interval: 2 } } as const;
 
 async function dropped(s: Scenario, localAddress?: string): Promise<boolean> {
-  const r = await tcpConnect(s.net, s.net.cli, s.net.serverV4, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS, ...(localAddress === undefined ? {} : { localAddress }) });
+  const r = await tcpConnect(s.net, s.net.cli, s.net.serverV4, PROTECTED_PORT, {
+    timeoutMs: DROP_TIMEOUT_MS,
+    ...(localAddress === undefined ? {} : { localAddress }),
+  });
   return r.outcome === 'timeout';
 }
 
@@ -44,8 +47,12 @@ test('nftables backend', { timeout: 240_000 }, async (t) => {
       assert.match(ruleset, /table inet knockspa/);
       assert.match(ruleset, /type filter hook input priority filter - 10; policy accept;/);
       assert.match(ruleset, /meta l4proto \. th dport @protected drop/);
-      assert.match(ruleset, /set protected \{\n\s+type inet_proto \. inet_service\n\s+elements = \{ tcp \. 22 \}/, 'protects every port a user may open');
-      assert.equal(await dropped(s), true, 'dropped before the knock, by knockspa\'s table alone');
+      assert.match(
+        ruleset,
+        /set protected \{\n\s+type inet_proto \. inet_service\n\s+elements = \{ tcp \. 22 \}/,
+        'protects every port a user may open',
+      );
+      assert.equal(await dropped(s), true, "dropped before the knock, by knockspa's table alone");
 
       let m = s.daemon.mark();
       await knockOk(net, 'open', ['22'], { host, key, duration: 60 });
@@ -53,8 +60,14 @@ test('nftables backend', { timeout: 240_000 }, async (t) => {
       const [element, ...more] = await nftElements(net, 4);
       assert.deepEqual(more, []);
       assert.equal(`${element?.ip} ${element?.proto}/${element?.port}`, `${net.clientV4} tcp/22`);
-      assert.ok((element?.expires ?? 0) > 50 && (element?.expires ?? 0) <= 60, `the kernel holds it for its duration (expires ${element?.expires})`);
-      assert.equal(element?.comment, `knockspa alice@${net.clientV4}/tcp/22 until ${Math.ceil(Date.parse(String(openEv.deadline)) / 1000)}`);
+      assert.ok(
+        (element?.expires ?? 0) > 50 && (element?.expires ?? 0) <= 60,
+        `the kernel holds it for its duration (expires ${element?.expires})`,
+      );
+      assert.equal(
+        element?.comment,
+        `knockspa alice@${net.clientV4}/tcp/22 until ${Math.ceil(Date.parse(String(openEv.deadline)) / 1000)}`,
+      );
       assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT)).outcome, 'connected');
       const session = await openSession(net, net.cli, host, PROTECTED_PORT);
 
@@ -91,8 +104,18 @@ test('nftables backend', { timeout: 240_000 }, async (t) => {
       assert.equal(await dropped(s), true);
 
       const d = await s.startAgain();
-      const closes = await d.proc.waitUntil(() => { const c = d.events('close'); return c.length >= 2 ? c : undefined; }, 5_000, 'two closes');
-      assert.deepEqual(closes.map((c) => c.why), ['expired-while-down', 'expired-while-down']);
+      const closes = await d.proc.waitUntil(
+        () => {
+          const c = d.events('close');
+          return c.length >= 2 ? c : undefined;
+        },
+        5_000,
+        'two closes',
+      );
+      assert.deepEqual(
+        closes.map((c) => c.why),
+        ['expired-while-down', 'expired-while-down'],
+      );
     }),
   );
 
@@ -118,7 +141,7 @@ test('nftables backend', { timeout: 240_000 }, async (t) => {
     }),
   );
 
-  await t.test('table deleted underneath, then a knock: logged with nft\'s stderr, the table recreated, every grant put back', (t) =>
+  await t.test("table deleted underneath, then a knock: logged with nft's stderr, the table recreated, every grant put back", (t) =>
     withScenario(t, net, { base: 'none', extra: { firewall: 'nftables', sweep_interval: 3600 } }, async (s) => {
       const key = s.site.keyPath('alice');
       const m = await grantThenDeleteTable(s);
@@ -127,7 +150,7 @@ test('nftables backend', { timeout: 240_000 }, async (t) => {
       await s.daemon.waitEvent('open', { ip: net.client2V4 }, { since: m });
       const [error] = s.daemon.events('firewall-error', m);
       assert.deepEqual(error?.argv, ['nft', '-f', '-']);
-      assert.match(String(error?.stderr), /No such file or directory/, 'nft\'s own stderr is logged');
+      assert.match(String(error?.stderr), /No such file or directory/, "nft's own stderr is logged");
       const [repair] = s.daemon.events('firewall-repair', m);
       assert.deepEqual(repair?.grants, [`alice ${net.clientV4} tcp/22`], 'the grant the table took with it is back');
       assert.equal(s.daemon.proc.exited, false, 'the daemon keeps running');
@@ -149,7 +172,7 @@ test('nftables backend', { timeout: 240_000 }, async (t) => {
     }),
   );
 
-  await t.test('nft_set: knockspa only fills the admin\'s set, referenced by the admin\'s own chain', (t) =>
+  await t.test("nft_set: knockspa only fills the admin's set, referenced by the admin's own chain", (t) =>
     withScenario(t, net, { base: 'none', start: false, extra: { firewall: 'nftables', nft_set: 'inet filter knockspa' } }, async (s) => {
       const key = s.site.keyPath('alice');
       const admin = [
@@ -168,7 +191,7 @@ test('nftables backend', { timeout: 240_000 }, async (t) => {
       assert.equal(check.code, 0, check.stderr);
       assert.match(check.stdout, /IPv4 grants go to set inet filter knockspa/);
       const d = await s.startAgain();
-      assert.equal(await hasNftTable(net), false, 'no table of knockspa\'s own');
+      assert.equal(await hasNftTable(net), false, "no table of knockspa's own");
       const m = d.mark();
       await knockOk(net, 'open', ['22'], { host, key, duration: 60 });
       await d.waitEvent('open', { ip: net.clientV4 }, { since: m });
@@ -176,17 +199,25 @@ test('nftables backend', { timeout: 240_000 }, async (t) => {
       assert.equal(await dropped(s), false);
       await d.stop('SIGTERM');
       assert.deepEqual(await nftGrants(net, 4, 'inet filter knockspa'), [], 'closed on stop');
-      assert.match(await nftRuleset(net), /set knockspa/, 'the admin\'s set stays');
+      assert.match(await nftRuleset(net), /set knockspa/, "the admin's set stays");
     }),
   );
 
   await t.test('nft_set of the wrong type: --check and start refuse it, naming the key and the type', (t) =>
     withScenario(t, net, { base: 'none', start: false, extra: { firewall: 'nftables', nft_set: 'inet filter knockspa' } }, async (s) => {
-      await net.runOk(net.srv, ['nft', '-f', '-'], { input: 'table inet filter {\n  set knockspa { type ipv4_addr . inet_service; }\n}\n' });
-      for (const args of [['server', '--config', s.site.configPath, '--check'], ['server', '--config', s.site.configPath]]) {
+      await net.runOk(net.srv, ['nft', '-f', '-'], {
+        input: 'table inet filter {\n  set knockspa { type ipv4_addr . inet_service; }\n}\n',
+      });
+      for (const args of [
+        ['server', '--config', s.site.configPath, '--check'],
+        ['server', '--config', s.site.configPath],
+      ]) {
         const r = await cliInServer(net, args);
         assert.equal(r.code, 2, `${args.join(' ')}: exit 2\n${r.stderr}`);
-        assert.match(r.stderr, /nft_set: set "inet filter knockspa" has type ipv4_addr \. inet_service; expected "ipv4_addr \. inet_proto \. inet_service"/);
+        assert.match(
+          r.stderr,
+          /nft_set: set "inet filter knockspa" has type ipv4_addr \. inet_service; expected "ipv4_addr \. inet_proto \. inet_service"/,
+        );
       }
     }),
   );
@@ -204,7 +235,7 @@ test('nftables backend', { timeout: 240_000 }, async (t) => {
     }),
   );
 
-  await t.test('an iptables DROP on the port wins over knockspa\'s accept (why the admin\'s ruleset must let it through)', (t) =>
+  await t.test("an iptables DROP on the port wins over knockspa's accept (why the admin's ruleset must let it through)", (t) =>
     withScenario(t, net, NFT, async (s) => {
       await net.runOk(net.srv, ['iptables', '-w', '-A', 'INPUT', '-p', 'tcp', '--dport', '22', '-j', 'DROP']);
       const m = s.daemon.mark();

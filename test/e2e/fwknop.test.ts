@@ -8,7 +8,15 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { appendDigest, encodeBase64Text, parseKeyPair, randomValueFrom, sealFwknopPacket, sealPlaintext, type FwknopKeys } from '../../src/protocol/fwknop/index.js';
+import {
+  appendDigest,
+  encodeBase64Text,
+  parseKeyPair,
+  randomValueFrom,
+  sealFwknopPacket,
+  sealPlaintext,
+  type FwknopKeys,
+} from '../../src/protocol/fwknop/index.js';
 import type { PortSpec } from '../../src/protocol/ports.js';
 import { FWKNOP_NEEDS, fwknopClient, newFwknopKeys, startFwknopd, type FwknopKeysB64 } from '../lab/fwknop.js';
 import { canConnect, sendUdp, tcpConnect } from '../lab/probes.js';
@@ -47,16 +55,27 @@ async function assertRejected(s: Scenario, m: number, reason: string, source = s
   assert.deepEqual(s.daemon.events('open', m), [], `no grant opened (${reason})`);
 }
 
-test('fwknop: Debian\'s client and server', { timeout: 300_000 }, async (t) => {
+test("fwknop: Debian's client and server", { timeout: 300_000 }, async (t) => {
   const net = await e2eNet(t, FWKNOP_NEEDS);
   if (net === null) return;
   const host = net.serverV4;
   const send = (bytes: Uint8Array | string, localAddress?: string): Promise<void> =>
-    sendUdp(net, net.cli, host, SPA_PORT, typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes, localAddress === undefined ? {} : { localAddress });
+    sendUdp(
+      net,
+      net.cli,
+      host,
+      SPA_PORT,
+      typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes,
+      localAddress === undefined ? {} : { localAddress },
+    );
 
   await t.test('fwknop -A tcp/22 -a IP opens tcp/22 on knockspa; the same bytes again open nothing', (t) =>
     withScenario(t, net, { users: USERS }, async (s) => {
-      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'closed before the knock');
+      assert.equal(
+        (await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome,
+        'timeout',
+        'closed before the knock',
+      );
       await pastStartSecond(s);
       let m = s.daemon.mark();
       // -f 3: a client timeout of 3 s (message type 3), so the grant is gone again well inside the window.
@@ -68,7 +87,11 @@ test('fwknop: Debian\'s client and server', { timeout: 300_000 }, async (t) => {
       assert.equal(knock.duration, 3, 'the client timeout is honoured');
       await s.daemon.waitEvent('open', { ip: net.clientV4, port: PROTECTED_PORT }, { since: m });
       assert.deepEqual(await s.extra(4), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT)]);
-      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT)).outcome, 'connected', 'TCP connect succeeds after the fwknop knock');
+      assert.equal(
+        (await tcpConnect(net, net.cli, host, PROTECTED_PORT)).outcome,
+        'connected',
+        'TCP connect succeeds after the fwknop knock',
+      );
       await s.daemon.waitEvent('close', { why: 'timeout', ip: net.clientV4 }, { since: m, timeoutMs: 10_000 });
       await s.assertBase('closed again at the end of the client timeout');
 
@@ -94,7 +117,7 @@ test('fwknop: Debian\'s client and server', { timeout: 300_000 }, async (t) => {
       let m = s.daemon.mark();
       await fwknopClient(net, host, SPA_PORT, CAROL, ['-A', 'tcp/22,udp/53', '-s', '-f', '600']);
       const knock = await s.daemon.waitEvent('knock', { format: 'fwknop', user: 'carol' }, { since: m });
-      assert.equal(knock.ip, net.clientV4, '0.0.0.0 means the packet\'s source');
+      assert.equal(knock.ip, net.clientV4, "0.0.0.0 means the packet's source");
       assert.deepEqual(knock.ports, ['tcp/22', 'udp/53']);
       assert.equal(knock.duration, 20);
       assert.equal(knock.capped, true);
@@ -110,8 +133,11 @@ test('fwknop: Debian\'s client and server', { timeout: 300_000 }, async (t) => {
     }),
   );
 
-  await t.test('pcap listener: Debian\'s client over IPv4, and the longest fwknop packet we accept over IPv6', (t) => {
-    const eight: PortSpec[] = [65535, 65534, 65533, 65532].flatMap((port) => [{ proto: 'tcp' as const, port }, { proto: 'udp' as const, port }]);
+  await t.test("pcap listener: Debian's client over IPv4, and the longest fwknop packet we accept over IPv6", (t) => {
+    const eight: PortSpec[] = [65535, 65534, 65533, 65532].flatMap((port) => [
+      { proto: 'tcp' as const, port },
+      { proto: 'udp' as const, port },
+    ]);
     const carol = { ...fwknopUser(CAROL), ports: ['tcp/22', ...eight.map((p) => `${p.proto}/${p.port}`)] };
     return withScenario(t, net, { listen: 'pcap', users: { carol } }, async (s) => {
       await pastStartSecond(s);
@@ -123,7 +149,16 @@ test('fwknop: Debian\'s client and server', { timeout: 300_000 }, async (t) => {
       const keys = parseKeyPair(CAROL.key, CAROL.hmacKey) as FwknopKeys;
       const longest = sealFwknopPacket(
         keys,
-        { randomValue: randomValueFrom(new Uint8Array(8).fill(1)), username: 'u'.repeat(48), timestampSec: Math.floor(Date.now() / 1000), version: '3.0.0', allowIp: null, ports: eight, clientTimeoutSec: 65_536, digest: 'sha512' },
+        {
+          randomValue: randomValueFrom(new Uint8Array(8).fill(1)),
+          username: 'u'.repeat(48),
+          timestampSec: Math.floor(Date.now() / 1000),
+          version: '3.0.0',
+          allowIp: null,
+          ports: eight,
+          clientTimeoutSec: 65_536,
+          digest: 'sha512',
+        },
         new Uint8Array(8).fill(2),
       );
       assert.ok(longest.length > 470, `${longest.length} characters`);
@@ -157,12 +192,17 @@ test('fwknop: Debian\'s client and server', { timeout: 300_000 }, async (t) => {
     }),
   );
 
-  await t.test('fwknop\'s published bad inputs, over the wire: each refused with its reason', (t) =>
+  await t.test("fwknop's published bad inputs, over the wire: each refused with its reason", (t) =>
     withScenario(t, net, { users: USERS }, async (s) => {
       await pastStartSecond(s);
       const keys = parseKeyPair(CAROL.key, CAROL.hmacKey) as FwknopKeys;
       const fields = (msg: string, user = 'root'): string =>
-        appendDigest(['1234567890123456', encodeBase64Text(user), String(Math.floor(Date.now() / 1000)), '3.0.0', '1', encodeBase64Text(msg)].join(':'), 'sha256');
+        appendDigest(
+          ['1234567890123456', encodeBase64Text(user), String(Math.floor(Date.now() / 1000)), '3.0.0', '1', encodeBase64Text(msg)].join(
+            ':',
+          ),
+          'sha256',
+        );
       let salt = 0;
       const seal = (plaintext: string): string => sealPlaintext(keys, plaintext, new Uint8Array(8).fill(++salt));
       const good = await fwknopClient(net, host, SPA_PORT, CAROL, ['-A', 'tcp/22', '-a', net.clientV4, '--test']);
@@ -193,22 +233,48 @@ test('fwknop: Debian\'s client and server', { timeout: 300_000 }, async (t) => {
     }),
   );
 
-  await t.test('knockspa open --format fwknop opens a port on Debian\'s fwknopd', (t) =>
+  await t.test("knockspa open --format fwknop opens a port on Debian's fwknopd", (t) =>
     withScenario(t, net, { start: false }, async (s) => {
       const keys = newFwknopKeys();
       const fwknopd = await startFwknopd(net, SPA_PORT, keys, 'tcp/22');
-      assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'closed before the knock');
+      assert.equal(
+        (await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome,
+        'timeout',
+        'closed before the knock',
+      );
       const knockspa = (args: string[]) =>
-        net.run(net.cli, [NODE, CLI, 'open', '22', '--host', host, '--format', 'fwknop', '--fwknop-key-base64', keys.key, '--fwknop-hmac-key-base64', keys.hmacKey, ...args], { timeoutMs: 30_000 });
+        net.run(
+          net.cli,
+          [
+            NODE,
+            CLI,
+            'open',
+            '22',
+            '--host',
+            host,
+            '--format',
+            'fwknop',
+            '--fwknop-key-base64',
+            keys.key,
+            '--fwknop-hmac-key-base64',
+            keys.hmacKey,
+            ...args,
+          ],
+          { timeoutMs: 30_000 },
+        );
       const r = await knockspa(['--wait', '--wait-timeout', '10']);
       assert.equal(r.code, 0, `knockspa open --format fwknop exited ${r.code}\n${r.stdout}\n${r.stderr}\n${fwknopd.proc.describe()}`);
       assert.match(r.stdout, /tcp\/22 open after \d+ ms/);
-      await fwknopd.waitLog(new RegExp(`Added access rule to FWKNOP_INPUT for ${net.clientV4.replace(/\./g, '\\.')} -> 0\\.0\\.0\\.0/0 tcp/22`));
+      await fwknopd.waitLog(
+        new RegExp(`Added access rule to FWKNOP_INPUT for ${net.clientV4.replace(/\./g, '\\.')} -> 0\\.0\\.0\\.0/0 tcp/22`),
+      );
       assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT), true);
       // The same with an explicit address and a client timeout.
       const r2 = await knockspa(['--allow-ip', net.client2V4, '--duration', '20']);
       assert.equal(r2.code, 0, r2.stderr);
-      await fwknopd.waitLog(new RegExp(`Added access rule to FWKNOP_INPUT for ${net.client2V4.replace(/\./g, '\\.')} -> 0\\.0\\.0\\.0/0 tcp/22, expires`));
+      await fwknopd.waitLog(
+        new RegExp(`Added access rule to FWKNOP_INPUT for ${net.client2V4.replace(/\./g, '\\.')} -> 0\\.0\\.0\\.0/0 tcp/22, expires`),
+      );
       assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT, { localAddress: net.client2V4 }), true);
       // fwknopd removes its chain when it stops: the base ruleset is back.
       await fwknopd.proc.stop('SIGTERM', 5_000);

@@ -46,19 +46,32 @@ test('npm pack, then npm install -g of the tarball with no compiler: the command
   symlinkSync(NODE, join(tools, 'node'));
   symlinkSync(realpathSync(npm), join(tools, 'npm'));
   const prefix = join(work, 'prefix');
-  const env = { PATH: tools, HOME: process.env.HOME ?? '/root', npm_config_cache: process.env.npm_config_cache ?? join(process.env.HOME ?? '/root', '.npm') };
-  const install = await run(null, ['npm', 'install', '-g', '--prefix', prefix, tarball, '--offline', '--no-audit', '--no-fund'], { env, cwd: work, timeoutMs: 240_000 });
+  const env = {
+    PATH: tools,
+    HOME: process.env.HOME ?? '/root',
+    npm_config_cache: process.env.npm_config_cache ?? join(process.env.HOME ?? '/root', '.npm'),
+  };
+  const install = await run(null, ['npm', 'install', '-g', '--prefix', prefix, tarball, '--offline', '--no-audit', '--no-fund'], {
+    env,
+    cwd: work,
+    timeoutMs: 240_000,
+  });
   assert.equal(install.code, 0, `npm install -g failed:\n${install.stdout}\n${install.stderr}`);
   const knockspa = join(prefix, 'bin', 'knockspa');
   assert.ok(existsSync(knockspa), 'bin/knockspa installed');
   assert.ok(!realpathSync(knockspa).startsWith(REPO_ROOT), 'the command is a copy, not a link into the checkout');
 
   const keys = join(work, 'keys');
-  const keygen = await run(null, [knockspa, 'keygen', '--user', 'alice', '--server-id', 'srv.test', '--out', keys], { env: { PATH: tools } });
+  const keygen = await run(null, [knockspa, 'keygen', '--user', 'alice', '--server-id', 'srv.test', '--out', keys], {
+    env: { PATH: tools },
+  });
   assert.equal(keygen.code, 0, keygen.stderr);
   assert.match(readFileSync(join(keys, 'alice.key'), 'utf8'), /srv\.test/);
   const config = join(work, 'server.toml');
-  writeFileSync(config, `firewall = "dry-run"\nserver_id = "srv.test"\nkeys_dir = "keys"\nstate_dir = "state"\n\n[users.alice]\nports = ["tcp/22"]\n`);
+  writeFileSync(
+    config,
+    `firewall = "dry-run"\nserver_id = "srv.test"\nkeys_dir = "keys"\nstate_dir = "state"\n\n[users.alice]\nports = ["tcp/22"]\n`,
+  );
   const check = await run(null, [knockspa, 'server', '--config', config, '--check'], { env: { PATH: tools } });
   assert.equal(check.code, 0, `${check.stdout}\n${check.stderr}`);
   assert.match(check.stdout, /ok \(1 users, firewall dry-run/);

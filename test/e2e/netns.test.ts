@@ -29,9 +29,11 @@ test('netns harness', { timeout: 120_000 }, async (t) => {
     assert.match(srvAddrs.stdout, /198\.18\.0\.1\/24/);
     assert.match(srvAddrs.stdout, /2001:db8:4b::1\/64/);
     const cliAddrs = await net.runOk(net.cli, ['ip', '-o', 'addr', 'show', 'dev', net.cliIf]);
-    for (const a of ['198.18.0.2/24', '198.18.0.3/24', '2001:db8:4b::2/64', '2001:db8:4b::3/64']) assert.ok(cliAddrs.stdout.includes(a), `client has ${a}`);
+    for (const a of ['198.18.0.2/24', '198.18.0.3/24', '2001:db8:4b::2/64', '2001:db8:4b::3/64'])
+      assert.ok(cliAddrs.stdout.includes(a), `client has ${a}`);
     for (const out of [srvAddrs.stdout, cliAddrs.stdout]) {
-      for (const line of out.split('\n').filter((l) => /inet6 2001:db8/.test(l))) assert.doesNotMatch(line, /tentative/, 'IPv6 addresses usable at once (nodad)');
+      for (const line of out.split('\n').filter((l) => /inet6 2001:db8/.test(l)))
+        assert.doesNotMatch(line, /tentative/, 'IPv6 addresses usable at once (nodad)');
     }
     for (const ns of [net.srv, net.cli]) {
       const r4 = await net.runOk(ns, ['ip', '-4', 'route', 'show', 'default']);
@@ -76,7 +78,11 @@ test('netns harness', { timeout: 120_000 }, async (t) => {
     assert.equal((await tcpConnect(net, net.cli, net.serverV4, PORT + 1)).outcome, 'refused');
     await net.runOk(net.srv, ['iptables', '-I', 'INPUT', '-s', net.clientV4, '-p', 'tcp', '--dport', String(PORT), '-j', 'ACCEPT']);
     assert.equal(await canConnect(net, net.cli, net.serverV4, PORT), true);
-    assert.equal(await canConnect(net, net.cli, net.serverV4, PORT, { localAddress: net.client2V4, timeoutMs: 600 }), false, 'only for that source');
+    assert.equal(
+      await canConnect(net, net.cli, net.serverV4, PORT, { localAddress: net.client2V4, timeoutMs: 600 }),
+      false,
+      'only for that source',
+    );
     assert.deepEqual(await acceptRules(net, 4), [`-A INPUT -s ${net.clientV4}/32 -p tcp -m tcp --dport ${PORT} -j ACCEPT`]);
     // pcap mode: the SPA port itself is dropped.
     const pcapRules = await baseRuleset(net, PORT, { spaPort: 62201, udpMode: false });
@@ -85,11 +91,18 @@ test('netns harness', { timeout: 120_000 }, async (t) => {
   });
 
   await t.test('spawned processes are tracked and waited on', async () => {
-    const p = net.spawnIn(net.srv, [NODE, '-e', 'console.log(JSON.stringify({event:"start"})); console.log("plain"); setInterval(()=>{}, 1000)']);
+    const p = net.spawnIn(net.srv, [
+      NODE,
+      '-e',
+      'console.log(JSON.stringify({event:"start"})); console.log("plain"); setInterval(()=>{}, 1000)',
+    ]);
     const line = await p.waitForJson((l) => l.event === 'start', { timeoutMs: 5_000 });
     assert.equal(line.event, 'start');
     await p.waitForLine((l) => l === 'plain');
-    await assert.rejects(p.waitForJson((l) => l.event === 'never', { timeoutMs: 200 }), /timed out/);
+    await assert.rejects(
+      p.waitForJson((l) => l.event === 'never', { timeoutMs: 200 }),
+      /timed out/,
+    );
     const exit = await p.stop('SIGTERM', 1_000);
     assert.equal(exit.signal, 'SIGTERM');
   });

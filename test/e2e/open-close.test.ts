@@ -17,7 +17,11 @@ async function openConnectClose(s: Scenario, family: Family): Promise<void> {
   const key = site.keyPath('alice');
 
   await s.assertBase('before any knock');
-  assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'closed (dropped) before the knock');
+  assert.equal(
+    (await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome,
+    'timeout',
+    'closed (dropped) before the knock',
+  );
 
   let m = s.daemon.mark();
   await knockOk(net, 'open', [String(PROTECTED_PORT)], { host, key });
@@ -27,7 +31,9 @@ async function openConnectClose(s: Scenario, family: Family): Promise<void> {
   assert.equal(knockEv.source, client);
   assert.deepEqual(knockEv.ports, ['tcp/22']);
   assert.equal(knockEv.duration, 30, 'default_duration applies when the client asks for none');
-  const openEv = await s.daemon.waitEvent('open', (l) => l.ip === client && Number(l.port) === PROTECTED_PORT && l.proto === 'tcp', { since: m });
+  const openEv = await s.daemon.waitEvent('open', (l) => l.ip === client && Number(l.port) === PROTECTED_PORT && l.proto === 'tcp', {
+    since: m,
+  });
   const deadlineIn = Date.parse(String(openEv.deadline)) - Date.now();
   assert.ok(deadlineIn > 20_000 && deadlineIn <= 31_000, `deadline about 30 s ahead (${deadlineIn} ms)`);
 
@@ -40,7 +46,11 @@ async function openConnectClose(s: Scenario, family: Family): Promise<void> {
   await s.daemon.waitEvent('knock', { action: 'close', user: 'alice' }, { since: m });
   await s.daemon.waitEvent('close', (l) => l.why === 'knock' && l.ip === client && Number(l.port) === PROTECTED_PORT, { since: m });
   await s.assertBase('no ACCEPT rule left after the close knock');
-  assert.equal((await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'dropped again after close');
+  assert.equal(
+    (await tcpConnect(net, net.cli, host, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome,
+    'timeout',
+    'dropped again after close',
+  );
 }
 
 test('open / connect / close', { timeout: 180_000 }, async (t) => {

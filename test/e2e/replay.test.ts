@@ -36,7 +36,11 @@ async function replayOpensNothing(s: Scenario, bytes: Uint8Array, what: string):
   await s.daemon.waitEvent('reject', { reason: 'replay', source: s.net.clientV4 }, { since: m });
   assert.deepEqual(s.daemon.events('knock', m), [], `no knock event: ${what}`);
   await s.assertBase(`no rule: ${what}`);
-  assert.equal((await tcpConnect(s.net, s.net.cli, s.net.serverV4, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', what);
+  assert.equal(
+    (await tcpConnect(s.net, s.net.cli, s.net.serverV4, PROTECTED_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome,
+    'timeout',
+    what,
+  );
 }
 
 test('replay protection', { timeout: 120_000 }, async (t) => {
@@ -85,61 +89,66 @@ test('replay protection', { timeout: 120_000 }, async (t) => {
     }),
   );
 
-  await t.test('(c) a state file from an earlier boot: knocks made before the restart are refused, fresh ones open once the skew window has passed', (t) =>
-    withScenario(t, net, { extra: { max_skew: 3 } }, async (s) => {
-      const host = net.serverV4;
-      const keyFile = s.site.keyPath('alice');
-      const stateFile = join(s.site.stateDir, 'state.json');
-      for (const boot of ['same', 'earlier'] as const) {
-        const stopped = await s.daemon.stop('SIGTERM');
-        assert.equal(stopped.code, 0, `SIGTERM: exit 0 (got ${JSON.stringify(stopped)})`);
-        const saved = parseState(readFileSync(stateFile, 'utf8'));
-        assert.match(saved.bootId ?? '', /^[0-9a-f-]{36}$/, 'the state file records the boot');
-        if (boot === 'earlier') writeFileSync(stateFile, frame(JSON.stringify({ ...saved, bootId: '00000000-0000-4000-8000-000000000000' })));
-        // Made (stamped) before the restart, sent after it.
-        const early = craftPacket({ keyFile, durationSec: 5 });
-        await new Promise((r) => setTimeout(r, 20));
-        await s.startAgain();
-        const m = s.daemon.mark();
-        await sendUdp(net, net.cli, host, SPA_PORT, early);
-        if (boot === 'same') {
-          await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
-          await knockOk(net, 'close', ['22'], { host, key: keyFile });
-          await s.daemon.waitEvent('close', { why: 'knock' }, { since: m });
-          continue;
+  await t.test(
+    '(c) a state file from an earlier boot: knocks made before the restart are refused, fresh ones open once the skew window has passed',
+    (t) =>
+      withScenario(t, net, { extra: { max_skew: 3 } }, async (s) => {
+        const host = net.serverV4;
+        const keyFile = s.site.keyPath('alice');
+        const stateFile = join(s.site.stateDir, 'state.json');
+        for (const boot of ['same', 'earlier'] as const) {
+          const stopped = await s.daemon.stop('SIGTERM');
+          assert.equal(stopped.code, 0, `SIGTERM: exit 0 (got ${JSON.stringify(stopped)})`);
+          const saved = parseState(readFileSync(stateFile, 'utf8'));
+          assert.match(saved.bootId ?? '', /^[0-9a-f-]{36}$/, 'the state file records the boot');
+          if (boot === 'earlier')
+            writeFileSync(stateFile, frame(JSON.stringify({ ...saved, bootId: '00000000-0000-4000-8000-000000000000' })));
+          // Made (stamped) before the restart, sent after it.
+          const early = craftPacket({ keyFile, durationSec: 5 });
+          await new Promise((r) => setTimeout(r, 20));
+          await s.startAgain();
+          const m = s.daemon.mark();
+          await sendUdp(net, net.cli, host, SPA_PORT, early);
+          if (boot === 'same') {
+            await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
+            await knockOk(net, 'close', ['22'], { host, key: keyFile });
+            await s.daemon.waitEvent('close', { why: 'knock' }, { since: m });
+            continue;
+          }
+          await s.daemon.waitEvent('reject', { reason: 'stale', source: net.clientV4 }, { since: m });
+          assert.deepEqual(s.daemon.events('open', m), [], 'nothing opened for the early knock');
+          await s.assertBase('no rule for the early knock');
+          await sleep(3_100); // max_skew: until then the lost cache vouches for nothing
+          await freshKnockOpens(s, keyFile, 'a fresh knock opens');
         }
-        await s.daemon.waitEvent('reject', { reason: 'stale', source: net.clientV4 }, { since: m });
-        assert.deepEqual(s.daemon.events('open', m), [], 'nothing opened for the early knock');
-        await s.assertBase('no rule for the early knock');
-        await sleep(3_100); // max_skew: until then the lost cache vouches for nothing
-        await freshKnockOpens(s, keyFile, 'a fresh knock opens');
-      }
-    }),
+      }),
   );
 
-  await t.test('(c) state lost (SIGKILL, state file deleted): a knock captured before, stamped ahead within max_skew, replayed from another address opens nothing', (t) =>
-    withScenario(t, net, { extra: { max_skew: 4 } }, async (s) => {
-      const host = net.serverV4;
-      const keyFile = s.site.keyPath('alice');
-      // A client whose clock runs 3 s ahead: accepted, and captured on its way.
-      const ahead = craftPacket({ keyFile, durationSec: 60, timestampMs: Date.now() + 3_000 });
-      const m = s.daemon.mark();
-      await sendUdp(net, net.cli, host, SPA_PORT, ahead);
-      await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
-      await s.daemon.stop('SIGKILL');
-      rmSync(join(s.site.stateDir, 'state.json'));
-      const d = await s.startAgain();
-      await s.daemon.waitEvent('open', { ip: net.clientV4, restored: true });
-      const m1 = d.mark();
-      await knockOkAfterWindow(s, keyFile, 4_100);
-      await d.waitEvent('close', { why: 'knock' }, { since: m1 });
-      // The eavesdropper replays the bytes, from its own address, with the skew window still open for them.
-      const m2 = d.mark();
-      await sendUdp(net, net.cli, host, SPA_PORT, ahead, { localAddress: net.client2V4 });
-      await d.waitEvent('reject', { source: net.client2V4 }, { since: m2 });
-      assert.deepEqual(d.events('open', m2), [], 'nothing opened for the replay');
-      await s.assertBase('no rule for the replay');
-    }),
+  await t.test(
+    '(c) state lost (SIGKILL, state file deleted): a knock captured before, stamped ahead within max_skew, replayed from another address opens nothing',
+    (t) =>
+      withScenario(t, net, { extra: { max_skew: 4 } }, async (s) => {
+        const host = net.serverV4;
+        const keyFile = s.site.keyPath('alice');
+        // A client whose clock runs 3 s ahead: accepted, and captured on its way.
+        const ahead = craftPacket({ keyFile, durationSec: 60, timestampMs: Date.now() + 3_000 });
+        const m = s.daemon.mark();
+        await sendUdp(net, net.cli, host, SPA_PORT, ahead);
+        await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
+        await s.daemon.stop('SIGKILL');
+        rmSync(join(s.site.stateDir, 'state.json'));
+        const d = await s.startAgain();
+        await s.daemon.waitEvent('open', { ip: net.clientV4, restored: true });
+        const m1 = d.mark();
+        await knockOkAfterWindow(s, keyFile, 4_100);
+        await d.waitEvent('close', { why: 'knock' }, { since: m1 });
+        // The eavesdropper replays the bytes, from its own address, with the skew window still open for them.
+        const m2 = d.mark();
+        await sendUdp(net, net.cli, host, SPA_PORT, ahead, { localAddress: net.client2V4 });
+        await d.waitEvent('reject', { source: net.client2V4 }, { since: m2 });
+        assert.deepEqual(d.events('open', m2), [], 'nothing opened for the replay');
+        await s.assertBase('no rule for the replay');
+      }),
   );
 
   await t.test('(c) SIGKILL right after a knock took effect: after the restart its bytes are a replay', (t) =>

@@ -84,55 +84,84 @@ test('key rotation and revocation', { timeout: 180_000 }, async (t) => {
   );
 
   await t.test('revoke: delete the files (with or without the config table) + SIGHUP: the next knock fails', (t) =>
-    withScenario(t, net, { users: { alice: { ports: ['tcp/22'] }, bob: { ports: ['tcp/22'] }, carol: { ports: ['tcp/22'] } } }, async (s) => {
-      const bob = clientCopy(s, s.site.keyPath('bob'));
-      const carol = clientCopy(s, s.site.keyPath('carol'));
-      await opens(s, bob);
-      await opens(s, carol);
+    withScenario(
+      t,
+      net,
+      { users: { alice: { ports: ['tcp/22'] }, bob: { ports: ['tcp/22'] }, carol: { ports: ['tcp/22'] } } },
+      async (s) => {
+        const bob = clientCopy(s, s.site.keyPath('bob'));
+        const carol = clientCopy(s, s.site.keyPath('carol'));
+        await opens(s, bob);
+        await opens(s, carol);
 
-      // bob: files and table removed, as docs/operations.md says.
-      rmSync(s.site.keyPath('bob'));
-      const { bob: _bob, ...rest } = s.site.config.users ?? {};
-      s.site.config = { ...s.site.config, users: rest };
-      s.site.writeConfig();
-      // carol: only the file removed; the reload must not keep her old key alive.
-      rmSync(s.site.keyPath('carol'));
-      const m = s.daemon.mark();
-      const reloaded = await reload(s);
-      assert.equal(reloaded.users, 2, 'alice and carol are configured, bob is gone');
-      const warning = await s.daemon.waitEvent('key-warning', {}, { since: m });
-      assert.match(String(warning.message), /no key file for user carol .* carol cannot knock/);
+        // bob: files and table removed, as docs/operations.md says.
+        rmSync(s.site.keyPath('bob'));
+        const { bob: _bob, ...rest } = s.site.config.users ?? {};
+        s.site.config = { ...s.site.config, users: rest };
+        s.site.writeConfig();
+        // carol: only the file removed; the reload must not keep her old key alive.
+        rmSync(s.site.keyPath('carol'));
+        const m = s.daemon.mark();
+        const reloaded = await reload(s);
+        assert.equal(reloaded.users, 2, 'alice and carol are configured, bob is gone');
+        const warning = await s.daemon.waitEvent('key-warning', {}, { since: m });
+        assert.match(String(warning.message), /no key file for user carol .* carol cannot knock/);
 
-      assert.equal((await refused(s, bob)).reason, 'unknown-key');
-      assert.equal((await refused(s, carol)).reason, 'unknown-key');
-      await opens(s, s.site.keyPath('alice'));
-    }),
+        assert.equal((await refused(s, bob)).reason, 'unknown-key');
+        assert.equal((await refused(s, carol)).reason, 'unknown-key');
+        await opens(s, s.site.keyPath('alice'));
+      },
+    ),
   );
 
   await t.test('revoke with grants open: the reload closes those of revoked users and removed ports at once, and keeps the rest', (t) =>
-    withScenario(t, net, { users: { alice: { ports: ['tcp/22'] }, bob: { ports: ['tcp/22'] }, carol: { ports: ['tcp/22'] }, dave: { ports: ['tcp/22', 'tcp/2222'] } } }, async (s) => {
-      // Each user's grant for an address of its own, so each is a rule of its own in the firewall.
-      const users = { alice: net.clientV4, bob: '198.18.0.51', carol: '198.18.0.52', dave: '198.18.0.53' };
-      const m0 = s.daemon.mark();
-      for (const [user, ip] of Object.entries(users)) {
-        const allowIp = ip === net.clientV4 ? {} : { allowIp: ip };
-        await knockOk(net, 'open', [String(PROTECTED_PORT)], { host: net.serverV4, key: clientCopy(s, s.site.keyPath(user)), duration: 120, ...allowIp });
-        await s.daemon.waitEvent('open', { user, ip }, { since: m0 });
-      }
-      const rule = (ip: string): string => grantRule(ip, 'tcp', PROTECTED_PORT);
-      assert.deepEqual((await s.extra(4)).sort(), Object.values(users).map(rule).sort(), 'four rules before the reload');
-      // bob: table and files gone; carol: files gone; dave: tcp/22 taken out of his ports.
-      rmSync(s.site.keyPath('bob'));
-      rmSync(s.site.keyPath('carol'));
-      const { bob: _bob, ...rest } = s.site.config.users ?? {};
-      s.site.config = { ...s.site.config, users: { ...rest, dave: { ports: ['tcp/2222'] } } };
-      s.site.writeConfig();
-      const m = s.daemon.mark();
-      await reload(s);
-      for (const user of ['bob', 'carol', 'dave']) await s.daemon.waitEvent('close', { user, why: 'revoked' }, { since: m });
-      assert.deepEqual(s.daemon.events('close', m).map((e) => e.user).sort(), ['bob', 'carol', 'dave'], 'alice keeps hers');
-      assert.deepEqual(await s.extra(4), [rule(net.clientV4)], 'the other rules are out of the firewall, hers stays');
-      assert.equal(await canConnect(net, net.cli, net.serverV4, PROTECTED_PORT), true);
-    }),
+    withScenario(
+      t,
+      net,
+      {
+        users: {
+          alice: { ports: ['tcp/22'] },
+          bob: { ports: ['tcp/22'] },
+          carol: { ports: ['tcp/22'] },
+          dave: { ports: ['tcp/22', 'tcp/2222'] },
+        },
+      },
+      async (s) => {
+        // Each user's grant for an address of its own, so each is a rule of its own in the firewall.
+        const users = { alice: net.clientV4, bob: '198.18.0.51', carol: '198.18.0.52', dave: '198.18.0.53' };
+        const m0 = s.daemon.mark();
+        for (const [user, ip] of Object.entries(users)) {
+          const allowIp = ip === net.clientV4 ? {} : { allowIp: ip };
+          await knockOk(net, 'open', [String(PROTECTED_PORT)], {
+            host: net.serverV4,
+            key: clientCopy(s, s.site.keyPath(user)),
+            duration: 120,
+            ...allowIp,
+          });
+          await s.daemon.waitEvent('open', { user, ip }, { since: m0 });
+        }
+        const rule = (ip: string): string => grantRule(ip, 'tcp', PROTECTED_PORT);
+        assert.deepEqual((await s.extra(4)).sort(), Object.values(users).map(rule).sort(), 'four rules before the reload');
+        // bob: table and files gone; carol: files gone; dave: tcp/22 taken out of his ports.
+        rmSync(s.site.keyPath('bob'));
+        rmSync(s.site.keyPath('carol'));
+        const { bob: _bob, ...rest } = s.site.config.users ?? {};
+        s.site.config = { ...s.site.config, users: { ...rest, dave: { ports: ['tcp/2222'] } } };
+        s.site.writeConfig();
+        const m = s.daemon.mark();
+        await reload(s);
+        for (const user of ['bob', 'carol', 'dave']) await s.daemon.waitEvent('close', { user, why: 'revoked' }, { since: m });
+        assert.deepEqual(
+          s.daemon
+            .events('close', m)
+            .map((e) => e.user)
+            .sort(),
+          ['bob', 'carol', 'dave'],
+          'alice keeps hers',
+        );
+        assert.deepEqual(await s.extra(4), [rule(net.clientV4)], 'the other rules are out of the firewall, hers stays');
+        assert.equal(await canConnect(net, net.cli, net.serverV4, PROTECTED_PORT), true);
+      },
+    ),
   );
 });

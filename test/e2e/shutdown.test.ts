@@ -47,7 +47,11 @@ test('shutdown and restart', { timeout: 180_000 }, async (t) => {
       // A live grant, a moment after it opened (the crash right at the open is the next test).
       await sleep(300);
       await s.daemon.stop('SIGKILL');
-      assert.deepEqual(await s.extra(4), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT)], 'a killed daemon leaves its rule (nothing could remove it)');
+      assert.deepEqual(
+        await s.extra(4),
+        [grantRule(net.clientV4, 'tcp', PROTECTED_PORT)],
+        'a killed daemon leaves its rule (nothing could remove it)',
+      );
 
       const wait = Date.parse(String(openEv.deadline)) - Date.now() + 1_000;
       if (wait > 0) await sleep(wait);
@@ -91,7 +95,7 @@ test('shutdown and restart', { timeout: 180_000 }, async (t) => {
     withScenario(t, net, {}, async (s) => {
       const key = s.site.keyPath('alice');
       const m = s.daemon.mark();
-        await knockOk(net, 'open', ['22'], { host: net.serverV4, key, duration: 6 });
+      await knockOk(net, 'open', ['22'], { host: net.serverV4, key, duration: 6 });
       await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
       await sleep(300); // the crash right at the open is the previous test
       await s.daemon.stop('SIGKILL');

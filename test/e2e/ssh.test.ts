@@ -42,9 +42,13 @@ interface SshScenario {
 /** Base ruleset dropping the ssh port (and the half-close port), sshd, a dual-stack daemon letting alice open both. */
 async function setUp(t: TestContext, net: TestNet): Promise<SshScenario> {
   await baseRuleset(net, SSH_PORT, { spaPort: SPA_PORT, udpMode: true });
-  for (const tool of ['iptables', 'ip6tables']) await net.runOk(net.srv, [tool, '-w', '-A', 'INPUT', '-p', 'tcp', '--dport', String(HALF_CLOSE_PORT), '-j', 'DROP']);
+  for (const tool of ['iptables', 'ip6tables'])
+    await net.runOk(net.srv, [tool, '-w', '-A', 'INPUT', '-p', 'tcp', '--dport', String(HALF_CLOSE_PORT), '-j', 'DROP']);
   const baseV4 = await iptablesRules(net, net.srv, 4);
-  const site = await makeSite(net, { address: '::', users: { alice: { ports: [`tcp/${SSH_PORT}`, `tcp/${HALF_CLOSE_PORT}`], max_duration: 300 } } });
+  const site = await makeSite(net, {
+    address: '::',
+    users: { alice: { ports: [`tcp/${SSH_PORT}`, `tcp/${HALF_CLOSE_PORT}`], max_duration: 300 } },
+  });
   const daemon = await startDaemon(net, site.configPath);
   t.after(() => daemon.stop());
   return { daemon, daemons: [daemon], key: site.keyPath('alice'), baseV4 };
@@ -67,7 +71,10 @@ test('ssh through knockspa connect (real OpenSSH)', { timeout: 300_000 }, async 
       assert.doesNotMatch(plain.stdout, /never/);
 
       const m = s.daemon.mark();
-      const r = await net.run(net.cli, sshArgv(sshd, host, { ProxyCommand: proxy(s.key) }, ['echo', 'knockspa-ok', '$((6*7))']), { env: sshEnv(), timeoutMs: 60_000 });
+      const r = await net.run(net.cli, sshArgv(sshd, host, { ProxyCommand: proxy(s.key) }, ['echo', 'knockspa-ok', '$((6*7))']), {
+        env: sshEnv(),
+        timeoutMs: 60_000,
+      });
       assert.equal(r.code, 0, `ssh via knockspa connect\nstdout: ${r.stdout}\nstderr: ${r.stderr}\nsshd: ${sshd.proc.stderr}`);
       assert.equal(r.stdout, 'knockspa-ok 42\n');
       assert.equal(r.stderr, '', 'nothing on stderr when the first knock works');
@@ -82,19 +89,31 @@ test('ssh through knockspa connect (real OpenSSH)', { timeout: 300_000 }, async 
     const s = await setUp(t, net);
     await withLog(s, async () => {
       const m = s.daemon.mark();
-      const session = net.spawnIn(net.cli, sshArgv(sshd, host, { ProxyCommand: proxy(s.key, ' --duration 3') }, ['while read line; do echo "got $line"; done; echo bye']), { env: sshEnv() });
+      const session = net.spawnIn(
+        net.cli,
+        sshArgv(sshd, host, { ProxyCommand: proxy(s.key, ' --duration 3') }, ['while read line; do echo "got $line"; done; echo bye']),
+        { env: sshEnv() },
+      );
       session.write('one\n');
       await session.waitForLine((l) => l === 'got one', 30_000);
       await s.daemon.waitEvent('open', { ip: net.clientV4, port: SSH_PORT }, { since: m });
       await s.daemon.waitEvent('close', { why: 'timeout', ip: net.clientV4, port: SSH_PORT }, { since: m, timeoutMs: 15_000 });
-      assert.deepEqual((await iptablesRules(net, net.srv, 4)).filter((r) => r !== JUMP_RULE), s.baseV4, 'INPUT is the base ruleset (and the jump)');
+      assert.deepEqual(
+        (await iptablesRules(net, net.srv, 4)).filter((r) => r !== JUMP_RULE),
+        s.baseV4,
+        'INPUT is the base ruleset (and the jump)',
+      );
       assert.deepEqual(await knockspaChain(net, 4), [], 'the grant is gone from the firewall');
 
       session.write('two\n');
       await session.waitForLine((l) => l === 'got two', 10_000);
       const plain = await net.run(net.cli, sshArgv(sshd, host, {}, ['true']), { env: sshEnv(), timeoutMs: 30_000 });
       assert.equal(plain.code, 255, 'a new plain ssh fails');
-      assert.equal((await tcpConnect(net, net.cli, host, SSH_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome, 'timeout', 'a new TCP connect is dropped');
+      assert.equal(
+        (await tcpConnect(net, net.cli, host, SSH_PORT, { timeoutMs: DROP_TIMEOUT_MS })).outcome,
+        'timeout',
+        'a new TCP connect is dropped',
+      );
 
       session.child.stdin?.end();
       const exit = await session.waitExit(15_000);
@@ -109,12 +128,19 @@ test('ssh through knockspa connect (real OpenSSH)', { timeout: 300_000 }, async 
       const xdg = mkdtempSync(join(tmpdir(), `knockspa-xdg-${net.id}-`));
       net.onCleanup(() => rmSync(xdg, { recursive: true, force: true }));
       mkdirSync(join(xdg, 'knockspa'), { recursive: true });
-      writeFileSync(join(xdg, 'knockspa', 'config.toml'), `[servers.myserver]\nhost = "${host}"\nspa_port = ${SPA_PORT}\nkey = "${s.key}"\nports = ["tcp/${SSH_PORT}"]\n`);
+      writeFileSync(
+        join(xdg, 'knockspa', 'config.toml'),
+        `[servers.myserver]\nhost = "${host}"\nspa_port = ${SPA_PORT}\nkey = "${s.key}"\nports = ["tcp/${SSH_PORT}"]\n`,
+      );
       const m = s.daemon.mark();
-      const r = await net.run(net.cli, sshArgv(sshd, 'myserver', { ProxyCommand: `${NODE} ${CLI} connect %h %p` }, ['echo', 'via-profile']), {
-        env: sshEnv({ XDG_CONFIG_HOME: xdg, KNOCKSPA_KEY: '/nonexistent.key' }),
-        timeoutMs: 60_000,
-      });
+      const r = await net.run(
+        net.cli,
+        sshArgv(sshd, 'myserver', { ProxyCommand: `${NODE} ${CLI} connect %h %p` }, ['echo', 'via-profile']),
+        {
+          env: sshEnv({ XDG_CONFIG_HOME: xdg, KNOCKSPA_KEY: '/nonexistent.key' }),
+          timeoutMs: 60_000,
+        },
+      );
       assert.equal(r.code, 0, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
       assert.equal(r.stdout, 'via-profile\n');
       await s.daemon.waitEvent('knock', { action: 'open', user: 'alice', ip: net.clientV4 }, { since: m });
@@ -126,7 +152,10 @@ test('ssh through knockspa connect (real OpenSSH)', { timeout: 300_000 }, async 
     await withLog(s, async () => {
       nsHosts(net, net.cli, [`${net.serverV4} dual.test`, `${net.serverV6} dual.test`]);
       let m = s.daemon.mark();
-      const r = await net.run(net.cli, sshArgv(sshd, 'dual.test', { ProxyCommand: proxy(s.key) }, ['echo', 'dual']), { env: sshEnv(), timeoutMs: 60_000 });
+      const r = await net.run(net.cli, sshArgv(sshd, 'dual.test', { ProxyCommand: proxy(s.key) }, ['echo', 'dual']), {
+        env: sshEnv(),
+        timeoutMs: 60_000,
+      });
       assert.equal(r.code, 0, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
       assert.equal(r.stdout, 'dual\n');
       const knock = await s.daemon.waitEvent('knock', { action: 'open' }, { since: m });
@@ -136,9 +165,16 @@ test('ssh through knockspa connect (real OpenSSH)', { timeout: 300_000 }, async 
       assert.equal(knock.ip, from, 'and opened the port for it');
 
       // An allow-ip of one family makes connect use that family, whatever the resolver prefers.
-      for (const [allow, family] of [[net.clientV4, 4], [net.clientV6, 6]] as const) {
+      for (const [allow, family] of [
+        [net.clientV4, 4],
+        [net.clientV6, 6],
+      ] as const) {
         m = s.daemon.mark();
-        const forced = await net.run(net.cli, sshArgv(sshd, 'dual.test', { ProxyCommand: proxy(s.key, ` --allow-ip ${allow}`) }, ['echo', `v${family}`]), { env: sshEnv(), timeoutMs: 60_000 });
+        const forced = await net.run(
+          net.cli,
+          sshArgv(sshd, 'dual.test', { ProxyCommand: proxy(s.key, ` --allow-ip ${allow}`) }, ['echo', `v${family}`]),
+          { env: sshEnv(), timeoutMs: 60_000 },
+        );
         assert.equal(forced.code, 0, `stdout: ${forced.stdout}\nstderr: ${forced.stderr}`);
         assert.equal(forced.stdout, `v${family}\n`);
         assert.equal(sshd.acceptedFrom().at(-1), allow, `connected over IPv${family}`);
@@ -154,9 +190,12 @@ test('ssh through knockspa connect (real OpenSSH)', { timeout: 300_000 }, async 
     await withLog(s, async () => {
       const svc = net.spawnIn(net.srv, [NODE, '-e', AFTER_EOF_SERVICE, String(HALF_CLOSE_PORT)]);
       await svc.waitForLine((l) => l === 'listening', 10_000);
-      const r = await net.run(net.cli, [NODE, CLI, 'connect', host, String(HALF_CLOSE_PORT), '--key', s.key, '--verbose'], { input: 'ping', timeoutMs: 30_000 });
+      const r = await net.run(net.cli, [NODE, CLI, 'connect', host, String(HALF_CLOSE_PORT), '--key', s.key, '--verbose'], {
+        input: 'ping',
+        timeoutMs: 30_000,
+      });
       assert.equal(r.code, 0, r.stderr);
-      assert.equal(r.stdout, 'after your EOF I got: ping', 'stdout is exactly the connection\'s bytes');
+      assert.equal(r.stdout, 'after your EOF I got: ping', "stdout is exactly the connection's bytes");
       assert.match(r.stderr, new RegExp(`knockspa: knocked udp/${SPA_PORT} at ${host.replace(/\./g, '\\.')} as alice \\(attempt 1\\)`));
       await svc.stop();
     });
@@ -167,7 +206,9 @@ test('ssh through knockspa connect (real OpenSSH)', { timeout: 300_000 }, async 
     await withLog(s, async () => {
       const m = s.daemon.mark();
       // alice may not open 2224: the daemon verifies each knock (a resent packet would be a replay), then refuses it.
-      const r = await net.run(net.cli, [NODE, CLI, 'connect', host, '2224', '--key', s.key, '--attempts', '2', '--timeout', '1'], { timeoutMs: 30_000 });
+      const r = await net.run(net.cli, [NODE, CLI, 'connect', host, '2224', '--key', s.key, '--attempts', '2', '--timeout', '1'], {
+        timeoutMs: 30_000,
+      });
       assert.equal(r.code, 1);
       assert.equal(r.stdout, '');
       assert.match(r.stderr, /still shut after 1 s; knocking again \(2\/2\)/);

@@ -34,11 +34,30 @@ export interface FwknopRun extends RunResult {
 }
 
 /** Runs Debian's fwknop client in the client namespace against `host`:`spaPort`; never reads or writes ~/.fwknoprc or ~/.fwknop.run. */
-export async function fwknopClient(net: TestNet, host: string, spaPort: number, keys: FwknopKeysB64, args: readonly string[], opts: { hmac?: boolean } = {}): Promise<FwknopRun> {
+export async function fwknopClient(
+  net: TestNet,
+  host: string,
+  spaPort: number,
+  keys: FwknopKeysB64,
+  args: readonly string[],
+  opts: { hmac?: boolean } = {},
+): Promise<FwknopRun> {
   const dir = mkdtempSync(join(tmpdir(), `knockspa-fwknop-${net.id}-`));
   const dump = join(dir, 'packet.txt');
   try {
-    const argv = [FWKNOP, '--no-rc-file', '--no-save-args', '-D', host, '-p', String(spaPort), '--key-base64-rijndael', keys.key, '-B', dump];
+    const argv = [
+      FWKNOP,
+      '--no-rc-file',
+      '--no-save-args',
+      '-D',
+      host,
+      '-p',
+      String(spaPort),
+      '--key-base64-rijndael',
+      keys.key,
+      '-B',
+      dump,
+    ];
     if (opts.hmac ?? true) argv.push('--use-hmac', '--key-base64-hmac', keys.hmacKey);
     const r = await net.run(net.cli, [...argv, ...args], { timeoutMs: 20_000 });
     if (r.code !== 0) throw new Error(`fwknop ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
@@ -63,11 +82,44 @@ export async function startFwknopd(net: TestNet, spaPort: number, keys: FwknopKe
   net.onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   const conf = join(dir, 'fwknopd.conf');
   const access = join(dir, 'access.conf');
-  writeFileSync(conf, [`PCAP_INTF ${net.srvIf};`, `PCAP_FILTER udp port ${spaPort};`, 'ENABLE_DIGEST_PERSISTENCE N;', 'MAX_SPA_PACKET_AGE 30;', `FWKNOP_RUN_DIR ${dir};`, ''].join('\n'), { mode: 0o600 });
-  writeFileSync(access, [`SOURCE ANY`, `KEY_BASE64 ${keys.key}`, `HMAC_KEY_BASE64 ${keys.hmacKey}`, `OPEN_PORTS ${openPorts}`, 'FW_ACCESS_TIMEOUT 30', ''].join('\n'), { mode: 0o600 });
-  const proc = net.spawnIn(net.srv, [FWKNOPD, '-f', '-v', '-c', conf, '-a', access, '-p', join(dir, 'fwknopd.pid'), '-d', join(dir, 'digest.cache')]);
+  writeFileSync(
+    conf,
+    [
+      `PCAP_INTF ${net.srvIf};`,
+      `PCAP_FILTER udp port ${spaPort};`,
+      'ENABLE_DIGEST_PERSISTENCE N;',
+      'MAX_SPA_PACKET_AGE 30;',
+      `FWKNOP_RUN_DIR ${dir};`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  writeFileSync(
+    access,
+    [`SOURCE ANY`, `KEY_BASE64 ${keys.key}`, `HMAC_KEY_BASE64 ${keys.hmacKey}`, `OPEN_PORTS ${openPorts}`, 'FW_ACCESS_TIMEOUT 30', ''].join(
+      '\n',
+    ),
+    { mode: 0o600 },
+  );
+  const proc = net.spawnIn(net.srv, [
+    FWKNOPD,
+    '-f',
+    '-v',
+    '-c',
+    conf,
+    '-a',
+    access,
+    '-p',
+    join(dir, 'fwknopd.pid'),
+    '-d',
+    join(dir, 'digest.cache'),
+  ]);
   const waitLog = (pattern: RegExp, timeoutMs = 10_000): Promise<string> =>
-    proc.waitUntil(() => `${proc.lines.join('\n')}\n${proc.stderr}`.split('\n').find((l) => pattern.test(l)), timeoutMs, `fwknopd log line ${pattern}`);
+    proc.waitUntil(
+      () => `${proc.lines.join('\n')}\n${proc.stderr}`.split('\n').find((l) => pattern.test(l)),
+      timeoutMs,
+      `fwknopd log line ${pattern}`,
+    );
   await waitLog(/Starting fwknopd main event loop/, 15_000);
   return { proc, waitLog };
 }

@@ -69,7 +69,7 @@ function listNamespaces(): string[] {
   try {
     const parsed: unknown = JSON.parse(r.stdout.trim() === '' ? '[]' : r.stdout);
     if (!Array.isArray(parsed)) return [];
-    return parsed.map((e: unknown) => (e !== null && typeof e === 'object' && 'name' in e ? String((e as { name: unknown }).name) : '')).filter((n) => n !== '');
+    return parsed.map((e: unknown) => (e !== null && typeof e === 'object' && 'name' in e ? String(e.name) : '')).filter((n) => n !== '');
   } catch {
     return [];
   }
@@ -127,7 +127,7 @@ export function sweepStale(): string[] {
   for (const ns of harnessNamespaces()) {
     if (mine.has(ns)) continue;
     const id = (NS_NAME.exec(ns) as RegExpExecArray)[1] as string;
-    let ownerPid: number | null = null;
+    let ownerPid: number | null;
     try {
       ownerPid = Number(readFileSync(join(OWNER_DIR, id), 'utf8').trim());
     } catch {
@@ -332,7 +332,6 @@ export class TestNet {
     liveNets.delete(this);
   }
 }
-
 
 /**
  * Names resolved inside namespace `ns` only: `ip netns exec` bind-mounts /etc/netns/NS/hosts over

@@ -53,7 +53,8 @@ export function hostDebianMirror(): string {
 export function nspawnUnavailableReason(): string | null {
   if (process.platform !== 'linux') return 'not Linux';
   if (process.getuid?.() !== 0) return 'not root';
-  for (const tool of ['/usr/sbin/debootstrap', '/usr/bin/systemd-nspawn', '/usr/bin/nsenter']) if (!existsSync(tool)) return `${tool} missing (apt-get install debootstrap systemd-container util-linux)`;
+  for (const tool of ['/usr/sbin/debootstrap', '/usr/bin/systemd-nspawn', '/usr/bin/nsenter'])
+    if (!existsSync(tool)) return `${tool} missing (apt-get install debootstrap systemd-container util-linux)`;
   if (!/\boverlay\b/.test(readFileSync('/proc/filesystems', 'utf8'))) return 'no overlay file system in this kernel';
   return null;
 }
@@ -90,28 +91,55 @@ export async function makeRoot(spec: RootSpec): Promise<Root> {
   const packages = [...new Set(spec.packages)].sort();
   const aptPackages = spec.aptPackages === undefined ? undefined : [...new Set(spec.aptPackages)].sort();
   // aptPackages only enters the key when given, so roots made without it keep their key.
-  const key = createHash('sha256').update(JSON.stringify({ ROOT_FORMAT, suite: spec.suite, mirror, packages, aptPackages })).digest('hex').slice(0, 12);
+  const key = createHash('sha256')
+    .update(JSON.stringify({ ROOT_FORMAT, suite: spec.suite, mirror, packages, aptPackages }))
+    .digest('hex')
+    .slice(0, 12);
   const dir = join(labCacheDir(), 'roots', `${spec.suite}-${key}`);
   const done = join(dir, 'made.json');
-  if (existsSync(done)) return { path: join(dir, 'root'), cached: true, seconds: (JSON.parse(readFileSync(done, 'utf8')) as { seconds: number }).seconds };
+  if (existsSync(done))
+    return { path: join(dir, 'root'), cached: true, seconds: (JSON.parse(readFileSync(done, 'utf8')) as { seconds: number }).seconds };
   mkdirSync(join(labCacheDir(), 'roots'), { recursive: true });
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   const started = Date.now();
-  const argv = ['debootstrap', '--variant=minbase', `--include=${packages.join(',')}`, '--keyring=/usr/share/keyrings/debian-archive-keyring.gpg', spec.suite, join(tmp, 'root'), mirror];
+  const argv = [
+    'debootstrap',
+    '--variant=minbase',
+    `--include=${packages.join(',')}`,
+    '--keyring=/usr/share/keyrings/debian-archive-keyring.gpg',
+    spec.suite,
+    join(tmp, 'root'),
+    mirror,
+  ];
   const r = await run(null, argv, { timeoutMs: 30 * 60_000 });
   if (r.code !== 0) {
     rmSync(tmp, { recursive: true, force: true });
     throw new Error(`debootstrap failed (exit ${r.code}): ${argv.join(' ')}\n${(r.stdout + r.stderr).split('\n').slice(-30).join('\n')}`);
   }
   if (aptPackages !== undefined && aptPackages.length > 0) {
-    const nspawn = ['systemd-nspawn', '--quiet', `--directory=${join(tmp, 'root')}`, '--register=no', '--keep-unit', '--pipe', '--setenv=DEBIAN_FRONTEND=noninteractive', `--setenv=PATH=${PATH}`, '--'];
-    for (const apt of [['apt-get', 'update', '-qq'], ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...aptPackages]]) {
+    const nspawn = [
+      'systemd-nspawn',
+      '--quiet',
+      `--directory=${join(tmp, 'root')}`,
+      '--register=no',
+      '--keep-unit',
+      '--pipe',
+      '--setenv=DEBIAN_FRONTEND=noninteractive',
+      `--setenv=PATH=${PATH}`,
+      '--',
+    ];
+    for (const apt of [
+      ['apt-get', 'update', '-qq'],
+      ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...aptPackages],
+    ]) {
       const a = await run(null, [...nspawn, ...apt], { timeoutMs: 30 * 60_000 });
       if (a.code !== 0) {
         rmSync(tmp, { recursive: true, force: true });
-        throw new Error(`making the ${spec.suite} root: ${apt.join(' ')} exited ${a.code}\n${(a.stdout + a.stderr).split('\n').slice(-30).join('\n')}`);
+        throw new Error(
+          `making the ${spec.suite} root: ${apt.join(' ')} exited ${a.code}\n${(a.stdout + a.stderr).split('\n').slice(-30).join('\n')}`,
+        );
       }
     }
   }
@@ -121,7 +149,10 @@ export async function makeRoot(spec: RootSpec): Promise<Root> {
   // Nothing downloaded stays in the root; downloads go to a shared cache (Machine.create).
   await runOk(null, ['chroot', join(tmp, 'root'), 'apt-get', 'clean']);
   const seconds = Math.round((Date.now() - started) / 1000);
-  writeFileSync(join(tmp, 'made.json'), `${JSON.stringify({ suite: spec.suite, mirror, packages, aptPackages, seconds, made: new Date().toISOString() })}\n`);
+  writeFileSync(
+    join(tmp, 'made.json'),
+    `${JSON.stringify({ suite: spec.suite, mirror, packages, aptPackages, seconds, made: new Date().toISOString() })}\n`,
+  );
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
   return { path: join(dir, 'root'), cached: false, seconds };
@@ -185,7 +216,15 @@ export class Machine {
     const m = new Machine(opts, dir, join(dir, 'merged'));
     live.add(m);
     try {
-      await runOk(null, ['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${opts.root},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`, m.merged]);
+      await runOk(null, [
+        'mount',
+        '-t',
+        'overlay',
+        'overlay',
+        '-o',
+        `lowerdir=${opts.root},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`,
+        m.merged,
+      ]);
     } catch (e) {
       m.destroySync();
       throw e;
@@ -195,7 +234,10 @@ export class Machine {
 
   private nspawnArgs(): string[] {
     const args = ['--quiet', `--directory=${this.merged}`, `--machine=${this.name}`, '--register=no', '--keep-unit'];
-    const archives = this.opts.aptArchives === undefined ? join(labCacheDir(), 'apt-archives', createHash('sha256').update(this.opts.root).digest('hex').slice(0, 12)) : this.opts.aptArchives;
+    const archives =
+      this.opts.aptArchives === undefined
+        ? join(labCacheDir(), 'apt-archives', createHash('sha256').update(this.opts.root).digest('hex').slice(0, 12))
+        : this.opts.aptArchives;
     if (archives !== null) {
       mkdirSync(join(archives, 'partial'), { recursive: true });
       args.push(`--bind=${archives}:/var/cache/apt/archives`);
@@ -210,7 +252,10 @@ export class Machine {
    */
   async prepare(argv: readonly string[], opts: PrepareOptions = {}): Promise<RunResult> {
     const r = await this.unbooted(argv, opts);
-    if (r.code !== 0) throw new Error(`in ${this.name} (not booted): ${argv.join(' ')} exited ${r.timedOut ? 'after a timeout' : r.code}\nstdout: ${r.stdout.slice(-3000)}\nstderr: ${r.stderr.slice(-3000)}`);
+    if (r.code !== 0)
+      throw new Error(
+        `in ${this.name} (not booted): ${argv.join(' ')} exited ${r.timedOut ? 'after a timeout' : r.code}\nstdout: ${r.stdout.slice(-3000)}\nstderr: ${r.stderr.slice(-3000)}`,
+      );
     return r;
   }
 
@@ -224,7 +269,10 @@ export class Machine {
     const { cwd, extraEnv, ...runOpts } = opts;
     const env = Object.entries({ DEBIAN_FRONTEND: 'noninteractive', PATH, ...extraEnv }).map(([k, v]) => `--setenv=${k}=${v}`);
     const chdir = cwd === undefined ? [] : [`--chdir=${cwd}`];
-    return run(null, ['systemd-nspawn', ...this.nspawnArgs(), '--pipe', ...env, ...chdir, '--', ...argv], { timeoutMs: 600_000, ...runOpts });
+    return run(null, ['systemd-nspawn', ...this.nspawnArgs(), '--pipe', ...env, ...chdir, '--', ...argv], {
+      timeoutMs: 600_000,
+      ...runOpts,
+    });
   }
 
   /** Boots systemd and waits until it says the system is running (or degraded: then says why). */
@@ -240,10 +288,14 @@ export class Machine {
     child.stderr?.on('data', keep);
     const deadline = Date.now() + timeoutMs;
     while (this.leader === 0) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`systemd-nspawn exited (${child.exitCode ?? child.signalCode}) before booting:\n${this.console}`);
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`systemd-nspawn exited (${child.exitCode ?? child.signalCode}) before booting:\n${this.console}`);
       if (Date.now() > deadline) throw new Error(`no init in ${this.name} after ${timeoutMs} ms:\n${this.console}`);
       // nspawn's first child is a short-lived helper; the container's init is the child that runs systemd.
-      const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' ').filter((c) => c !== '');
+      const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')
+        .trim()
+        .split(' ')
+        .filter((c) => c !== '');
       const init = children.find((c) => {
         try {
           return readFileSync(`/proc/${c}/comm`, 'utf8').trim() === 'systemd';
@@ -273,15 +325,29 @@ export class Machine {
   /** Runs argv inside the booted machine (its mount, pid, net, ipc and uts namespaces), clean environment. */
   exec(argv: readonly string[], opts: RunOptions & { extraEnv?: Record<string, string> } = {}): Promise<RunResult> {
     if (this.leader === 0) throw new Error('exec() needs boot() first');
-    const env = Object.entries({ PATH, HOME: '/root', LANG: 'C.UTF-8', TERM: 'dumb', DEBIAN_FRONTEND: 'noninteractive', ...opts.extraEnv }).map(([k, v]) => `${k}=${v}`);
+    const env = Object.entries({
+      PATH,
+      HOME: '/root',
+      LANG: 'C.UTF-8',
+      TERM: 'dumb',
+      DEBIAN_FRONTEND: 'noninteractive',
+      ...opts.extraEnv,
+    }).map(([k, v]) => `${k}=${v}`);
     const { extraEnv: _unused, ...runOpts } = opts;
-    return run(null, ['nsenter', `--target=${this.leader}`, '--mount', '--uts', '--ipc', '--net', '--pid', '--', '/usr/bin/env', '-i', ...env, ...argv], { timeoutMs: 120_000, ...runOpts });
+    return run(
+      null,
+      ['nsenter', `--target=${this.leader}`, '--mount', '--uts', '--ipc', '--net', '--pid', '--', '/usr/bin/env', '-i', ...env, ...argv],
+      { timeoutMs: 120_000, ...runOpts },
+    );
   }
 
   /** Like exec, but throws unless argv exits 0. */
   async execOk(argv: readonly string[], opts: RunOptions & { extraEnv?: Record<string, string> } = {}): Promise<RunResult> {
     const r = await this.exec(argv, opts);
-    if (r.code !== 0) throw new Error(`in ${this.name}: ${argv.join(' ')} exited ${r.timedOut ? 'after a timeout' : r.code}\nstdout: ${r.stdout.slice(-4000)}\nstderr: ${r.stderr.slice(-4000)}`);
+    if (r.code !== 0)
+      throw new Error(
+        `in ${this.name}: ${argv.join(' ')} exited ${r.timedOut ? 'after a timeout' : r.code}\nstdout: ${r.stdout.slice(-4000)}\nstderr: ${r.stderr.slice(-4000)}`,
+      );
     return r;
   }
 

@@ -81,7 +81,13 @@ export async function startTcpService(net: TestNet, port: number): Promise<NsPro
 }
 
 /** One TCP connect from namespace fromNs; resolves with what happened (never rejects on network errors). */
-export async function tcpConnect(net: TestNet, fromNs: string, host: string, port: number, opts: { timeoutMs?: number; localAddress?: string } = {}): Promise<{ outcome: ConnectOutcome; detail?: string }> {
+export async function tcpConnect(
+  net: TestNet,
+  fromNs: string,
+  host: string,
+  port: number,
+  opts: { timeoutMs?: number; localAddress?: string } = {},
+): Promise<{ outcome: ConnectOutcome; detail?: string }> {
   const timeoutMs = opts.timeoutMs ?? 700;
   const argv = [NODE, '-e', TCP_PROBE, host, String(port), String(timeoutMs)];
   if (opts.localAddress !== undefined) argv.push(opts.localAddress);
@@ -96,7 +102,13 @@ export async function tcpConnect(net: TestNet, fromNs: string, host: string, por
 }
 
 /** True if a TCP connection from fromNs to host:port completes and the service greets us. */
-export async function canConnect(net: TestNet, fromNs: string, host: string, port: number, opts: { timeoutMs?: number; localAddress?: string } = {}): Promise<boolean> {
+export async function canConnect(
+  net: TestNet,
+  fromNs: string,
+  host: string,
+  port: number,
+  opts: { timeoutMs?: number; localAddress?: string } = {},
+): Promise<boolean> {
   return (await tcpConnect(net, fromNs, host, port, opts)).outcome === 'connected';
 }
 
@@ -104,7 +116,13 @@ export async function canConnect(net: TestNet, fromNs: string, host: string, por
  * A TCP connection kept open in a process in fromNs. Resolves once connected and greeted;
  * `exchange(text)` sends a line and resolves with the echo (rejects on timeout).
  */
-export async function openSession(net: TestNet, fromNs: string, host: string, port: number, opts: { localAddress?: string; timeoutMs?: number } = {}): Promise<TcpSession> {
+export async function openSession(
+  net: TestNet,
+  fromNs: string,
+  host: string,
+  port: number,
+  opts: { localAddress?: string; timeoutMs?: number } = {},
+): Promise<TcpSession> {
   const argv = [NODE, '-e', TCP_SESSION, host, String(port)];
   if (opts.localAddress !== undefined) argv.push(opts.localAddress);
   const p = net.spawnIn(fromNs, argv);
@@ -114,11 +132,19 @@ export async function openSession(net: TestNet, fromNs: string, host: string, po
 }
 
 /** Sends one UDP datagram with the given bytes from namespace fromNs. */
-export async function sendUdp(net: TestNet, fromNs: string, host: string, port: number, bytes: Uint8Array, opts: { localAddress?: string } = {}): Promise<void> {
+export async function sendUdp(
+  net: TestNet,
+  fromNs: string,
+  host: string,
+  port: number,
+  bytes: Uint8Array,
+  opts: { localAddress?: string } = {},
+): Promise<void> {
   const argv = [NODE, '-e', UDP_SEND, host, String(port), Buffer.from(bytes).toString('hex')];
   if (opts.localAddress !== undefined) argv.push(opts.localAddress);
   const r = await net.run(fromNs, argv, { timeoutMs: 10_000 });
-  if (r.code !== 0 || !r.stdout.includes('sent')) throw new Error(`UDP send from ${fromNs} to ${host}:${port} failed: exit ${r.code} ${r.stderr}`);
+  if (r.code !== 0 || !r.stdout.includes('sent'))
+    throw new Error(`UDP send from ${fromNs} to ${host}:${port} failed: exit ${r.code} ${r.stderr}`);
 }
 
 /** Starts a one-shot UDP receiver in ns (resolves once bound); its process prints {from, hex} on receipt. */
@@ -141,7 +167,11 @@ export class TcpSession {
         .filter((l) => l.ev === 'data')
         .map((l) => String(l.data))
         .join('');
-    return this.proc.waitUntil(() => (received().includes(text) ? received() : undefined), timeoutMs, `the echo of ${JSON.stringify(text)}`);
+    return this.proc.waitUntil(
+      () => (received().includes(text) ? received() : undefined),
+      timeoutMs,
+      `the echo of ${JSON.stringify(text)}`,
+    );
   }
 
   close(): Promise<unknown> {

@@ -32,6 +32,7 @@ export const TOOL_PACKAGES = {
   'ssh-keygen': 'openssh-client',
   fwknop: 'fwknop-client',
   fwknopd: 'fwknop-server',
+  python3: 'python3',
 } as const;
 
 export type Tool = keyof typeof TOOL_PACKAGES;
@@ -73,7 +74,7 @@ export function thisMachine(): Machine {
     isRoot: typeof process.getuid === 'function' && process.getuid() === 0,
     path: process.env.PATH ?? '',
     ci: process.env.CI === 'true',
-    loadModule: (name) => requireHere(name),
+    loadModule: (name): unknown => requireHere(name) as unknown,
     netnsWorks: () => {
       try {
         return spawnSync('ip', ['netns', 'list'], { stdio: 'ignore', timeout: 5_000 }).status === 0;
@@ -149,7 +150,8 @@ export function unmetNeeds(needs: readonly Need[], machine: Machine = thisMachin
   const tools = missingTools(wanted, machine);
   if (tools !== null) problems.push(tools);
   // Only worth asking when root and `ip` are there.
-  if (wanted.has('netns') && problems.length === 0 && !machine.netnsWorks()) problems.push(`${SKIP_MESSAGE} (\`ip netns list\` does not work)`);
+  if (wanted.has('netns') && problems.length === 0 && !machine.netnsWorks())
+    problems.push(`${SKIP_MESSAGE} (\`ip netns list\` does not work)`);
   if (wanted.has('pcap')) {
     try {
       machine.loadModule('pcap');

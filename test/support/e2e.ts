@@ -10,7 +10,18 @@ import { startTcpService } from '../lab/probes.js';
 import type { NsProcess } from '../lab/process.js';
 import { NETNS_TOOLS, requires, type Need } from '../lab/requirements.js';
 import { baseRuleset, iptablesRules } from '../lab/ruleset.js';
-import { cliUnavailableReason, hasKnockspaChain, JUMP_RULE, knockspaChain, makeSite, startDaemon, stripComment, type Daemon, type Site, type SiteOptions } from './knockspa.js';
+import {
+  cliUnavailableReason,
+  hasKnockspaChain,
+  JUMP_RULE,
+  knockspaChain,
+  makeSite,
+  startDaemon,
+  stripComment,
+  type Daemon,
+  type Site,
+  type SiteOptions,
+} from './knockspa.js';
 import { SPA_PORT } from './knockspa.js';
 
 export const PROTECTED_PORT = 22;
@@ -78,9 +89,10 @@ export interface ScenarioOptions extends SiteOptions {
 export async function scenario(t: TestContext, net: TestNet, opts: ScenarioOptions = {}): Promise<Scenario> {
   // Whatever an earlier scenario left (a killed daemon's chain, knockspa's nftables table) goes first.
   await net.runOk(net.srv, ['nft', 'flush', 'ruleset']);
-  const base = (opts.base ?? 'iptables') === 'iptables'
-    ? await baseRuleset(net, PROTECTED_PORT, { spaPort: SPA_PORT, udpMode: (opts.listen ?? 'udp') === 'udp' })
-    : { v4: await iptablesRules(net, net.srv, 4), v6: await iptablesRules(net, net.srv, 6) };
+  const base =
+    (opts.base ?? 'iptables') === 'iptables'
+      ? await baseRuleset(net, PROTECTED_PORT, { spaPort: SPA_PORT, udpMode: (opts.listen ?? 'udp') === 'udp' })
+      : { v4: await iptablesRules(net, net.srv, 4), v6: await iptablesRules(net, net.srv, 6) };
   await service(net);
   const site = await makeSite(net, opts);
   const daemons: Daemon[] = [];
@@ -108,7 +120,11 @@ export async function scenario(t: TestContext, net: TestNet, opts: ScenarioOptio
     async assertBase(message = 'INPUT is the base ruleset, KNOCKSPA empty') {
       for (const family of [4, 6] as const) {
         const tool = family === 4 ? 'iptables' : 'ip6tables';
-        assert.deepEqual((await rules(family)).filter((r) => r !== JUMP_RULE), family === 4 ? base.v4 : base.v6, `${message} (${tool})`);
+        assert.deepEqual(
+          (await rules(family)).filter((r) => r !== JUMP_RULE),
+          family === 4 ? base.v4 : base.v6,
+          `${message} (${tool})`,
+        );
         assert.deepEqual(await knockspaChain(net, family), [], `${message} (${tool} KNOCKSPA)`);
       }
     },
@@ -154,7 +170,12 @@ export function scenarioNeeds(opts: ScenarioOptions): Need[] {
  * scenario() + withLog(): the usual body of one e2e subtest. Skips it (fails it in CI) when the
  * machine lacks what the options need ({@link scenarioNeeds}).
  */
-export async function withScenario(t: TestContext, net: TestNet, opts: ScenarioOptions, body: (s: Scenario) => Promise<void>): Promise<void> {
+export async function withScenario(
+  t: TestContext,
+  net: TestNet,
+  opts: ScenarioOptions,
+  body: (s: Scenario) => Promise<void>,
+): Promise<void> {
   if (!requires(t, scenarioNeeds(opts))) return;
   const s = await scenario(t, net, opts);
   await withLog(s, () => body(s));

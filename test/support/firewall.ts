@@ -63,7 +63,10 @@ export interface ListedGrant {
 export async function listGrants(net: TestNet, configPath: string, from?: 'firewall' | 'state'): Promise<ListedGrant[]> {
   const r = await cliInServer(net, ['grants', '--config', configPath, '--json', ...(from === undefined ? [] : ['--from', from])]);
   if (r.code !== 0) throw new Error(`knockspa grants exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as ListedGrant);
+  return r.stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as ListedGrant);
 }
 
 /** Reads hex packets from stdin, one per line, and sends each to host:port as it arrives. */
@@ -97,12 +100,16 @@ export async function sendPaced(net: TestNet, daemon: Daemon, packets: readonly 
   const sender: NsProcess = net.spawnIn(net.cli, [NODE, '-e', BLASTER, net.serverV4, String(SPA_PORT)]);
   const since = daemon.mark();
   const handled = (): number => daemon.proc.find((l) => l.event === 'knock' || l.event === 'reject', since).length;
-  for (let sent = 0; sent < packets.length; ) {
+  for (let sent = 0; sent < packets.length;) {
     const next = packets.slice(sent, sent + chunk);
     sender.write(next.map((p) => `${Buffer.from(p).toString('hex')}\n`).join(''));
     sent += next.length;
     const want = sent;
-    await daemon.proc.waitUntil(() => (handled() >= want ? true : undefined), 30_000, `the daemon to handle ${want} packets (handled ${handled()})`);
+    await daemon.proc.waitUntil(
+      () => (handled() >= want ? true : undefined),
+      30_000,
+      `the daemon to handle ${want} packets (handled ${handled()})`,
+    );
   }
   sender.child.stdin?.end();
   await sender.waitForLine((l) => l === 'done', 10_000);

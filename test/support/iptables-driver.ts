@@ -1,6 +1,6 @@
 /**
- * Runs the iptables backend (src/server/firewall/iptables.ts) inside a test namespace, with whatever
- * `iptables` its PATH finds: one JSON command a stdin line ({"op":"setup"}, {"op":"open","ip":...},
+ * Runs the iptables backend (src/server/firewall/iptables.ts) inside a test namespace, with the
+ * `iptables` of the system directories (as the daemon runs it): one JSON command a stdin line ({"op":"setup"}, {"op":"open","ip":...},
  * {"op":"close","ip":...}, {"op":"detach"}), one JSON answer a stdout line ({"op","ok","error"?}).
  * For the legacy-variant test (test/e2e/firewall-iptables-legacy.test.ts).
  */
@@ -17,7 +17,8 @@ async function perform(cmd: { op: string; ip?: string }): Promise<void> {
     firewall.release();
     return firewall.detach();
   }
-  const change = cmd.op === 'open' ? { before: undefined, after: entry(String(cmd.ip)) } : { before: entry(String(cmd.ip)), after: undefined };
+  const change =
+    cmd.op === 'open' ? { before: undefined, after: entry(String(cmd.ip)) } : { before: entry(String(cmd.ip)), after: undefined };
   const [failure] = await firewall.apply([change]);
   if (failure !== undefined) throw failure.error;
 }

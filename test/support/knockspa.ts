@@ -56,6 +56,7 @@ export interface ServerConfigInput {
   keys_dir?: string;
   state_dir?: string;
   max_skew?: number;
+  replay_capacity?: number;
   default_duration?: number;
   users?: Record<string, UserConfig>;
 }
@@ -139,7 +140,14 @@ export class Site {
     mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
     const store = new StateStore(this.stateDir);
     const bootId = currentBootId();
-    store.save({ version: STATE_VERSION, replay: new ReplayGuard(1).toState(), grants: [], maxSkewMs: (this.config.max_skew ?? 30) * 1000, notBeforeMs: 0, ...(bootId === undefined ? {} : { bootId }) });
+    store.save({
+      version: STATE_VERSION,
+      replay: new ReplayGuard(1).toState(),
+      grants: [],
+      maxSkewMs: (this.config.max_skew ?? 30) * 1000,
+      notBeforeMs: 0,
+      ...(bootId === undefined ? {} : { bootId }),
+    });
     store.close();
   }
 }
@@ -212,7 +220,11 @@ export class Daemon {
   }
 
   /** Waits for a log line with this `event` (and matching fields / predicate) at or after `since`. */
-  waitEvent(event: string, match: Record<string, unknown> | ((l: LogLine) => boolean) = {}, opts: { since?: number; timeoutMs?: number } = {}): Promise<LogLine> {
+  waitEvent(
+    event: string,
+    match: Record<string, unknown> | ((l: LogLine) => boolean) = {},
+    opts: { since?: number; timeoutMs?: number } = {},
+  ): Promise<LogLine> {
     const pred = typeof match === 'function' ? match : (l: LogLine): boolean => Object.entries(match).every(([k, v]) => sameValue(l[k], v));
     return this.proc.waitForJson((l) => l.event === event && pred(l), opts);
   }
@@ -237,9 +249,13 @@ function sameValue(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** Starts `knockspa server --config CONFIG` in the server namespace; resolves after its start event. */
-export async function startDaemon(net: TestNet, configPath: string, opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Daemon> {
-  const proc = net.spawnIn(net.srv, [NODE, CLI, 'server', '--config', configPath], { env: opts.env });
+/** Starts `knockspa server --config CONFIG` in the server namespace (after `wrap`, a command that execs the rest); resolves after its start event. */
+export async function startDaemon(
+  net: TestNet,
+  configPath: string,
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; wrap?: readonly string[] } = {},
+): Promise<Daemon> {
+  const proc = net.spawnIn(net.srv, [...(opts.wrap ?? []), NODE, CLI, 'server', '--config', configPath], { env: opts.env });
   const start = await proc.waitForJson((l) => l.event === 'start', { timeoutMs: opts.timeoutMs ?? 15_000 });
   return new Daemon(proc, start);
 }
@@ -276,7 +292,10 @@ export function knock(net: TestNet, action: 'open' | 'close', ports: string[], o
 /** Like {@link knock} but throws unless the client exits 0. */
 export async function knockOk(net: TestNet, action: 'open' | 'close', ports: string[], o: KnockOptions): Promise<RunResult> {
   const r = await knock(net, action, ports, o);
-  if (r.code !== 0) throw new Error(`knockspa ${action} ${ports.join(' ')} exited ${r.code}\nargv: ${r.argv.join(' ')}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  if (r.code !== 0)
+    throw new Error(
+      `knockspa ${action} ${ports.join(' ')} exited ${r.code}\nargv: ${r.argv.join(' ')}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`,
+    );
   return r;
 }
 
@@ -300,7 +319,13 @@ export function craftPacket(o: CraftOptions): Uint8Array {
   });
   return sealPacket(
     key,
-    { timestampMs: o.timestampMs ?? Date.now(), action: o.action ?? 'open', ports, allowIp: o.allowIp ?? null, durationSec: o.durationSec ?? 0 },
+    {
+      timestampMs: o.timestampMs ?? Date.now(),
+      action: o.action ?? 'open',
+      ports,
+      allowIp: o.allowIp ?? null,
+      durationSec: o.durationSec ?? 0,
+    },
     new Uint8Array(randomBytes(24)),
     o.serverId ?? key.serverId,
   );

@@ -21,7 +21,10 @@ function importsOf(area: string): Array<{ file: string; target: string }> {
   return found;
 }
 
-const into = (area: string) => ({ target }: { target: string }): boolean => target.startsWith(`${area}/`);
+const into =
+  (area: string) =>
+  ({ target }: { target: string }): boolean =>
+    target.startsWith(`${area}/`);
 
 test('the client imports no server code, the server no client code, shared neither', () => {
   const client = importsOf('client');
@@ -29,5 +32,8 @@ test('the client imports no server code, the server no client code, shared neith
   assert.ok(client.some(into('protocol')) && server.some(into('shared')), 'the check can fail: it sees imports');
   assert.deepEqual(client.filter(into('server')), []);
   assert.deepEqual(server.filter(into('client')), []);
-  assert.deepEqual(importsOf('shared').filter((i) => !i.target.startsWith('shared/')), []);
+  assert.deepEqual(
+    importsOf('shared').filter((i) => !i.target.startsWith('shared/')),
+    [],
+  );
 });

@@ -49,7 +49,11 @@ export interface FwknopClientVectors {
 }
 
 export const CASES: readonly FwknopClientCase[] = [
-  { name: 'access tcp/22 for an address (the defaults: SHA-256 digest, HMAC-SHA256, CBC)', args: ['-A', 'tcp/22', '-a', '198.51.100.7'], expect: 'accept' },
+  {
+    name: 'access tcp/22 for an address (the defaults: SHA-256 digest, HMAC-SHA256, CBC)',
+    args: ['-A', 'tcp/22', '-a', '198.51.100.7'],
+    expect: 'accept',
+  },
   { name: 'access for the source address (-s), tcp and udp', args: ['-A', 'tcp/22,udp/53', '-s'], expect: 'accept' },
   { name: 'client timeout (message type 3)', args: ['-A', 'tcp/2222', '-a', '203.0.113.9', '-f', '120'], expect: 'accept' },
   { name: 'user name field set with -U', args: ['-A', 'tcp/22', '-a', '198.51.100.7', '-U', 'deploy-bot'], expect: 'accept' },
@@ -60,12 +64,34 @@ export const CASES: readonly FwknopClientCase[] = [
   { name: 'command message (-C)', args: ['-C', 'uname', '-a', '198.51.100.7'], expect: ['fwknop-command-refused'] },
   { name: 'NAT access (-N)', args: ['-A', 'tcp/22', '-a', '198.51.100.7', '-N', '10.0.0.5:22'], expect: ['fwknop-nat-refused'] },
   { name: 'local NAT access (--nat-local)', args: ['-A', 'tcp/22', '-a', '198.51.100.7', '--nat-local'], expect: ['fwknop-nat-refused'] },
-  { name: 'NAT access with a client timeout', args: ['-A', 'tcp/22', '-a', '198.51.100.7', '-N', '10.0.0.5:22', '-f', '60'], expect: ['fwknop-nat-refused'] },
-  { name: 'HMAC-SHA512 instead of HMAC-SHA256', args: ['-A', 'tcp/22', '-a', '198.51.100.7', '--hmac-digest-type', 'sha512'], expect: ['fwknop-bad-mac'] },
-  { name: 'no HMAC at all', args: ['-A', 'tcp/22', '-a', '198.51.100.7'], noHmac: true, expect: ['fwknop-bad-mac', 'fwknop-bad-base64', 'fwknop-bad-length'] },
-  { name: 'legacy IV mode, no HMAC (-M legacy)', args: ['-A', 'tcp/22', '-a', '198.51.100.7', '-M', 'legacy'], noHmac: true, expect: ['fwknop-bad-mac', 'fwknop-bad-base64', 'fwknop-bad-length'] },
+  {
+    name: 'NAT access with a client timeout',
+    args: ['-A', 'tcp/22', '-a', '198.51.100.7', '-N', '10.0.0.5:22', '-f', '60'],
+    expect: ['fwknop-nat-refused'],
+  },
+  {
+    name: 'HMAC-SHA512 instead of HMAC-SHA256',
+    args: ['-A', 'tcp/22', '-a', '198.51.100.7', '--hmac-digest-type', 'sha512'],
+    expect: ['fwknop-bad-mac'],
+  },
+  {
+    name: 'no HMAC at all',
+    args: ['-A', 'tcp/22', '-a', '198.51.100.7'],
+    noHmac: true,
+    expect: ['fwknop-bad-mac', 'fwknop-bad-base64', 'fwknop-bad-length'],
+  },
+  {
+    name: 'legacy IV mode, no HMAC (-M legacy)',
+    args: ['-A', 'tcp/22', '-a', '198.51.100.7', '-M', 'legacy'],
+    noHmac: true,
+    expect: ['fwknop-bad-mac', 'fwknop-bad-base64', 'fwknop-bad-length'],
+  },
   // Decrypted as CBC, a CFB ciphertext is noise: its padding or its text is wrong, whichever comes first.
-  { name: 'CFB mode (-M cfb)', args: ['-A', 'tcp/22', '-a', '198.51.100.7', '-M', 'cfb'], expect: ['fwknop-bad-padding', 'fwknop-bad-encoding'] },
+  {
+    name: 'CFB mode (-M cfb)',
+    args: ['-A', 'tcp/22', '-a', '198.51.100.7', '-M', 'cfb'],
+    expect: ['fwknop-bad-padding', 'fwknop-bad-encoding'],
+  },
 ];
 
 function field(out: string, label: string): string {
@@ -90,7 +116,18 @@ function generate(): FwknopClientVectors {
   }
   const version = run(['--no-rc-file', '--no-save-args', '--version']).trim();
   const vectors = CASES.map((c): FwknopClientVector => {
-    const argv = ['--no-rc-file', '--no-save-args', '--test', '-v', '-D', '127.0.0.1', '--key-base64-rijndael', keyBase64, ...(c.noHmac === true ? [] : ['--use-hmac', '--key-base64-hmac', hmacKeyBase64]), ...c.args];
+    const argv = [
+      '--no-rc-file',
+      '--no-save-args',
+      '--test',
+      '-v',
+      '-D',
+      '127.0.0.1',
+      '--key-base64-rijndael',
+      keyBase64,
+      ...(c.noHmac === true ? [] : ['--use-hmac', '--key-base64-hmac', hmacKeyBase64]),
+      ...c.args,
+    ];
     const out = run(argv);
     const dump: FwknopClientDump = {
       randomValue: field(out, 'Random Value'),

@@ -7,7 +7,7 @@
  */
 import { equalBytes } from '@noble/ciphers/utils.js';
 import { hmac, type _HMAC } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256, type _SHA256 } from '@noble/hashes/sha2.js';
 import { HMAC_TAG_SIZE } from './constants.js';
 import type { FwknopKeys } from './keys.js';
 
@@ -15,7 +15,7 @@ export interface FwknopKeyringEntry {
   readonly user: string;
   readonly encKey: Uint8Array;
   /** HMAC-SHA256 state keyed once with the user's HMAC key; cloned per trial. */
-  readonly mac: _HMAC<any>;
+  readonly mac: _HMAC<_SHA256>;
 }
 
 export class FwknopKeyring {
@@ -23,7 +23,7 @@ export class FwknopKeyring {
   /** Kept only to refuse one HMAC key for two users, which would make the user ambiguous. */
   private readonly hmacKeys: Uint8Array[] = [];
   private readonly tag = new Uint8Array(HMAC_TAG_SIZE);
-  private scratch: _HMAC<any> | undefined;
+  private scratch: _HMAC<_SHA256> | undefined;
 
   get size(): number {
     return this.list.length;

@@ -39,6 +39,7 @@ export function parseKeyPair(encBase64: string, hmacBase64: string): FwknopKeys 
   if (typeof encKey === 'string') return encKey;
   const hmacKey = parseKeyBase64(hmacBase64, 'HMAC');
   if (typeof hmacKey === 'string') return hmacKey;
-  if (encKey.length === hmacKey.length && equalBytes(encKey, hmacKey)) return 'expected two different keys; the encryption and HMAC keys are the same';
+  if (encKey.length === hmacKey.length && equalBytes(encKey, hmacKey))
+    return 'expected two different keys; the encryption and HMAC keys are the same';
   return { encKey, hmacKey };
 }

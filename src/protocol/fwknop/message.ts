@@ -92,8 +92,12 @@ export function appendDigest(encoded: string, type: DigestType): string {
 export function encodeMessage(fields: FwknopFields): string {
   const { randomValue, username, timestampSec, version, allowIp, ports, clientTimeoutSec, digest } = fields;
   if (!RANDOM_VALUE.test(randomValue)) throw new Error(`random value: expected ${RANDOM_VALUE_DIGITS} decimal digits`);
-  if (!isValidUsername(username)) throw new Error(`user name: expected 1 to ${MAX_USERNAME_BYTES} printable characters other than ${USERNAME_FORBIDDEN}, got ${JSON.stringify(username)}`);
-  if (!Number.isInteger(timestampSec) || timestampSec < 0 || timestampSec > U32_MAX) throw new Error(`timestamp: expected seconds since the epoch, got ${timestampSec}`);
+  if (!isValidUsername(username))
+    throw new Error(
+      `user name: expected 1 to ${MAX_USERNAME_BYTES} printable characters other than ${USERNAME_FORBIDDEN}, got ${JSON.stringify(username)}`,
+    );
+  if (!Number.isInteger(timestampSec) || timestampSec < 0 || timestampSec > U32_MAX)
+    throw new Error(`timestamp: expected seconds since the epoch, got ${timestampSec}`);
   if (!VERSION.test(version)) throw new Error(`version: expected like ${JSON.stringify('3.0.0')}, got ${JSON.stringify(version)}`);
   if (allowIp !== null && (allowIp === SOURCE_ADDRESS || canonicalIpv4(allowIp) !== allowIp))
     throw new Error(`allow ip: expected one IPv4 address (fwknop carries no IPv6), got ${JSON.stringify(allowIp)}`);

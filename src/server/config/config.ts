@@ -47,6 +47,8 @@ export interface ServerConfig {
   readonly maxSkewSec: number;
   readonly defaultDurationSec: number;
   readonly replayCapacity: number;
+  /** Grant link-local addresses (169.254/16, fe80::/10) as knock sources and allow-ips. */
+  readonly allowLinkLocal: boolean;
   readonly users: ReadonlyMap<string, UserPolicy>;
   /** The keys of the users with format = "fwknop". Secret: never logged. */
   readonly fwknopKeys: ReadonlyMap<string, FwknopKeys>;
@@ -56,8 +58,18 @@ export const DEFAULT_CONFIG_PATH = '/etc/knockspa/server.toml';
 export const DEFAULT_SPA_PORT = 62201;
 
 const TOP_KEYS = [
-  'listen', 'address', 'interface', 'port', 'server_id', 'keys_dir', 'state_dir',
-  'max_skew', 'default_duration', 'replay_capacity', 'users',
+  'listen',
+  'address',
+  'interface',
+  'port',
+  'server_id',
+  'keys_dir',
+  'state_dir',
+  'max_skew',
+  'default_duration',
+  'replay_capacity',
+  'allow_link_local',
+  'users',
 ] as const;
 const USER_KEYS = ['ports', 'max_duration', 'require_ip', ...FWKNOP_USER_KEYS] as const;
 
@@ -80,7 +92,7 @@ function readUser(file: string, name: string, table: Table, defaultMax: number, 
  * firewall backends to choose from (the registry's; tests add their own).
  */
 export function validateConfig(file: string, doc: Table, backends: readonly Backend[] = BACKENDS): ServerConfig {
-  const r: TableReader = new TableReader(file, "", doc, [...TOP_KEYS, ...firewallKeys(backends)]);
+  const r: TableReader = new TableReader(file, '', doc, [...TOP_KEYS, ...firewallKeys(backends)]);
   const listen = r.oneOf('listen', ['udp', 'pcap'] as const, 'udp');
   const address = r.string('address', '0.0.0.0') as string;
   if (canonicalIp(address) === null) r.fail('address', 'an IPv4 or IPv6 address to bind ("0.0.0.0", "::" for dual stack)');
@@ -95,7 +107,8 @@ export function validateConfig(file: string, doc: Table, backends: readonly Back
   const users = new Map<string, UserPolicy>();
   const fwknopKeys = new Map<string, FwknopKeys>();
   for (const [name, value] of Object.entries(usersTable)) {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(file, `users.${name}`, `expected a table, got ${shown(value)}`);
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw new ConfigError(file, `users.${name}`, `expected a table, got ${shown(value)}`);
     users.set(name, readUser(file, name, value as Table, 300, fwknopKeys));
   }
   checkFwknopUsers(file, fwknopKeys);
@@ -114,6 +127,7 @@ export function validateConfig(file: string, doc: Table, backends: readonly Back
     maxSkewSec: r.int('max_skew', 1, 3600, 30),
     defaultDurationSec,
     replayCapacity: r.int('replay_capacity', 1000, 10_000_000, 100_000),
+    allowLinkLocal: r.bool('allow_link_local', false),
     users,
     fwknopKeys,
   };
@@ -126,11 +140,15 @@ export function loadConfig(path: string): ServerConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(file, '', `cannot read the config file (${(err as NodeJS.ErrnoException).code ?? String(err)}); pass --config FILE`);
+    throw new ConfigError(
+      file,
+      '',
+      `cannot read the config file (${(err as NodeJS.ErrnoException).code ?? String(err)}); pass --config FILE`,
+    );
   }
   let doc: Table;
   try {
-    doc = parseToml(text) as Table;
+    doc = parseToml(text);
   } catch (err) {
     throw new ConfigError(file, '', tomlErrorText(err));
   }

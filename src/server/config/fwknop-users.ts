@@ -24,7 +24,8 @@ type Table = Record<string, unknown>;
 
 function readKey(file: string, path: string, value: unknown, which: 'encryption' | 'HMAC', printed: string): Uint8Array {
   // A string here may be a key: never echo it (shown() of anything else is safe).
-  if (typeof value !== 'string') throw new ConfigError(file, path, `expected the ${printed} line of fwknop --key-gen (a base64 string), got ${shown(value)}`);
+  if (typeof value !== 'string')
+    throw new ConfigError(file, path, `expected the ${printed} line of fwknop --key-gen (a base64 string), got ${shown(value)}`);
   const key = parseKeyBase64(value, which);
   if (typeof key === 'string') throw new ConfigError(file, path, key);
   return key;
@@ -35,27 +36,45 @@ export function readUserFormat(file: string, name: string, table: Table): { form
   const prefix = `users.${name}`;
   const format = table.format ?? 'knockspa';
   if (typeof format !== 'string' || !(USER_FORMATS as readonly string[]).includes(format))
-    throw new ConfigError(file, `${prefix}.format`, `expected "knockspa" (a key file) or "fwknop" (fwknop keys in this table), got ${shown(format)}`);
+    throw new ConfigError(
+      file,
+      `${prefix}.format`,
+      `expected "knockspa" (a key file) or "fwknop" (fwknop keys in this table), got ${shown(format)}`,
+    );
   if (format === 'knockspa') {
     for (const key of ['fwknop_key_base64', 'fwknop_hmac_key_base64'])
-      if (table[key] !== undefined) throw new ConfigError(file, `${prefix}.${key}`, 'only with format = "fwknop"; a knockspa user has a key file instead');
+      if (table[key] !== undefined)
+        throw new ConfigError(file, `${prefix}.${key}`, 'only with format = "fwknop"; a knockspa user has a key file instead');
     return { format, fwknopKeys: undefined };
   }
   const encKey = readKey(file, `${prefix}.fwknop_key_base64`, table.fwknop_key_base64, 'encryption', 'KEY_BASE64');
   const hmacKey = readKey(file, `${prefix}.fwknop_hmac_key_base64`, table.fwknop_hmac_key_base64, 'HMAC', 'HMAC_KEY_BASE64');
   if (encKey.length === hmacKey.length && equalBytes(encKey, hmacKey))
-    throw new ConfigError(file, `${prefix}.fwknop_hmac_key_base64`, 'expected a key different from fwknop_key_base64; the two are the same');
+    throw new ConfigError(
+      file,
+      `${prefix}.fwknop_hmac_key_base64`,
+      'expected a key different from fwknop_key_base64; the two are the same',
+    );
   return { format: 'fwknop', fwknopKeys: { encKey, hmacKey } };
 }
 
 /** Checks across users: at most MAX_FWKNOP_USERS, and no HMAC key shared (it alone tells users apart). */
 export function checkFwknopUsers(file: string, keys: ReadonlyMap<string, FwknopKeys>): void {
   if (keys.size > MAX_FWKNOP_USERS)
-    throw new ConfigError(file, 'users', `expected at most ${MAX_FWKNOP_USERS} users with format = "fwknop" (each costs an HMAC per fwknop packet), got ${keys.size}`);
+    throw new ConfigError(
+      file,
+      'users',
+      `expected at most ${MAX_FWKNOP_USERS} users with format = "fwknop" (each costs an HMAC per fwknop packet), got ${keys.size}`,
+    );
   const seen: Array<[string, Uint8Array]> = [];
   for (const [user, { hmacKey }] of keys) {
     const twin = seen.find(([, k]) => k.length === hmacKey.length && equalBytes(k, hmacKey));
-    if (twin !== undefined) throw new ConfigError(file, `users.${user}.fwknop_hmac_key_base64`, `expected a key of this user's own; users.${twin[0]} has the same one`);
+    if (twin !== undefined)
+      throw new ConfigError(
+        file,
+        `users.${user}.fwknop_hmac_key_base64`,
+        `expected a key of this user's own; users.${twin[0]} has the same one`,
+      );
     seen.push([user, hmacKey]);
   }
 }
@@ -66,7 +85,11 @@ export function checkKeysFileMode(file: string, keys: ReadonlyMap<string, Fwknop
   if (first === undefined) return;
   const mode = statSync(file).mode & 0o777;
   if ((mode & 0o077) !== 0)
-    throw new ConfigError(file, `users.${first}.fwknop_key_base64`, `the config file holds fwknop keys but has mode ${mode.toString(8)}, which lets others read them; run: chmod 600 ${file}`);
+    throw new ConfigError(
+      file,
+      `users.${first}.fwknop_key_base64`,
+      `the config file holds fwknop keys but has mode ${mode.toString(8)}, which lets others read them; run: chmod 600 ${file}`,
+    );
 }
 
 /** The fwknop users' keyring, once the file holding their keys has passed checkKeysFileMode. */

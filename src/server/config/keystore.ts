@@ -40,7 +40,9 @@ export function keyFileOwner(fileName: string, users: Iterable<string>): string 
 /** Every *.key file in keys_dir, sorted; a ConfigError if the directory cannot be read. */
 export function listKeyFiles(config: Pick<ServerConfig, 'file' | 'keysDir'>): string[] {
   try {
-    return readdirSync(config.keysDir).filter((f) => f.endsWith('.key')).sort();
+    return readdirSync(config.keysDir)
+      .filter((f) => f.endsWith('.key'))
+      .sort();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
     throw new ConfigError(config.file, 'keys_dir', `expected a directory of key files; cannot read ${config.keysDir} (${code})`);
@@ -75,8 +77,13 @@ export function readKeyFile(file: string, configFile: string, configKey: string)
   } catch (err) {
     if (err instanceof FileRefused) throw new ConfigError(configFile, configKey, `key file ${err.message}`);
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    if (code === 'ELOOP') throw new ConfigError(configFile, configKey, `key file ${file} is a symbolic link; put the key file itself there`);
-    throw new ConfigError(configFile, configKey, `expected key file ${file} (${code}); make it with: knockspa keygen --user ${configKey.split('.')[1] ?? 'NAME'} --out DIR`);
+    if (code === 'ELOOP')
+      throw new ConfigError(configFile, configKey, `key file ${file} is a symbolic link; put the key file itself there`);
+    throw new ConfigError(
+      configFile,
+      configKey,
+      `expected key file ${file} (${code}); make it with: knockspa keygen --user ${configKey.split('.')[1] ?? 'NAME'} --out DIR`,
+    );
   }
   try {
     return parseKeyFile(text);
@@ -112,18 +119,30 @@ export function loadKeys(config: ServerConfig, opts: LoadKeysOptions = {}): Load
     if (files.length === 0) {
       const expected = keyFilePath(config.keysDir, user);
       if (opts.missing !== 'revoke')
-        throw new ConfigError(config.file, configKey, `expected key file ${expected} (ENOENT; or ${user}.LABEL.key after a rotation); make it with: knockspa keygen --user ${user} --out ${config.keysDir}`);
-      warnings.push(`no key file for user ${user} in ${config.keysDir}: ${user} cannot knock until one is added (remove [users.${user}] if ${user} is revoked)`);
+        throw new ConfigError(
+          config.file,
+          configKey,
+          `expected key file ${expected} (ENOENT; or ${user}.LABEL.key after a rotation); make it with: knockspa keygen --user ${user} --out ${config.keysDir}`,
+        );
+      warnings.push(
+        `no key file for user ${user} in ${config.keysDir}: ${user} cannot knock until one is added (remove [users.${user}] if ${user} is revoked)`,
+      );
       continue;
     }
     for (const file of files) {
       const key = readUserKey(config, user, file);
       if (key.serverId !== config.serverId)
-        warnings.push(`key file ${file} is bound to server id "${key.serverId}" but server_id is "${config.serverId}": knocks made with it are refused as wrong-server`);
+        warnings.push(
+          `key file ${file} is bound to server id "${key.serverId}" but server_id is "${config.serverId}": knocks made with it are refused as wrong-server`,
+        );
       try {
         keyring.add(key);
       } catch {
-        throw new ConfigError(config.file, configKey, `key file ${file}: key id ${bytesToHex(key.keyId)} is already in use by another key file; make a new key with: knockspa keygen --user ${user} --rotate --out ${config.keysDir}`);
+        throw new ConfigError(
+          config.file,
+          configKey,
+          `key file ${file}: key id ${bytesToHex(key.keyId)} is already in use by another key file; make a new key with: knockspa keygen --user ${user} --rotate --out ${config.keysDir}`,
+        );
       } finally {
         key.secret.fill(0);
       }

@@ -27,8 +27,18 @@ export interface KnockdConfig {
 }
 
 export const DOOR_DIRECTIVES = [
-  'sequence', 'one_time_sequences', 'seq_timeout', 'tcpflags', 'start_command', 'command', 'start_command_6', 'command_6',
-  'stop_command', 'stop_command_6', 'cmd_timeout', 'target',
+  'sequence',
+  'one_time_sequences',
+  'seq_timeout',
+  'tcpflags',
+  'start_command',
+  'command',
+  'start_command_6',
+  'command_6',
+  'stop_command',
+  'stop_command_6',
+  'cmd_timeout',
+  'target',
 ] as const;
 export const OPTION_DIRECTIVES = ['usesyslog', 'logfile', 'pidfile', 'interface'] as const;
 
@@ -42,17 +52,25 @@ export function parseKnockdConfig(file: string, text: string): KnockdConfig {
     const section = /^\[([^\]]+)\]$/.exec(line);
     if (section !== null) {
       const name = (section[1] as string).trim();
-      if (sections.some((s) => s.name.toLowerCase() === name.toLowerCase())) throw new ConfigError(file, `line ${lineNo}`, `section [${name}] appears twice`);
+      if (sections.some((s) => s.name.toLowerCase() === name.toLowerCase()))
+        throw new ConfigError(file, `line ${lineNo}`, `section [${name}] appears twice`);
       sections.push({ name, line: lineNo, directives: new Map() });
       continue;
     }
     const current = sections.at(-1);
-    if (current === undefined) throw new ConfigError(file, `line ${lineNo}`, `expected a [section] first (e.g. [options] or [openSSH]), got ${JSON.stringify(line)}`);
+    if (current === undefined)
+      throw new ConfigError(
+        file,
+        `line ${lineNo}`,
+        `expected a [section] first (e.g. [options] or [openSSH]), got ${JSON.stringify(line)}`,
+      );
     const eq = line.indexOf('=');
     const name = (eq < 0 ? line : line.slice(0, eq)).trim().toLowerCase();
     const value = eq < 0 ? '' : line.slice(eq + 1).trim();
-    if (!/^[a-z_0-9]+$/.test(name)) throw new ConfigError(file, `line ${lineNo}`, `expected "directive = value", got ${JSON.stringify(line)}`);
-    if (current.directives.has(name)) throw new ConfigError(file, `[${current.name}] ${name}`, `given twice (lines ${current.directives.get(name)?.line} and ${lineNo})`);
+    if (!/^[a-z_0-9]+$/.test(name))
+      throw new ConfigError(file, `line ${lineNo}`, `expected "directive = value", got ${JSON.stringify(line)}`);
+    if (current.directives.has(name))
+      throw new ConfigError(file, `[${current.name}] ${name}`, `given twice (lines ${current.directives.get(name)?.line} and ${lineNo})`);
     current.directives.set(name, { value, line: lineNo });
   }
   const options = sections.find((s) => s.name.toLowerCase() === 'options');
@@ -65,7 +83,11 @@ export function loadKnockdConfig(path: string): KnockdConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(file, '', `cannot read the knockd config (${(err as NodeJS.ErrnoException).code ?? String(err)}); pass its path, e.g. /etc/knockd.conf`);
+    throw new ConfigError(
+      file,
+      '',
+      `cannot read the knockd config (${(err as NodeJS.ErrnoException).code ?? String(err)}); pass its path, e.g. /etc/knockd.conf`,
+    );
   }
   return parseKnockdConfig(file, text);
 }

@@ -52,7 +52,8 @@ export class TableReader {
 
   oneOf<T extends string>(key: string, choices: readonly T[], fallback: T): T {
     const v = this.table[key] ?? fallback;
-    if (typeof v !== 'string' || !(choices as readonly string[]).includes(v)) this.fail(key, `one of ${choices.map((c) => `"${c}"`).join(', ')}`);
+    if (typeof v !== 'string' || !(choices as readonly string[]).includes(v))
+      this.fail(key, `one of ${choices.map((c) => `"${c}"`).join(', ')}`);
     return v as T;
   }
 
@@ -60,12 +61,15 @@ export class TableReader {
   ports(key: string, required: boolean): PortSpec[] | undefined {
     const raw = this.table[key];
     if (raw === undefined && !required) return undefined;
-    if (!Array.isArray(raw) || (required && raw.length === 0)) this.fail(key, `${required ? 'a non-empty' : 'an'} array of ports like ["tcp/22", "udp/53"]`);
+    if (!Array.isArray(raw) || (required && raw.length === 0))
+      this.fail(key, `${required ? 'a non-empty' : 'an'} array of ports like ["tcp/22", "udp/53"]`);
     const ports: PortSpec[] = [];
     for (const item of raw) {
       const spec = typeof item === 'string' ? parsePortSpec(item) : null;
-      if (spec === null) throw new ConfigError(this.file, this.path(key), `expected ports like "tcp/22" or "udp/53" (1..65535), got ${shown(item)}`);
-      if (ports.some((p) => formatPortSpec(p) === formatPortSpec(spec))) throw new ConfigError(this.file, this.path(key), `${formatPortSpec(spec)} listed twice`);
+      if (spec === null)
+        throw new ConfigError(this.file, this.path(key), `expected ports like "tcp/22" or "udp/53" (1..65535), got ${shown(item)}`);
+      if (ports.some((p) => formatPortSpec(p) === formatPortSpec(spec)))
+        throw new ConfigError(this.file, this.path(key), `${formatPortSpec(spec)} listed twice`);
       ports.push(spec);
     }
     return ports;

@@ -47,7 +47,13 @@ export class CommandFirewall implements Firewall {
 
   private argv(template: CommandTemplate, entry: Entry): string[] {
     const left = Math.max(0, Math.ceil((entry.deadlineMs - this.now()) / 1000));
-    return expandTemplate(template, { IP: entry.ip, PROTO: entry.proto, PORT: String(entry.port), USER: entry.user, DURATION: String(left) });
+    return expandTemplate(template, {
+      IP: entry.ip,
+      PROTO: entry.proto,
+      PORT: String(entry.port),
+      USER: entry.user,
+      DURATION: String(left),
+    });
   }
 
   /** One command per change, in order; a change whose command fails is reported, the rest still run. */
@@ -85,10 +91,12 @@ const TEMPLATE_KEYS = ['open', 'close'] as const;
 /** The [firewall_command] table: both templates, each parsed. */
 function readTemplates(r: TableReader): CommandTemplates {
   const c = r.child('firewall_command', TEMPLATE_KEYS);
-  if (c === undefined) return r.refuse('firewall_command', 'a [firewall_command] table with open = "..." and close = "..." when firewall = "command"');
+  if (c === undefined)
+    return r.refuse('firewall_command', 'a [firewall_command] table with open = "..." and close = "..." when firewall = "command"');
   const template = (key: 'open' | 'close'): CommandTemplate => {
     const text = c.string(key, undefined);
-    if (text === undefined) return c.fail(key, 'a command template like "/usr/sbin/iptables -I INPUT -s %IP% -p %PROTO% --dport %PORT% -j ACCEPT"');
+    if (text === undefined)
+      return c.fail(key, 'a command template like "/usr/sbin/iptables -I INPUT -s %IP% -p %PROTO% --dport %PORT% -j ACCEPT"');
     const parsed = parseTemplate(text);
     if (typeof parsed === 'string') return c.fail(key, parsed);
     return parsed;

@@ -27,7 +27,18 @@ export class DryRunFirewall implements Firewall {
       if (entry === undefined) continue;
       const op = after === undefined ? 'remove' : before === undefined ? 'add' : 'update';
       const { user, ip, proto, port } = entry;
-      this.log.info({ event: 'dry-run', op, user, ip, proto, port, deadline: after === undefined ? undefined : new Date(after.deadlineMs).toISOString() }, 'would change');
+      this.log.info(
+        {
+          event: 'dry-run',
+          op,
+          user,
+          ip,
+          proto,
+          port,
+          deadline: after === undefined ? undefined : new Date(after.deadlineMs).toISOString(),
+        },
+        'would change',
+      );
       if (after === undefined) this.open_.delete(ruleKey(entry));
       else this.open_.set(ruleKey(entry), after);
     }

@@ -1,11 +1,13 @@
 /**
  * Runs a firewall tool with an argument array (spawn, never a shell), feeding it a script on stdin
  * (`nft -f -`, `iptables-restore`). A tool can be started before its input is known
- * ({@link startTool}): it then waits on stdin (see warm-tool.ts).
+ * ({@link startTool}): it then waits on stdin (see warm-tool.ts). A bare name is run from the system
+ * directories with a minimal environment (tool-path.ts).
  * @module
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { FirewallError } from './firewall.js';
+import { SYSTEM_DIRS, TOOL_ENV, toolPath } from './tool-path.js';
 
 const TIMEOUT_MS = 30_000;
 /** Listings of 10,000 grants run to a few MB. */
@@ -33,12 +35,14 @@ function failedTool(argv: readonly string[], message: string, code: string | nul
 
 /** Starts argv with stdin, stdout and stderr piped; it does not keep the daemon alive until fed. Never throws. */
 export function startTool(argv: readonly string[]): StartedTool {
-  const [file, ...args] = argv;
-  if (file === undefined) return failedTool(argv, 'empty argv', null);
-  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
+  const [name, ...args] = argv;
+  if (name === undefined) return failedTool(argv, 'empty argv', null);
+  // An absolute path from the system directories, never the inherited PATH (tool-path.ts).
+  const file = toolPath(name);
+  if (file === undefined) return failedTool(argv, `${name} not found in ${SYSTEM_DIRS.join(', ')}`, 'ENOENT');
   let child: ChildProcessWithoutNullStreams;
   try {
-    child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    child = spawn(file, args, { env: { ...TOOL_ENV }, stdio: ['pipe', 'pipe', 'pipe'] });
   } catch (e) {
     return failedTool(argv, (e as Error).message, (e as NodeJS.ErrnoException).code ?? null);
   }
@@ -62,13 +66,15 @@ export function startTool(argv: readonly string[]): StartedTool {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   let size = 0;
-  const collect = (into: Buffer[]) => (chunk: Buffer): void => {
-    size += chunk.length;
-    if (size > MAX_OUTPUT) {
-      failure ??= { message: `more than ${MAX_OUTPUT} bytes of output`, code: 'MAXBUFFER' };
-      sendSignal('SIGKILL');
-    } else into.push(chunk);
-  };
+  const collect =
+    (into: Buffer[]) =>
+    (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > MAX_OUTPUT) {
+        failure ??= { message: `more than ${MAX_OUTPUT} bytes of output`, code: 'MAXBUFFER' };
+        sendSignal('SIGKILL');
+      } else into.push(chunk);
+    };
   child.stdout.on('data', collect(out));
   child.stderr.on('data', collect(err));
   // A tool that exits before reading its input closes the pipe: the exit code tells what went wrong.
@@ -81,7 +87,8 @@ export function startTool(argv: readonly string[]): StartedTool {
       const stderr = Buffer.concat(err).toString('utf8');
       if (failure === undefined && code === 0) resolvePromise({ stdout, stderr });
       else {
-        const why = [failure?.message, stderr.trim()].filter((w) => w !== undefined && w !== '').join(': ') || `exited with ${code ?? signal}`;
+        const why =
+          [failure?.message, stderr.trim()].filter((w) => w !== undefined && w !== '').join(': ') || `exited with ${code ?? signal}`;
         reject(new FirewallError(argv, why, failure?.code ?? code ?? signal ?? null));
       }
     });

@@ -28,7 +28,22 @@ function tool(family: 4 | 6, restore = false): string {
 /** The rule's words after `-A KNOCKSPA` (as `iptables -S` prints them, so they also work with -D). */
 export function ruleWords(entry: Entry): string[] {
   const mask = entry.family === 6 ? 128 : 32;
-  return ['-s', `${entry.ip}/${mask}`, '-p', entry.proto, '-m', entry.proto, '--dport', String(entry.port), '-m', 'comment', '--comment', entryComment(entry), '-j', 'ACCEPT'];
+  return [
+    '-s',
+    `${entry.ip}/${mask}`,
+    '-p',
+    entry.proto,
+    '-m',
+    entry.proto,
+    '--dport',
+    String(entry.port),
+    '-m',
+    'comment',
+    '--comment',
+    entryComment(entry),
+    '-j',
+    'ACCEPT',
+  ];
 }
 
 /** One iptables-restore line; only the comment has spaces, and it has no quotes of its own. */
@@ -96,7 +111,10 @@ export class IptablesFirewall implements Firewall {
       await this.jumpFits(family);
       // --test parses and checks a rule like knockspa's (comment match included) and commits nothing.
       const probe: Entry = { ip: family === 4 ? '192.0.2.1' : '2001:db8::1', family, proto: 'tcp', port: 22, user: 'check', deadlineMs: 0 };
-      await runTool([tool(family, true), '-w', '--test', '--noflush'], `*filter\n${restoreLine('-A', probe).replace(` ${CHAIN} `, ' INPUT ')}\nCOMMIT\n`);
+      await runTool(
+        [tool(family, true), '-w', '--test', '--noflush'],
+        `*filter\n${restoreLine('-A', probe).replace(` ${CHAIN} `, ' INPUT ')}\nCOMMIT\n`,
+      );
     }
     return `iptables: ${this.description}`;
   }
@@ -107,7 +125,10 @@ export class IptablesFirewall implements Firewall {
     if (input.includes(`-A INPUT -j ${CHAIN}`)) return true;
     const rules = input.filter((l) => l.startsWith('-A INPUT')).length;
     if (this.opts.jumpPosition > rules + 1)
-      throw new SetupError('iptables_jump_position', `at most ${rules + 1}: ${tool(family)} INPUT has ${rules} rules, got ${this.opts.jumpPosition}`);
+      throw new SetupError(
+        'iptables_jump_position',
+        `at most ${rules + 1}: ${tool(family)} INPUT has ${rules} rules, got ${this.opts.jumpPosition}`,
+      );
     return false;
   }
 
@@ -152,7 +173,9 @@ export class IptablesFirewall implements Firewall {
       await this.unhook(family);
       removed++;
     }
-    return removed === 0 ? `iptables: no ${CHAIN} chain, nothing to remove` : `iptables: removed chain ${CHAIN} and its jump from INPUT (${removed === 2 ? 'iptables and ip6tables' : 'one family'})`;
+    return removed === 0
+      ? `iptables: no ${CHAIN} chain, nothing to remove`
+      : `iptables: removed chain ${CHAIN} and its jump from INPUT (${removed === 2 ? 'iptables and ip6tables' : 'one family'})`;
   }
 
   private async unhook(family: 4 | 6): Promise<void> {

@@ -15,7 +15,18 @@ import { runTool } from './exec.js';
 import { WarmTool } from './warm-tool.js';
 import { applyAtomically, FirewallError, SetupError, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall.js';
 import {
-  changesScript, CHAIN_PRIORITY, describeProtected, formatNftSetRef, listedEntries, OWN_SETS, OWN_TABLE, ownTableScript, parseListedSet, parseNftSetRef, setFamily, type NftSetRef,
+  changesScript,
+  CHAIN_PRIORITY,
+  describeProtected,
+  formatNftSetRef,
+  listedEntries,
+  OWN_SETS,
+  OWN_TABLE,
+  ownTableScript,
+  parseListedSet,
+  parseNftSetRef,
+  setFamily,
+  type NftSetRef,
 } from './nft-script.js';
 
 const NFT = 'nft';
@@ -40,7 +51,9 @@ export class NftablesFirewall implements Firewall {
     this.own = opts.sets.length === 0;
     this.now = opts.now ?? Date.now;
     this.sets = this.own ? { ...OWN_SETS } : {};
-    this.description = this.own ? `table ${OWN_TABLE}` : `set${opts.sets.length > 1 ? 's' : ''} ${opts.sets.map(formatNftSetRef).join(', ')}`;
+    this.description = this.own
+      ? `table ${OWN_TABLE}`
+      : `set${opts.sets.length > 1 ? 's' : ''} ${opts.sets.map(formatNftSetRef).join(', ')}`;
   }
 
   async setup(protect: readonly PortSpec[]): Promise<void> {
@@ -52,7 +65,9 @@ export class NftablesFirewall implements Firewall {
   async check(protect: readonly PortSpec[]): Promise<string> {
     if (!this.own) {
       const sets = await this.resolveSets();
-      return `nftables: ${Object.entries(sets).map(([f, s]) => `IPv${f} grants go to set ${formatNftSetRef(s)}`).join('; ')}`;
+      return `nftables: ${Object.entries(sets)
+        .map(([f, s]) => `IPv${f} grants go to set ${formatNftSetRef(s)}`)
+        .join('; ')}`;
     }
     // --check sends the transaction to the kernel and aborts it: access and conflicts are checked, nothing changes.
     await runTool([NFT, '--check', '-f', '-'], ownTableScript(protect));
@@ -69,16 +84,25 @@ export class NftablesFirewall implements Firewall {
       if (set === undefined) setless.push(change);
       else batch.push({ set, change });
     }
-    if (setless.length > 0) failures.push({ changes: setless, error: new FirewallError([], 'no nft_set of this address family (IPv4 or IPv6) is configured', null) });
+    if (setless.length > 0)
+      failures.push({
+        changes: setless,
+        error: new FirewallError([], 'no nft_set of this address family (IPv4 or IPv6) is configured', null),
+      });
     const script = changesScript(batch, this.now());
-    failures.push(...(await applyAtomically(batch.map((b) => b.change), () => this.batches.run(script))));
+    failures.push(
+      ...(await applyAtomically(
+        batch.map((b) => b.change),
+        () => this.batches.run(script),
+      )),
+    );
     return failures;
   }
 
   async list(): Promise<Entry[]> {
     if (!this.own && Object.keys(this.sets).length === 0) this.sets = await this.resolveSets();
     const entries: Entry[] = [];
-    for (const [family, set] of Object.entries(this.sets) as unknown as [string, NftSetRef][]) {
+    for (const [family, set] of Object.entries(this.sets)) {
       const argv = [NFT, '-j', 'list', 'set', set.family, set.table, set.set];
       const { stdout } = await runTool(argv);
       const listed = parseListedSet(stdout);
@@ -99,7 +123,8 @@ export class NftablesFirewall implements Firewall {
   async remove(): Promise<string> {
     if (this.own) {
       const present = await runTool([NFT, 'list', 'tables']);
-      if (!present.stdout.split('\n').some((l) => l.trim() === `table ${OWN_TABLE}`)) return `nftables: no table ${OWN_TABLE}, nothing to remove`;
+      if (!present.stdout.split('\n').some((l) => l.trim() === `table ${OWN_TABLE}`))
+        return `nftables: no table ${OWN_TABLE}, nothing to remove`;
       await runTool([NFT, 'delete', 'table', ...OWN_TABLE.split(' ')]);
       return `nftables: deleted table ${OWN_TABLE} (its grants and the protection of its ports)`;
     }
@@ -120,7 +145,10 @@ export class NftablesFirewall implements Firewall {
         ({ stdout } = await runTool(argv));
       } catch (err) {
         if (!(err instanceof FirewallError) || err.exitCode !== 1) throw err;
-        throw new SetupError('nft_set', `an existing set; "${formatNftSetRef(ref)}": ${err.stderr.trim().split('\n')[0] ?? ''} (declare it in your ruleset first; see docs/operations.md)`);
+        throw new SetupError(
+          'nft_set',
+          `an existing set; "${formatNftSetRef(ref)}": ${err.stderr.trim().split('\n')[0] ?? ''} (declare it in your ruleset first; see docs/operations.md)`,
+        );
       }
       const listed = parseListedSet(stdout);
       const family = listed === null ? 'unreadable `nft -j list set` output' : setFamily(listed);
@@ -153,7 +181,8 @@ function readSets(r: TableReader): NftSetRef[] {
 
 /** `protect`: more ports for knockspa's own table to drop; with the admin's sets their ruleset drops. */
 function readProtect(r: TableReader, settings: NftablesOptions): PortSpec[] {
-  if (settings.sets.length > 0 && r.value('protect') !== undefined) r.refuse('protect', 'not with nft_set: your own ruleset drops the ports; knockspa only fills the set');
+  if (settings.sets.length > 0 && r.value('protect') !== undefined)
+    r.refuse('protect', 'not with nft_set: your own ruleset drops the ports; knockspa only fills the set');
   return r.ports('protect', false) ?? [];
 }
 

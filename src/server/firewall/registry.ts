@@ -12,12 +12,7 @@ import { iptablesBackend } from './iptables.js';
 import { nftablesBackend } from './nftables.js';
 import type { FirewallSettings } from './settings.js';
 
-export const BACKENDS: readonly Backend[] = [
-  nftablesBackend,
-  iptablesBackend,
-  commandBackend,
-  dryRunBackend,
-];
+export const BACKENDS: readonly Backend[] = [nftablesBackend, iptablesBackend, commandBackend, dryRunBackend];
 
 /** What a config without `firewall` gets. */
 export const DEFAULT_BACKEND: string = iptablesBackend.name;

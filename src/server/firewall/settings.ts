@@ -26,7 +26,11 @@ export function firewallKeys(backends: readonly Backend[]): string[] {
 
 /** Reads `firewall` (one of `backends`, `fallback` if absent) and the chosen backend's keys; throws ConfigError. */
 export function readFirewallSettings(r: TableReader, backends: readonly Backend[], fallback: string): FirewallSettings {
-  const name = r.oneOf('firewall', backends.map((b) => b.name), fallback);
+  const name = r.oneOf(
+    'firewall',
+    backends.map((b) => b.name),
+    fallback,
+  );
   const chosen = backends.find((b) => b.name === name) as Backend;
   for (const key of new Set(backends.flatMap((b) => b.keys))) {
     if (chosen.keys.includes(key) || r.value(key) === undefined) continue;

@@ -52,7 +52,8 @@ export function parseTemplate(text: string): CommandTemplate | string {
   if (program.includes('%')) return 'the program without placeholders';
   for (const word of words) {
     for (const m of word.matchAll(PLACEHOLDER)) {
-      if (!(PLACEHOLDERS as readonly string[]).includes(m[1] as string)) return `only the placeholders ${PLACEHOLDERS.map((p) => `%${p}%`).join(' ')}, not %${m[1]}%`;
+      if (!(PLACEHOLDERS as readonly string[]).includes(m[1] as string))
+        return `only the placeholders ${PLACEHOLDERS.map((p) => `%${p}%`).join(' ')}, not %${m[1]}%`;
     }
   }
   return { words };
@@ -60,5 +61,7 @@ export function parseTemplate(text: string): CommandTemplate | string {
 
 /** The argv for one change: each placeholder replaced by its (already validated) value. */
 export function expandTemplate(template: CommandTemplate, values: TemplateValues): string[] {
-  return template.words.map((word) => word.replace(PLACEHOLDER, (whole, name: string) => (values as Record<string, string>)[name] ?? whole));
+  return template.words.map((word) =>
+    word.replace(PLACEHOLDER, (whole, name: string) => (values as Record<string, string>)[name] ?? whole),
+  );
 }

@@ -142,7 +142,7 @@ export class Applier {
         this.arm(grant);
         logOpen(this.opts.log, grant, 'restored');
       }
-      await this.saveOrLog();
+      await this.saveState();
       this.scheduleSweep();
     });
   }
@@ -167,14 +167,22 @@ export class Applier {
   private async process(batch: readonly Job[]): Promise<void> {
     const now = this.opts.now();
     let jobs = batch;
-    let plan = this.book.plan(jobs.flatMap((j) => j.events), now, this.stopped);
+    let plan = this.book.plan(
+      jobs.flatMap((j) => j.events),
+      now,
+      this.stopped,
+    );
     // Write-ahead, once per batch: before any entry goes in, and before a knock takes effect (its replay entry).
     if (jobs.some((j) => j.knock !== undefined) || plan.changes.some((c) => c.after !== undefined)) {
       try {
         await this.opts.save(this.book.recordsFor(plan));
       } catch (err) {
         jobs = this.refuseKnocks(jobs, err);
-        plan = this.book.plan(jobs.flatMap((j) => j.events), now, this.stopped);
+        plan = this.book.plan(
+          jobs.flatMap((j) => j.events),
+          now,
+          this.stopped,
+        );
       }
     }
     this.book.commit(plan);
@@ -185,7 +193,7 @@ export class Applier {
     this.book.revert(plan, failed);
     let i = 0;
     for (const job of jobs) job.done(job.events.map(() => this.settle(plan.steps[i++] as Step, failed)));
-    if (plan.changes.length > 0) await this.saveOrLog();
+    if (plan.changes.length > 0) await this.saveState();
   }
 
   /** The state could not be saved: the batch's knocks are refused (fail closed), the rest still runs. */
@@ -243,7 +251,12 @@ export class Applier {
    * Makes the firewall hold what the book wants. `expired`: grants found past their deadline at
    * start, logged closed once their entries are out.
    */
-  private async reconcile(listing: readonly Entry[], expired: readonly Grant[], atStart: boolean, adoptable?: (entry: Entry) => boolean): Promise<void> {
+  private async reconcile(
+    listing: readonly Entry[],
+    expired: readonly Grant[],
+    atStart: boolean,
+    adoptable?: (entry: Entry) => boolean,
+  ): Promise<void> {
     const now = this.opts.now();
     const plan = this.book.planListing(listing, now, atStart, EXPIRY_GRACE_MS, adoptable);
     for (const grant of plan.adopted) this.book.put(grant);
@@ -256,7 +269,11 @@ export class Applier {
       if (expiredKeys.has(grantKey(entry)) || failed.has(ruleKey(entry))) continue;
       logClose(this.opts.log, entry, atStart && entry.deadlineMs <= now ? 'expired-while-down' : 'stale');
     }
-    if (!atStart) logPutBack(this.opts.log, plan.missing.filter((e) => !failed.has(ruleKey(e))));
+    if (!atStart)
+      logPutBack(
+        this.opts.log,
+        plan.missing.filter((e) => !failed.has(ruleKey(e))),
+      );
     // Not in the kernel and cannot be put back: not open, so it must not count as open.
     for (const entry of plan.missing) {
       if (!failed.has(ruleKey(entry))) continue;
@@ -282,10 +299,14 @@ export class Applier {
 
   private refuseRecord(g: Grant, from: 'state file' | 'firewall'): void {
     const { user, ip, proto, port, deadlineMs } = g;
-    this.opts.log.warn({ event: 'grant-refused', from, user, ip, proto, port, deadline: new Date(deadlineMs).toISOString() }, 'a saved grant the config does not allow; not restored');
+    this.opts.log.warn(
+      { event: 'grant-refused', from, user, ip, proto, port, deadline: new Date(deadlineMs).toISOString() },
+      'a saved grant the config does not allow; not restored',
+    );
   }
 
-  private async saveOrLog(): Promise<void> {
+  /** Saves the state now (start, stop, after a batch); a failure is logged, not thrown. */
+  async saveState(): Promise<void> {
     try {
       await this.opts.save(this.book.recordsFor(undefined));
     } catch (err) {
@@ -323,10 +344,13 @@ export class Applier {
     const key = grantKey(grant);
     const old = this.timers.get(key);
     if (old !== undefined) clearTimeout(old);
-    this.timers.set(key, setTimeout(() => {
-      this.timers.delete(key);
-      fire();
-    }, ms));
+    this.timers.set(
+      key,
+      setTimeout(() => {
+        this.timers.delete(key);
+        fire();
+      }, ms),
+    );
   }
 
   private arm(grant: Grant): void {

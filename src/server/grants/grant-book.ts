@@ -161,12 +161,19 @@ export class GrantBook {
    * spares grants about to expire (the kernel may have expired them a moment early). Only entries
    * `adoptable` accepts are adopted (the same check as a knock's: an entry is input too).
    */
-  planListing(listing: readonly Entry[], nowMs: number, atStart: boolean, graceMs: number, adoptable: (entry: Entry) => boolean = () => true): ListingPlan {
+  planListing(
+    listing: readonly Entry[],
+    nowMs: number,
+    atStart: boolean,
+    graceMs: number,
+    adoptable: (entry: Entry) => boolean = () => true,
+  ): ListingPlan {
     const adopted = new Map<string, Grant>();
     if (atStart) {
       for (const entry of listing) {
         const key = ruleKey(entry);
-        if (entry.deadlineMs > nowMs && this.entry(key) === undefined && !adopted.has(key) && adoptable(entry)) adopted.set(key, asGrant(entry));
+        if (entry.deadlineMs > nowMs && this.entry(key) === undefined && !adopted.has(key) && adoptable(entry))
+          adopted.set(key, asGrant(entry));
       }
     }
     const want = (key: string): Entry | undefined => this.entry(key) ?? adopted.get(key);

@@ -24,13 +24,19 @@ export function logFailures(log: Logger, failures: readonly ApplyFailure[]): voi
     const op = kinds.size === 1 ? [...kinds][0] : 'apply';
     const one = changes.length === 1 ? changedRule(changes[0] as Change) : undefined;
     const about = one === undefined ? { changes: changes.length } : { user: one.user, ip: one.ip, proto: one.proto, port: one.port };
-    log.error({ event: 'firewall-error', op, ...about, argv: error.argv, stderr: error.stderr.trim(), exitCode: error.exitCode }, 'firewall command failed');
+    log.error(
+      { event: 'firewall-error', op, ...about, argv: error.argv, stderr: error.stderr.trim(), exitCode: error.exitCode },
+      'firewall command failed',
+    );
   }
 }
 
 export function logToolError(log: Logger, op: 'setup' | 'list', err: unknown): void {
   const e = err as { argv?: readonly string[]; stderr?: string; exitCode?: unknown; message?: string };
-  log.error({ event: 'firewall-error', op, argv: e.argv, stderr: (e.stderr ?? e.message ?? String(err)).trim(), exitCode: e.exitCode }, 'firewall command failed');
+  log.error(
+    { event: 'firewall-error', op, argv: e.argv, stderr: (e.stderr ?? e.message ?? String(err)).trim(), exitCode: e.exitCode },
+    'firewall command failed',
+  );
 }
 
 /** Entries put back into the firewall (one warning for them all). */

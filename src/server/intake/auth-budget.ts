@@ -45,10 +45,17 @@ export class AuthBudget implements AuthGate {
   private readonly failures: TokenBuckets;
   private readonly global: TokenBuckets;
   private readonly clean: number;
+  private readonly now: () => number;
 
   constructor(opts: AuthBudgetOptions) {
     this.clean = opts.sourceFailures ?? SOURCE_FAILURES;
-    this.failures = new TokenBuckets({ capacity: this.clean, refillPerSec: opts.sourceRefillPerSec ?? SOURCE_REFILL_PER_SEC, maxKeys: opts.maxSources ?? MAX_SOURCES, now: opts.now });
+    this.now = opts.now;
+    this.failures = new TokenBuckets({
+      capacity: this.clean,
+      refillPerSec: opts.sourceRefillPerSec ?? SOURCE_REFILL_PER_SEC,
+      maxKeys: opts.maxSources ?? MAX_SOURCES,
+      now: opts.now,
+    });
     const perSec = opts.globalPerSec ?? GLOBAL_PER_SEC;
     this.global = new TokenBuckets({ capacity: perSec, refillPerSec: perSec, maxKeys: 1, now: opts.now });
   }
@@ -64,9 +71,15 @@ export class AuthBudget implements AuthGate {
     return this.global.take('') || this.isClean(source);
   }
 
-  /** No failed authentication from `source` recently. */
+  /** No failed authentication from `source` recently (forgiven at SOURCE_REFILL_PER_SEC). */
   isClean(source: string): boolean {
     return this.failures.level(source) >= this.clean;
+  }
+
+  /** True if `source` failed an authentication in the last `ms` (while it is remembered). */
+  failedWithin(source: string, ms: number): boolean {
+    const last = this.failures.lastTakenMs(source);
+    return last !== undefined && this.now() - last < ms;
   }
 
   /** After a packet from `source` failed authentication. */
@@ -81,8 +94,13 @@ export class AuthBudget implements AuthGate {
  * HMAC rate), leaving room for 10,000 fwknop packets a second with one fwknop user.
  */
 export const FWKNOP_TRIALS = { capacity: 10_000, refillPerSec: 10_000 } as const;
-/** Trials only clean sources may spend: failing sources cannot drain the budget for everyone. */
+/** Trials kept for sources with no failure in the last RESERVE_FAILURE_MEMORY_MS: failing sources cannot drain the budget for everyone. */
 export const FWKNOP_CLEAN_RESERVE = FWKNOP_TRIALS.capacity / 2;
+/**
+ * How long a failure keeps a source out of the reserve. Longer than the per-source forgiveness: a
+ * junk source that paces itself to look clean between packets still stays out.
+ */
+export const RESERVE_FAILURE_MEMORY_MS = 60_000;
 
 /** The daemon-wide budget of fwknop HMAC trials; made once, so a reload does not refill it. */
 export class TrialBudget {
@@ -92,9 +110,9 @@ export class TrialBudget {
     this.buckets = new TokenBuckets({ ...FWKNOP_TRIALS, maxKeys: 1, now });
   }
 
-  /** Takes `trials` for a packet from a clean source, or from a failing one while more than the reserve is left. */
-  take(trials: number, clean: boolean): boolean {
-    if (!clean && this.buckets.level('') - trials < FWKNOP_CLEAN_RESERVE) return false;
+  /** Takes `trials` for a packet; one from a source that failed lately only while more than the reserve is left. */
+  take(trials: number, mayUseReserve: boolean): boolean {
+    if (!mayUseReserve && this.buckets.level('') - trials < FWKNOP_CLEAN_RESERVE) return false;
     return this.buckets.take('', trials);
   }
 }

@@ -52,7 +52,9 @@ export class PacketFormats {
 
   /** HMAC, decryption, time window, server, replay guard: the knock, or why it was refused. */
   authenticate(payload: Uint8Array, screened: Screened, nowMs: number): Knock | string {
-    return screened.format === 'knockspa' ? this.knockspa.authenticate(payload, screened.entry, nowMs) : this.fwknop.authenticate(screened.screened, nowMs);
+    return screened.format === 'knockspa'
+      ? this.knockspa.authenticate(payload, screened.entry, nowMs)
+      : this.fwknop.authenticate(screened.screened, nowMs);
   }
 
   /** Screen and authenticate in one go, without budgets (checks and tests). */

@@ -11,7 +11,8 @@ import { formatPortSpec } from '../../protocol/ports.js';
 import type { UserPolicy } from '../config/config.js';
 import type { Applier, BookEvent } from '../grants/applier.js';
 import type { Datagram } from '../listen/listener.js';
-import { OVER_BUDGET, type AuthBudget, type TrialBudget } from './auth-budget.js';
+import { OVER_BUDGET, RESERVE_FAILURE_MEMORY_MS, type AuthBudget, type TrialBudget } from './auth-budget.js';
+import type { AddressPolicy } from './address-policy.js';
 import type { PacketFormats } from './formats.js';
 import { authorize } from './policy.js';
 import type { RejectLog } from './reject-log.js';
@@ -25,6 +26,8 @@ export interface PipelineOptions {
   readonly trials: TrialBudget;
   readonly applier: Pick<Applier, 'submit'>;
   readonly now: () => number;
+  /** Which addresses may be granted (packet source and allow-ip). */
+  readonly addresses: Pick<AddressPolicy, 'problem'>;
 }
 
 /** What may change on reload. */
@@ -49,7 +52,9 @@ export class Pipeline {
     if (typeof screened === 'string') return rejects.reject(screened, source);
     if (!budget.admit(source)) return rejects.tally(OVER_BUDGET);
     // Refused daemon-wide, not for anything this source did: not counted against it.
-    if (screened.format === 'fwknop' && !this.opts.trials.take(screened.trials, budget.isClean(source))) return rejects.reject('fwknop-rate-limited', source);
+    if (screened.format === 'fwknop' && !this.opts.trials.take(screened.trials, !budget.failedWithin(source, RESERVE_FAILURE_MEMORY_MS))) {
+      return rejects.reject('fwknop-rate-limited', source);
+    }
     const knock = formats.authenticate(payload, screened, this.opts.now());
     if (typeof knock === 'string') {
       budget.failed(source);
@@ -57,9 +62,12 @@ export class Pipeline {
     }
     if (knock.timestampMs < notBeforeMs) {
       budget.failed(source);
-      return rejects.reject('stale', source, { user: knock.user, note: 'stamped before the replay cache can vouch for it (state lost, or max_skew raised)' });
+      return rejects.reject('stale', source, {
+        user: knock.user,
+        note: 'stamped before the replay cache can vouch for it (state lost, or max_skew raised)',
+      });
     }
-    const decision = authorize(knock, users.get(knock.user), source, defaultDurationSec);
+    const decision = authorize(knock, users.get(knock.user), source, defaultDurationSec, this.opts.addresses);
     if (typeof decision === 'string') return rejects.reject(decision, source, { user: knock.user, ports: knock.ports.map(formatPortSpec) });
     const { action, user, ip, family, ports, durationSec, capped } = decision;
     const events = ports.map(({ proto, port }): BookEvent => {
@@ -67,11 +75,19 @@ export class Pipeline {
       return action === 'open' ? { kind: 'open', grant, durationSec } : { kind: 'close', grant, why: 'knock' };
     });
     const accepted = {
-      event: 'knock', format: knock.format ?? 'knockspa', action, user, keyId: knock.keyIdHex, ip,
-      ports: ports.map(formatPortSpec), duration: durationSec, capped, source,
+      event: 'knock',
+      format: knock.format ?? 'knockspa',
+      action,
+      user,
+      keyId: knock.keyIdHex,
+      ip,
+      ports: ports.map(formatPortSpec),
+      duration: durationSec,
+      capped,
+      source,
     };
-    this.opts.applier.submit(events, accepted).catch((err: unknown) =>
-      this.opts.log.error({ ...accepted, event: 'internal-error', error: String(err) }, 'knock not applied'),
-    );
+    this.opts.applier
+      .submit(events, accepted)
+      .catch((err: unknown) => this.opts.log.error({ ...accepted, event: 'internal-error', error: String(err) }, 'knock not applied'));
   }
 }

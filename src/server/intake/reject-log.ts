@@ -38,13 +38,17 @@ export class RejectLog {
   /** Counts a rejection for the next summary without logging it (floods of one kind, e.g. over-budget). */
   tally(reason: string): void {
     this.suppressedTotal++;
-    if (this.suppressed.size < MAX_REASONS || this.suppressed.has(reason)) this.suppressed.set(reason, (this.suppressed.get(reason) ?? 0) + 1);
+    if (this.suppressed.size < MAX_REASONS || this.suppressed.has(reason))
+      this.suppressed.set(reason, (this.suppressed.get(reason) ?? 0) + 1);
   }
 
   /** Logs and resets the count of rejections held back since the last call. */
   flush(): void {
     if (this.suppressedTotal === 0) return;
-    this.log.warn({ event: 'reject-suppressed', count: this.suppressedTotal, reasons: Object.fromEntries(this.suppressed) }, 'rejections not logged individually');
+    this.log.warn(
+      { event: 'reject-suppressed', count: this.suppressedTotal, reasons: Object.fromEntries(this.suppressed) },
+      'rejections not logged individually',
+    );
     this.suppressed = new Map();
     this.suppressedTotal = 0;
   }

@@ -35,6 +35,11 @@ export class TokenBuckets {
     return Math.min(this.opts.capacity, bucket.tokens + ((this.opts.now() - bucket.updatedMs) / 1000) * this.opts.refillPerSec);
   }
 
+  /** When `key` last took (or tried to take) tokens, if it is remembered. */
+  lastTakenMs(key: string): number | undefined {
+    return this.buckets.get(key)?.updatedMs;
+  }
+
   /** Takes `count` tokens for `key`; false (taking none) if it has fewer left. */
   take(key: string, count = 1): boolean {
     const now = this.opts.now();

@@ -7,7 +7,7 @@
 export interface Datagram {
   /** UDP payload. May be a view into a reused buffer: consume it before returning. */
   readonly payload: Uint8Array;
-  /** Source address, canonical text (IPv4-mapped IPv6 folded to IPv4). */
+  /** Source address, canonical text. ::ffff:a.b.c.d stays IPv6: only an IPv4 packet has an IPv4 source. */
   readonly source: string;
   readonly sourcePort: number;
 }

@@ -21,7 +21,20 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { canonicalIp } from '../../protocol/address.js';
 import { USER_NAME } from '../../protocol/keys.js';
@@ -75,8 +88,20 @@ export type LoadResult = { kind: 'missing' } | { kind: 'ok'; state: DaemonState 
 function isGrantRecord(g: unknown): g is GrantRecord {
   const r = g as Partial<GrantRecord> | null;
   if (typeof r !== 'object' || r === null || typeof r.user !== 'string' || !USER_NAME.test(r.user)) return false;
-  if (typeof r.ip !== 'string' || canonicalIp(r.ip) !== r.ip || (r.family === 6) !== r.ip.includes(':') || (r.family !== 4 && r.family !== 6)) return false;
-  return (r.proto === 'tcp' || r.proto === 'udp') && Number.isInteger(r.port) && (r.port as number) >= 1 && (r.port as number) <= 65535 && Number.isSafeInteger(r.deadlineMs);
+  if (
+    typeof r.ip !== 'string' ||
+    canonicalIp(r.ip) !== r.ip ||
+    (r.family === 6) !== r.ip.includes(':') ||
+    (r.family !== 4 && r.family !== 6)
+  )
+    return false;
+  return (
+    (r.proto === 'tcp' || r.proto === 'udp') &&
+    Number.isInteger(r.port) &&
+    (r.port as number) >= 1 &&
+    (r.port as number) <= 65535 &&
+    Number.isSafeInteger(r.deadlineMs)
+  );
 }
 
 export class StateStore {
@@ -179,6 +204,25 @@ export class StateStore {
     fsyncDirectory(this.dir);
   }
 
+  /**
+   * After a failed save the file is behind the daemon's replay cache: a start must not trust it. One
+   * byte at offset 0 spoils it in place (no new space needed, unlike a save), so it reads as corrupt,
+   * that is lost, until a later save succeeds. Best effort: the save's own error is what is reported.
+   */
+  invalidate(): void {
+    try {
+      const fd = this.fd ?? openSync(this.file, constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      try {
+        writeSync(fd, '!', 0);
+        fsyncSync(fd);
+      } finally {
+        if (fd !== this.fd) closeSync(fd);
+      }
+    } catch {
+      // No file (nothing to trust anyway), or no way to write it at all.
+    }
+  }
+
   /** Closes the file kept open for writing in place (daemon stop). */
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
@@ -199,14 +243,26 @@ export function frame(stateText: string): string {
 export function parseState(text: string): DaemonState {
   const end = text.trimEnd().length - 1;
   const start = FRAME_START.length + HASH_HEX + FRAME_MIDDLE.length;
-  if (!text.startsWith(FRAME_START) || text.slice(FRAME_START.length + HASH_HEX, start) !== FRAME_MIDDLE || text[end] !== '}' || end < start)
+  if (
+    !text.startsWith(FRAME_START) ||
+    text.slice(FRAME_START.length + HASH_HEX, start) !== FRAME_MIDDLE ||
+    text[end] !== '}' ||
+    end < start
+  )
     throw new Error(`expected a state file of version ${STATE_VERSION} ({"sha256": ..., "state": ...})`);
   const inner = text.slice(start, end);
-  if (sha256Hex(inner) !== text.slice(FRAME_START.length, FRAME_START.length + HASH_HEX)) throw new Error('checksum mismatch: a torn or altered file');
+  if (sha256Hex(inner) !== text.slice(FRAME_START.length, FRAME_START.length + HASH_HEX))
+    throw new Error('checksum mismatch: a torn or altered file');
   const doc = JSON.parse(inner) as Partial<DaemonState>;
   if (
-    doc.version !== STATE_VERSION || typeof doc.replay !== 'object' || !Array.isArray(doc.grants) || !doc.grants.every(isGrantRecord) ||
-    (doc.bootId !== undefined && typeof doc.bootId !== 'string') || !Number.isSafeInteger(doc.maxSkewMs) || (doc.maxSkewMs as number) < 0 || !Number.isSafeInteger(doc.notBeforeMs)
+    doc.version !== STATE_VERSION ||
+    typeof doc.replay !== 'object' ||
+    !Array.isArray(doc.grants) ||
+    !doc.grants.every(isGrantRecord) ||
+    (doc.bootId !== undefined && typeof doc.bootId !== 'string') ||
+    !Number.isSafeInteger(doc.maxSkewMs) ||
+    (doc.maxSkewMs as number) < 0 ||
+    !Number.isSafeInteger(doc.notBeforeMs)
   )
     throw new Error(`expected {"version": ${STATE_VERSION}, "replay": {...}, "grants": [...], "maxSkewMs": N, "notBeforeMs": N}`);
   return doc as DaemonState;
@@ -221,11 +277,11 @@ function writeAt(fd: number, buffer: Buffer, text: string, total: number): void 
   let position = 0; // the file offset of buffer[0]
   let filled = 0;
   const flush = (): void => {
-    for (let done = 0; done < filled; ) done += writeSync(fd, buffer, done, filled - done, position + done);
+    for (let done = 0; done < filled;) done += writeSync(fd, buffer, done, filled - done, position + done);
     position += filled;
     filled = 0;
   };
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     let end = Math.min(text.length, i + SLICE_UNITS);
     const last = text.charCodeAt(end - 1);
     if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--; // a surrogate pair stays whole

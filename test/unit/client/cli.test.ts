@@ -1,7 +1,18 @@
 // The CLI as a user runs it: exit codes (0 ok, 2 usage/config, 1 other), one-line messages, keygen files, profiles.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import * as nodeModule from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -17,14 +28,27 @@ const NO_PROFILES = mkdtempSync(join(tmpdir(), 'knockspa-xdg-'));
 
 function knockspa(args: string[], cwd = tmpdir(), env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, [CLI, ...args], { cwd, env: { PATH: process.env.PATH, XDG_CONFIG_HOME: NO_PROFILES, ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
-      done({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { cwd, env: { PATH: process.env.PATH, XDG_CONFIG_HOME: NO_PROFILES, ...env }, timeout: 20_000 },
+      (err, stdout, stderr) => {
+        done({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+      },
+    );
   });
 }
 
 test('--help on every command shows an example and exits 0', async () => {
-  for (const args of [['--help'], ['keygen', '--help'], ['open', '--help'], ['close', '--help'], ['server', '--help'], ['grants', '--help'], ['help', 'open']]) {
+  for (const args of [
+    ['--help'],
+    ['keygen', '--help'],
+    ['open', '--help'],
+    ['close', '--help'],
+    ['server', '--help'],
+    ['grants', '--help'],
+    ['help', 'open'],
+  ]) {
     const r = await knockspa(args);
     assert.equal(r.code, 0, args.join(' '));
     assert.match(r.stdout, /Example/, args.join(' '));
@@ -33,7 +57,10 @@ test('--help on every command shows an example and exits 0', async () => {
 
 /** Runs the CLI with stdout `closed` (a pipe whose reader is gone before Node starts) or on file descriptor `fd`. */
 function withStdout(args: string[], stdout: 'closed' | number): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, XDG_CONFIG_HOME: NO_PROFILES }, stdio: ['ignore', stdout === 'closed' ? 'pipe' : stdout, 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH, XDG_CONFIG_HOME: NO_PROFILES },
+    stdio: ['ignore', stdout === 'closed' ? 'pipe' : stdout, 'pipe'],
+  });
   if (stdout === 'closed') child.stdout?.destroy();
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -41,7 +68,8 @@ function withStdout(args: string[], stdout: 'closed' | number): Promise<{ code: 
 }
 
 test('help into a pipe the reader has closed (`knockspa open --help | head`) exits 0 without a stack trace; into a full disk, 1 with a line', async () => {
-  for (const args of [['--help'], ['open', '--help'], ['--version']]) assert.deepEqual(await withStdout(args, 'closed'), { code: 0, stderr: '' }, args.join(' '));
+  for (const args of [['--help'], ['open', '--help'], ['--version']])
+    assert.deepEqual(await withStdout(args, 'closed'), { code: 0, stderr: '' }, args.join(' '));
   // Only EPIPE is let go: help written to a full disk fails, with one line.
   const full = openSync('/dev/full', 'w');
   const toFull = withStdout(['--help'], full);
@@ -85,7 +113,10 @@ test('keygen writes NAME.key mode 0600, refuses to overwrite without --force, an
 test('usage errors exit 2 with a message that says what to do', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-cli-'));
   await knockspa(['keygen', '--user', 'alice', '--server-id', 'srv.test'], dir);
-  writeFileSync(join(dir, 'knockd.conf'), '[openSSH]\nsequence = 7000,8000,9000\ncommand = /sbin/iptables -A INPUT -s %IP% -p tcp --dport 22 -j ACCEPT\n');
+  writeFileSync(
+    join(dir, 'knockd.conf'),
+    '[openSSH]\nsequence = 7000,8000,9000\ncommand = /sbin/iptables -A INPUT -s %IP% -p tcp --dport 22 -j ACCEPT\n',
+  );
   const cases: Array<[string[], RegExp]> = [
     [['open', '22'], /which server\? pass --host HOST, or name a profile first/],
     [['open', '0', '--host', '127.0.0.1'], /port "0": expected 22, tcp\/22 or udp\/53/],
@@ -156,18 +187,25 @@ test('server: a bad config exits 2 naming file and key; --check on a good dry-ru
   assert.match(ok.stdout, /ok \(1 users, firewall dry-run/);
 });
 
-test('open PROFILE uses the profile\'s host, SPA port, key and ports; flags and extra ports override it', async () => {
+test("open PROFILE uses the profile's host, SPA port, key and ports; flags and extra ports override it", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-cli-'));
   const xdg = join(dir, 'xdg');
   mkdirSync(join(xdg, 'knockspa'), { recursive: true });
   await knockspa(['keygen', '--user', 'alice', '--server-id', 'srv.test', '--out', join(dir, 'k')], dir);
   await knockspa(['keygen', '--user', 'bob', '--server-id', 'srv.test', '--out', join(dir, 'k')], dir);
-  writeFileSync(join(xdg, 'knockspa', 'config.toml'), `[servers.myserver]\nhost = "127.0.0.1"\nspa_port = 9\nkey = "${join(dir, 'k', 'alice.key')}"\nports = ["22", "udp/53"]\nallow_ip = "198.18.0.3"\n`);
+  writeFileSync(
+    join(xdg, 'knockspa', 'config.toml'),
+    `[servers.myserver]\nhost = "127.0.0.1"\nspa_port = 9\nkey = "${join(dir, 'k', 'alice.key')}"\nports = ["22", "udp/53"]\nallow_ip = "198.18.0.3"\n`,
+  );
   const env = { XDG_CONFIG_HOME: xdg };
   const plain = await knockspa(['open', 'myserver', '--dump-packet', 'p.bin'], dir, env);
   assert.equal(plain.code, 0, plain.stderr);
-  assert.equal(plain.stdout, 'sent open tcp/22 udp/53 for 198.18.0.3, the server\'s default time to 127.0.0.1 udp/9 as alice\n');
-  const overridden = await knockspa(['open', 'myserver', '443', '--key', join(dir, 'k', 'bob.key'), '--allow-ip', '198.18.0.4', '--duration', '5'], dir, env);
+  assert.equal(plain.stdout, "sent open tcp/22 udp/53 for 198.18.0.3, the server's default time to 127.0.0.1 udp/9 as alice\n");
+  const overridden = await knockspa(
+    ['open', 'myserver', '443', '--key', join(dir, 'k', 'bob.key'), '--allow-ip', '198.18.0.4', '--duration', '5'],
+    dir,
+    env,
+  );
   assert.equal(overridden.code, 0, overridden.stderr);
   assert.equal(overridden.stdout, 'sent open tcp/443 for 198.18.0.4, 5 s to 127.0.0.1 udp/9 as bob\n');
   const closed = await knockspa(['close', 'myserver'], dir, env);
@@ -175,7 +213,10 @@ test('open PROFILE uses the profile\'s host, SPA port, key and ports; flags and 
 
   const unknown = await knockspa(['open', 'yourserver'], dir, env);
   assert.equal(unknown.code, 2);
-  assert.match(unknown.stderr, new RegExp(`${join(xdg, 'knockspa', 'config.toml')}: servers\\.yourserver: no such profile \\(it has myserver\\)`));
+  assert.match(
+    unknown.stderr,
+    new RegExp(`${join(xdg, 'knockspa', 'config.toml')}: servers\\.yourserver: no such profile \\(it has myserver\\)`),
+  );
   writeFileSync(join(xdg, 'knockspa', 'config.toml'), '[servers.myserver]\nhost = "127.0.0.1"\nspa_port = 0\n');
   const bad = await knockspa(['open', 'myserver', '22'], dir, env);
   assert.equal(bad.code, 2);
@@ -223,7 +264,11 @@ test('keygen --rotate adds NAME.DATE.key beside the old key, never replacing one
 });
 
 test('--help of connect, doctor and import-knockd shows an example', async () => {
-  for (const args of [['connect', '--help'], ['doctor', '--help'], ['import-knockd', '--help']]) {
+  for (const args of [
+    ['connect', '--help'],
+    ['doctor', '--help'],
+    ['import-knockd', '--help'],
+  ]) {
     const r = await knockspa(args);
     assert.equal(r.code, 0, args.join(' '));
     assert.match(r.stdout, new RegExp(`^Usage: knockspa ${args[0]} `), args.join(' '));
@@ -241,12 +286,27 @@ test('open --format fwknop: usage errors say what to do and never print a key', 
     [['open', '22', '--host', '127.0.0.1', '--fwknop-key-base64', key], /--fwknop-key-base64 is for fwknop packets; add --format fwknop/],
     [['open', '22', ...fw], /pass --fwknop-key-base64 and --fwknop-hmac-key-base64/],
     [['close', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac], /fwknop has no close message/],
-    [['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac, '--key', 'a.key'], /--key and --server-id are for knockspa packets/],
-    [['open', '22', ...fw, '--fwknop-key-base64', key.slice(0, 21), '--fwknop-hmac-key-base64', hmac], /the encryption key is not valid base64/],
-    [['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', Buffer.alloc(20, 2).toString('base64')], /the HMAC key has 20 bytes/],
-    [['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac, '--allow-ip', '2001:db8::1'], /IPv4 addresses only/],
+    [
+      ['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac, '--key', 'a.key'],
+      /--key and --server-id are for knockspa packets/,
+    ],
+    [
+      ['open', '22', ...fw, '--fwknop-key-base64', key.slice(0, 21), '--fwknop-hmac-key-base64', hmac],
+      /the encryption key is not valid base64/,
+    ],
+    [
+      ['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', Buffer.alloc(20, 2).toString('base64')],
+      /the HMAC key has 20 bytes/,
+    ],
+    [
+      ['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac, '--allow-ip', '2001:db8::1'],
+      /IPv4 addresses only/,
+    ],
     [['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac, '--duration', '70000'], /at most 65536 seconds/],
-    [['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac, '--fwknop-user', 'a:b'], /--fwknop-user: expected 1 to 48 printable characters/],
+    [
+      ['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac, '--fwknop-user', 'a:b'],
+      /--fwknop-user: expected 1 to 48 printable characters/,
+    ],
   ];
   for (const [args, message] of cases) {
     const r = await knockspa(args);
@@ -266,8 +326,27 @@ test('open --format fwknop sends one fwknop packet that our fwknop verifier acce
   const received = new Promise<Buffer>((r) => socket.once('message', r));
   try {
     const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
-    const r = await knockspa(['open', 'tcp/22', 'udp/53', '--host', '127.0.0.1', '--spa-port', String(socket.address().port), '--format', 'fwknop',
-      '--fwknop-key-base64', b64(keys.encKey), '--fwknop-hmac-key-base64', b64(keys.hmacKey), '--allow-ip', '198.51.100.7', '--duration', '90', '--fwknop-user', 'tester']);
+    const r = await knockspa([
+      'open',
+      'tcp/22',
+      'udp/53',
+      '--host',
+      '127.0.0.1',
+      '--spa-port',
+      String(socket.address().port),
+      '--format',
+      'fwknop',
+      '--fwknop-key-base64',
+      b64(keys.encKey),
+      '--fwknop-hmac-key-base64',
+      b64(keys.hmacKey),
+      '--allow-ip',
+      '198.51.100.7',
+      '--duration',
+      '90',
+      '--fwknop-user',
+      'tester',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /sent open tcp\/22 udp\/53 for 198\.51\.100\.7, 90 s to 127\.0\.0\.1 udp\/\d+ as tester/);
     const packet = new Uint8Array(await received);
@@ -276,7 +355,19 @@ test('open --format fwknop sends one fwknop packet that our fwknop verifier acce
     const v = new FwknopVerifier({ keyring: ring, maxSkewMs: 30_000, replay: new ReplayGuard(100) }).verify(packet, Date.now());
     assert.equal(typeof v, 'object', String(v));
     if (typeof v === 'string') return;
-    assert.deepEqual([v.user, v.fwknopUser, v.allowIp, v.ports, v.durationSec], ['carol', 'tester', '198.51.100.7', [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 53 }], 90]);
+    assert.deepEqual(
+      [v.user, v.fwknopUser, v.allowIp, v.ports, v.durationSec],
+      [
+        'carol',
+        'tester',
+        '198.51.100.7',
+        [
+          { proto: 'tcp', port: 22 },
+          { proto: 'udp', port: 53 },
+        ],
+        90,
+      ],
+    );
   } finally {
     socket.close();
   }
@@ -311,7 +402,10 @@ test('an fwknop profile: open NAME sends a packet our fwknop verifier accepts; t
     assert.equal(r.code, 0, r.stderr);
     const ring = new FwknopKeyring();
     ring.add('dave', keys);
-    const v = new FwknopVerifier({ keyring: ring, maxSkewMs: 30_000, replay: new ReplayGuard(100) }).verify(new Uint8Array(await received), Date.now());
+    const v = new FwknopVerifier({ keyring: ring, maxSkewMs: 30_000, replay: new ReplayGuard(100) }).verify(
+      new Uint8Array(await received),
+      Date.now(),
+    );
     assert.equal(typeof v, 'object', String(v));
     if (typeof v === 'string') return;
     assert.deepEqual([v.user, v.fwknopUser, v.allowIp, v.ports], ['dave', 'dave', '198.51.100.9', [{ proto: 'tcp', port: 22 }]]);
@@ -320,11 +414,12 @@ test('an fwknop profile: open NAME sends a packet our fwknop verifier accepts; t
   }
 });
 
-test('the command keeps Node\'s compile cache in the user\'s cache directory where Node has one (22.1 and later), and writes none where it has not', async () => {
+test("the command keeps Node's compile cache in the user's cache directory where Node has one (22.1 and later), and writes none where it has not", async () => {
   const cache = mkdtempSync(join(tmpdir(), 'knockspa-cache-'));
   const run = await knockspa(['--version'], tmpdir(), { XDG_CACHE_HOME: cache });
   assert.equal(run.code, 0, run.stderr);
   const dir = join(cache, 'knockspa', 'compile-cache');
-  if (typeof (nodeModule as { enableCompileCache?: unknown }).enableCompileCache === 'function') assert.ok(readdirSync(dir, { recursive: true }).length > 1, 'cache files written');
+  if (typeof (nodeModule as { enableCompileCache?: unknown }).enableCompileCache === 'function')
+    assert.ok(readdirSync(dir, { recursive: true }).length > 1, 'cache files written');
   else assert.equal(existsSync(dir), false, 'no cache directory on a Node without module.enableCompileCache');
 });

@@ -27,7 +27,10 @@ function loads(args: string[]): Promise<Loads> {
   const env = { PATH: process.env.PATH, XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'knockspa-xdg-')) };
   return new Promise((done) => {
     execFile(process.execPath, ['--import', TRACE, COMMAND, ...args], { env, timeout: 20_000 }, (_err, stdout, stderr) => {
-      const files = stderr.split('\n').filter((l) => l.startsWith('LOAD file://')).map((l) => fileURLToPath(l.slice('LOAD '.length)));
+      const files = stderr
+        .split('\n')
+        .filter((l) => l.startsWith('LOAD file://'))
+        .map((l) => fileURLToPath(l.slice('LOAD '.length)));
       done({ files: [...new Set(files)], stdout });
     });
   });
@@ -51,24 +54,47 @@ test('open, close, connect and keygen load no file of ours but the command and t
   ];
   for (const args of commands) {
     const { files } = await loads(args);
-    assert.deepEqual(files.filter((f) => OURS.test(f)).sort(), [BUNDLE, COMMAND].sort(), `the command and the bundle, nothing else (${args.join(' ')})`);
-    assert.deepEqual(files.filter((f) => PINO_PCAP.test(f)), [], args.join(' '));
+    assert.deepEqual(
+      files.filter((f) => OURS.test(f)).sort(),
+      [BUNDLE, COMMAND].sort(),
+      `the command and the bundle, nothing else (${args.join(' ')})`,
+    );
+    assert.deepEqual(
+      files.filter((f) => PINO_PCAP.test(f)),
+      [],
+      args.join(' '),
+    );
   }
 });
 
-test('server loads the server code beside the bundle; doctor --client the doctor\'s, but no server code, pino or pcap', async () => {
+test("server loads the server code beside the bundle; doctor --client the doctor's, but no server code, pino or pcap", async () => {
   const server = await loads(['server', '--config', '/nonexistent.toml']);
-  assert.ok(server.files.some((f) => f.includes('/dist/src/server/')), 'the check can fail: the server command does load server code');
+  assert.ok(
+    server.files.some((f) => f.includes('/dist/src/server/')),
+    'the check can fail: the server command does load server code',
+  );
   assert.ok(server.files.includes(BUNDLE), 'the server command is defined in the bundle');
   const doctor = await loads(['doctor', '--client', '--key', '/nonexistent.key']);
-  assert.ok(doctor.files.some((f) => f.includes('/dist/src/doctor/')), 'doctor is outside the bundle');
-  assert.deepEqual(doctor.files.filter((f) => /\/dist\/src\/server\//.test(f) || PINO_PCAP.test(f)), []);
+  assert.ok(
+    doctor.files.some((f) => f.includes('/dist/src/doctor/')),
+    'doctor is outside the bundle',
+  );
+  assert.deepEqual(
+    doctor.files.filter((f) => /\/dist\/src\/server\//.test(f) || PINO_PCAP.test(f)),
+    [],
+  );
 });
 
-test('the bundle holds the client and every command\'s definition, and no server or doctor code (esbuild\'s list of what went in)', () => {
+test("the bundle holds the client and every command's definition, and no server or doctor code (esbuild's list of what went in)", () => {
   const meta = JSON.parse(readFileSync(META, 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> };
   const inputs = Object.keys(meta.outputs['dist/src/knockspa-cli.cjs']?.inputs ?? {});
-  assert.ok(inputs.includes('src/client/knock.ts'), 'the list is the bundle\'s');
-  assert.ok(inputs.includes('src/commands/server.ts') && inputs.includes('src/commands/doctor.ts'), 'the server-side commands\' definitions are in it');
-  assert.deepEqual(inputs.filter((f) => /^src\/(server|doctor)\/|node_modules\/(pino|pcap)\//.test(f)), []);
+  assert.ok(inputs.includes('src/client/knock.ts'), "the list is the bundle's");
+  assert.ok(
+    inputs.includes('src/commands/server.ts') && inputs.includes('src/commands/doctor.ts'),
+    "the server-side commands' definitions are in it",
+  );
+  assert.deepEqual(
+    inputs.filter((f) => /^src\/(server|doctor)\/|node_modules\/(pino|pcap)\//.test(f)),
+    [],
+  );
 });

@@ -13,7 +13,11 @@ const HOME = '/home/alice';
 
 test('profilesFile honours an absolute XDG_CONFIG_HOME, else HOME/.config', () => {
   assert.equal(profilesFile({ XDG_CONFIG_HOME: '/x/cfg', HOME }), '/x/cfg/knockspa/config.toml');
-  assert.equal(profilesFile({ XDG_CONFIG_HOME: 'relative/cfg', HOME }), '/home/alice/.config/knockspa/config.toml', 'a relative XDG_CONFIG_HOME is ignored (XDG spec)');
+  assert.equal(
+    profilesFile({ XDG_CONFIG_HOME: 'relative/cfg', HOME }),
+    '/home/alice/.config/knockspa/config.toml',
+    'a relative XDG_CONFIG_HOME is ignored (XDG spec)',
+  );
   assert.equal(profilesFile({ HOME }), '/home/alice/.config/knockspa/config.toml');
 });
 
@@ -36,9 +40,20 @@ allow_ip = "2001:DB8::0:7"
     HOME,
   );
   assert.deepEqual(profiles.get('myserver'), {
-    name: 'myserver', file: FILE, host: 'ssh.example.com', spaPort: 40000, key: '/home/alice/.config/knockspa/alice.key',
-    ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 53 }], allowIp: null,
-    format: undefined, fwknopKeyBase64: undefined, fwknopHmacKeyBase64: undefined, fwknopUser: undefined,
+    name: 'myserver',
+    file: FILE,
+    host: 'ssh.example.com',
+    spaPort: 40000,
+    key: '/home/alice/.config/knockspa/alice.key',
+    ports: [
+      { proto: 'tcp', port: 22 },
+      { proto: 'udp', port: 53 },
+    ],
+    allowIp: null,
+    format: undefined,
+    fwknopKeyBase64: undefined,
+    fwknopHmacKeyBase64: undefined,
+    fwknopUser: undefined,
   });
   const office = profiles.get('office');
   assert.equal(office?.key, '/home/alice/.config/knockspa/keys/office.key', 'relative to the profile file');
@@ -50,20 +65,40 @@ allow_ip = "2001:DB8::0:7"
 
 test('every mistake names the file, the key and what was expected', () => {
   const cases: Array<[string, string, RegExp]> = [
-    ['[servers.a]\nhost = "h"\nprot = 1', 'servers.a.prot', /unknown key; expected one of host, spa_port, key, ports, allow_ip, format, fwknop_key_base64/],
+    [
+      '[servers.a]\nhost = "h"\nprot = 1',
+      'servers.a.prot',
+      /unknown key; expected one of host, spa_port, key, ports, allow_ip, format, fwknop_key_base64/,
+    ],
     ['[servers.a]\nspa_port = 1', 'servers.a.host', /expected the server's host name or address.*got nothing/],
     ['[servers.a]\nhost = "h"\nspa_port = 70000', 'servers.a.spa_port', /expected an integer from 1 to 65535, got 70000/],
     ['[servers.a]\nhost = "h"\nspa_port = "62201"', 'servers.a.spa_port', /got "62201"/],
-    ['[servers.a]\nhost = "h"\nports = ["tcp/0"]', 'servers.a.ports', /expected ports like "22", "tcp\/22" or "udp\/53" \(1..65535\), got "tcp\/0"/],
+    [
+      '[servers.a]\nhost = "h"\nports = ["tcp/0"]',
+      'servers.a.ports',
+      /expected ports like "22", "tcp\/22" or "udp\/53" \(1..65535\), got "tcp\/0"/,
+    ],
     ['[servers.a]\nhost = "h"\nports = ["22", "tcp/22"]', 'servers.a.ports', /tcp\/22 listed twice/],
     ['[servers.a]\nhost = "h"\nports = []', 'servers.a.ports', /an array of 1 to 8 ports/],
     ['[servers.a]\nhost = "h"\nallow_ip = "me"', 'servers.a.allow_ip', /"source" .* or one IPv4 or IPv6 address, got "me"/],
     ['[servers.a]\nhost = "h"\nallow_ip = "0.0.0.0"', 'servers.a.allow_ip', /got "0.0.0.0"/],
     ['[servers.a]\nhost = "h"\nformat = "gpg"', 'servers.a.format', /expected "knockspa" or "fwknop", got "gpg"/],
-    ['[servers.a]\nhost = "h"\nformat = "fwknop"\nfwknop_key_base64 = "AAAA"', 'servers.a.format', /needs fwknop_key_base64 and fwknop_hmac_key_base64/],
+    [
+      '[servers.a]\nhost = "h"\nformat = "fwknop"\nfwknop_key_base64 = "AAAA"',
+      'servers.a.format',
+      /needs fwknop_key_base64 and fwknop_hmac_key_base64/,
+    ],
     ['[servers.a]\nhost = "h"\nfwknop_key_base64 = "AAAA"', 'servers.a.format', /format = "fwknop" when fwknop_key_base64/],
-    ['[servers.a]\nhost = "h"\nformat = "fwknop"\nfwknop_key_base64 = "not base64!"\nfwknop_hmac_key_base64 = "AAAA"', 'servers.a.fwknop_key_base64', /base64 text fwknop --key-gen prints \(value not shown\)/],
-    ['[servers.a]\nhost = "h"\nformat = "fwknop"\nfwknop_key_base64 = "AAAA"\nfwknop_hmac_key_base64 = "AAAA"\nkey = "a.key"', 'servers.a.key', /an fwknop profile uses fwknop_key_base64/],
+    [
+      '[servers.a]\nhost = "h"\nformat = "fwknop"\nfwknop_key_base64 = "not base64!"\nfwknop_hmac_key_base64 = "AAAA"',
+      'servers.a.fwknop_key_base64',
+      /base64 text fwknop --key-gen prints \(value not shown\)/,
+    ],
+    [
+      '[servers.a]\nhost = "h"\nformat = "fwknop"\nfwknop_key_base64 = "AAAA"\nfwknop_hmac_key_base64 = "AAAA"\nkey = "a.key"',
+      'servers.a.key',
+      /an fwknop profile uses fwknop_key_base64/,
+    ],
     ['[servers.a]\nhost = "h"\nkey = ""', 'servers.a.key', /the path of a key file/],
     ['[servers.22]\nhost = "h"', 'servers.22', /does not look like a port/],
     ['[servers."tcp/22"]\nhost = "h"', 'servers.tcp/22', /does not look like a port/],
@@ -75,7 +110,13 @@ test('every mistake names the file, the key and what was expected', () => {
   for (const [text, key, expected] of cases) {
     assert.throws(
       () => parseProfiles(FILE, text, HOME),
-      (err: unknown) => err instanceof ConfigError && err instanceof UsageError && err.file === FILE && err.key === key && expected.test(err.message) && err.message.startsWith(FILE),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err instanceof UsageError &&
+        err.file === FILE &&
+        err.key === key &&
+        expected.test(err.message) &&
+        err.message.startsWith(FILE),
       `${JSON.stringify(text)} -> ${key}`,
     );
   }
@@ -85,7 +126,11 @@ test('no profile file means no profiles; asking for one by name says where to ad
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-profiles-'));
   const file = join(dir, 'config.toml');
   assert.equal(loadProfiles(file).size, 0);
-  assert.throws(() => getProfile('myserver', file), (err: unknown) => err instanceof ConfigError && /servers\.myserver: no such profile \(it has none\); add \[servers\.myserver\]/.test(err.message));
+  assert.throws(
+    () => getProfile('myserver', file),
+    (err: unknown) =>
+      err instanceof ConfigError && /servers\.myserver: no such profile \(it has none\); add \[servers\.myserver\]/.test(err.message),
+  );
   writeFileSync(file, '[servers.a]\nhost = "h"\n[servers.b]\nhost = "h"\n');
   assert.throws(() => getProfile('c', file), /it has a, b/);
   assert.equal(getProfile('b', file).host, 'h');
@@ -100,14 +145,28 @@ test('a first argument that does not look like a port names a profile', () => {
   assert.deepEqual(splitProfileArg(['sctp/22']), { profile: 'sctp/22', ports: [] }, 'then fails as an unknown profile');
 });
 
-test('flags override the profile; the profile\'s key comes before KNOCKSPA_KEY', () => {
+test("flags override the profile; the profile's key comes before KNOCKSPA_KEY", () => {
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-target-'));
   mkdirSync(join(dir, 'keys'));
-  const [profile] = parseProfiles(join(dir, 'config.toml'), '[servers.s]\nhost = "h.example"\nspa_port = 40000\nkey = "p.key"\nallow_ip = "198.18.0.3"', HOME).values();
+  const [profile] = parseProfiles(
+    join(dir, 'config.toml'),
+    '[servers.s]\nhost = "h.example"\nspa_port = 40000\nkey = "p.key"\nallow_ip = "198.18.0.3"',
+    HOME,
+  ).values();
   const env = { KNOCKSPA_KEY: '/env.key', HOME };
-  assert.deepEqual(resolveTarget({}, profile, env), { host: 'h.example', spaPort: 40000, keyFile: join(dir, 'p.key'), allowIp: '198.18.0.3', serverId: undefined });
+  assert.deepEqual(resolveTarget({}, profile, env), {
+    host: 'h.example',
+    spaPort: 40000,
+    keyFile: join(dir, 'p.key'),
+    allowIp: '198.18.0.3',
+    serverId: undefined,
+  });
   assert.deepEqual(resolveTarget({ host: 'other', spaPort: '41000', key: '/flag.key', allowIp: '::7', serverId: 'srv' }, profile, env), {
-    host: 'other', spaPort: 41000, keyFile: '/flag.key', allowIp: '::7', serverId: 'srv',
+    host: 'other',
+    spaPort: 41000,
+    keyFile: '/flag.key',
+    allowIp: '::7',
+    serverId: 'srv',
   });
   assert.equal(resolveTarget({ host: 'h' }, undefined, env).keyFile, '/env.key', 'no profile: KNOCKSPA_KEY');
   assert.equal(resolveTarget({ host: 'h' }, undefined, env).spaPort, 62201);

@@ -13,7 +13,7 @@ test('secureRandomBytes gives exactly the bytes asked for, fresh each time', () 
   assert.ok(!allZero(a));
 });
 
-test('more than one call\'s worth (getRandomValues fills 65536 bytes at most) is random to the end', () => {
+test("more than one call's worth (getRandomValues fills 65536 bytes at most) is random to the end", () => {
   const big = secureRandomBytes(65_536 + 1000);
   assert.ok(!allZero(big.subarray(65_536)), 'the bytes past the first call are filled');
   assert.ok(!allZero(big.subarray(0, 1000)));

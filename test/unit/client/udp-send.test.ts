@@ -20,7 +20,10 @@ async function openUdpSockets(): Promise<number> {
   return process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
 }
 
-for (const [type, address, family] of [['udp4', '127.0.0.1', 4], ['udp6', '::1', 6]] as const) {
+for (const [type, address, family] of [
+  ['udp4', '127.0.0.1', 4],
+  ['udp6', '::1', 6],
+] as const) {
   test(`sendDatagram delivers the packet to ${address} whole, and closes its socket`, async () => {
     const { socket, port } = await listener(type, address);
     try {
@@ -44,7 +47,8 @@ test('a send the kernel refuses (an IPv6 address on an IPv4 socket) rejects with
   assert.equal(await openUdpSockets(), before, 'no socket left open');
 });
 
-test('a bad port is refused with dgram\'s error, and no socket is left open', async () => {
-  for (const port of [0, 70_000, 9.5, -1]) await assert.rejects(sendDatagram(new Uint8Array(1), '127.0.0.1', 4, port), { code: 'ERR_SOCKET_BAD_PORT' }, `port ${port}`);
+test("a bad port is refused with dgram's error, and no socket is left open", async () => {
+  for (const port of [0, 70_000, 9.5, -1])
+    await assert.rejects(sendDatagram(new Uint8Array(1), '127.0.0.1', 4, port), { code: 'ERR_SOCKET_BAD_PORT' }, `port ${port}`);
   assert.equal(await openUdpSockets(), 0, 'no socket left open');
 });

@@ -9,9 +9,15 @@ test('one line per finding: "ok|warn|fail  what  — fix"; exit 1 only if someth
   assert.equal(formatFinding(warn('no NTP', 'install chrony')), 'warn  no NTP  — install chrony');
   assert.equal(formatFinding(fail('key 644', 'chmod 600 k')), 'fail  key 644  — chmod 600 k');
   const lines: string[] = [];
-  assert.equal(report([ok('a'), warn('b', 'c')], (l) => lines.push(l)), 0);
+  assert.equal(
+    report([ok('a'), warn('b', 'c')], (l) => lines.push(l)),
+    0,
+  );
   assert.deepEqual(lines, ['ok    a', 'warn  b  — c']);
-  assert.equal(report([ok('a'), fail('b', 'c')], () => undefined), 1);
+  assert.equal(
+    report([ok('a'), fail('b', 'c')], () => undefined),
+    1,
+  );
 });
 
 test('a clock far off is a failure with the fix; a plausible one is ok', () => {

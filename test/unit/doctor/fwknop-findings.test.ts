@@ -21,7 +21,10 @@ const CAROL = `[users.carol]\nports = ["22"]\nformat = "fwknop"\nfwknop_key_base
 test('fwknop users: ok at mode 600, fail with the chmod at 644; key files are not asked for', () => {
   const file = config(CAROL, 0o600);
   const cfg = loadConfig(file);
-  assert.deepEqual(fwknopFindings(cfg).map((f) => f.status), ['ok']);
+  assert.deepEqual(
+    fwknopFindings(cfg).map((f) => f.status),
+    ['ok'],
+  );
   assert.deepEqual(keyFindings(cfg), [], 'no keys_dir or key file findings for a config of fwknop users only');
   chmodSync(file, 0o644);
   const [finding] = fwknopFindings(cfg);

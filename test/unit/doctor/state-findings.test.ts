@@ -10,7 +10,7 @@ import { stateFindings } from '../../../src/doctor/key-findings.js';
 
 const configWith = (stateDir: string): ServerConfig => ({ stateDir }) as ServerConfig;
 
-test('a state directory others can write fails, with the fix; the daemon\'s own passes', () => {
+test("a state directory others can write fails, with the fix; the daemon's own passes", () => {
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-doctor-state-'));
   chmodSync(dir, 0o1777);
   const [finding] = stateFindings(configWith(dir));
@@ -18,7 +18,10 @@ test('a state directory others can write fails, with the fix; the daemon\'s own 
   assert.match(finding?.what ?? '', /mode 1777, which lets others change it/);
   assert.match(finding?.fix ?? '', /chmod go-w/);
   chmodSync(dir, 0o700);
-  assert.deepEqual(stateFindings(configWith(dir)).map((f) => f.status), ['ok']);
+  assert.deepEqual(
+    stateFindings(configWith(dir)).map((f) => f.status),
+    ['ok'],
+  );
 });
 
 test('a state directory that is a link, or a state file that is a link, fails', () => {
@@ -27,5 +30,8 @@ test('a state directory that is a link, or a state file that is a link, fails', 
   symlinkSync(real, link);
   assert.equal(stateFindings(configWith(link))[0]?.status, 'fail');
   symlinkSync('/etc/passwd', join(real, 'state.json'));
-  assert.deepEqual(stateFindings(configWith(real)).map((f) => f.status), ['ok', 'fail']);
+  assert.deepEqual(
+    stateFindings(configWith(real)).map((f) => f.status),
+    ['ok', 'fail'],
+  );
 });

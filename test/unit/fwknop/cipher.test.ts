@@ -43,6 +43,9 @@ describe('fwknop cipher', () => {
     assert.equal(decryptSalted(PASSWORD, sealed.subarray(0, 16)), 'ciphertext', 'header only');
     // A wrong key leaves random padding: over a few keys, at least one must fail the PKCS#7 check.
     const verdicts = [1, 2, 3, 4, 5, 6, 7, 8].map((k) => decryptSalted(counting(32, k), sealed));
-    assert.ok(verdicts.includes('padding'), `some wrong key fails the padding check (${verdicts.map((v) => (typeof v === 'string' ? v : 'bytes')).join(', ')})`);
+    assert.ok(
+      verdicts.includes('padding'),
+      `some wrong key fails the padding check (${verdicts.map((v) => (typeof v === 'string' ? v : 'bytes')).join(', ')})`,
+    );
   });
 });

@@ -20,8 +20,18 @@ import { craft, FIELDS, makeVerifier, mustVerify, NOW, NOW_SEC } from './fixture
 
 const b64 = encodeBase64Text;
 /** The encoded fields (no digest) with some of them replaced. */
-function encoded(o: { rand?: string; user?: string; ts?: string; ver?: string; type?: string; msg?: string; extra?: string[] } = {}): string {
-  return [o.rand ?? '1234567890123456', o.user ?? b64('root'), o.ts ?? String(NOW_SEC), o.ver ?? '3.0.0', o.type ?? '1', o.msg ?? b64('198.51.100.7,tcp/22'), ...(o.extra ?? [])].join(':');
+function encoded(
+  o: { rand?: string; user?: string; ts?: string; ver?: string; type?: string; msg?: string; extra?: string[] } = {},
+): string {
+  return [
+    o.rand ?? '1234567890123456',
+    o.user ?? b64('root'),
+    o.ts ?? String(NOW_SEC),
+    o.ver ?? '3.0.0',
+    o.type ?? '1',
+    o.msg ?? b64('198.51.100.7,tcp/22'),
+    ...(o.extra ?? []),
+  ].join(':');
 }
 const verdict = (packet: Uint8Array): string => {
   const r = makeVerifier().verify(packet, NOW);
@@ -31,7 +41,10 @@ const verdict = (packet: Uint8Array): string => {
 describe('fwknop message: encode and decode', () => {
   const cases: Array<[string, Partial<FwknopFields>]> = [
     ['one port for an address', {}],
-    ['the source address, eight ports', { allowIp: null, ports: [1, 2, 3, 4, 5, 6, 7, 65535].map((port, i) => ({ proto: i % 2 ? 'udp' : 'tcp', port })) }],
+    [
+      'the source address, eight ports',
+      { allowIp: null, ports: [1, 2, 3, 4, 5, 6, 7, 65535].map((port, i) => ({ proto: i % 2 ? 'udp' : 'tcp', port })) },
+    ],
     ['a client timeout (type 3)', { clientTimeoutSec: 65_536 }],
     ['a 48-byte user name of every allowed kind of character', { username: "a-Z_0.9 !#$%&'()@^`{}~".padEnd(48, 'x') }],
   ];
@@ -63,15 +76,39 @@ describe('fwknop message: encode and decode', () => {
       { ports: [] },
       { ports: Array.from({ length: 9 }, (_, i) => ({ proto: 'tcp' as const, port: i + 1 })) },
       { ports: [{ proto: 'tcp', port: 0 }] },
-      { ports: [{ proto: 'tcp', port: 22 }, { proto: 'tcp', port: 22 }] },
+      {
+        ports: [
+          { proto: 'tcp', port: 22 },
+          { proto: 'tcp', port: 22 },
+        ],
+      },
       { clientTimeoutSec: 65_537 },
     ];
     for (const over of bad) assert.throws(() => encodeMessage({ ...FIELDS, ...over }), Error, JSON.stringify(over));
   });
 
-  test('user names: fwknop\'s character rule, at most 48 bytes', () => {
+  test("user names: fwknop's character rule, at most 48 bytes", () => {
     for (const ok of ['root', 'deploy-bot', 'a', 'x'.repeat(48), 'part1 part2', '123%123']) assert.ok(isValidUsername(ok), ok);
-    for (const no of ['', 'x'.repeat(49), 'a:b', ',User', 'a/b', 'a\\b', 'a[b]', 'a;b', 'a|b', 'a=b', 'a+b', 'a*b', 'a?b', 'a<b>', 'a"b', 'ro\u0000ot', 'tab\there', 'ü'])
+    for (const no of [
+      '',
+      'x'.repeat(49),
+      'a:b',
+      ',User',
+      'a/b',
+      'a\\b',
+      'a[b]',
+      'a;b',
+      'a|b',
+      'a=b',
+      'a+b',
+      'a*b',
+      'a?b',
+      'a<b>',
+      'a"b',
+      'ro\u0000ot',
+      'tab\there',
+      'ü',
+    ])
       assert.equal(isValidUsername(no), false, JSON.stringify(no));
   });
 });
@@ -83,7 +120,14 @@ describe('fwknop message: refused fields, each with its reason', () => {
     ['digest of 42 characters (bad digest length)', 'fwknop-bad-digest-length', '__raw__' + `${encoded()}:${'A'.repeat(42)}`],
     ['empty digest', 'fwknop-bad-digest-length', '__raw__' + `${encoded()}:`],
     ['digest of the right length but wrong', 'fwknop-bad-digest', '__raw__' + `${encoded()}:${'A'.repeat(43)}`],
-    ['digest of other fields', 'fwknop-bad-digest', '__raw__' + `${encoded()}:${appendDigest(encoded({ ts: '1' }), 'sha256').split(':').pop()}`],
+    [
+      'digest of other fields',
+      'fwknop-bad-digest',
+      '__raw__' +
+        `${encoded()}:${appendDigest(encoded({ ts: '1' }), 'sha256')
+          .split(':')
+          .pop()}`,
+    ],
     ['too few fields', 'fwknop-bad-fields', encoded().split(':').slice(0, 5).join(':')],
     // Random value: exactly 16 digits.
     ['random value of 15 digits', 'fwknop-bad-random', encoded({ rand: '123456789012345' })],
@@ -117,7 +161,11 @@ describe('fwknop message: refused fields, each with its reason', () => {
     ['message type 255', 'fwknop-bad-message-type', encoded({ type: '255' })],
     ['message type 01', 'fwknop-bad-message-type', encoded({ type: '01' })],
     ['empty message type', 'fwknop-bad-message-type', encoded({ type: '' })],
-    ['command message (type 0)', 'fwknop-command-refused', encoded({ type: '0', msg: b64('198.51.100.7,echo fwknoptest > /tmp/fwknoptest') })],
+    [
+      'command message (type 0)',
+      'fwknop-command-refused',
+      encoded({ type: '0', msg: b64('198.51.100.7,echo fwknoptest > /tmp/fwknoptest') }),
+    ],
     ['NAT access (type 2)', 'fwknop-nat-refused', encoded({ type: '2', extra: [b64('192.168.1.2,22')] })],
     ['client timeout NAT access (type 4)', 'fwknop-nat-refused', encoded({ type: '4', extra: [b64('192.168.10.1,12345'), '1234'] })],
     ['local NAT access (type 5)', 'fwknop-nat-refused', encoded({ type: '5', extra: [b64('127.0.0.1,22')] })],
@@ -181,7 +229,8 @@ describe('fwknop message: refused fields, each with its reason', () => {
     [`1.2.3.4,${Array.from({ length: 9 }, (_, i) => `tcp/${i + 1}`).join(',')}`, 'fwknop-bad-ports'],
     ['1.2.3.4, tcp/22', 'fwknop-bad-ports'],
   ];
-  for (const [msg, reason] of access) table.push([`access message ${JSON.stringify(msg.length > 60 ? `${msg.slice(0, 57)}...` : msg)}`, reason, encoded({ msg: b64(msg) })]);
+  for (const [msg, reason] of access)
+    table.push([`access message ${JSON.stringify(msg.length > 60 ? `${msg.slice(0, 57)}...` : msg)}`, reason, encoded({ msg: b64(msg) })]);
 
   for (const [name, reason, text] of table) {
     test(`${name}: ${reason}`, () => {
@@ -218,7 +267,8 @@ describe('fwknop message: refused fields, each with its reason', () => {
     const text = encoded();
     for (const c of [0, 1, 9, 10, 13, 27, 31, 127, 128, 130, 253, 254]) {
       const ch = String.fromCharCode(c);
-      for (let i = 0; i < text.length; i += 7) assert.equal(verdict(craft(`${text.slice(0, i)}${ch}${text.slice(i + 1)}`)), 'fwknop-bad-encoding', `char ${c} at ${i}`);
+      for (let i = 0; i < text.length; i += 7)
+        assert.equal(verdict(craft(`${text.slice(0, i)}${ch}${text.slice(i + 1)}`)), 'fwknop-bad-encoding', `char ${c} at ${i}`);
       assert.equal(verdict(craft(text + ch.repeat(10))), 'fwknop-bad-encoding', `char ${c} appended`);
       assert.equal(verdict(craft(ch.repeat(10) + text)), 'fwknop-bad-encoding', `char ${c} prepended`);
     }

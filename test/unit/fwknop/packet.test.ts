@@ -22,17 +22,51 @@ const text = (b: Uint8Array): string => Buffer.from(b).toString('latin1');
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 describe('fwknop packet', () => {
-  test('accepted: the fields, the user whose keys made it, and an id that is SHA-256 of the HMAC\'d text', () => {
-    const packet = packetOf({ allowIp: null, ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 53 }], clientTimeoutSec: 120, username: 'deploy' });
-    const v = mustVerify(makeVerifier([['alice', ALICE_KEYS], ['bob', BOB_KEYS]]).verify(packet, NOW));
+  test("accepted: the fields, the user whose keys made it, and an id that is SHA-256 of the HMAC'd text", () => {
+    const packet = packetOf({
+      allowIp: null,
+      ports: [
+        { proto: 'tcp', port: 22 },
+        { proto: 'udp', port: 53 },
+      ],
+      clientTimeoutSec: 120,
+      username: 'deploy',
+    });
+    const v = mustVerify(
+      makeVerifier([
+        ['alice', ALICE_KEYS],
+        ['bob', BOB_KEYS],
+      ]).verify(packet, NOW),
+    );
     const signed = SALTED_PREFIX_B64 + text(packet).slice(0, -HMAC_B64_LENGTH);
     assert.deepEqual(v, {
-      format: 'fwknop', timestampMs: NOW, action: 'open', ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 53 }], allowIp: null,
-      durationSec: 120, user: 'alice', fwknopUser: 'deploy', packetId: `fwknop:${createHash('sha256').update(signed).digest('hex')}`,
+      format: 'fwknop',
+      timestampMs: NOW,
+      action: 'open',
+      ports: [
+        { proto: 'tcp', port: 22 },
+        { proto: 'udp', port: 53 },
+      ],
+      allowIp: null,
+      durationSec: 120,
+      user: 'alice',
+      fwknopUser: 'deploy',
+      packetId: `fwknop:${createHash('sha256').update(signed).digest('hex')}`,
     });
     // The tag, recomputed with node:crypto: HMAC-SHA256 over the text with the prefix restored.
-    assert.equal(createHmac('sha256', ALICE_KEYS.hmacKey).update(signed).digest('base64').replace(/=+$/, ''), text(packet).slice(-HMAC_B64_LENGTH));
-    assert.equal(mustVerify(makeVerifier([['alice', ALICE_KEYS], ['bob', BOB_KEYS]]).verify(packetOf({}, undefined, BOB_KEYS), NOW)).user, 'bob');
+    assert.equal(
+      createHmac('sha256', ALICE_KEYS.hmacKey).update(signed).digest('base64').replace(/=+$/, ''),
+      text(packet).slice(-HMAC_B64_LENGTH),
+    );
+    assert.equal(
+      mustVerify(
+        makeVerifier([
+          ['alice', ALICE_KEYS],
+          ['bob', BOB_KEYS],
+        ]).verify(packetOf({}, undefined, BOB_KEYS), NOW),
+      ).user,
+      'bob',
+    );
   });
 
   test('the wire text never starts with the stripped prefix and starts with one of 8 9 + /', () => {
@@ -55,8 +89,10 @@ describe('fwknop packet', () => {
   test('truncated anywhere: refused', () => {
     const packet = packetOf();
     const v = makeVerifier();
-    for (let n = 0; n < packet.length; n++) assert.ok(FWKNOP_REJECT_REASONS.includes(v.verify(packet.subarray(0, n), NOW) as never), `first ${n} bytes`);
-    for (let n = 1; n < packet.length; n++) assert.ok(FWKNOP_REJECT_REASONS.includes(v.verify(packet.subarray(n), NOW) as never), `from byte ${n}`);
+    for (let n = 0; n < packet.length; n++)
+      assert.ok(FWKNOP_REJECT_REASONS.includes(v.verify(packet.subarray(0, n), NOW) as never), `first ${n} bytes`);
+    for (let n = 1; n < packet.length; n++)
+      assert.ok(FWKNOP_REJECT_REASONS.includes(v.verify(packet.subarray(n), NOW) as never), `from byte ${n}`);
   });
 
   test('altered base64: any character of the data changed is bad-mac; of the tag, bad-mac or bad-base64', () => {
@@ -73,7 +109,7 @@ describe('fwknop packet', () => {
     }
   });
 
-  test('the tag\'s last character has 2 unused bits: another spelling of the same tag is refused', () => {
+  test("the tag's last character has 2 unused bits: another spelling of the same tag is refused", () => {
     const packet = packetOf();
     const last = B64.indexOf(String.fromCharCode(packet[packet.length - 1] as number));
     assert.equal(last & 3, 0, 'canonical: the unused bits are zero');
@@ -135,7 +171,10 @@ describe('fwknop packet', () => {
   });
 
   test('screen: the cheap checks alone, and what authenticating costs (one HMAC per user)', () => {
-    const v = makeVerifier([['alice', ALICE_KEYS], ['bob', BOB_KEYS]]);
+    const v = makeVerifier([
+      ['alice', ALICE_KEYS],
+      ['bob', BOB_KEYS],
+    ]);
     assert.equal(v.screen(bytes(SALTED_PREFIX_B64 + text(packetOf()))), 'fwknop-bad-prefix');
     const screened = v.screen(packetOf());
     assert.ok(typeof screened !== 'string');
@@ -151,7 +190,7 @@ describe('fwknop packet', () => {
     assert.equal(ring.size, 1, 'only the first alice is in');
   });
 
-  test('the packet for FIELDS is what fwknop\'s layout predicts in length', () => {
+  test("the packet for FIELDS is what fwknop's layout predicts in length", () => {
     // 16+1+6+1+10+1+5+1+1+1+26+1+43 = 113 plaintext -> 128 padded + 16 header = 144 bytes = 192 base64, -10 +43.
     assert.equal(packetOf().length, 225);
     assert.equal(FIELDS.digest, 'sha256');

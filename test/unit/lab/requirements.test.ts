@@ -23,7 +23,9 @@ function binDir(name: string, tools: readonly string[]): string {
 const ALL = binDir('all', ['ip', 'iptables', 'ip6tables', 'nft', 'tcpdump', 'sshd', 'ssh', 'ssh-keygen']);
 const EMPTY = binDir('empty', []);
 
-const PCAP_ABSENT = Object.assign(new Error("Cannot find package 'pcap' imported from /x/y.js\nRequire stack: ..."), { code: 'ERR_MODULE_NOT_FOUND' });
+const PCAP_ABSENT = Object.assign(new Error("Cannot find package 'pcap' imported from /x/y.js\nRequire stack: ..."), {
+  code: 'ERR_MODULE_NOT_FOUND',
+});
 
 function machine(over: Partial<Machine> = {}): Machine {
   return {
@@ -77,7 +79,14 @@ describe('unmetNeeds', () => {
   });
 
   test('the pcap module: what the loader said, and how to build it', () => {
-    const line = unmetNeeds(['pcap'], machine({ loadModule: () => { throw PCAP_ABSENT; } }));
+    const line = unmetNeeds(
+      ['pcap'],
+      machine({
+        loadModule: () => {
+          throw PCAP_ABSENT;
+        },
+      }),
+    );
     assert.equal(line, `missing the pcap module (Cannot find package 'pcap' imported from /x/y.js): install ${PCAP_HINT}`);
     assert.match(PCAP_HINT, /^libpcap-dev and a compiler \(g\+\+ make python3\), then npm rebuild pcap$/);
   });
@@ -93,10 +102,22 @@ describe('unmetNeeds', () => {
   });
 
   test('everything missing at once stays one line', () => {
-    const line = unmetNeeds(['netns', 'tcpdump', 'pcap'], machine({ isRoot: false, path: EMPTY, loadModule: () => { throw PCAP_ABSENT; } }));
+    const line = unmetNeeds(
+      ['netns', 'tcpdump', 'pcap'],
+      machine({
+        isRoot: false,
+        path: EMPTY,
+        loadModule: () => {
+          throw PCAP_ABSENT;
+        },
+      }),
+    );
     assert.ok(line !== null);
     assert.doesNotMatch(line, /\n/);
-    assert.equal(line, `${SKIP_MESSAGE} (not root); missing ip, tcpdump (not on PATH): apt-get install iproute2 tcpdump; missing the pcap module (Cannot find package 'pcap' imported from /x/y.js): install ${PCAP_HINT}`);
+    assert.equal(
+      line,
+      `${SKIP_MESSAGE} (not root); missing ip, tcpdump (not on PATH): apt-get install iproute2 tcpdump; missing the pcap module (Cannot find package 'pcap' imported from /x/y.js): install ${PCAP_HINT}`,
+    );
   });
 });
 
@@ -112,7 +133,18 @@ describe('requires', () => {
     assert.equal(requires(t, ['tcpdump'], machine({ path: EMPTY })), false);
     assert.deepEqual(t.skips, ['missing tcpdump (not on PATH): apt-get install tcpdump']);
     const p = fakeContext();
-    assert.equal(requires(p, ['pcap'], machine({ loadModule: () => { throw PCAP_ABSENT; } })), false);
+    assert.equal(
+      requires(
+        p,
+        ['pcap'],
+        machine({
+          loadModule: () => {
+            throw PCAP_ABSENT;
+          },
+        }),
+      ),
+      false,
+    );
     assert.deepEqual(p.skips, [`missing the pcap module (Cannot find package 'pcap' imported from /x/y.js): install ${PCAP_HINT}`]);
   });
 
@@ -121,8 +153,23 @@ describe('requires', () => {
     assert.throws(() => requires(t, ['sshd', 'ssh'], machine({ path: EMPTY, ci: true })), {
       message: 'missing sshd, ssh (not on PATH): apt-get install openssh-server openssh-client; CI=true: a skip there is a failure',
     });
-    assert.throws(() => requires(t, ['pcap'], machine({ ci: true, loadModule: () => { throw PCAP_ABSENT; } })), /missing the pcap module .*; CI=true: a skip there is a failure$/);
-    assert.throws(() => requires(t, ['netns'], machine({ ci: true, isRoot: false })), { message: `${SKIP_MESSAGE} (not root); CI=true: a skip there is a failure` });
+    assert.throws(
+      () =>
+        requires(
+          t,
+          ['pcap'],
+          machine({
+            ci: true,
+            loadModule: () => {
+              throw PCAP_ABSENT;
+            },
+          }),
+        ),
+      /missing the pcap module .*; CI=true: a skip there is a failure$/,
+    );
+    assert.throws(() => requires(t, ['netns'], machine({ ci: true, isRoot: false })), {
+      message: `${SKIP_MESSAGE} (not root); CI=true: a skip there is a failure`,
+    });
     assert.deepEqual(t.skips, []);
   });
 

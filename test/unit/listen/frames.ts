@@ -46,12 +46,18 @@ export function ipv4(o: Ipv4Options = {}): number[] {
   const options = new Array<number>(Math.max(0, ihl - 5) * 4).fill(1);
   // RFC 791 §3.1: version/IHL, TOS, total length, id, flags/offset, TTL, protocol, checksum, src, dst.
   const header = [
-    ((o.version ?? 4) << 4) | (ihl & 0x0f), 0,
+    ((o.version ?? 4) << 4) | (ihl & 0x0f),
+    0,
     ...be16(o.totalLength ?? 20 + options.length + body.length),
-    0x12, 0x34,
+    0x12,
+    0x34,
     ...be16(o.fragment ?? 0x4000),
-    64, o.protocol ?? 17, 0, 0,
-    ...(o.src ?? SRC4), ...DST4,
+    64,
+    o.protocol ?? 17,
+    0,
+    0,
+    ...(o.src ?? SRC4),
+    ...DST4,
   ];
   return [...header, ...options, ...body];
 }
@@ -68,10 +74,15 @@ export function ipv6(o: Ipv6Options = {}): number[] {
   const body = o.body ?? udp();
   // RFC 8200 §3: version/class/flow label, payload length, next header, hop limit, src, dst.
   return [
-    (o.version ?? 6) << 4, 0, 0, 0,
+    (o.version ?? 6) << 4,
+    0,
+    0,
+    0,
     ...be16(o.payloadLength ?? body.length),
-    o.nextHeader ?? 17, 64,
-    ...(o.src ?? SRC6), ...DST6,
+    o.nextHeader ?? 17,
+    64,
+    ...(o.src ?? SRC6),
+    ...DST6,
     ...body,
   ];
 }

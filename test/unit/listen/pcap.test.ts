@@ -38,7 +38,11 @@ class FakeSession extends EventEmitter {
   }
 }
 
-function fakePcap(linkType = 'LINKTYPE_ETHERNET'): { module: PcapModule; opened: Array<{ device: string; options: unknown }>; session: FakeSession } {
+function fakePcap(linkType = 'LINKTYPE_ETHERNET'): {
+  module: PcapModule;
+  opened: Array<{ device: string; options: unknown }>;
+  session: FakeSession;
+} {
   const session = new FakeSession(linkType);
   const opened: Array<{ device: string; options: unknown }> = [];
   const module: PcapModule = {
@@ -54,11 +58,21 @@ function fakePcap(linkType = 'LINKTYPE_ETHERNET'): { module: PcapModule; opened:
 describe('PcapListener (fake pcap module)', () => {
   test('opens a non-promiscuous, immediate-mode session filtered on the port', async () => {
     const { module, opened } = fakePcap();
-    const listener = new PcapListener({ interface: 'eth0', port: DPORT, load: () => Promise.resolve(module) });
+    const listener = new PcapListener({ interface: 'eth0', port: DPORT, load: () => Promise.resolve(module), checkHost: false });
     await listener.start(() => undefined);
     assert.equal(listener.description, `pcap eth0 udp dst port ${DPORT}`);
     assert.deepEqual(opened, [
-      { device: 'eth0', options: { filter: `udp dst port ${DPORT}`, snap_length: 1024, buffer_size: 1 << 20, buffer_timeout: 0, promiscuous: false, monitor: false } },
+      {
+        device: 'eth0',
+        options: {
+          filter: `udp dst port ${DPORT}`,
+          snap_length: 1024,
+          buffer_size: 1 << 20,
+          buffer_timeout: 0,
+          promiscuous: false,
+          monitor: false,
+        },
+      },
     ]);
     await listener.close();
   });
@@ -66,7 +80,7 @@ describe('PcapListener (fake pcap module)', () => {
   test('parses only the captured length of the reused buffer; other ports are dropped', async () => {
     const { module, session } = fakePcap();
     const got: Datagram[] = [];
-    const listener = new PcapListener({ interface: 'eth0', port: DPORT, load: () => Promise.resolve(module) });
+    const listener = new PcapListener({ interface: 'eth0', port: DPORT, load: () => Promise.resolve(module), checkHost: false });
     await listener.start((d) => got.push({ ...d, payload: Uint8Array.from(d.payload) }));
     session.deliver(ethernet(ETHERTYPE_IPV4, ipv4()));
     session.deliver(ethernet(ETHERTYPE_IPV4, ipv4()).subarray(0, 60)); // truncated capture
@@ -82,15 +96,19 @@ describe('PcapListener (fake pcap module)', () => {
 
   test('"Unknown linktype 276" is Linux cooked v2; an unsupported link type is refused and closed', async () => {
     const sll2 = fakePcap('Unknown linktype 276');
-    const any = new PcapListener({ interface: 'any', port: DPORT, load: () => Promise.resolve(sll2.module) });
+    const any = new PcapListener({ interface: 'any', port: DPORT, load: () => Promise.resolve(sll2.module), checkHost: false });
     await any.start(() => undefined);
     assert.equal(sll2.session.closed, false);
     await any.close();
 
     const radio = fakePcap('LINKTYPE_IEEE802_11_RADIO');
-    await assert.rejects(new PcapListener({ interface: 'wlan0mon', port: DPORT, load: () => Promise.resolve(radio.module) }).start(() => undefined), {
-      message: 'cannot capture on interface "wlan0mon": link type LINKTYPE_IEEE802_11_RADIO is not supported (Ethernet, Linux cooked, raw IP or loopback)',
-    });
+    await assert.rejects(
+      new PcapListener({ interface: 'wlan0mon', port: DPORT, load: () => Promise.resolve(radio.module) }).start(() => undefined),
+      {
+        message:
+          'cannot capture on interface "wlan0mon": link type LINKTYPE_IEEE802_11_RADIO is not supported (Ethernet, Linux cooked, raw IP or loopback)',
+      },
+    );
     assert.ok(radio.session.closed);
   });
 
@@ -101,24 +119,35 @@ describe('PcapListener (fake pcap module)', () => {
         throw new Error('socket: Operation not permitted');
       },
     };
-    await assert.rejects(new PcapListener({ interface: 'eth0', port: DPORT, load: () => Promise.resolve(module) }).start(() => undefined), {
-      message: 'cannot capture on interface "eth0": socket: Operation not permitted (needs root or CAP_NET_RAW)',
-    });
+    await assert.rejects(
+      new PcapListener({ interface: 'eth0', port: DPORT, load: () => Promise.resolve(module), checkHost: false }).start(() => undefined),
+      {
+        message: 'cannot capture on interface "eth0": socket: Operation not permitted (needs root or CAP_NET_RAW)',
+      },
+    );
   });
 
   test('pcap module missing, or present but broken', async () => {
     const missing = Object.assign(new Error("Cannot find package 'pcap' imported from /x/pcap.js"), { code: 'ERR_MODULE_NOT_FOUND' });
-    await assert.rejects(new PcapListener({ interface: 'eth0', port: DPORT, load: () => Promise.reject(missing) }).start(() => undefined), {
-      message: PCAP_MISSING,
-    });
+    await assert.rejects(
+      new PcapListener({ interface: 'eth0', port: DPORT, load: () => Promise.reject(missing) }).start(() => undefined),
+      {
+        message: PCAP_MISSING,
+      },
+    );
     assert.equal(
       PCAP_MISSING,
       'listen = "pcap" needs the optional pcap module: apt-get install libpcap-dev && npm install pcap (or use listen = "udp")',
     );
-    const broken = Object.assign(new Error("Cannot find module './build/Release/pcap_binding'\nRequire stack: ..."), { code: 'MODULE_NOT_FOUND' });
-    await assert.rejects(new PcapListener({ interface: 'eth0', port: DPORT, load: () => Promise.reject(broken) }).start(() => undefined), {
-      message: `${PCAP_MISSING}; loading it failed: Cannot find module './build/Release/pcap_binding'`,
+    const broken = Object.assign(new Error("Cannot find module './build/Release/pcap_binding'\nRequire stack: ..."), {
+      code: 'MODULE_NOT_FOUND',
     });
+    await assert.rejects(
+      new PcapListener({ interface: 'eth0', port: DPORT, load: () => Promise.reject(broken) }).start(() => undefined),
+      {
+        message: `${PCAP_MISSING}; loading it failed: Cannot find module './build/Release/pcap_binding'`,
+      },
+    );
   });
 });
 
@@ -175,7 +204,7 @@ async function withCapture(
 function boundUdpPorts(): Set<number> {
   const ports = new Set<number>();
   for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
-    let text = '';
+    let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch {
@@ -244,6 +273,9 @@ describe('PcapListener (live)', () => {
   test('no such interface: start() rejects naming it', async (t) => {
     if (!requires(t, LIVE_NEEDS)) return;
     const listener = new PcapListener({ interface: 'knockspa-nope0', port: randomPort() });
-    await assert.rejects(listener.start(() => undefined), /^Error: cannot capture on interface "knockspa-nope0": /);
+    await assert.rejects(
+      listener.start(() => undefined),
+      /^Error: cannot capture on interface "knockspa-nope0": /,
+    );
   });
 });

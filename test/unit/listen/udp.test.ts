@@ -106,7 +106,7 @@ describe('UdpListener', () => {
     }
   });
 
-  test('"::" is dual stack and folds ::ffff:127.0.0.1 to 127.0.0.1', async (t) => {
+  test('"::" is IPv6 and IPv4 on one port, as two sockets: an IPv4 packet has an IPv4 source', async (t) => {
     if (!(await ipv6Available())) return t.skip('no IPv6 loopback on this host');
     const { listener, port, next } = await listen('::');
     try {
@@ -117,6 +117,9 @@ describe('UdpListener', () => {
     } finally {
       await listener.close();
     }
+    // Both sockets released: the port can be bound again by either family.
+    const again = await listen('::');
+    await again.listener.close();
   });
 
   test('asks for a receive buffer of RECV_BUFFER_BYTES, as far as net.core.rmem_max allows', async () => {
@@ -135,9 +138,12 @@ describe('UdpListener', () => {
     const { listener, port } = await listen('127.0.0.1');
     try {
       const second = new UdpListener({ address: '127.0.0.1', port });
-      await assert.rejects(second.start(() => undefined), {
-        message: `cannot bind UDP 127.0.0.1:${port}: EADDRINUSE (another process has the port)`,
-      });
+      await assert.rejects(
+        second.start(() => undefined),
+        {
+          message: `cannot bind UDP 127.0.0.1:${port}: EADDRINUSE (another process has the port)`,
+        },
+      );
       await second.close(); // harmless after a failed start
     } finally {
       await listener.close();
@@ -145,17 +151,26 @@ describe('UdpListener', () => {
   });
 
   test('an address that is not local, and one that is not an address', async () => {
-    await assert.rejects(new UdpListener({ address: '192.0.2.55', port: 0 }).start(() => undefined), {
-      message: 'cannot bind UDP 192.0.2.55:0: EADDRNOTAVAIL (no local interface has that address)',
-    });
-    await assert.rejects(new UdpListener({ address: 'localhost', port: 62201 }).start(() => undefined), {
-      message: 'cannot bind UDP localhost:62201: not an IP address',
-    });
+    await assert.rejects(
+      new UdpListener({ address: '192.0.2.55', port: 0 }).start(() => undefined),
+      {
+        message: 'cannot bind UDP 192.0.2.55:0: EADDRNOTAVAIL (no local interface has that address)',
+      },
+    );
+    await assert.rejects(
+      new UdpListener({ address: 'localhost', port: 62201 }).start(() => undefined),
+      {
+        message: 'cannot bind UDP localhost:62201: not an IP address',
+      },
+    );
   });
 
   test('start twice is refused; close twice is harmless', async () => {
     const { listener } = await listen('127.0.0.1');
-    await assert.rejects(listener.start(() => undefined), /already started/);
+    await assert.rejects(
+      listener.start(() => undefined),
+      /already started/,
+    );
     await listener.close();
     await listener.close();
   });

@@ -34,11 +34,56 @@ const TABLE: ReadonlyArray<readonly [string, 4 | 6, string, string]> = [
 
 /** Strings that are not addresses, for parseIp and for isIP alike. */
 const NOT_ADDRESSES = [
-  '', ' ', '1.2.3', '1.2.3.4.5', '256.0.0.1', '1.2.3.256', '01.2.3.4', '1.2.3.04', '00.0.0.0', '1..2.3', '.1.2.3', '1.2.3.', '+1.2.3.4',
-  '-1.2.3.4', '0x1.2.3.4', '1e1.2.3.4', ' 1.2.3.4', '1.2.3.4 ', '1.2.3.4\n', '1.2.3.4/32', '١.٢.٣.٤', 'example.com', 'localhost',
-  ':', ':::', '::1:', ':1::', '1:::2', '1::2::3', '1:2:3:4:5:6:7', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7:8::', '::1:2:3:4:5:6:7:8',
-  '00000::1', '12345::', 'g::1', '[::1]', '::1/128', '1.2.3.4::', '::1.2.3.4.5', '::1.2.3', '::1.2.3.04', '::ffff:256.1.1.1',
-  '::ffff:1.2.3.4:5', '1:2:3:4:5:6:7:1.2.3.4', '1::2:3:4:5:6:7:1.2.3.4', '::-1', ' ::1', '::1 ', 'ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.2555',
+  '',
+  ' ',
+  '1.2.3',
+  '1.2.3.4.5',
+  '256.0.0.1',
+  '1.2.3.256',
+  '01.2.3.4',
+  '1.2.3.04',
+  '00.0.0.0',
+  '1..2.3',
+  '.1.2.3',
+  '1.2.3.',
+  '+1.2.3.4',
+  '-1.2.3.4',
+  '0x1.2.3.4',
+  '1e1.2.3.4',
+  ' 1.2.3.4',
+  '1.2.3.4 ',
+  '1.2.3.4\n',
+  '1.2.3.4/32',
+  '١.٢.٣.٤',
+  'example.com',
+  'localhost',
+  ':',
+  ':::',
+  '::1:',
+  ':1::',
+  '1:::2',
+  '1::2::3',
+  '1:2:3:4:5:6:7',
+  '1:2:3:4:5:6:7:8:9',
+  '1:2:3:4:5:6:7:8::',
+  '::1:2:3:4:5:6:7:8',
+  '00000::1',
+  '12345::',
+  'g::1',
+  '[::1]',
+  '::1/128',
+  '1.2.3.4::',
+  '::1.2.3.4.5',
+  '::1.2.3',
+  '::1.2.3.04',
+  '::ffff:256.1.1.1',
+  '::ffff:1.2.3.4:5',
+  '1:2:3:4:5:6:7:1.2.3.4',
+  '1::2:3:4:5:6:7:1.2.3.4',
+  '::-1',
+  ' ::1',
+  '::1 ',
+  'ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.2555',
 ];
 
 /** Zone indexes: node:net accepts them, the protocol deliberately does not (an address on the wire has no zone). */
@@ -91,12 +136,22 @@ describe('cross-check with node:net isIP', () => {
   test('property: random and near-miss address strings get the same verdict from both', () => {
     const alphabet = fc.constantFrom(...'0123456789abcdefABCDEF:.'.split(''), '::', '0.', '1.2.3.4', 'ffff', ':0:', '00');
     const soup = fc.array(alphabet, { maxLength: 24 }).map((parts) => parts.join(''));
-    const mostly = <T>(good: fc.Arbitrary<T>, bad: fc.Arbitrary<T>): fc.Arbitrary<T> => fc.oneof({ weight: 15, arbitrary: good }, { weight: 1, arbitrary: bad });
+    const mostly = <T>(good: fc.Arbitrary<T>, bad: fc.Arbitrary<T>): fc.Arbitrary<T> =>
+      fc.oneof({ weight: 15, arbitrary: good }, { weight: 1, arbitrary: bad });
     const octet = mostly(fc.integer({ min: 0, max: 255 }).map(String), fc.constantFrom('00', '01', '256', '', '999'));
-    const dotted = fc.oneof({ weight: 4, arbitrary: fc.tuple(octet, octet, octet, octet) }, { weight: 1, arbitrary: fc.array(octet, { minLength: 3, maxLength: 5 }) }).map((parts) => parts.join('.'));
+    const dotted = fc
+      .oneof(
+        { weight: 4, arbitrary: fc.tuple(octet, octet, octet, octet) },
+        { weight: 1, arbitrary: fc.array(octet, { minLength: 3, maxLength: 5 }) },
+      )
+      .map((parts) => parts.join('.'));
     const group = mostly(fc.stringMatching(/^[0-9a-fA-F]{1,4}$/), fc.constantFrom('', '00000', 'g'));
     const nearMiss = fc
-      .record({ groups: fc.array(group, { minLength: 0, maxLength: 9 }), gap: fc.option(fc.nat({ max: 9 })), tail: fc.option(dotted, { freq: 3 }) })
+      .record({
+        groups: fc.array(group, { minLength: 0, maxLength: 9 }),
+        gap: fc.option(fc.nat({ max: 9 })),
+        tail: fc.option(dotted, { freq: 3 }),
+      })
       .map(({ groups, gap, tail }) => {
         const parts = [...groups];
         if (gap !== null) parts.splice(Math.min(gap, parts.length), 0, '');

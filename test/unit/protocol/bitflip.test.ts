@@ -1,7 +1,15 @@
 /** Every single-bit flip of a valid packet (146 x 8) is rejected with the reason its position calls for, never an exception. */
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
-import { OFF_KEY_ID, OFF_NONCE, OFF_VERSION, PACKET_SIZE, sealPacket, type RejectReason, type VerifyResult } from '../../../src/protocol/index.js';
+import {
+  OFF_KEY_ID,
+  OFF_NONCE,
+  OFF_VERSION,
+  PACKET_SIZE,
+  sealPacket,
+  type RejectReason,
+  type VerifyResult,
+} from '../../../src/protocol/index.js';
 import { ALICE, NOW, OPEN_SSH, fixedKey, makeVerifier, mustVerify, nonceOf, isRejectReason } from './fixtures.js';
 
 function expectedReason(byte: number): RejectReason {
@@ -12,7 +20,15 @@ function expectedReason(byte: number): RejectReason {
 }
 
 describe('single-bit flips', () => {
-  const fields = { ...OPEN_SSH, ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 53 }], allowIp: '2001:db8::7', durationSec: 600 } as const;
+  const fields = {
+    ...OPEN_SSH,
+    ports: [
+      { proto: 'tcp', port: 22 },
+      { proto: 'udp', port: 53 },
+    ],
+    allowIp: '2001:db8::7',
+    durationSec: 600,
+  } as const;
   const packet = sealPacket(ALICE, fields, nonceOf(1));
 
   test('all 1168 flips are rejected, each with the reason of its byte group', () => {

@@ -29,7 +29,17 @@ function encode(fields: KnockFields): Uint8Array {
 
 const SAMPLES: readonly KnockFields[] = [
   { timestampMs: NOW, action: 'open', ports: [{ proto: 'tcp', port: 22 }], allowIp: null, durationSec: 0 },
-  { timestampMs: NOW, action: 'open', ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 22 }, { proto: 'udp', port: 65535 }], allowIp: '192.0.2.200', durationSec: 86_400 },
+  {
+    timestampMs: NOW,
+    action: 'open',
+    ports: [
+      { proto: 'tcp', port: 22 },
+      { proto: 'udp', port: 22 },
+      { proto: 'udp', port: 65535 },
+    ],
+    allowIp: '192.0.2.200',
+    durationSec: 86_400,
+  },
   { timestampMs: NOW, action: 'close', ports: [{ proto: 'udp', port: 1 }], allowIp: '2001:db8:0:1::', durationSec: 0 },
 ];
 
@@ -45,7 +55,10 @@ describe('body layout', () => {
     assert.deepEqual([...body.subarray(BODY_OFF_ADDRESS, BODY_OFF_ADDRESS + 16)], [192, 0, 2, 200, ...new Array<number>(12).fill(0)]);
     assert.equal(toHex(body.subarray(BODY_OFF_SERVER, BODY_OFF_SERVER + SERVER_TAG_SIZE)), toHex(TAG));
     assert.deepEqual([...body.subarray(BODY_OFF_PORTS, BODY_OFF_PORTS + 9)], [6, 0, 22, 17, 0, 22, 17, 0xff, 0xff]);
-    assert.ok(body.subarray(BODY_OFF_PORTS + 9).every((b) => b === 0), 'unused slots and padding are zero');
+    assert.ok(
+      body.subarray(BODY_OFF_PORTS + 9).every((b) => b === 0),
+      'unused slots and padding are zero',
+    );
   });
 
   test('timestamps 0 and 2^53 - 1 round-trip; a high word above 0x1fffff is refused as future', () => {
@@ -71,30 +84,46 @@ describe('strict decoding', () => {
     ['protocol 0', 'bad-ports', (b) => (b[BODY_OFF_PORTS] = 0)],
     ['protocol 132 (sctp)', 'bad-ports', (b) => (b[BODY_OFF_PORTS] = 132)],
     ['port 0', 'bad-ports', (_, v) => v.setUint16(BODY_OFF_PORTS + 1, 0)],
-    ['the same port twice', 'bad-ports', (b) => {
-      b[BODY_OFF_PORT_COUNT] = 2;
-      b.copyWithin(BODY_OFF_PORTS + 3, BODY_OFF_PORTS, BODY_OFF_PORTS + 3);
-    }],
+    [
+      'the same port twice',
+      'bad-ports',
+      (b) => {
+        b[BODY_OFF_PORT_COUNT] = 2;
+        b.copyWithin(BODY_OFF_PORTS + 3, BODY_OFF_PORTS, BODY_OFF_PORTS + 3);
+      },
+    ],
     ['an unused slot not zero', 'bad-ports', (b) => (b[BODY_OFF_PADDING - 1] = 1)],
     ['family 5', 'bad-address', (b) => (b[BODY_OFF_FAMILY] = 5)],
     ['family source with an address', 'bad-address', (b) => (b[BODY_OFF_ADDRESS + 15] = 1)],
     ['family 4, 0.0.0.0', 'bad-address', (b) => (b[BODY_OFF_FAMILY] = 4)],
-    ['family 4, bytes after the fourth', 'bad-address', (b) => {
-      b[BODY_OFF_FAMILY] = 4;
-      b.set([10, 0, 0, 1], BODY_OFF_ADDRESS);
-      b[BODY_OFF_ADDRESS + 4] = 1;
-    }],
+    [
+      'family 4, bytes after the fourth',
+      'bad-address',
+      (b) => {
+        b[BODY_OFF_FAMILY] = 4;
+        b.set([10, 0, 0, 1], BODY_OFF_ADDRESS);
+        b[BODY_OFF_ADDRESS + 4] = 1;
+      },
+    ],
     ['family 6, ::', 'bad-address', (b) => (b[BODY_OFF_FAMILY] = 6)],
-    ['family 6, IPv4-mapped', 'bad-address', (b) => {
-      b[BODY_OFF_FAMILY] = 6;
-      b.set([0xff, 0xff, 10, 0, 0, 1], BODY_OFF_ADDRESS + 10);
-    }],
+    [
+      'family 6, IPv4-mapped',
+      'bad-address',
+      (b) => {
+        b[BODY_OFF_FAMILY] = 6;
+        b.set([0xff, 0xff, 10, 0, 0, 1], BODY_OFF_ADDRESS + 10);
+      },
+    ],
     ['duration 86401', 'bad-duration', (_, v) => v.setUint32(BODY_OFF_DURATION, 86_401)],
     ['duration 2^32 - 1', 'bad-duration', (_, v) => v.setUint32(BODY_OFF_DURATION, 0xffff_ffff)],
-    ['close with a duration', 'bad-duration', (b, v) => {
-      b[BODY_OFF_ACTION] = 2;
-      v.setUint32(BODY_OFF_DURATION, 1);
-    }],
+    [
+      'close with a duration',
+      'bad-duration',
+      (b, v) => {
+        b[BODY_OFF_ACTION] = 2;
+        v.setUint32(BODY_OFF_DURATION, 1);
+      },
+    ],
     ['padding byte 71', 'bad-padding', (b) => (b[BODY_OFF_PADDING] = 1)],
     ['padding byte 79', 'bad-padding', (b) => (b[BODY_SIZE - 1] = 0x80)],
   ];

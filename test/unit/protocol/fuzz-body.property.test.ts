@@ -71,13 +71,19 @@ const structuredBody: fc.Arbitrary<Uint8Array> = fc
     tsLo: u32,
     action: mostly(fc.constantFrom(1, 2), byte),
     count: mostly(fc.integer({ min: 1, max: 8 }), byte),
-    duration: mostly(fc.oneof(fc.constant(0), fc.constantFrom(1, 86_400), fc.integer({ min: 0, max: 86_400 })), fc.oneof(fc.constant(86_401), u32)),
+    duration: mostly(
+      fc.oneof(fc.constant(0), fc.constantFrom(1, 86_400), fc.integer({ min: 0, max: 86_400 })),
+      fc.oneof(fc.constant(86_401), u32),
+    ),
     address,
     tag: mostly(fc.constant(TAG), bytes(SERVER_TAG_SIZE)),
     slots: fc.array(slot, { minLength: 8, maxLength: 8 }),
     zeroUnusedSlots: mostly(fc.constant(true), fc.constant(false)),
     padding: mostly(fc.constant(new Uint8Array(9)), bytes(9)),
-    overrides: mostly(fc.constant([] as Array<[number, number]>), fc.array(fc.tuple(fc.nat({ max: BODY_SIZE - 1 }), byte), { maxLength: 3 })),
+    overrides: mostly(
+      fc.constant([] as Array<[number, number]>),
+      fc.array(fc.tuple(fc.nat({ max: BODY_SIZE - 1 }), byte), { maxLength: 3 }),
+    ),
   })
   .map((f) => {
     const body = new Uint8Array(BODY_SIZE);
@@ -131,12 +137,18 @@ describe('authentic packets with forged bodies', () => {
           return;
         }
         assert.equal(typeof result, 'object');
-        assert.deepEqual(result, { ...decoded, user: 'alice', keyIdHex: toHex(ALICE.keyId), packetId: toHex(packet.subarray(OFF_KEY_ID, OFF_BODY)) });
+        assert.deepEqual(result, {
+          ...decoded,
+          user: 'alice',
+          keyIdHex: toHex(ALICE.keyId),
+          packetId: toHex(packet.subarray(OFF_KEY_ID, OFF_BODY)),
+        });
       }),
       { numRuns: RUNS },
     );
     // The property is only as good as its generator: make sure both sides were exercised.
     assert.ok(accepted > RUNS / 20, `only ${accepted} of ${RUNS} bodies were accepted`);
-    for (const reason of ['bad-action', 'bad-ports', 'bad-address', 'bad-duration', 'bad-padding', 'future']) assert.ok(reasons.has(reason), `no body was rejected with ${reason}`);
+    for (const reason of ['bad-action', 'bad-ports', 'bad-address', 'bad-duration', 'bad-padding', 'future'])
+      assert.ok(reasons.has(reason), `no body was rejected with ${reason}`);
   });
 });

@@ -37,7 +37,19 @@ function apply(packet: Uint8Array, mutations: readonly Mutation[]): Uint8Array {
 
 const BASES: ReadonlyArray<readonly [typeof ALICE, KnockFields]> = [
   [ALICE, { timestampMs: NOW, action: 'open', ports: [{ proto: 'tcp', port: 22 }], allowIp: null, durationSec: 0 }],
-  [BOB, { timestampMs: NOW - 1000, action: 'open', ports: [{ proto: 'udp', port: 53 }, { proto: 'tcp', port: 443 }], allowIp: '192.0.2.9', durationSec: 86_400 }],
+  [
+    BOB,
+    {
+      timestampMs: NOW - 1000,
+      action: 'open',
+      ports: [
+        { proto: 'udp', port: 53 },
+        { proto: 'tcp', port: 443 },
+      ],
+      allowIp: '192.0.2.9',
+      durationSec: 86_400,
+    },
+  ],
   [ALICE, { timestampMs: NOW + 1000, action: 'close', ports: [{ proto: 'tcp', port: 8080 }], allowIp: '2001:db8::1', durationSec: 0 }],
 ];
 
@@ -68,11 +80,16 @@ describe('mutated valid packets', () => {
 
   test('same-length mutations of the tag, nonce or body are bad-mac', () => {
     fc.assert(
-      fc.property(fc.nat({ max: packets.length - 1 }), fc.integer({ min: 10, max: PACKET_SIZE - 1 }), fc.integer({ min: 1, max: 255 }), (which, at, mask) => {
-        const copy = packets[which]!.slice();
-        copy[at]! ^= mask;
-        assert.equal(makeVerifier([ALICE, BOB]).verify(copy, NOW), 'bad-mac');
-      }),
+      fc.property(
+        fc.nat({ max: packets.length - 1 }),
+        fc.integer({ min: 10, max: PACKET_SIZE - 1 }),
+        fc.integer({ min: 1, max: 255 }),
+        (which, at, mask) => {
+          const copy = packets[which]!.slice();
+          copy[at]! ^= mask;
+          assert.equal(makeVerifier([ALICE, BOB]).verify(copy, NOW), 'bad-mac');
+        },
+      ),
       { numRuns: RUNS },
     );
   });

@@ -19,19 +19,22 @@ export function hmacSha256(key: Uint8Array, data: Uint8Array): Buffer {
 }
 
 export function serverTagOf(serverId: string): Buffer {
-  return createHash('sha256').update(SERVER_TAG_LABEL + serverId, 'utf8').digest().subarray(0, 16);
+  return createHash('sha256')
+    .update(SERVER_TAG_LABEL + serverId, 'utf8')
+    .digest()
+    .subarray(0, 16);
 }
 
 function quarterRound(s: Uint32Array, a: number, b: number, c: number, d: number): void {
   const rotl = (v: number, n: number): number => ((v << n) | (v >>> (32 - n))) >>> 0;
   s[a] = (s[a]! + s[b]!) >>> 0;
-  s[d] = rotl(s[d]! ^ s[a]!, 16);
-  s[c] = (s[c]! + s[d]!) >>> 0;
-  s[b] = rotl(s[b]! ^ s[c]!, 12);
-  s[a] = (s[a]! + s[b]!) >>> 0;
-  s[d] = rotl(s[d]! ^ s[a]!, 8);
-  s[c] = (s[c]! + s[d]!) >>> 0;
-  s[b] = rotl(s[b]! ^ s[c]!, 7);
+  s[d] = rotl(s[d]! ^ s[a], 16);
+  s[c] = (s[c]! + s[d]) >>> 0;
+  s[b] = rotl(s[b]! ^ s[c], 12);
+  s[a] = (s[a] + s[b]) >>> 0;
+  s[d] = rotl(s[d] ^ s[a], 8);
+  s[c] = (s[c] + s[d]) >>> 0;
+  s[b] = rotl(s[b] ^ s[c], 7);
 }
 
 /** HChaCha20 (draft-irtf-cfrg-xchacha §2.2): 32-byte key, 16-byte nonce -> 32-byte subkey. */

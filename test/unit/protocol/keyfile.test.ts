@@ -28,14 +28,26 @@ describe('key file round trip', () => {
 
   test('new random keys round-trip', () => {
     for (let i = 0; i < 50; i++) {
-      const key = newUserKey({ user: `u${i}`, serverId: 'spa.example.net', created: '2025-06-01T10:20:30.456Z', random: (n) => randomFillSync(new Uint8Array(n)) });
+      const key = newUserKey({
+        user: `u${i}`,
+        serverId: 'spa.example.net',
+        created: '2025-06-01T10:20:30.456Z',
+        random: (n) => randomFillSync(new Uint8Array(n)),
+      });
       assert.deepEqual(parseKeyFile(formatKeyFile(key)), key);
     }
   });
 
   test('the format is the documented one: header, then one field per line', () => {
     const lines = TEXT.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
-    assert.deepEqual(lines, [KEY_FILE_HEADER, 'user: alice', `key-id: ${toHex(ALICE.keyId)}`, 'server-id: spa.example.net', 'created: 2025-01-01T00:00:00Z', `secret: ${SECRET_HEX}`]);
+    assert.deepEqual(lines, [
+      KEY_FILE_HEADER,
+      'user: alice',
+      `key-id: ${toHex(ALICE.keyId)}`,
+      'server-id: spa.example.net',
+      'created: 2025-01-01T00:00:00Z',
+      `secret: ${SECRET_HEX}`,
+    ]);
   });
 
   test('tolerates CRLF, blank lines, comments, indentation and any field order', () => {
@@ -52,13 +64,38 @@ describe('key file errors name the line', () => {
     ['unknown field', TEXT.replace('user: alice', 'usr: alice'), 3, /unknown field "usr"/],
     ['duplicate field', `${TEXT}user: bob\n`, 8, /user: given twice \(first on line 3\)/],
     ['line without a colon', TEXT.replace('user: alice', 'user alice'), 3, /expected "field: value"/],
-    ['bad hex in the key id', replaceLine(TEXT, 'key-id', 'key-id: 01020304050607zz'), 4, /key-id: expected 16 lowercase hex digits, got "01020304050607zz"/],
+    [
+      'bad hex in the key id',
+      replaceLine(TEXT, 'key-id', 'key-id: 01020304050607zz'),
+      4,
+      /key-id: expected 16 lowercase hex digits, got "01020304050607zz"/,
+    ],
     ['short key id', replaceLine(TEXT, 'key-id', 'key-id: 0102'), 4, /key-id: expected 16 lowercase hex digits/],
-    ['uppercase secret', replaceLine(TEXT, 'secret', `secret: ${SECRET_HEX.toUpperCase()}`), 7, /secret: expected 64 lowercase hex digits, got 64 characters/],
-    ['bad hex in the secret', replaceLine(TEXT, 'secret', `secret: ${SECRET_HEX.slice(0, 63)}g`), 7, /secret: expected 64 lowercase hex digits, got 64 characters/],
-    ['short secret', replaceLine(TEXT, 'secret', `secret: ${SECRET_HEX.slice(0, 62)}`), 7, /secret: expected 64 lowercase hex digits, got 62 characters/],
+    [
+      'uppercase secret',
+      replaceLine(TEXT, 'secret', `secret: ${SECRET_HEX.toUpperCase()}`),
+      7,
+      /secret: expected 64 lowercase hex digits, got 64 characters/,
+    ],
+    [
+      'bad hex in the secret',
+      replaceLine(TEXT, 'secret', `secret: ${SECRET_HEX.slice(0, 63)}g`),
+      7,
+      /secret: expected 64 lowercase hex digits, got 64 characters/,
+    ],
+    [
+      'short secret',
+      replaceLine(TEXT, 'secret', `secret: ${SECRET_HEX.slice(0, 62)}`),
+      7,
+      /secret: expected 64 lowercase hex digits, got 62 characters/,
+    ],
     ['bad user name', TEXT.replace('user: alice', 'user: Alice Smith'), 3, /user: expected a name/],
-    ['bad server id', TEXT.replace('server-id: spa.example.net', 'server-id: spa example'), 5, /server-id: expected a host-name-like identity/],
+    [
+      'bad server id',
+      TEXT.replace('server-id: spa.example.net', 'server-id: spa example'),
+      5,
+      /server-id: expected a host-name-like identity/,
+    ],
     ['bad created time', TEXT.replace('created: 2025-01-01T00:00:00Z', 'created: yesterday'), 6, /created: expected an ISO 8601 UTC time/],
   ];
   for (const [name, text, line, message] of cases) {

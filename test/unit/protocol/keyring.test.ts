@@ -35,7 +35,10 @@ describe('Keyring', () => {
     const ring = new Keyring();
     ring.add(ALICE);
     const impostor = fixedKey(7, { user: 'mallory', keyId: ALICE.keyId.slice() });
-    assert.throws(() => ring.add(impostor), (err: Error) => err.message.includes(toHex(ALICE.keyId)) && !err.message.includes(toHex(impostor.secret)));
+    assert.throws(
+      () => ring.add(impostor),
+      (err: Error) => err.message.includes(toHex(ALICE.keyId)) && !err.message.includes(toHex(impostor.secret)),
+    );
     assert.equal([...ring.entries()].length, 1);
     assert.equal(ring.find(ALICE.keyId, 0)?.user, 'alice');
   });

@@ -13,7 +13,8 @@ describe('length', () => {
   test('every truncation, 0..145 bytes, is bad-length', () => {
     for (let len = 0; len < PACKET_SIZE; len++) assert.equal(verifier.verify(packet.slice(0, len), NOW), 'bad-length', `${len} bytes`);
     // Dropping bytes from the front instead of the end, too.
-    for (let drop = 1; drop <= PACKET_SIZE; drop++) assert.equal(verifier.verify(packet.slice(drop), NOW), 'bad-length', `-${drop} in front`);
+    for (let drop = 1; drop <= PACKET_SIZE; drop++)
+      assert.equal(verifier.verify(packet.slice(drop), NOW), 'bad-length', `-${drop} in front`);
   });
 
   test('every extension, +1..+64 bytes of zeros or random bytes, is bad-length', () => {
@@ -37,7 +38,8 @@ describe('shared bad-input catalogue (test/support/bad-inputs.ts)', () => {
   const verifier = makeVerifier([ALICE]);
   test('the catalogue holds the inputs the suites rely on', () => {
     const lengths = new Set(BAD_INPUTS.map((b) => b.bytes.length));
-    for (const len of [0, 1, PACKET_SIZE - 1, PACKET_SIZE, PACKET_SIZE + 1, MAX_UDP_PAYLOAD]) assert.ok(lengths.has(len), `a ${len}-byte input`);
+    for (const len of [0, 1, PACKET_SIZE - 1, PACKET_SIZE, PACKET_SIZE + 1, MAX_UDP_PAYLOAD])
+      assert.ok(lengths.has(len), `a ${len}-byte input`);
     assert.ok(BAD_INPUTS.some((b) => b.bytes.length === PACKET_SIZE && b.bytes.every((x) => x === 0)));
     assert.ok(BAD_INPUTS.some((b) => b.bytes.length === PACKET_SIZE && b.bytes.every((x) => x === 0xff)));
     assert.equal(new Set(BAD_INPUTS.map((b) => b.name)).size, BAD_INPUTS.length, 'names are unique');

@@ -16,11 +16,42 @@ describe('parsePortSpec', () => {
     ['Udp/51820', { proto: 'udp', port: 51820 }],
     [' 22 ', { proto: 'tcp', port: 22 }],
   ];
-  for (const [text, spec] of good) test(`${JSON.stringify(text)} -> ${spec.proto}/${spec.port}`, () => assert.deepEqual(parsePortSpec(text), spec));
+  for (const [text, spec] of good)
+    test(`${JSON.stringify(text)} -> ${spec.proto}/${spec.port}`, () => assert.deepEqual(parsePortSpec(text), spec));
 
   const bad = [
-    '0', '65536', '99999', '100000', 'tcp/', 'sctp/1', '022', '00', ' ', '', '-1', '+22', '22.0', '0x16', '1e3', 'tcp/022', 'tcp/0', 'udp/65536',
-    'tcp//22', 'tcp:22', '/22', 'tcp', '22/tcp', 'tcp/22/udp', 'tcp 22', 'tcp/ 22', '2 2', '２２', 'icmp/1', 'tcp/-1', 'NaN', 'Infinity',
+    '0',
+    '65536',
+    '99999',
+    '100000',
+    'tcp/',
+    'sctp/1',
+    '022',
+    '00',
+    ' ',
+    '',
+    '-1',
+    '+22',
+    '22.0',
+    '0x16',
+    '1e3',
+    'tcp/022',
+    'tcp/0',
+    'udp/65536',
+    'tcp//22',
+    'tcp:22',
+    '/22',
+    'tcp',
+    '22/tcp',
+    'tcp/22/udp',
+    'tcp 22',
+    'tcp/ 22',
+    '2 2',
+    '２２',
+    'icmp/1',
+    'tcp/-1',
+    'NaN',
+    'Infinity',
   ];
   test('malformed specs and out-of-range ports are refused', () => {
     for (const text of bad) assert.equal(parsePortSpec(text), null, JSON.stringify(text));

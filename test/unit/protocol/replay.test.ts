@@ -52,10 +52,34 @@ describe('replay', () => {
   });
 
   test('fromState drops what has expired and refuses malformed state', () => {
-    const state = { version: 1, entries: [['a', NOW - 1], ['b', NOW], ['c', NOW + 5]] };
+    const state = {
+      version: 1,
+      entries: [
+        ['a', NOW - 1],
+        ['b', NOW],
+        ['c', NOW + 5],
+      ],
+    };
     const guard = ReplayGuard.fromState(JSON.parse(JSON.stringify(state)), 10, NOW);
-    assert.deepEqual(guard.toState().entries.map(([id]) => id).sort(), ['b', 'c']);
-    for (const bad of [null, 1, 'x', {}, { version: 2, entries: [] }, { version: 1 }, { version: 1, entries: [['a']] }, { version: 1, entries: [[1, 2]] }, { version: 1, entries: [['a', 'soon']] }, { version: 1, entries: [['a', null]] }])
+    assert.deepEqual(
+      guard
+        .toState()
+        .entries.map(([id]) => id)
+        .sort(),
+      ['b', 'c'],
+    );
+    for (const bad of [
+      null,
+      1,
+      'x',
+      {},
+      { version: 2, entries: [] },
+      { version: 1 },
+      { version: 1, entries: [['a']] },
+      { version: 1, entries: [[1, 2]] },
+      { version: 1, entries: [['a', 'soon']] },
+      { version: 1, entries: [['a', null]] },
+    ])
       assert.throws(() => ReplayGuard.fromState(bad, 10, NOW), /replay state/, JSON.stringify(bad));
   });
 
@@ -93,7 +117,8 @@ describe('replay guard capacity', () => {
     const verifier = makeVerifier([ALICE], { capacity: 3 });
     const live = [1, 2, 3].map((i) => sealPacket(ALICE, OPEN_SSH, nonceOf(100 + i)));
     for (const p of live) mustVerify(verifier.verify(p, NOW));
-    for (let i = 0; i < 200; i++) assert.equal(verifier.verify(sealPacket(ALICE, at(NOW + i), nonceOf(200 + i)), NOW + i), 'replay-cache-full');
+    for (let i = 0; i < 200; i++)
+      assert.equal(verifier.verify(sealPacket(ALICE, at(NOW + i), nonceOf(200 + i)), NOW + i), 'replay-cache-full');
     assert.equal(verifier.replay.size, 3);
     for (const p of live) assert.equal(verifier.verify(p, NOW + 200), 'replay', 'a known packet is a replay, full or not');
   });

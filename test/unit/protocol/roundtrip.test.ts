@@ -101,7 +101,15 @@ describe('sealPacket refuses fields no valid packet may carry', () => {
     ['port 0', { ports: [{ proto: 'tcp', port: 0 }] }],
     ['port 65536', { ports: [{ proto: 'tcp', port: 65536 }] }],
     ['fractional port', { ports: [{ proto: 'tcp', port: 22.5 }] }],
-    ['duplicate port', { ports: [{ proto: 'tcp', port: 22 }, { proto: 'tcp', port: 22 }] }],
+    [
+      'duplicate port',
+      {
+        ports: [
+          { proto: 'tcp', port: 22 },
+          { proto: 'tcp', port: 22 },
+        ],
+      },
+    ],
     ['duration 86401', { durationSec: 86_401 }],
     ['negative duration', { durationSec: -1 }],
     ['fractional duration', { durationSec: 1.5 }],
@@ -123,7 +131,13 @@ describe('sealPacket refuses fields no valid packet may carry', () => {
     assert.throws(() => sealPacket(ALICE, OPEN, new Uint8Array(25)), /nonce/);
   });
   test('tcp/22 and udp/22 together are two distinct ports, not a duplicate', () => {
-    const fields = { ...OPEN, ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 22 }] as PortSpec[] };
+    const fields = {
+      ...OPEN,
+      ports: [
+        { proto: 'tcp', port: 22 },
+        { proto: 'udp', port: 22 },
+      ] as PortSpec[],
+    };
     const result = mustVerify(makeVerifier([ALICE]).verify(sealPacket(ALICE, fields, nonceOf(2)), NOW));
     assert.deepEqual(result.ports, fields.ports);
   });

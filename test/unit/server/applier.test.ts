@@ -18,7 +18,10 @@ function setup(t: TestContext, opts: { sweepEveryMs?: number } = {}) {
   /** Grants on disk at each persist, as "ip port" lists. */
   const persisted: string[][] = [];
   const applier = new Applier({
-    firewall: fw, log: captured.log, now: () => clock, ...opts,
+    firewall: fw,
+    log: captured.log,
+    now: () => clock,
+    ...opts,
     save: (grants) => void persisted.push(grants.map((r) => `${r.ip} ${r.port}`)),
   });
   const grants = driver(applier);
@@ -34,8 +37,13 @@ function setup(t: TestContext, opts: { sweepEveryMs?: number } = {}) {
 /** Knocks and closes as the pipeline and the timers submit them; resolves whether the event took effect. */
 function driver(applier: Applier) {
   return {
-    open: async (grant: GrantRequest, durationSec: number): Promise<boolean> => (await applier.submit([{ kind: 'open', grant, durationSec }], { event: 'knock', user: grant.user, ip: grant.ip }))[0] === true,
-    close: async (grant: GrantRequest, why: CloseReason): Promise<void> => void (await applier.submit([{ kind: 'close', grant, why }], why === 'knock' ? { event: 'knock', user: grant.user, ip: grant.ip } : undefined)),
+    open: async (grant: GrantRequest, durationSec: number): Promise<boolean> =>
+      (await applier.submit([{ kind: 'open', grant, durationSec }], { event: 'knock', user: grant.user, ip: grant.ip }))[0] === true,
+    close: async (grant: GrantRequest, why: CloseReason): Promise<void> =>
+      void (await applier.submit(
+        [{ kind: 'close', grant, why }],
+        why === 'knock' ? { event: 'knock', user: grant.user, ip: grant.ip } : undefined,
+      )),
     records: () => applier.grants(),
     get size() {
       return applier.size;
@@ -58,9 +66,15 @@ test('open inserts one entry; a second open extends it (new deadline in the fire
   const start = now();
   assert.equal(await grants.open(ALICE_SSH, 60), true);
   assert.deepEqual(fw.calls, ['add 198.18.0.2 tcp/22', 'update 198.18.0.2 tcp/22']);
-  assert.deepEqual(grants.records().map((r) => r.deadlineMs), [start + 60_000]);
+  assert.deepEqual(
+    grants.records().map((r) => r.deadlineMs),
+    [start + 60_000],
+  );
   assert.equal(fw.entries.get('198.18.0.2 tcp/22')?.deadlineMs, start + 60_000, 'the kernel deadline moved too');
-  assert.deepEqual(captured.events('open').map((e) => e.extended), [false, true]);
+  assert.deepEqual(
+    captured.events('open').map((e) => e.extended),
+    [false, true],
+  );
 });
 
 test('a shorter second open does not shorten the grant, and changes nothing in the firewall', async (t) => {
@@ -79,7 +93,10 @@ test('the grant closes by itself at its deadline, not before', async (t) => {
   await advance(1);
   assert.equal(fw.rules.size, 0);
   assert.equal(grants.size, 0);
-  assert.deepEqual(captured.events('close').map((e) => e.why), ['timeout']);
+  assert.deepEqual(
+    captured.events('close').map((e) => e.why),
+    ['timeout'],
+  );
 });
 
 test('an extension moves the deadline the timer closes at', async (t) => {
@@ -101,7 +118,10 @@ test('close knock removes the entry; closing what is not open does nothing', asy
   await grants.close(ALICE_SSH, 'knock');
   assert.deepEqual(fw.calls, ['add 198.18.0.2 tcp/22', 'remove 198.18.0.2 tcp/22']);
   assert.equal(fw.rules.size, 0);
-  assert.deepEqual(captured.events('close').map((e) => e.why), ['knock']);
+  assert.deepEqual(
+    captured.events('close').map((e) => e.why),
+    ['knock'],
+  );
 });
 
 test('a failing open is logged with stderr and not counted open (after one repair attempt)', async (t) => {
@@ -126,8 +146,14 @@ test('a failing extension keeps the old deadline and is not reported extended', 
     fw.setups++; // the repair does not help: the tool stays broken
   };
   assert.equal(await grants.open(ALICE_SSH, 300), false);
-  assert.deepEqual(grants.records().map((r) => r.deadlineMs), [first]);
-  assert.deepEqual(captured.events('open').map((e) => e.extended), [false]);
+  assert.deepEqual(
+    grants.records().map((r) => r.deadlineMs),
+    [first],
+  );
+  assert.deepEqual(
+    captured.events('open').map((e) => e.extended),
+    [false],
+  );
 });
 
 test('a table deleted underneath: the next open recreates it and puts back every live grant', async (t) => {
@@ -155,7 +181,10 @@ test('a repair that cannot put back another grant leaves it to the sweep (never 
   };
   fw.listable = true;
   assert.equal(await grants.open({ ...ALICE_SSH, ip: '198.18.0.3' }, 30), false);
-  assert.deepEqual(grants.records().map((r) => r.ip), ['198.18.0.2']);
+  assert.deepEqual(
+    grants.records().map((r) => r.ip),
+    ['198.18.0.2'],
+  );
   assert.deepEqual(captured.events('close'), []);
 });
 
@@ -170,7 +199,10 @@ test('a failing close keeps the grant while the entry is still there, and retrie
   await advance(5_000);
   assert.equal(grants.size, 0);
   assert.equal(fw.rules.size, 0);
-  assert.deepEqual(captured.events('close').map((e) => e.why), ['knock']);
+  assert.deepEqual(
+    captured.events('close').map((e) => e.why),
+    ['knock'],
+  );
 });
 
 test('a failing close of an entry that is already gone counts as closed', async (t) => {
@@ -186,7 +218,10 @@ test('a failing close of an entry that is already gone counts as closed', async 
 test('concurrent knocks never overlap on the firewall, never duplicate an entry, and go in as few batches', async (t) => {
   const { fw, grants } = setup(t);
   const others = Array.from({ length: 20 }, (_, i) => ({ ...ALICE_SSH, ip: `198.18.1.${i + 1}` }));
-  const results = await Promise.all([...Array.from({ length: 20 }, () => grants.open(ALICE_SSH, 30)), ...others.map((g) => grants.open(g, 30))]);
+  const results = await Promise.all([
+    ...Array.from({ length: 20 }, () => grants.open(ALICE_SSH, 30)),
+    ...others.map((g) => grants.open(g, 30)),
+  ]);
   assert.ok(results.every((r) => r));
   assert.equal(fw.maxInFlight, 1);
   assert.equal(fw.calls.filter((c) => c === 'add 198.18.0.2 tcp/22').length, 1);
@@ -209,7 +244,10 @@ test('two users on the same address and port share one entry, held until the lat
   assert.equal(fw.entries.get('198.18.0.2 tcp/22')?.user, 'bob');
   await advance(30_000);
   assert.equal(fw.rules.size, 0);
-  assert.deepEqual(captured.events('close').map((e) => `${e.user} ${e.why}`), ['alice knock', 'bob timeout']);
+  assert.deepEqual(
+    captured.events('close').map((e) => `${e.user} ${e.why}`),
+    ['alice knock', 'bob timeout'],
+  );
 });
 
 test('closeAll closes everything and refuses later opens', async (t) => {
@@ -218,7 +256,10 @@ test('closeAll closes everything and refuses later opens', async (t) => {
   await grants.open({ ...ALICE_SSH, proto: 'udp', port: 53 }, 30);
   await grants.closeAll('shutdown');
   assert.equal(fw.rules.size, 0);
-  assert.deepEqual(captured.events('close').map((e) => e.why), ['shutdown', 'shutdown']);
+  assert.deepEqual(
+    captured.events('close').map((e) => e.why),
+    ['shutdown', 'shutdown'],
+  );
   assert.equal(await grants.open(ALICE_SSH, 30), false);
   assert.equal(fw.rules.size, 0);
 });
@@ -231,7 +272,10 @@ test('restore closes grants that expired while down and re-arms live ones, re-ad
   fw.put(entry('198.18.0.2', now() - 1));
   fw.put(entry('198.18.0.4', now() + 20_000));
   await grants.restore([expired, liveMissing, livePresent]);
-  assert.deepEqual(captured.events('close').map((e) => [e.ip, e.why]), [['198.18.0.2', 'expired-while-down']]);
+  assert.deepEqual(
+    captured.events('close').map((e) => [e.ip, e.why]),
+    [['198.18.0.2', 'expired-while-down']],
+  );
   assert.deepEqual([...fw.rules].sort(), ['198.18.0.3 tcp/22', '198.18.0.4 tcp/22']);
   assert.deepEqual(fw.calls.sort(), ['add 198.18.0.3 tcp/22', 'remove 198.18.0.2 tcp/22']);
   assert.equal(fw.batches.length, 1, 'one batch');
@@ -246,12 +290,21 @@ test('restore with the state file lost: live entries found in the firewall are a
   fw.put(entry('198.18.0.2', now() - 5_000, 'alice'));
   fw.put(entry('198.18.0.3', now() + 8_000, 'bob'));
   await grants.restore([]);
-  assert.deepEqual(captured.events('close').map((e) => `${e.user} ${e.ip} ${e.why}`), ['alice 198.18.0.2 expired-while-down']);
-  assert.deepEqual(grants.records().map((r) => `${r.user} ${r.ip}`), ['bob 198.18.0.3']);
+  assert.deepEqual(
+    captured.events('close').map((e) => `${e.user} ${e.ip} ${e.why}`),
+    ['alice 198.18.0.2 expired-while-down'],
+  );
+  assert.deepEqual(
+    grants.records().map((r) => `${r.user} ${r.ip}`),
+    ['bob 198.18.0.3'],
+  );
   assert.equal(captured.events('open')[0]?.restored, true);
   await advance(8_000);
   assert.equal(fw.rules.size, 0, 'the adopted grant closed at the deadline its comment carried');
-  assert.deepEqual(captured.events('close').map((e) => e.why), ['expired-while-down', 'timeout']);
+  assert.deepEqual(
+    captured.events('close').map((e) => e.why),
+    ['expired-while-down', 'timeout'],
+  );
 });
 
 test('restore takes only what the config allows: a refused record is logged and its entry taken out; a planted entry is not adopted', async (t) => {
@@ -260,17 +313,30 @@ test('restore takes only what the config allows: a refused record is logged and 
   fw.put(entry('198.18.0.3', now() + 10_000, 'bob'));
   fw.put(entry('198.18.0.9', now() + 10_000, 'mallory'));
   await applier.restore([{ ...ALICE_SSH, deadlineMs: now() + 10_000 }, bob], (g) => g.user === 'alice');
-  assert.deepEqual(applier.grants().map((g) => g.user), ['alice']);
+  assert.deepEqual(
+    applier.grants().map((g) => g.user),
+    ['alice'],
+  );
   assert.deepEqual([...fw.rules], ['198.18.0.2 tcp/22'], "bob's and mallory's entries are out, alice's is back");
-  assert.deepEqual(captured.events('grant-refused').map((e) => `${e.user} ${e.from}`), ['bob state file', 'mallory firewall'], 'each refusal logged once');
+  assert.deepEqual(
+    captured.events('grant-refused').map((e) => `${e.user} ${e.from}`),
+    ['bob state file', 'mallory firewall'],
+    'each refusal logged once',
+  );
 });
 
 test('restore without a view of the firewall (command backend): expired grants are closed, live ones trusted', async (t) => {
   const { fw, grants, captured, now } = setup(t);
   fw.listable = false;
-  await grants.restore([{ ...ALICE_SSH, deadlineMs: now() - 1 }, { ...ALICE_SSH, ip: '198.18.0.3', deadlineMs: now() + 10_000 }]);
+  await grants.restore([
+    { ...ALICE_SSH, deadlineMs: now() - 1 },
+    { ...ALICE_SSH, ip: '198.18.0.3', deadlineMs: now() + 10_000 },
+  ]);
   assert.deepEqual(fw.calls, ['remove 198.18.0.2 tcp/22']);
-  assert.deepEqual(captured.events('close').map((e) => e.why), ['expired-while-down']);
+  assert.deepEqual(
+    captured.events('close').map((e) => e.why),
+    ['expired-while-down'],
+  );
   assert.equal(grants.size, 1);
 });
 
@@ -283,14 +349,27 @@ test('the periodic sweep removes stale entries, puts back missing ones, and drop
   fw.entries.delete('198.18.0.2 tcp/22'); // flushed by someone
   await advance(30_000);
   assert.deepEqual([...fw.rules].sort(), ['198.18.0.2 tcp/22', '198.18.0.3 tcp/22']);
-  assert.deepEqual(captured.events('close').map((e) => `${e.user} ${e.why}`), ['mallory stale']);
+  assert.deepEqual(
+    captured.events('close').map((e) => `${e.user} ${e.why}`),
+    ['mallory stale'],
+  );
   assert.equal(captured.events('firewall-repair')[0]?.count, 1);
 
   fw.entries.delete('198.18.0.3 tcp/22');
   fw.failOpen = true;
   await advance(30_000);
-  assert.deepEqual(grants.records().map((r) => r.ip), ['198.18.0.2'], 'not in the kernel and cannot be put back: not open');
-  assert.deepEqual(captured.events('close').map((e) => `${e.ip} ${e.why}`).slice(1), ['198.18.0.3 lost']);
+  assert.deepEqual(
+    grants.records().map((r) => r.ip),
+    ['198.18.0.2'],
+    'not in the kernel and cannot be put back: not open',
+  );
+  assert.deepEqual(
+    captured
+      .events('close')
+      .map((e) => `${e.ip} ${e.why}`)
+      .slice(1),
+    ['198.18.0.3 lost'],
+  );
 });
 
 /** How many saves had been made each time the firewall was called. */
@@ -306,14 +385,25 @@ function savesAtEachApply(fw: FakeFirewall, persisted: readonly unknown[]): numb
 
 test('revoke closes, in one batch, the grants the predicate refuses (why: revoked), and keeps the others', async (t) => {
   const { fw, grants, captured } = setup(t);
-  for (const [user, ip] of [['alice', '198.18.0.2'], ['bob', '198.18.0.3'], ['bob', '198.18.0.4']] as const) await grants.open({ ...ALICE_SSH, user, ip }, 60);
+  for (const [user, ip] of [
+    ['alice', '198.18.0.2'],
+    ['bob', '198.18.0.3'],
+    ['bob', '198.18.0.4'],
+  ] as const)
+    await grants.open({ ...ALICE_SSH, user, ip }, 60);
   const calls = fw.calls.length;
   const batches = fw.batches.length;
   await grants.revoke((g) => g.user !== 'bob');
   assert.deepEqual(fw.calls.slice(calls), ['remove 198.18.0.3 tcp/22', 'remove 198.18.0.4 tcp/22']);
   assert.deepEqual(fw.batches.slice(batches), [2], 'one firewall call for both');
-  assert.deepEqual(grants.records().map((r) => r.user), ['alice']);
-  assert.deepEqual(captured.events('close').map((e) => `${e.user} ${e.ip} ${e.why}`), ['bob 198.18.0.3 revoked', 'bob 198.18.0.4 revoked']);
+  assert.deepEqual(
+    grants.records().map((r) => r.user),
+    ['alice'],
+  );
+  assert.deepEqual(
+    captured.events('close').map((e) => `${e.user} ${e.ip} ${e.why}`),
+    ['bob 198.18.0.3 revoked', 'bob 198.18.0.4 revoked'],
+  );
   await grants.revoke(() => true);
   assert.equal(fw.calls.length, calls + 2, 'nothing refused, nothing done');
 });
@@ -323,10 +413,18 @@ test('the firewall waits for the save to finish, not just to start', async (t) =
   const fw = new FakeFirewall();
   let finishSave: () => void = () => {};
   let saves = 0;
-  const grants = driver(new Applier({
-    firewall: fw, log: captureLog().log, now: () => 1_800_000_000_000,
-    save: () => new Promise<void>((r) => { saves++; finishSave = r; }),
-  }));
+  const grants = driver(
+    new Applier({
+      firewall: fw,
+      log: captureLog().log,
+      now: () => 1_800_000_000_000,
+      save: () =>
+        new Promise<void>((r) => {
+          saves++;
+          finishSave = r;
+        }),
+    }),
+  );
   const opened = grants.open(ALICE_SSH, 30);
   for (let i = 0; i < 5 && saves === 0; i++) await new Promise((r) => setImmediate(r));
   assert.equal(saves, 1, 'the save has started');
@@ -387,12 +485,16 @@ test('a knock whose state cannot be saved is refused (fail closed); closes still
   const fw = new FakeFirewall();
   const captured = captureLog();
   let full = false;
-  const grants = driver(new Applier({
-    firewall: fw, log: captured.log, now: () => 1_800_000_000_000,
-    save: () => {
-      if (full) throw new Error('ENOSPC: no space left on device');
-    },
-  }));
+  const grants = driver(
+    new Applier({
+      firewall: fw,
+      log: captured.log,
+      now: () => 1_800_000_000_000,
+      save: () => {
+        if (full) throw new Error('ENOSPC: no space left on device');
+      },
+    }),
+  );
   assert.equal(await grants.open(ALICE_SSH, 30), true);
   full = true;
   assert.equal(await grants.open({ ...ALICE_SSH, ip: '198.18.0.3' }, 30), false, 'not saved: not applied');

@@ -28,7 +28,7 @@ test('a source that keeps failing is admitted while the daemon-wide cap lasts, t
   assert.equal(junk('198.18.0.66', 10_000), 100, 'one second later: the refill');
 });
 
-test('spoofing a user\'s address below the daemon-wide cap never holds her back (10 junk packets a second)', () => {
+test("spoofing a user's address below the daemon-wide cap never holds her back (10 junk packets a second)", () => {
   const { budget, junk, advance } = setup();
   for (let second = 0; second < 10; second++) {
     assert.equal(junk('198.18.0.2', 10), 10, 'the junk is authenticated (and fails)');
@@ -63,7 +63,10 @@ test('many failing sources share the daemon-wide cap; a clean source is never re
     for (let i = 0; i < 2_000; i++) admitted += junk(`198.18.${i >> 8}.${i & 255}`, 3);
   }
   // Each source's first packet is clean (admitted); every later one needs a daemon-wide token.
-  assert.ok(admitted >= 2_000 && admitted - 2_000 <= 100, `failing sources got at most the cap: ${admitted - 2_000} beyond the first packets`);
+  assert.ok(
+    admitted >= 2_000 && admitted - 2_000 <= 100,
+    `failing sources got at most the cap: ${admitted - 2_000} beyond the first packets`,
+  );
   assert.equal(budget.admit('203.0.113.9'), true, 'a source that sent no junk gets through with the cap exhausted');
   advance(100);
   let later = 0;
@@ -86,7 +89,7 @@ test('defaults: the daemon-wide cap is GLOBAL_PER_SEC authentications a second',
   advance(100);
   let failing = 0;
   for (let i = 0; i < GLOBAL_PER_SEC; i++) failing += junk(`198.18.${i >> 8}.${i & 255}`, 1);
-  assert.equal(failing, GLOBAL_PER_SEC / 10, 'in the next 100 ms, failing sources get a tenth of a second\'s worth');
+  assert.equal(failing, GLOBAL_PER_SEC / 10, "in the next 100 ms, failing sources get a tenth of a second's worth");
 });
 
 test('memory is bounded: only failing sources are remembered, at most maxSources', () => {
@@ -95,4 +98,15 @@ test('memory is bounded: only failing sources are remembered, at most maxSources
   assert.equal(budget.size, 0, 'admitting remembers nothing');
   for (let i = 0; i < 10_000; i++) junk(`2001:db8::${i.toString(16)}`, 1);
   assert.equal(budget.size, 1_000);
+});
+
+test('failedWithin: a source that failed is remembered as such for the given time, not only until it is clean again', () => {
+  const { budget, junk, advance } = setup();
+  assert.equal(budget.failedWithin('198.18.0.66', 60_000), false);
+  junk('198.18.0.66', 1);
+  advance(1_000);
+  assert.equal(budget.isClean('198.18.0.66'), true, 'forgiven for admission');
+  assert.equal(budget.failedWithin('198.18.0.66', 60_000), true, 'but still a recent failure');
+  advance(60_000);
+  assert.equal(budget.failedWithin('198.18.0.66', 60_000), false);
 });

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { ConfigError } from '../../../src/shared/errors.js';
 import { validateConfig } from '../../../src/server/config/config.js';
 import { defineBackend, stateMustBeDurable, type Capabilities } from '../../../src/server/firewall/backend.js';
-import { FirewallError, SetupError, type Firewall } from '../../../src/server/firewall/firewall.js';
+import { FirewallError, SetupError } from '../../../src/server/firewall/firewall.js';
 import { BACKENDS, DEFAULT_BACKEND, makeFirewall } from '../../../src/server/firewall/registry.js';
 import { asConfigError } from '../../../src/server/firewall/settings.js';
 import { runGrants } from '../../../src/server/list-grants.js';
@@ -19,7 +19,8 @@ import { FakeFirewall } from '../../support/fake-firewall.js';
 
 const FILE = '/etc/knockspa/server.toml';
 const USERS = { alice: { ports: ['tcp/22'] } };
-const validate = (doc: Record<string, unknown>, backends = BACKENDS) => validateConfig(FILE, { server_id: 'srv.test', users: USERS, ...doc }, backends);
+const validate = (doc: Record<string, unknown>, backends = BACKENDS) =>
+  validateConfig(FILE, { server_id: 'srv.test', users: USERS, ...doc }, backends);
 const backendsNamed = (): string[] => BACKENDS.map((b) => b.name);
 
 /** A backend of the test's own: one key, capabilities unlike any real backend's. */
@@ -34,11 +35,11 @@ const fakeBackend = defineBackend<{ level: number }>({
   },
   readProtect: () => [{ proto: 'udp', port: 9 }],
   capabilities: FAKE_CAPS,
-  make: () => new FakeFirewall() as unknown as Firewall,
+  make: () => new FakeFirewall(),
 });
 const WITH_FAKE = [...BACKENDS, fakeBackend];
 
-test('registry: one entry per name; the default is one of them; each backend\'s keys are its own', () => {
+test("registry: one entry per name; the default is one of them; each backend's keys are its own", () => {
   assert.equal(new Set(backendsNamed()).size, BACKENDS.length);
   assert.ok(backendsNamed().includes(DEFAULT_BACKEND));
   for (const name of ['nftables', 'iptables', 'command', 'dry-run']) assert.ok(backendsNamed().includes(name), name);
@@ -58,7 +59,12 @@ test('registry: every key of another backend is refused, naming the backend that
     for (const other of WITH_FAKE) {
       if (other === chosen) continue;
       for (const key of other.keys) {
-        assertConfigError(() => validate({ firewall: chosen.name, [key]: 'x' }, WITH_FAKE), FILE, key, new RegExp(`only with firewall = "${other.name}"; remove it or change firewall`));
+        assertConfigError(
+          () => validate({ firewall: chosen.name, [key]: 'x' }, WITH_FAKE),
+          FILE,
+          key,
+          new RegExp(`only with firewall = "${other.name}"; remove it or change firewall`),
+        );
       }
     }
   }
@@ -71,13 +77,23 @@ test('registry: a backend reads only its own keys, through a reader that refuses
   assert.deepEqual(config.firewallSettings.backend.capabilities, FAKE_CAPS);
   assert.deepEqual(config.firewallSettings.protect, [{ proto: 'udp', port: 9 }], 'the ports it says it drops');
   assert.equal(config.port, 4000);
-  assertConfigError(() => validate({ firewall: 'fake', fake_level: 12 }, WITH_FAKE), FILE, 'fake_level', /expected an integer from 1 to 9, got 12/);
+  assertConfigError(
+    () => validate({ firewall: 'fake', fake_level: 12 }, WITH_FAKE),
+    FILE,
+    'fake_level',
+    /expected an integer from 1 to 9, got 12/,
+  );
   assert.ok(makeFirewall(config, pino({ enabled: false })) instanceof FakeFirewall, 'the registry builds what the backend makes');
 });
 
-test('capabilities, not names: the state file is fsync\'d for what cannot be listed and may outlive a reboot', () => {
+test("capabilities, not names: the state file is fsync'd for what cannot be listed and may outlive a reboot", () => {
   const commandConfig = { firewall_command: { open: '/bin/true', close: '/bin/true' } };
-  for (const [name, durable] of [['command', true], ['nftables', false], ['iptables', false], ['dry-run', false]] as const) {
+  for (const [name, durable] of [
+    ['command', true],
+    ['nftables', false],
+    ['iptables', false],
+    ['dry-run', false],
+  ] as const) {
     const config = validate({ firewall: name, ...(name === 'command' ? commandConfig : {}) });
     assert.equal(stateMustBeDurable(config.firewallSettings.backend.capabilities), durable, name);
   }
@@ -86,9 +102,12 @@ test('capabilities, not names: the state file is fsync\'d for what cannot be lis
   assert.equal(stateMustBeDurable({ ...FAKE_CAPS, outlivesReboot: false }), false, 'gone with a reboot: no need');
 });
 
-test('capabilities, not names: nftables drops ports itself in its own table, not when it fills the admin\'s sets', () => {
+test("capabilities, not names: nftables drops ports itself in its own table, not when it fills the admin's sets", () => {
   assert.equal(validate({ firewall: 'nftables' }).firewallSettings.backend.capabilities.protectsPorts, true);
-  assert.equal(validate({ firewall: 'nftables', nft_set: 'inet filter knockspa' }).firewallSettings.backend.capabilities.protectsPorts, false);
+  assert.equal(
+    validate({ firewall: 'nftables', nft_set: 'inet filter knockspa' }).firewallSettings.backend.capabilities.protectsPorts,
+    false,
+  );
   assert.equal(validate({ firewall: 'iptables' }).firewallSettings.backend.capabilities.protectsPorts, false);
 });
 
@@ -124,12 +143,17 @@ function sources(dir: string): string[] {
   });
 }
 
-test('no code outside a backend\'s own file compares a backend\'s name', () => {
+test("no code outside a backend's own file compares a backend's name", () => {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-  const names = backendsNamed().map((n) => n.replace(/[-]/g, '\\-')).join('|');
+  const names = backendsNamed()
+    .map((n) => n.replace(/[-]/g, '\\-'))
+    .join('|');
   // `config.firewall === 'command'`, `firewall.name !== "dry-run"`, `case 'nftables':` and the like.
   const quoted = `['"\`](${names})['"\`]`;
-  const compared = new RegExp(`(firewall|name)\\w*\\)?\\s*[!=]==?\\s*${quoted}|${quoted}\\s*[!=]==?\\s*[\\w.]*(firewall|name)|case\\s+${quoted}`, 'i');
+  const compared = new RegExp(
+    `(firewall|name)\\w*\\)?\\s*[!=]==?\\s*${quoted}|${quoted}\\s*[!=]==?\\s*[\\w.]*(firewall|name)|case\\s+${quoted}`,
+    'i',
+  );
   const found: string[] = [];
   for (const file of sources(join(root, 'src'))) {
     const lines = readFileSync(file, 'utf8').split('\n');

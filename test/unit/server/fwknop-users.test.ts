@@ -44,7 +44,11 @@ test('a config file with fwknop keys that others can read is refused when the ke
   const config = loadConfig(file);
   assert.throws(
     () => fwknopKeyring(config),
-    (err: unknown) => err instanceof ConfigError && err.key === 'users.carol.fwknop_key_base64' && /holds fwknop keys but has mode 644.*run: chmod 600/.test(err.message) && !err.message.includes(KEY),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.key === 'users.carol.fwknop_key_base64' &&
+      /holds fwknop keys but has mode 644.*run: chmod 600/.test(err.message) &&
+      !err.message.includes(KEY),
   );
   chmodSync(file, 0o640);
   assert.throws(() => fwknopKeyring(config), /mode 640/);
@@ -61,19 +65,83 @@ test('format defaults to "knockspa"; a knockspa user has no fwknop keys', () => 
 });
 
 const BAD: ReadonlyArray<{ name: string; users: string; key: string; expected: RegExp; secret?: string }> = [
-  { name: 'unknown format', users: '[users.a]\nports = ["22"]\nformat = "gpg"\n', key: 'users.a.format', expected: /expected "knockspa" \(a key file\) or "fwknop".*got "gpg"/ },
-  { name: 'fwknop keys on a knockspa user', users: `[users.a]\nports = ["22"]\nfwknop_key_base64 = "${KEY}"\n`, key: 'users.a.fwknop_key_base64', expected: /only with format = "fwknop"/, secret: KEY },
-  { name: 'missing encryption key', users: `[users.a]\nports = ["22"]\nformat = "fwknop"\nfwknop_hmac_key_base64 = "${HMAC}"\n`, key: 'users.a.fwknop_key_base64', expected: /expected the KEY_BASE64 line of fwknop --key-gen .*got nothing/ },
-  { name: 'missing HMAC key', users: `[users.a]\nports = ["22"]\nformat = "fwknop"\nfwknop_key_base64 = "${KEY}"\n`, key: 'users.a.fwknop_hmac_key_base64', expected: /expected the HMAC_KEY_BASE64 line .*got nothing/ },
+  {
+    name: 'unknown format',
+    users: '[users.a]\nports = ["22"]\nformat = "gpg"\n',
+    key: 'users.a.format',
+    expected: /expected "knockspa" \(a key file\) or "fwknop".*got "gpg"/,
+  },
+  {
+    name: 'fwknop keys on a knockspa user',
+    users: `[users.a]\nports = ["22"]\nfwknop_key_base64 = "${KEY}"\n`,
+    key: 'users.a.fwknop_key_base64',
+    expected: /only with format = "fwknop"/,
+    secret: KEY,
+  },
+  {
+    name: 'missing encryption key',
+    users: `[users.a]\nports = ["22"]\nformat = "fwknop"\nfwknop_hmac_key_base64 = "${HMAC}"\n`,
+    key: 'users.a.fwknop_key_base64',
+    expected: /expected the KEY_BASE64 line of fwknop --key-gen .*got nothing/,
+  },
+  {
+    name: 'missing HMAC key',
+    users: `[users.a]\nports = ["22"]\nformat = "fwknop"\nfwknop_key_base64 = "${KEY}"\n`,
+    key: 'users.a.fwknop_hmac_key_base64',
+    expected: /expected the HMAC_KEY_BASE64 line .*got nothing/,
+  },
   { name: 'key as a number', users: fwknopUser('a').replace(`"${KEY}"`, '42'), key: 'users.a.fwknop_key_base64', expected: /got 42/ },
-  { name: 'key not base64', users: fwknopUser('a', 'not a key!'), key: 'users.a.fwknop_key_base64', expected: /not valid base64/, secret: 'not a key!' },
-  { name: 'key without its padding', users: fwknopUser('a', KEY.slice(0, -1)), key: 'users.a.fwknop_key_base64', expected: /not valid base64/, secret: KEY.slice(0, -1) },
-  { name: 'encryption key too short', users: fwknopUser('a', Buffer.alloc(15, 1).toString('base64')), key: 'users.a.fwknop_key_base64', expected: /16 to 32 bytes; the encryption key has 15 bytes/ },
-  { name: 'encryption key too long', users: fwknopUser('a', Buffer.alloc(33, 1).toString('base64')), key: 'users.a.fwknop_key_base64', expected: /has 33 bytes/ },
-  { name: 'HMAC key too short', users: fwknopUser('a', KEY, Buffer.alloc(16, 1).toString('base64')), key: 'users.a.fwknop_hmac_key_base64', expected: /32 to 128 bytes; the HMAC key has 16 bytes/ },
-  { name: 'the same key twice', users: fwknopUser('a', Buffer.alloc(32, 5).toString('base64'), Buffer.alloc(32, 5).toString('base64')), key: 'users.a.fwknop_hmac_key_base64', expected: /different from fwknop_key_base64/ },
-  { name: 'two users with one HMAC key', users: fwknopUser('a') + fwknopUser('b'), key: 'users.b.fwknop_hmac_key_base64', expected: /users.a has the same one/, secret: HMAC },
-  { name: 'unknown fwknop-ish key', users: `${fwknopUser('a')}fwknop_hmac_digest = "sha512"\n`, key: 'users.a.fwknop_hmac_digest', expected: /unknown key; expected one of ports, max_duration, require_ip, format, fwknop_key_base64, fwknop_hmac_key_base64/ },
+  {
+    name: 'key not base64',
+    users: fwknopUser('a', 'not a key!'),
+    key: 'users.a.fwknop_key_base64',
+    expected: /not valid base64/,
+    secret: 'not a key!',
+  },
+  {
+    name: 'key without its padding',
+    users: fwknopUser('a', KEY.slice(0, -1)),
+    key: 'users.a.fwknop_key_base64',
+    expected: /not valid base64/,
+    secret: KEY.slice(0, -1),
+  },
+  {
+    name: 'encryption key too short',
+    users: fwknopUser('a', Buffer.alloc(15, 1).toString('base64')),
+    key: 'users.a.fwknop_key_base64',
+    expected: /16 to 32 bytes; the encryption key has 15 bytes/,
+  },
+  {
+    name: 'encryption key too long',
+    users: fwknopUser('a', Buffer.alloc(33, 1).toString('base64')),
+    key: 'users.a.fwknop_key_base64',
+    expected: /has 33 bytes/,
+  },
+  {
+    name: 'HMAC key too short',
+    users: fwknopUser('a', KEY, Buffer.alloc(16, 1).toString('base64')),
+    key: 'users.a.fwknop_hmac_key_base64',
+    expected: /32 to 128 bytes; the HMAC key has 16 bytes/,
+  },
+  {
+    name: 'the same key twice',
+    users: fwknopUser('a', Buffer.alloc(32, 5).toString('base64'), Buffer.alloc(32, 5).toString('base64')),
+    key: 'users.a.fwknop_hmac_key_base64',
+    expected: /different from fwknop_key_base64/,
+  },
+  {
+    name: 'two users with one HMAC key',
+    users: fwknopUser('a') + fwknopUser('b'),
+    key: 'users.b.fwknop_hmac_key_base64',
+    expected: /users.a has the same one/,
+    secret: HMAC,
+  },
+  {
+    name: 'unknown fwknop-ish key',
+    users: `${fwknopUser('a')}fwknop_hmac_digest = "sha512"\n`,
+    key: 'users.a.fwknop_hmac_digest',
+    expected: /unknown key; expected one of ports, max_duration, require_ip, format, fwknop_key_base64, fwknop_hmac_key_base64/,
+  },
 ];
 
 for (const { name, users, key, expected, secret } of BAD) {
@@ -86,7 +154,19 @@ for (const { name, users, key, expected, secret } of BAD) {
 
 test(`at most ${MAX_FWKNOP_USERS} fwknop users`, () => {
   const users = (n: number): string =>
-    Array.from({ length: n }, (_, i) => fwknopUser(`u${i}`, KEY, Buffer.alloc(64, 0).fill(i % 256, 0, 1).fill(Math.floor(i / 256), 1, 2).toString('base64'))).join('');
+    Array.from({ length: n }, (_, i) =>
+      fwknopUser(
+        `u${i}`,
+        KEY,
+        Buffer.alloc(64, 0)
+          .fill(i % 256, 0, 1)
+          .fill(Math.floor(i / 256), 1, 2)
+          .toString('base64'),
+      ),
+    ).join('');
   assert.equal(loadConfig(writeConfig(users(MAX_FWKNOP_USERS))).fwknopKeys.size, MAX_FWKNOP_USERS);
-  assert.throws(() => loadConfig(writeConfig(users(MAX_FWKNOP_USERS + 1))), (err: unknown) => err instanceof ConfigError && err.key === 'users' && /at most 256 users with format = "fwknop"/.test(err.message));
+  assert.throws(
+    () => loadConfig(writeConfig(users(MAX_FWKNOP_USERS + 1))),
+    (err: unknown) => err instanceof ConfigError && err.key === 'users' && /at most 256 users with format = "fwknop"/.test(err.message),
+  );
 });

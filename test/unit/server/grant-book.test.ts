@@ -20,7 +20,12 @@ function show(changes: readonly Change[]): string[] {
 
 function bookWith(...opens: [GrantRequest, number][]): GrantBook {
   const book = new GrantBook();
-  book.commit(book.plan(opens.map(([grant, durationSec]) => ({ kind: 'open', grant, durationSec })), NOW));
+  book.commit(
+    book.plan(
+      opens.map(([grant, durationSec]) => ({ kind: 'open', grant, durationSec })),
+      NOW,
+    ),
+  );
   return book;
 }
 
@@ -39,7 +44,10 @@ test('open, then extend: a longer deadline is an update, a shorter one changes n
   const book = bookWith([ALICE, 30]);
   const longer = book.plan([{ kind: 'open', grant: ALICE, durationSec: 60 }], NOW + 10_000);
   assert.deepEqual(show(longer.changes), ['update 198.18.0.2 22 alice@70']);
-  assert.deepEqual(longer.steps.map((s) => s.kind === 'opened' && s.extended), [true]);
+  assert.deepEqual(
+    longer.steps.map((s) => s.kind === 'opened' && s.extended),
+    [true],
+  );
   const shorter = book.plan([{ kind: 'open', grant: ALICE, durationSec: 5 }], NOW + 10_000);
   assert.deepEqual(shorter.changes, [], 'the grant keeps its later deadline');
 });
@@ -51,7 +59,10 @@ test('two users on one rule share one entry, owned by the later deadline', () =>
   book.commit(bob);
   const aliceOut = book.plan([{ kind: 'close', grant: ALICE, why: 'knock' }], NOW);
   assert.deepEqual(show(aliceOut.changes), ['update 198.18.0.2 22 bob@30'], "the entry now ends at bob's deadline");
-  assert.deepEqual(aliceOut.steps.map((s) => s.kind), ['closed']);
+  assert.deepEqual(
+    aliceOut.steps.map((s) => s.kind),
+    ['closed'],
+  );
 });
 
 test('expiry: a due grant closes (timeout), an extended one is kept', () => {
@@ -60,7 +71,10 @@ test('expiry: a due grant closes (timeout), an extended one is kept', () => {
   assert.deepEqual([early.changes, early.steps.map((s) => s.kind)], [[], ['kept']]);
   const due = book.plan([{ kind: 'expire', grant: ALICE }], NOW + 30_000);
   assert.deepEqual(show(due.changes), ['remove 198.18.0.2 22 alice@30']);
-  assert.deepEqual(due.steps.map((s) => (s.kind === 'closed' ? s.why : s.kind)), ['timeout']);
+  assert.deepEqual(
+    due.steps.map((s) => (s.kind === 'closed' ? s.why : s.kind)),
+    ['timeout'],
+  );
 });
 
 test('a batch: events see the ones before them; one change per rule', () => {
@@ -75,7 +89,10 @@ test('a batch: events see the ones before them; one change per rule', () => {
     NOW,
   );
   assert.deepEqual(show(plan.changes), ['add 198.18.0.2 22 bob@90']);
-  assert.deepEqual(plan.steps.map((s) => s.kind), ['opened', 'opened', 'none', 'opened']);
+  assert.deepEqual(
+    plan.steps.map((s) => s.kind),
+    ['opened', 'opened', 'none', 'opened'],
+  );
 });
 
 test('after shutdown, opens are refused', () => {
@@ -85,20 +102,45 @@ test('after shutdown, opens are refused', () => {
 
 test('revert puts back the rules that did not go in, and only those', () => {
   const book = bookWith([ALICE, 30]);
-  const plan = book.plan([{ kind: 'close', grant: ALICE, why: 'knock' }, { kind: 'open', grant: { ...ALICE, ip: '198.18.0.3' }, durationSec: 30 }], NOW);
+  const plan = book.plan(
+    [
+      { kind: 'close', grant: ALICE, why: 'knock' },
+      { kind: 'open', grant: { ...ALICE, ip: '198.18.0.3' }, durationSec: 30 },
+    ],
+    NOW,
+  );
   book.commit(plan);
   book.revert(plan, new Set(['198.18.0.2 tcp/22']));
-  assert.deepEqual(book.all().map((g) => g.ip).sort(), ['198.18.0.2', '198.18.0.3']);
+  assert.deepEqual(
+    book
+      .all()
+      .map((g) => g.ip)
+      .sort(),
+    ['198.18.0.2', '198.18.0.3'],
+  );
 });
 
 test('write-ahead records: a grant being closed and a grant being opened are both on disk while the firewall works', () => {
   const book = bookWith([ALICE, 30]);
-  const plan = book.plan([{ kind: 'close', grant: ALICE, why: 'knock' }, { kind: 'open', grant: { ...ALICE, port: 80 }, durationSec: 30 }], NOW);
-  const ports = (): number[] => book.recordsFor(plan).map((g) => g.port).sort((a, b) => a - b);
+  const plan = book.plan(
+    [
+      { kind: 'close', grant: ALICE, why: 'knock' },
+      { kind: 'open', grant: { ...ALICE, port: 80 }, durationSec: 30 },
+    ],
+    NOW,
+  );
+  const ports = (): number[] =>
+    book
+      .recordsFor(plan)
+      .map((g) => g.port)
+      .sort((a, b) => a - b);
   assert.deepEqual(ports(), [22, 80]);
   book.commit(plan);
   assert.deepEqual(ports(), [22, 80], 'the same whether planned or committed');
-  assert.deepEqual(book.recordsFor(undefined).map((g) => g.port), [80]);
+  assert.deepEqual(
+    book.recordsFor(undefined).map((g) => g.port),
+    [80],
+  );
 });
 
 test('a listing: stale entries out, missing ones back (not those about to expire), changed deadlines updated', () => {
@@ -108,8 +150,15 @@ test('a listing: stale entries out, missing ones back (not those about to expire
     { ...ALICE, ip: '198.18.0.9', user: 'mallory', deadlineMs: NOW + 60_000 },
   ];
   const plan = book.planListing(listing, NOW, false, 2_000);
-  assert.deepEqual(show(plan.changes).sort(), ['add 198.18.0.3 22 alice@60', 'remove 198.18.0.9 22 mallory@60', 'update 198.18.0.2 22 alice@120']);
-  assert.deepEqual(plan.stale.map((e) => e.user), ['mallory']);
+  assert.deepEqual(show(plan.changes).sort(), [
+    'add 198.18.0.3 22 alice@60',
+    'remove 198.18.0.9 22 mallory@60',
+    'update 198.18.0.2 22 alice@120',
+  ]);
+  assert.deepEqual(
+    plan.stale.map((e) => e.user),
+    ['mallory'],
+  );
   assert.deepEqual(plan.adopted, []);
 });
 
@@ -120,7 +169,10 @@ test('a listing at start adopts live entries nobody holds (a lost state file) an
     { ...BOB, ip: '198.18.0.3', deadlineMs: NOW + 8_000 },
   ];
   const plan = book.planListing(listing, NOW, true, 2_000);
-  assert.deepEqual(plan.adopted.map((g) => `${g.user} ${g.ip}`), ['bob 198.18.0.3']);
+  assert.deepEqual(
+    plan.adopted.map((g) => `${g.user} ${g.ip}`),
+    ['bob 198.18.0.3'],
+  );
   assert.deepEqual(show(plan.changes), ['remove 198.18.0.2 22 alice@-5']);
   assert.equal(book.size, 0, 'planned, not taken');
 });

@@ -15,7 +15,7 @@ const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../../../test
 
 function translate(text: string, opts: ImportOptions = {}): Translation & { doc: Record<string, unknown> } {
   const t = translateKnockd(parseKnockdConfig('/etc/knockd.conf', text), opts);
-  return { ...t, doc: parseToml(t.toml) as Record<string, unknown> };
+  return { ...t, doc: parseToml(t.toml) };
 }
 
 /** The translated config as the daemon would load it (server_id given, since keys are bound to it). */
@@ -32,7 +32,10 @@ test("the documents' example: openSSH becomes tcp/22 for one user, closeSSH its 
   assert.deepEqual([...config.users.keys()], ['alice']);
   assert.deepEqual(config.users.get('alice')?.ports, [{ proto: 'tcp', port: 22 }]);
   assert.equal(config.users.get('alice')?.maxDurationSec, 3600, 'knockd kept it open until the close knock');
-  assert.match(t.toml, /\[openSSH\] \(was sequence 7000,8000,9000, seq_timeout 15, tcpflags syn\)\n# {5}-> opens tcp\/22 with iptables \/ ip6tables: knockspa open tcp\/22; closed by door \[closeSSH\]/);
+  assert.match(
+    t.toml,
+    /\[openSSH\] \(was sequence 7000,8000,9000, seq_timeout 15, tcpflags syn\)\n# {5}-> opens tcp\/22 with iptables \/ ip6tables: knockspa open tcp\/22; closed by door \[closeSSH\]/,
+  );
   assert.match(t.toml, /\[closeSSH\].*\n# {5}-> closes what \[openSSH\] opens: knockspa close tcp\/22/);
   assert.match(t.toml, /logfile = \/var\/log\/knockd\.log: knockspa logs JSON lines to stdout/);
 });
@@ -41,7 +44,10 @@ test("Debian's packaged knockd.conf: SSH translates; openHTTPS (knock_add, never
   const t = translate(readFileSync(join(FIXTURES, 'debian-default.conf'), 'utf8'));
   const config = asServerConfig(t.doc);
   assert.deepEqual(config.users.get('knocker')?.ports, [{ proto: 'tcp', port: 22 }]);
-  assert.deepEqual(t.untranslated.map((u) => u.door), ['openHTTPS']);
+  assert.deepEqual(
+    t.untranslated.map((u) => u.door),
+    ['openHTTPS'],
+  );
   assert.match(t.untranslated[0]?.why ?? '', /nothing undoes its command for port tcp\/443/);
   assert.match(t.toml, /\[openHTTPS\].*\n# {5}NOT TRANSLATED: nothing undoes/);
   assert.match(t.toml, /usesyslog: knockspa logs JSON lines/);
@@ -75,7 +81,10 @@ test("knockd(1)'s examples: a timed start/stop pair with a port becomes a grant 
   assert.deepEqual(config.users.get('knocker')?.ports, [{ proto: 'tcp', port: 25 }]);
   assert.equal(config.users.get('knocker')?.maxDurationSec, 5);
   assert.equal(config.defaultDurationSec, 5);
-  assert.deepEqual(t.untranslated.map((u) => u.door), ['opencloseSSH']);
+  assert.deepEqual(
+    t.untranslated.map((u) => u.door),
+    ['opencloseSSH'],
+  );
   assert.match(t.untranslated[0]?.why ?? '', /no port in its command/);
   assert.match(t.toml, /closed by its stop_command after 5 s/);
   assert.match(t.toml, /its IPv6 commands are not used: knockspa runs ip6tables for IPv6 addresses itself/);
@@ -97,10 +106,13 @@ test('other commands become a firewall = "command" template with %IP% %PROTO% %P
 `);
   assert.deepEqual(t.untranslated, []);
   assert.equal(t.doc.firewall, 'command');
-  assert.deepEqual({ ...(t.doc.firewall_command as object) }, {
-    open: '/usr/sbin/ufw allow from %IP% to any port %PORT% proto %PROTO%',
-    close: '/usr/sbin/ufw delete allow from %IP% to any port %PORT% proto %PROTO%',
-  });
+  assert.deepEqual(
+    { ...(t.doc.firewall_command as object) },
+    {
+      open: '/usr/sbin/ufw allow from %IP% to any port %PORT% proto %PROTO%',
+      close: '/usr/sbin/ufw delete allow from %IP% to any port %PORT% proto %PROTO%',
+    },
+  );
   assert.deepEqual({ ...(t.doc.users as Record<string, object>).knocker }, { ports: ['tcp/8080', 'udp/53'], max_duration: 60 });
   assert.equal(t.doc.default_duration, 10, 'openAlt has no cmd_timeout: knockd waits 10 s');
   assert.match(t.toml, /# firewall = "command" runs the doors' own commands/);
@@ -153,7 +165,7 @@ test('what cannot be translated says why', () => {
   assert.match(why.badTimeout ?? '', /cmd_timeout "soon" is not a number of seconds/);
   assert.match(why.commandToo ?? '', /needs firewall = "command", but the doors above use iptables/);
   const config = asServerConfig(t.doc);
-  assert.deepEqual(config.users.get('knocker')?.ports, [{ proto: 'tcp', port: 22 }], '-I INPUT 1 is still the documents\' rule');
+  assert.deepEqual(config.users.get('knocker')?.ports, [{ proto: 'tcp', port: 22 }], "-I INPUT 1 is still the documents' rule");
   assert.equal(config.firewall, 'iptables');
 });
 
@@ -162,7 +174,15 @@ test('nothing translatable: comments only (still valid TOML), exit 1, reasons on
   writeFileSync(join(dir, 'knockd.conf'), '[a]\nsequence = 1\ncommand = /bin/true\n');
   let out: string[] = [];
   let err: string[] = [];
-  assert.equal(runImportKnockd(join(dir, 'knockd.conf'), {}, (s) => out.push(s), (l) => err.push(l)), 1);
+  assert.equal(
+    runImportKnockd(
+      join(dir, 'knockd.conf'),
+      {},
+      (s) => out.push(s),
+      (l) => err.push(l),
+    ),
+    1,
+  );
   assert.deepEqual(Object.keys(parseToml(out.join(''))), [], 'comments only');
   assert.match(err.join('\n'), /\[a\] not translated: its command does not use the knocker's address/);
   assert.match(err.join('\n'), /no door of .*knockd\.conf could be translated \(1 in all\)/);
@@ -170,7 +190,15 @@ test('nothing translatable: comments only (still valid TOML), exit 1, reasons on
   out = [];
   err = [];
   const file = join(FIXTURES, 'debian-default.conf');
-  assert.equal(runImportKnockd(file, { user: 'bob' }, (s) => out.push(s), (l) => err.push(l)), 0);
+  assert.equal(
+    runImportKnockd(
+      file,
+      { user: 'bob' },
+      (s) => out.push(s),
+      (l) => err.push(l),
+    ),
+    0,
+  );
   assert.match(err.join('\n'), /\[openHTTPS\] not translated: nothing undoes/);
   assert.match(err.join('\n'), /2 of 3 doors translated\. Review the output, then: knockspa server --config FILE --check/);
   assert.match(out.join(''), /\[users\.bob\]/);
@@ -184,7 +212,11 @@ test('syntax errors name the file and the line or directive', () => {
     ['[a]\nthis is not = ok\n', 'line 2', /expected "directive = value"/],
   ];
   for (const [text, key, expected] of bad)
-    assert.throws(() => parseKnockdConfig('/etc/knockd.conf', text), (err: unknown) => err instanceof ConfigError && err.file === '/etc/knockd.conf' && err.key === key && expected.test(err.message), text);
+    assert.throws(
+      () => parseKnockdConfig('/etc/knockd.conf', text),
+      (err: unknown) => err instanceof ConfigError && err.file === '/etc/knockd.conf' && err.key === key && expected.test(err.message),
+      text,
+    );
   const ok = parseKnockdConfig('/etc/knockd.conf', '# comment\n[Options]\nUseSyslog\n[d]\n  Start_Command = x %IP%\n');
   assert.equal(ok.options?.directives.get('usesyslog')?.value, '');
   assert.equal(ok.doors[0]?.directives.get('start_command')?.value, 'x %IP%', 'directive names are case-insensitive');

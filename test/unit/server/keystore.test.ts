@@ -24,19 +24,40 @@ function setup(users: string[], keys: Record<string, { key: UserKey; mode?: numb
     writeFileSync(join(keysDir, file), formatKeyFile(key), { mode: 0o600 });
     if (mode !== undefined) chmodSync(join(keysDir, file), mode);
   }
-  const policy = (name: string): UserPolicy => ({ name, ports: [{ proto: 'tcp', port: 22 }], maxDurationSec: 300, requireIp: false, format: 'knockspa' });
+  const policy = (name: string): UserPolicy => ({
+    name,
+    ports: [{ proto: 'tcp', port: 22 }],
+    maxDurationSec: 300,
+    requireIp: false,
+    format: 'knockspa',
+  });
   return {
-    file: join(dir, 'server.toml'), listen: 'udp', address: '0.0.0.0', interface: undefined, port: 62201, firewall: 'dry-run',
+    file: join(dir, 'server.toml'),
+    listen: 'udp',
+    address: '0.0.0.0',
+    interface: undefined,
+    port: 62201,
+    firewall: 'dry-run',
     firewallSettings: { ...dryRunBackend.choose(new TableReader('server.toml', '', {}, [])), sweepIntervalSec: 30 },
-    serverId: 'srv.test', keysDir, stateDir: join(dir, 'state'), maxSkewSec: 30, defaultDurationSec: 30, replayCapacity: 1000,
-    users: new Map(users.map((u) => [u, policy(u)])), fwknopKeys: new Map(),
+    serverId: 'srv.test',
+    keysDir,
+    stateDir: join(dir, 'state'),
+    maxSkewSec: 30,
+    defaultDurationSec: 30,
+    replayCapacity: 1000,
+    allowLinkLocal: false,
+    users: new Map(users.map((u) => [u, policy(u)])),
+    fwknopKeys: new Map(),
   };
 }
 
 const key = (user: string, serverId = 'srv.test'): UserKey => newUserKey({ user, serverId, created: '2026-11-22T00:00:00Z', random });
 
 function expectConfigError(config: ServerConfig, key: string, pattern: RegExp): void {
-  assert.throws(() => loadKeys(config), (err: unknown) => err instanceof ConfigError && err.key === key && pattern.test(err.message));
+  assert.throws(
+    () => loadKeys(config),
+    (err: unknown) => err instanceof ConfigError && err.key === key && pattern.test(err.message),
+  );
 }
 
 test('loads every configured user into the keyring', () => {
@@ -48,7 +69,11 @@ test('loads every configured user into the keyring', () => {
 test('a group- or world-readable key file is refused with the chmod to run', () => {
   for (const mode of [0o640, 0o644, 0o604, 0o660]) {
     const config = setup(['alice'], { 'alice.key': { key: key('alice'), mode } });
-    expectConfigError(config, 'users.alice', new RegExp(`has mode ${mode.toString(8)}.*run: chmod 600 ${join(config.keysDir, 'alice.key')}`));
+    expectConfigError(
+      config,
+      'users.alice',
+      new RegExp(`has mode ${mode.toString(8)}.*run: chmod 600 ${join(config.keysDir, 'alice.key')}`),
+    );
   }
 });
 
@@ -87,7 +112,11 @@ test('rotation: NAME.key and every NAME.LABEL.key of a user are loaded; other na
     'carol.key': { key: key('carol') },
   });
   const loaded = loadKeys(config);
-  assert.equal([...loaded.keyring.entries()].length, 3, 'two of alice, one of bob (only a rotated file is enough); not the .bak nor unconfigured carol');
+  assert.equal(
+    [...loaded.keyring.entries()].length,
+    3,
+    'two of alice, one of bob (only a rotated file is enough); not the .bak nor unconfigured carol',
+  );
   assert.deepEqual([...loaded.keyring.entries()].map((e) => e.user).sort(), ['alice', 'alice', 'bob']);
   assert.deepEqual(userKeyFiles(config).get('alice'), [join(config.keysDir, 'alice.2026-11-22.key'), join(config.keysDir, 'alice.key')]);
 });
@@ -99,12 +128,18 @@ test('when two user names fit a file name, the longer one owns it', () => {
   assert.equal(keyFileOwner('a.key', ['a', 'a.b']), 'a');
   assert.equal(keyFileOwner('ab.key', ['a']), undefined);
   assert.equal(keyFileOwner('a..key', ['a']), undefined, 'an empty label is not a rotation');
-  const loaded = loadKeys(setup(['a', 'a.b'], { 'a.key': { key: key('a') }, 'a.b.key': { key: key('a.b') }, 'a.b.2.key': { key: key('a.b') } }));
+  const loaded = loadKeys(
+    setup(['a', 'a.b'], { 'a.key': { key: key('a') }, 'a.b.key': { key: key('a.b') }, 'a.b.2.key': { key: key('a.b') } }),
+  );
   assert.equal([...loaded.keyring.entries()].length, 3);
 });
 
-test('a rotated file holding another user\'s key is refused', () => {
-  expectConfigError(setup(['alice'], { 'alice.key': { key: key('alice') }, 'alice.new.key': { key: key('bob') } }), 'users.alice', /alice\.new\.key belongs to user "bob"/);
+test("a rotated file holding another user's key is refused", () => {
+  expectConfigError(
+    setup(['alice'], { 'alice.key': { key: key('alice') }, 'alice.new.key': { key: key('bob') } }),
+    'users.alice',
+    /alice\.new\.key belongs to user "bob"/,
+  );
 });
 
 test('on reload a user without any key file is revoked with a warning, not an error', () => {
@@ -112,16 +147,23 @@ test('on reload a user without any key file is revoked with a warning, not an er
   expectConfigError(config, 'users.alice', /ENOENT/);
   const loaded = loadKeys(config, { missing: 'revoke' });
   assert.equal([...loaded.keyring.entries()].length, 1);
-  assert.deepEqual([...loaded.keyring.entries()].map((e) => e.user), ['bob']);
+  assert.deepEqual(
+    [...loaded.keyring.entries()].map((e) => e.user),
+    ['bob'],
+  );
   assert.match(loaded.warnings[0] ?? '', /no key file for user alice .* alice cannot knock/);
 });
 
 test('an unreadable keys_dir names the config key', () => {
   const config = { ...setup(['alice'], {}), keysDir: '/nonexistent/knockspa-keys' };
-  assert.throws(() => loadKeys(config), (err: unknown) => err instanceof ConfigError && err.key === 'keys_dir' && /cannot read \/nonexistent\/knockspa-keys \(ENOENT\)/.test(err.message));
+  assert.throws(
+    () => loadKeys(config),
+    (err: unknown) =>
+      err instanceof ConfigError && err.key === 'keys_dir' && /cannot read \/nonexistent\/knockspa-keys \(ENOENT\)/.test(err.message),
+  );
 });
 
-test('a key file is the daemon\'s own regular file: a FIFO, a link, another owner or an oversized file is refused without blocking', () => {
+test("a key file is the daemon's own regular file: a FIFO, a link, another owner or an oversized file is refused without blocking", () => {
   const config = setup(['alice'], {});
   const file = join(config.keysDir, 'alice.key');
   execFileSync('mkfifo', ['-m', '600', file]);

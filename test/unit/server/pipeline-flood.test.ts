@@ -1,6 +1,7 @@
 // The pipeline under a junk flood, on a fake clock with the real verifier and a fake firewall:
 // HMAC work stays within the budget, over-budget drops are counted not logged, and a valid knock
 // from a source that sent no junk still opens.
+import { AddressPolicy } from '../../../src/server/intake/address-policy.js';
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { FwknopKeyring, FwknopVerifier } from '../../../src/protocol/fwknop/index.js';
@@ -33,10 +34,20 @@ function setup(t: TestContext, globalPerSec = 200) {
   const grants = new Applier({ firewall: fw, log: captured.log, now, save: () => {} });
   const rejects = new RejectLog(captured.log, now);
   const pipeline = new Pipeline(
-    { log: captured.log, rejects, budget: new AuthBudget({ now, globalPerSec }), trials: new TrialBudget(now), applier: grants, now },
+    {
+      log: captured.log,
+      rejects,
+      budget: new AuthBudget({ now, globalPerSec }),
+      trials: new TrialBudget(now),
+      applier: grants,
+      now,
+      addresses: new AddressPolicy({ loopback: false, linkLocal: false, interfaces: () => ({}) }),
+    },
     {
       formats: new PacketFormats(verifier, new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay })),
-      users: new Map([['alice', { name: 'alice', ports: OPEN_SSH.ports, maxDurationSec: 300, requireIp: false, format: 'knockspa' as const }]]),
+      users: new Map([
+        ['alice', { name: 'alice', ports: OPEN_SSH.ports, maxDurationSec: 300, requireIp: false, format: 'knockspa' as const }],
+      ]),
       defaultDurationSec: 30,
       notBeforeMs: 0,
     },
@@ -75,7 +86,7 @@ test('a flood of bad tags from many sources: HMACs bounded, a clean source opens
   assert.equal(captured.events('reject').filter((l) => l.reason === 'over-budget').length, 0, 'and none is logged one by one');
 });
 
-test('a slow spoofed flood from the user\'s own address (10 a second) never holds her back', async (t) => {
+test("a slow spoofed flood from the user's own address (10 a second) never holds her back", async (t) => {
   const { send, settle, fw, advance } = setup(t);
   for (let second = 0; second < 9; second++) {
     for (let i = 0; i < 10; i++) send(forged, '198.18.0.2');
@@ -86,7 +97,7 @@ test('a slow spoofed flood from the user\'s own address (10 a second) never hold
   assert.deepEqual([...fw.rules], ['198.18.0.2 tcp/22'], 'her knock opens');
 });
 
-test('a spoofed flood from the user\'s own address faster than the daemon-wide cap holds her back only until it stops plus a few seconds', async (t) => {
+test("a spoofed flood from the user's own address faster than the daemon-wide cap holds her back only until it stops plus a few seconds", async (t) => {
   const { send, settle, fw, advance } = setup(t);
   for (let i = 0; i < 10_000; i++) send(forged, '198.18.0.2');
   send(sealPacket(ALICE, OPEN_SSH, nonceOf(2)), '198.18.0.2');

@@ -1,6 +1,7 @@
 // The applier writes the "knock accepted" line once the knock's state is saved and its batch handed to the
 // firewall, not before (a synchronous log write would hold the rule back) nor after the firewall
 // answers, and still says everything about the knock.
+import { AddressPolicy } from '../../../src/server/intake/address-policy.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FwknopKeyring, FwknopVerifier } from '../../../src/protocol/fwknop/index.js';
@@ -16,7 +17,13 @@ import { FakeFirewall } from '../../support/fake-firewall.js';
 import { ALICE, nonceOf, OPEN_SSH, SERVER } from '../protocol/fixtures.js';
 
 /** Two ports: two grant jobs in one batch, one knock line. */
-const TWO_PORTS: KnockFields = { ...OPEN_SSH, ports: [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 51820 }] };
+const TWO_PORTS: KnockFields = {
+  ...OPEN_SSH,
+  ports: [
+    { proto: 'tcp', port: 22 },
+    { proto: 'udp', port: 51820 },
+  ],
+};
 
 function setup() {
   const now = (): number => OPEN_SSH.timestampMs;
@@ -39,15 +46,29 @@ function setup() {
   const persist = async (): Promise<void> => void order.push(`persist (knock lines: ${knockLines()})`);
   const grants = new Applier({ firewall: fw, log: captured.log, now, save: persist });
   const pipeline = new Pipeline(
-    { log: captured.log, rejects: new RejectLog(captured.log, now), budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier: grants, now },
     {
-      formats: new PacketFormats(new Verifier({ keyring, serverId: SERVER, maxSkewMs: 30_000, replay }), new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay })),
-      users: new Map([['alice', { name: 'alice', ports: TWO_PORTS.ports, maxDurationSec: 300, requireIp: false, format: 'knockspa' as const }]]),
+      log: captured.log,
+      rejects: new RejectLog(captured.log, now),
+      budget: new AuthBudget({ now }),
+      trials: new TrialBudget(now),
+      applier: grants,
+      now,
+      addresses: new AddressPolicy({ loopback: false, linkLocal: false, interfaces: () => ({}) }),
+    },
+    {
+      formats: new PacketFormats(
+        new Verifier({ keyring, serverId: SERVER, maxSkewMs: 30_000, replay }),
+        new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay }),
+      ),
+      users: new Map([
+        ['alice', { name: 'alice', ports: TWO_PORTS.ports, maxDurationSec: 300, requireIp: false, format: 'knockspa' as const }],
+      ]),
       defaultDurationSec: 30,
       notBeforeMs: 0,
     },
   );
-  const knock = (fields: KnockFields, n: number): void => pipeline.handle({ payload: sealPacket(ALICE, fields, nonceOf(n)), source: '198.18.0.2', sourcePort: 40_000 });
+  const knock = (fields: KnockFields, n: number): void =>
+    pipeline.handle({ payload: sealPacket(ALICE, fields, nonceOf(n)), source: '198.18.0.2', sourcePort: 40_000 });
   const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
   return { fw, grants, captured, order, knock, turn, release };
 }
@@ -62,8 +83,28 @@ test('a knock is logged once its state is saved and its batch is with the firewa
   assert.ok(line !== undefined, 'logged while the firewall is still at work');
   assert.equal(line.msg, 'knock accepted');
   assert.deepEqual(
-    { user: line.user, action: line.action, ip: line.ip, source: line.source, ports: line.ports, format: line.format, keyId: line.keyId, duration: line.duration, capped: line.capped },
-    { user: 'alice', action: 'open', ip: '198.18.0.2', source: '198.18.0.2', ports: ['tcp/22', 'udp/51820'], format: 'knockspa', keyId: Buffer.from(ALICE.keyId).toString('hex'), duration: 30, capped: false },
+    {
+      user: line.user,
+      action: line.action,
+      ip: line.ip,
+      source: line.source,
+      ports: line.ports,
+      format: line.format,
+      keyId: line.keyId,
+      duration: line.duration,
+      capped: line.capped,
+    },
+    {
+      user: 'alice',
+      action: 'open',
+      ip: '198.18.0.2',
+      source: '198.18.0.2',
+      ports: ['tcp/22', 'udp/51820'],
+      format: 'knockspa',
+      keyId: Buffer.from(ALICE.keyId).toString('hex'),
+      duration: 30,
+      capped: false,
+    },
   );
   release();
   await grants.settled();
@@ -77,5 +118,8 @@ test('a knock that changes nothing (a close of a grant that is not open) is logg
   knock({ ...OPEN_SSH, action: 'close' }, 2);
   await turn();
   assert.deepEqual(order, ['persist (knock lines: 0)'], 'saved (its replay entry), no batch');
-  assert.deepEqual(captured.events('knock').map((l) => [l.msg, l.action]), [['knock accepted', 'close']]);
+  assert.deepEqual(
+    captured.events('knock').map((l) => [l.msg, l.action]),
+    [['knock accepted', 'close']],
+  );
 });

@@ -1,7 +1,18 @@
 // State store: round trip, mode 0600, atomic replace, failed saves throw, corrupt files set aside, boot id.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -33,7 +44,12 @@ test('saves and loads back, mode 0600, no temp file left', async () => {
 test('a corrupt file is moved aside and reported, not trusted', () => {
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-state-'));
   const store = new StateStore(dir);
-  for (const bad of ['{not json', frame('{"version":3,"replay":{},"grants":[],"maxSkewMs":30000,"notBeforeMs":0}'), frame('{"version":2,"replay":{},"grants":[{"user":"a"}],"maxSkewMs":30000,"notBeforeMs":0}'), JSON.stringify({ ...state(1), version: 1 })]) {
+  for (const bad of [
+    '{not json',
+    frame('{"version":3,"replay":{},"grants":[],"maxSkewMs":30000,"notBeforeMs":0}'),
+    frame('{"version":2,"replay":{},"grants":[{"user":"a"}],"maxSkewMs":30000,"notBeforeMs":0}'),
+    JSON.stringify({ ...state(1), version: 1 }),
+  ]) {
     writeFileSync(store.file, bad);
     const result = store.load();
     assert.equal(result.kind, 'corrupt', bad);
@@ -76,7 +92,10 @@ test('grant records are input: a bad name, a non-canonical or injected address, 
 
 test('a torn write (the new text over part of a longer old one) reads as corrupt, not as a state', () => {
   const store = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')));
-  const entries = (n: number): DaemonState => ({ ...state(n), replay: { version: 1, entries: Array.from({ length: 200 }, (_, i) => [`id${n}-${i}`, 1_800_000_000_000 + i]) } });
+  const entries = (n: number): DaemonState => ({
+    ...state(n),
+    replay: { version: 1, entries: Array.from({ length: 200 }, (_, i) => [`id${n}-${i}`, 1_800_000_000_000 + i]) },
+  });
   store.save(entries(1));
   store.close();
   const old = readFileSync(store.file, 'utf8');
@@ -91,19 +110,29 @@ test('a torn write (the new text over part of a longer old one) reads as corrupt
   assert.match(loaded.kind === 'corrupt' ? loaded.error : '', /checksum/);
 });
 
-test('the state file and its directory must be the daemon\'s own: a link, a FIFO, a directory others can write are refused', () => {
+test("the state file and its directory must be the daemon's own: a link, a FIFO, a directory others can write are refused", () => {
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-state-'));
   const store = new StateStore(dir);
   const target = join(dir, 'elsewhere');
   writeFileSync(target, frame(JSON.stringify(state(1))), { mode: 0o600 });
   symlinkSync(target, store.file);
-  assert.throws(() => store.load(), (err: unknown) => err instanceof FileRefused && /symbolic link/.test(err.message));
+  assert.throws(
+    () => store.load(),
+    (err: unknown) => err instanceof FileRefused && /symbolic link/.test(err.message),
+  );
   rmSync(store.file);
   execFileSync('mkfifo', ['-m', '600', store.file]);
-  assert.throws(() => store.load(), (err: unknown) => err instanceof FileRefused && /not a regular file/.test(err.message), 'refused without blocking');
+  assert.throws(
+    () => store.load(),
+    (err: unknown) => err instanceof FileRefused && /not a regular file/.test(err.message),
+    'refused without blocking',
+  );
   rmSync(store.file);
   chmodSync(dir, 0o1777);
-  assert.throws(() => store.prepare(), (err: unknown) => err instanceof FileRefused && /mode 1777.*chmod go-w/.test(err.message));
+  assert.throws(
+    () => store.prepare(),
+    (err: unknown) => err instanceof FileRefused && /mode 1777.*chmod go-w/.test(err.message),
+  );
   chmodSync(dir, 0o700);
   assert.doesNotThrow(() => store.prepare(), 'and the check can pass');
 });
@@ -119,6 +148,19 @@ test('durable saves never write through a planted link: the temp name is replace
   assert.deepEqual(store.load(), { kind: 'ok', state: state(1) });
 });
 
+test('after a failed save the file is spoiled in place (reads as lost) until a save succeeds, in both modes', () => {
+  for (const durable of [false, true]) {
+    const store = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')), { durable });
+    store.save(state(1));
+    store.invalidate();
+    assert.equal(store.load(true).kind, 'corrupt', `durable=${durable}`);
+    store.save(state(2));
+    assert.deepEqual(store.load(), { kind: 'ok', state: state(2) });
+    store.close();
+  }
+  assert.doesNotThrow(() => new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-'))).invalidate(), 'no file: nothing to spoil');
+});
+
 test('a boot id that is not a string makes the file corrupt', () => {
   const store = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')));
   writeFileSync(store.file, frame(JSON.stringify({ ...state(1), bootId: 42 })));
@@ -129,7 +171,10 @@ test('written in place: a shorter state is padded (still one JSON text), a much 
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-state-'));
   const store = new StateStore(dir);
   writeFileSync(store.file, '{}', { mode: 0o644 });
-  const big: DaemonState = { ...state(1), replay: { version: 1, entries: Array.from({ length: 2000 }, (_, i) => [`id${i}`, 1_800_000_000_000 + i]) } };
+  const big: DaemonState = {
+    ...state(1),
+    replay: { version: 1, entries: Array.from({ length: 2000 }, (_, i) => [`id${i}`, 1_800_000_000_000 + i]) },
+  };
   store.save(big);
   assert.equal(statSync(store.file).mode & 0o777, 0o600);
   const bigSize = statSync(store.file).size;
@@ -138,13 +183,19 @@ test('written in place: a shorter state is padded (still one JSON text), a much 
   assert.equal(statSync(store.file).size, bigSize, 'padded, not shrunk: one write, no truncate');
   assert.deepEqual(readdirSync(dir), ['state.json'], 'no temp file');
   // Padding past twice the text and 64 KiB is cut.
-  const huge: DaemonState = { ...state(3), replay: { version: 1, entries: Array.from({ length: 6000 }, (_, i) => [`id${i}`, 1_800_000_000_000 + i]) } };
+  const huge: DaemonState = {
+    ...state(3),
+    replay: { version: 1, entries: Array.from({ length: 6000 }, (_, i) => [`id${i}`, 1_800_000_000_000 + i]) },
+  };
   store.save(huge);
   store.save(state(4));
   assert.deepEqual(store.load(), { kind: 'ok', state: state(4) });
   assert.ok(statSync(store.file).size < 1_000, `cut to the text (${statSync(store.file).size} bytes)`);
   // Grown again after the cut, with multi-byte text: the whole text, byte for byte.
-  const wide: DaemonState = { ...state(5), replay: { version: 1, entries: Array.from({ length: 3000 }, (_, i) => [`id${i}-ü€`, 1_800_000_000_000 + i]) } };
+  const wide: DaemonState = {
+    ...state(5),
+    replay: { version: 1, entries: Array.from({ length: 3000 }, (_, i) => [`id${i}-ü€`, 1_800_000_000_000 + i]) },
+  };
   store.save(wide);
   assert.deepEqual(store.load(), { kind: 'ok', state: wide });
   assert.equal(statSync(store.file).size, Buffer.byteLength(frame(JSON.stringify(wide))), 'no padding past a longer text');
@@ -153,7 +204,10 @@ test('written in place: a shorter state is padded (still one JSON text), a much 
 
 test('a state larger than one write slice: byte for byte, a surrogate pair on the slice boundary kept whole, padding past the buffer', async () => {
   const store = new StateStore(mkdtempSync(join(tmpdir(), 'knockspa-state-')));
-  const withPairAt = (k: number): DaemonState => ({ ...state(6), replay: { version: 1, entries: [[`${'x'.repeat(k)}\u{1F600}tail`, 1_800_000_000_000]] } });
+  const withPairAt = (k: number): DaemonState => ({
+    ...state(6),
+    replay: { version: 1, entries: [[`${'x'.repeat(k)}\u{1F600}tail`, 1_800_000_000_000]] },
+  });
   // The pair's first unit is the slice's last: cut there, it would be written as U+FFFD.
   const k = SLICE_UNITS - 1 - frame(JSON.stringify(withPairAt(0))).indexOf('\u{1F600}');
   const straddling = withPairAt(k);
@@ -161,12 +215,18 @@ test('a state larger than one write slice: byte for byte, a surrogate pair on th
   store.save(straddling);
   assert.deepEqual(store.load(), { kind: 'ok', state: straddling });
   // Several slices of three-byte characters (over 3 MB), then a short state padded over 3 MB.
-  const wide: DaemonState = { ...state(7), replay: { version: 1, entries: Array.from({ length: 20_000 }, (_, i) => [`${'€'.repeat(50)}${i}`, 1_800_000_000_000 + i]) } };
+  const wide: DaemonState = {
+    ...state(7),
+    replay: { version: 1, entries: Array.from({ length: 20_000 }, (_, i) => [`${'€'.repeat(50)}${i}`, 1_800_000_000_000 + i]) },
+  };
   store.save(wide);
   assert.deepEqual(store.load(), { kind: 'ok', state: wide });
   const wideSize = statSync(store.file).size;
   assert.ok(wideSize > 3 * 1024 * 1024, `${wideSize} bytes`);
-  const short: DaemonState = { ...state(8), replay: { version: 1, entries: Array.from({ length: 12_000 }, (_, i) => [`${'€'.repeat(50)}${i}`, 1_800_000_000_000 + i]) } };
+  const short: DaemonState = {
+    ...state(8),
+    replay: { version: 1, entries: Array.from({ length: 12_000 }, (_, i) => [`${'€'.repeat(50)}${i}`, 1_800_000_000_000 + i]) },
+  };
   store.save(short);
   assert.equal(statSync(store.file).size, wideSize, 'padded to the old length, not cut');
   assert.deepEqual(store.load(), { kind: 'ok', state: short });

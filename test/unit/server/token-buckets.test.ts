@@ -7,9 +7,17 @@ test('capacity, then refill at the set rate, never above capacity', () => {
   let now = 0;
   const b = new TokenBuckets({ capacity: 3, refillPerSec: 2, maxKeys: 10, now: () => now });
   const rows: Array<[number, boolean]> = [
-    [0, true], [0, true], [0, true], [0, false], // capacity 3
-    [250, false], [250, true], [0, false], // 0.5 s -> one token
-    [10_000, true], [0, true], [0, true], [0, false], // long idle refills to 3, not 20
+    [0, true],
+    [0, true],
+    [0, true],
+    [0, false], // capacity 3
+    [250, false],
+    [250, true],
+    [0, false], // 0.5 s -> one token
+    [10_000, true],
+    [0, true],
+    [0, true],
+    [0, false], // long idle refills to 3, not 20
   ];
   rows.forEach(([advance, allowed], i) => {
     now += advance;

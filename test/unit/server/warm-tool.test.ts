@@ -62,7 +62,10 @@ test('runTool feeds stdin and returns the output; a failure is a FirewallError w
     assert.equal(err.stderr, 'line 2 failed');
     return true;
   });
-  await assert.rejects(runTool(['/nonexistent/iptables-restore']), (err: unknown) => err instanceof FirewallError && err.exitCode === 'ENOENT');
+  await assert.rejects(
+    runTool(['/nonexistent/iptables-restore']),
+    (err: unknown) => err instanceof FirewallError && err.exitCode === 'ENOENT',
+  );
 });
 
 test('a primed tool is started before the run that uses it; an unprimed one only when run', async () => {
@@ -107,7 +110,9 @@ test('an idle spare does not keep the daemon alive, and ends (reading nothing) w
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-warm-'));
   const argv = standIn(dir);
   const owner = `import(${JSON.stringify(WARM_TOOL_MODULE)}).then((m) => new m.WarmTool(${JSON.stringify(argv)}).prime())`;
-  const exit = await new Promise<number | null>((done) => execFile(NODE, ['-e', owner], { timeout: 20_000 }, (err) => done(err === null ? 0 : (err.code as number | null))));
+  const exit = await new Promise<number | null>((done) =>
+    execFile(NODE, ['-e', owner], { timeout: 20_000 }, (err) => done(err === null ? 0 : (err.code as number | null))),
+  );
   assert.equal(exit, 0, 'the owner exited on its own');
   await waitFor('the spare had started', () => starts(dir) === 1);
   // Its stdin closed with the owner: it read nothing and ended.
@@ -131,6 +136,8 @@ test('out of file descriptors: a failed start is an error for that run, not the 
       process.exit(0);
     });`,
   );
-  const out = await new Promise<string>((done) => execFile('sh', ['-c', 'ulimit -n 64 && exec "$0" "$1"', NODE, script], { timeout: 20_000 }, (_e, stdout) => done(stdout)));
+  const out = await new Promise<string>((done) =>
+    execFile('sh', ['-c', 'ulimit -n 64 && exec "$0" "$1"', NODE, script], { timeout: 20_000 }, (_e, stdout) => done(stdout)),
+  );
   assert.match(out, /^refused FirewallError EMFILE\nalive\n$/);
 });

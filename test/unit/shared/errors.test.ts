@@ -10,7 +10,14 @@ test('usage and config errors are usage errors, by name; others are not', () => 
   const foreign = Object.assign(new Error('x'), { name: 'UsageError' });
   assert.ok(isUsageError(foreign));
   assert.ok(isUsageError(Object.assign(new Error('x'), { name: 'ConfigError' })));
-  for (const other of [new Error('x'), new TypeError('x'), Object.assign(new Error('x'), { name: 'FirewallError' }), 'UsageError', null, undefined])
+  for (const other of [
+    new Error('x'),
+    new TypeError('x'),
+    Object.assign(new Error('x'), { name: 'FirewallError' }),
+    'UsageError',
+    null,
+    undefined,
+  ])
     assert.ok(!isUsageError(other), String(other));
 });
 

@@ -1,0 +1,57 @@
+/**
+ * pcap mode never goes deaf: after a link flap, and after the interface is deleted and re-created,
+ * the daemon logs the lost capture, reopens it and opens for the next knock.
+ */
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+import type { TestNet } from '../lab/netns.js';
+import { runOk, sleep } from '../lab/process.js';
+import { requires } from '../lab/requirements.js';
+import { e2eNet, withScenario } from '../support/e2e.js';
+import { knockOk } from '../support/knockspa.js';
+
+/** Re-creates the lab's veth pair as TestNet.create made it (addresses, up). */
+async function recreateLink(net: TestNet): Promise<void> {
+  await runOk(null, ['ip', 'link', 'add', net.srvIf, 'netns', net.srv, 'type', 'veth', 'peer', 'name', net.cliIf, 'netns', net.cli]);
+  await runOk(null, ['ip', '-n', net.srv, 'addr', 'add', `${net.serverV4}/24`, 'dev', net.srvIf]);
+  await runOk(null, ['ip', '-n', net.srv, 'addr', 'add', `${net.serverV6}/64`, 'dev', net.srvIf, 'nodad']);
+  await runOk(null, ['ip', '-n', net.cli, 'addr', 'add', `${net.clientV4}/24`, 'dev', net.cliIf]);
+  await runOk(null, ['ip', '-n', net.cli, 'addr', 'add', `${net.client2V4}/24`, 'dev', net.cliIf]);
+  await runOk(null, ['ip', '-n', net.srv, 'link', 'set', net.srvIf, 'up']);
+  await runOk(null, ['ip', '-n', net.cli, 'link', 'set', net.cliIf, 'up']);
+}
+
+test('pcap link flap', { timeout: 180_000 }, async (t) => {
+  const net = await e2eNet(t);
+  if (net === null) return;
+  const host = net.serverV4;
+
+  for (const how of ['down, 1 s, up', 'deleted and re-created'] as const) {
+    await t.test(`pcap mode: the interface ${how}: the loss is logged, the capture reopened, the next knock opens`, async (t) => {
+      if (!requires(t, ['pcap'])) return;
+      await withScenario(t, net, { listen: 'pcap' }, async (s) => {
+        const key = s.site.keyPath('alice');
+        let m = s.daemon.mark();
+        await knockOk(net, 'open', ['22'], { host, key, duration: 5 });
+        await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
+
+        m = s.daemon.mark();
+        if (how === 'down, 1 s, up') {
+          await runOk(null, ['ip', '-n', net.srv, 'link', 'set', net.srvIf, 'down']);
+          await sleep(1_000);
+          await runOk(null, ['ip', '-n', net.srv, 'link', 'set', net.srvIf, 'up']);
+        } else {
+          await runOk(null, ['ip', '-n', net.srv, 'link', 'del', net.srvIf]);
+          await sleep(1_000);
+          await recreateLink(net);
+        }
+        const lost = await s.daemon.waitEvent('listener-error', {}, { since: m, timeoutMs: 5_000 });
+        assert.ok(typeof lost.lastPacketAt === 'string', `the loss says when the last packet was seen: ${JSON.stringify(lost)}`);
+        await s.daemon.waitEvent('listener-recovered', {}, { since: m, timeoutMs: 10_000 });
+
+        await knockOk(net, 'open', ['22'], { host, key, duration: 5, allowIp: net.client2V4 });
+        await s.daemon.waitEvent('open', { ip: net.client2V4 }, { since: m, timeoutMs: 5_000 });
+      });
+    });
+  }
+});
