@@ -3,7 +3,6 @@
  * Unknown keys are errors, so a typo cannot silently drop a setting. Paths are relative to the file.
  * @module
  */
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
@@ -19,6 +18,7 @@ import type { Backend } from '../firewall/backend.js';
 import { BACKENDS, DEFAULT_BACKEND } from '../firewall/registry.js';
 import { firewallKeys, readFirewallSettings, type FirewallSettings } from '../firewall/settings.js';
 import { checkFwknopUsers, FWKNOP_USER_KEYS, readUserFormat, type UserFormat } from './fwknop-users.js';
+import { readConfigFile } from './read-config-file.js';
 
 export type ListenMode = 'udp' | 'pcap';
 
@@ -135,17 +135,7 @@ export function validateConfig(file: string, doc: Table, backends: readonly Back
 
 /** Reads, parses and validates a config file; every failure is a ConfigError naming the file. */
 export function loadConfig(path: string): ServerConfig {
-  const file = resolve(path);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(
-      file,
-      '',
-      `cannot read the config file (${(err as NodeJS.ErrnoException).code ?? String(err)}); pass --config FILE`,
-    );
-  }
+  const { file, text } = readConfigFile(path, 'the config file', 'pass --config FILE');
   let doc: Table;
   try {
     doc = parseToml(text);

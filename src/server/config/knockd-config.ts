@@ -4,9 +4,8 @@
  * as `UseSyslog`. Only the syntax is checked here; import-knockd.ts decides what each door means.
  * @module
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { ConfigError } from '../../shared/errors.js';
+import { readConfigFile } from './read-config-file.js';
 
 export interface KnockdValue {
   readonly value: string;
@@ -78,16 +77,6 @@ export function parseKnockdConfig(file: string, text: string): KnockdConfig {
 }
 
 export function loadKnockdConfig(path: string): KnockdConfig {
-  const file = resolve(path);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(
-      file,
-      '',
-      `cannot read the knockd config (${(err as NodeJS.ErrnoException).code ?? String(err)}); pass its path, e.g. /etc/knockd.conf`,
-    );
-  }
+  const { file, text } = readConfigFile(path, 'the knockd config', 'pass its path, e.g. /etc/knockd.conf');
   return parseKnockdConfig(file, text);
 }
