@@ -49,8 +49,17 @@ test('pcap link flap', { timeout: 180_000 }, async (t) => {
         assert.ok(typeof lost.lastPacketAt === 'string', `the loss says when the last packet was seen: ${JSON.stringify(lost)}`);
         await s.daemon.waitEvent('listener-recovered', {}, { since: m, timeoutMs: 10_000 });
 
-        await knockOk(net, 'open', ['22'], { host, key, duration: 5, allowIp: net.client2V4 });
-        await s.daemon.waitEvent('open', { ip: net.client2V4 }, { since: m, timeoutMs: 5_000 });
+        // Right after the link is back a frame can still be lost on the way (the peer's neighbour
+        // entry, the carrier): as a user would, knock again, a fresh packet each time.
+        let opened = false;
+        for (let attempt = 0; attempt < 3 && !opened; attempt++) {
+          await knockOk(net, 'open', ['22'], { host, key, duration: 5, allowIp: net.client2V4 });
+          opened = await s.daemon.waitEvent('open', { ip: net.client2V4 }, { since: m, timeoutMs: 3_000 }).then(
+            () => true,
+            () => false,
+          );
+        }
+        assert.ok(opened, 'a knock after the recovery opens (at most 3 knocks)');
       });
     });
   }
