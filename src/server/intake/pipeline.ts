@@ -45,11 +45,14 @@ export class Pipeline {
     public policy: PipelinePolicy,
   ) {}
 
-  handle({ payload, source }: Datagram): void {
+  handle(datagram: Datagram): void {
+    const { payload, source } = datagram;
     const { formats, users, defaultDurationSec, notBeforeMs } = this.policy;
     const { budget, rejects } = this.opts;
     const screened = formats.screen(payload);
     if (typeof screened === 'string') return rejects.reject(screened, source);
+    // A corrupt frame (pcap) is dropped unlogged and uncounted, as the kernel drops it.
+    if (datagram.intact?.() === false) return;
     if (!budget.admit(source)) return rejects.tally(OVER_BUDGET);
     // Refused daemon-wide, not for anything this source did: not counted against it.
     if (screened.format === 'fwknop' && !this.opts.trials.take(screened.trials, !budget.failedWithin(source, RESERVE_FAILURE_MEMORY_MS))) {

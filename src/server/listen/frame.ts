@@ -2,12 +2,15 @@
  * Captured link-layer frame -> the UDP datagram inside it, for the pcap listener.
  * Pure and total: returns null for anything that is not one complete, unfragmented UDP-over-IP
  * datagram, never throws, and allocates only the result object, the payload view and the source text.
+ * With a HostFilter the checks run cheapest first (MAC, header fields, destination address read in
+ * place); the UDP checksum, which reads every byte, is left to UdpDatagram.intact(), which the
+ * daemon calls only for datagrams that passed its screen and before acting on any.
  * IPv6 extension headers are not walked: such packets are dropped, as the BPF filter
  * "udp dst port N" already does (libpcap only matches Next Header = UDP in the fixed header).
  * @module
  */
 
-import { formatIpv4, formatIpv6 } from '../../protocol/address.js';
+import { formatIpv4, formatIpv6, parseIp } from '../../protocol/address.js';
 
 /** pcap link types (https://www.tcpdump.org/linktypes.html). */
 export const DLT_NULL = 0;
@@ -25,8 +28,33 @@ export const DLT_LINUX_SLL2 = 276;
 export interface HostFilter {
   /** This interface's MAC: Ethernet frames must be unicast to it and not sent from it. */
   readonly mac: Uint8Array | null;
-  /** Is this (formatted) destination one of this host's unicast addresses? */
-  isLocal(address: string): boolean;
+  /** Is the destination at b[at..] (4 bytes, or 16 if v6) one of this host's addresses? Read in place. */
+  isLocalAt(b: Uint8Array, at: number, v6: boolean): boolean;
+}
+
+/** A HostFilter's isLocalAt for these addresses (canonical text): no allocation per call. */
+export function localAddresses(addresses: Iterable<string>): HostFilter['isLocalAt'] {
+  const v4 = new Set<number>();
+  const v6: Uint8Array[] = [];
+  for (const text of addresses) {
+    const ip = parseIp(text);
+    if (ip?.family === 4) v4.add(u32(ip.bytes, 0));
+    else if (ip?.family === 6) v6.push(ip.bytes);
+  }
+  return (b, at, isV6) => {
+    if (!isV6) return v4.has(u32(b, at));
+    for (const a of v6) if (bytesAt(b, at, a)) return true;
+    return false;
+  };
+}
+
+function u32(b: Uint8Array, i: number): number {
+  return (((b[i] as number) << 24) | ((b[i + 1] as number) << 16) | ((b[i + 2] as number) << 8) | (b[i + 3] as number)) >>> 0;
+}
+
+function bytesAt(b: Uint8Array, at: number, a: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) if (b[at + i] !== a[i]) return false;
+  return true;
 }
 
 export interface UdpDatagram {
@@ -36,6 +64,31 @@ export interface UdpDatagram {
   readonly destPort: number;
   /** A view into the frame, not a copy. */
   readonly payload: Uint8Array;
+  /**
+   * The UDP checksum (when parsed with a HostFilter; true without one). Reads the frame: call it
+   * before the frame's buffer is reused, and act on nothing for which it is false.
+   */
+  intact(): boolean;
+}
+
+/** The parse result: keeps where the checksum's inputs are so that intact() can verify it later. */
+class FrameDatagram implements UdpDatagram {
+  constructor(
+    readonly source: string,
+    readonly sourcePort: number,
+    readonly destPort: number,
+    readonly payload: Uint8Array,
+    private readonly frame: Uint8Array,
+    private readonly udpAt: number,
+    private readonly udpLength: number,
+    private readonly sourceAt: number,
+    private readonly v6: boolean,
+    private readonly checked: boolean,
+  ) {}
+
+  intact(): boolean {
+    return !this.checked || udpChecksumOk(this.frame, this.udpAt, this.udpLength, this.sourceAt, this.v6);
+  }
 }
 
 const ETHERTYPE_IPV4 = 0x0800;
@@ -137,9 +190,9 @@ function ipv4(b: Uint8Array, at: number, end: number, h: HostFilter | null): Udp
   if ((u16(b, at + 6) & 0x3fff) !== 0) return null;
   if (b[at + 9] !== PROTO_UDP) return null; // RFC 791 §3.1 Protocol
   if (h !== null) {
+    if (!h.isLocalAt(b, at + 16, false)) return null;
+    if (headerLength > 20 && sourceRouted(b, at + 20, at + headerLength)) return null; // accept_source_route = 0
     if (onesComplementSum(b, at, at + headerLength, 0) !== 0xffff) return null; // RFC 791 Header Checksum
-    if (sourceRouted(b, at + 20, at + headerLength)) return null; // accept_source_route = 0
-    if (!h.isLocal(formatIpv4(b, at + 16))) return null;
   }
   return udp(b, at + headerLength, at + totalLength, at + 12, false, h);
 }
@@ -154,7 +207,7 @@ function ipv6(b: Uint8Array, at: number, end: number, h: HostFilter | null): Udp
   // RFC 4291 §2.5.5.2: IPv4-mapped addresses never appear on the wire; Linux drops them too,
   // so a UDP socket would never see one, and folding it to IPv4 would let IPv6 pose as IPv4.
   if (isV4MappedAt(b, at + 8)) return null;
-  if (h !== null && !h.isLocal(formatIpv6(b, at + 24))) return null;
+  if (h !== null && !h.isLocalAt(b, at + 24, true)) return null;
   return udp(b, at + IPV6_HEADER, at + IPV6_HEADER + payloadLength, at + 8, true, h);
 }
 
@@ -175,13 +228,18 @@ function udp(b: Uint8Array, at: number, end: number, sourceAt: number, v6: boole
   if (udpLength < UDP_HEADER || at + udpLength > end) return null;
   // RFC 8200 §8.1: a zero UDP checksum is invalid over IPv6, and Linux drops such datagrams.
   if (v6 && u16(b, at + 6) === 0) return null;
-  if (h !== null && !udpChecksumOk(b, at, udpLength, sourceAt, v6)) return null;
-  return {
-    source: v6 ? formatIpv6(b, sourceAt) : formatIpv4(b, sourceAt),
-    sourcePort: u16(b, at),
-    destPort: u16(b, at + 2),
-    payload: b.subarray(at + UDP_HEADER, at + udpLength),
-  };
+  return new FrameDatagram(
+    v6 ? formatIpv6(b, sourceAt) : formatIpv4(b, sourceAt),
+    u16(b, at),
+    u16(b, at + 2),
+    b.subarray(at + UDP_HEADER, at + udpLength),
+    b,
+    at,
+    udpLength,
+    sourceAt,
+    v6,
+    h !== null,
+  );
 }
 
 /** RFC 1071 sum of b[from, to) added to `sum`, folded to 16 bits (not complemented). */

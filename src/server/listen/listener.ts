@@ -10,6 +10,11 @@ export interface Datagram {
   /** Source address, canonical text. ::ffff:a.b.c.d stays IPv6: only an IPv4 packet has an IPv4 source. */
   readonly source: string;
   readonly sourcePort: number;
+  /**
+   * pcap: the UDP checksum, which reads every byte, so the daemon checks it only for datagrams that
+   * pass the screen, and before anything else (udp mode: the kernel checked it; absent).
+   */
+  intact?(): boolean;
 }
 
 export interface Listener {

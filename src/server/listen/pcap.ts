@@ -10,7 +10,7 @@ import { endianness, networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { classifyAddress } from '../../protocol/address-class.js';
 import { canonicalIp } from '../../protocol/address.js';
-import { isSupportedLinkType, parseFrame, type HostFilter } from './frame.js';
+import { isSupportedLinkType, localAddresses, parseFrame, type HostFilter } from './frame.js';
 import type { Datagram, Listener } from './listener.js';
 
 /** What we use of node_pcap (it ships no usable types for ESM + dynamic import). */
@@ -65,19 +65,35 @@ export interface PcapListenerOptions {
 /** How long a lost capture is retried (the interface down or gone) before giving up. */
 export const RECOVER_WITHIN_MS = 60_000;
 const HEALTH_EVERY_MS = 1_000;
+const EMPTY_READ_LOOK_MS = 100;
 const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 5_000;
 const IFF_UP = 0x1;
 
+function validName(name: string): boolean {
+  return /^[^/\0]{1,15}$/.test(name) && name !== '.' && name !== '..';
+}
+
 /** The interface's ifindex and whether it is up, from sysfs; null if it does not exist (or sysfs is unreadable). */
 function interfaceState(name: string): { ifindex: number; up: boolean } | null {
-  if (!/^[^/\0]{1,15}$/.test(name) || name === '.' || name === '..') return null;
+  if (!validName(name)) return null;
   try {
     const ifindex = Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8'));
     const flags = Number(readFileSync(`/sys/class/net/${name}/flags`, 'utf8'));
     return { ifindex, up: (flags & IFF_UP) !== 0 };
   } catch {
     return null;
+  }
+}
+
+/** Operationally up (the kernel's IFF_RUNNING: operstate "up", or "unknown" for links without carrier, like lo)? */
+function interfaceRunning(name: string): boolean {
+  if (!validName(name)) return false;
+  try {
+    const operstate = readFileSync(`/sys/class/net/${name}/operstate`, 'utf8').trim();
+    return operstate === 'up' || operstate === 'unknown';
+  } catch {
+    return false;
   }
 }
 
@@ -127,10 +143,12 @@ export class PcapListener implements Listener {
   #health: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
   #lostAt: number | undefined;
+  /** When an empty read last prompted a look at the interface. */
+  #lookedAt = 0;
   #lastPacketAt: number | undefined;
   #closed = false;
   /** This host's addresses and the interface's MAC, refreshed by the health check. */
-  #host: HostFilter = { mac: null, isLocal: () => false };
+  #host: HostFilter = { mac: null, isLocalAt: () => false };
 
   constructor(options: PcapListenerOptions) {
     this.#interface = options.interface;
@@ -203,7 +221,7 @@ export class PcapListener implements Listener {
           mac = Uint8Array.from(info.mac.split(':').map((h) => parseInt(h, 16)));
       }
     }
-    this.#host = { mac, isLocal: (address) => local.has(address) };
+    this.#host = { mac, isLocalAt: localAddresses(local) };
   }
 
   #open(): PcapSession {
@@ -245,6 +263,7 @@ export class PcapListener implements Listener {
       const caplen = little ? packet.header.readUInt32LE(8) : packet.header.readUInt32BE(8);
       const datagram = parseFrame(linkType, packet.buf, caplen, this.#checkHost ? this.#host : undefined);
       // The filter already matched the port; checking again costs nothing and guards the parser.
+      // The daemon calls datagram.intact() (the UDP checksum) after its screen, before this returns.
       if (datagram !== null && datagram.destPort === port) this.#onDatagram(datagram);
     });
     // When the link goes down (or the interface goes away) the capture socket reports an error:
@@ -255,7 +274,13 @@ export class PcapListener implements Listener {
     if (binding !== undefined && session.buf !== undefined && session.header !== undefined) {
       const { buf, header } = session;
       binding.read_callback = () => {
-        if (binding.dispatch(buf, header) === 0 && this.#session === session) this.#checkInterface();
+        if (binding.dispatch(buf, header) !== 0 || this.#session !== session) return;
+        // Reading sysfs costs far more than a frame: at most one look per EMPTY_READ_LOOK_MS (a
+        // skipped one is made by the health check within a second).
+        const now = Date.now();
+        if (now - this.#lookedAt < EMPTY_READ_LOOK_MS) return;
+        this.#lookedAt = now;
+        this.#checkInterface();
       };
     }
     this.#ifindex = state?.ifindex;
@@ -306,11 +331,14 @@ export class PcapListener implements Listener {
       'capture lost; reopening it when the interface is back',
     );
     let delay = RETRY_FIRST_MS;
-    let lastError = `interface "${this.#interface}" is down or gone`;
+    let lastError = `interface "${this.#interface}" is down, without carrier or gone`;
     const attempt = (): void => {
       this.#retry = undefined;
       if (this.#closed) return;
-      if (interfaceState(this.#interface)?.up === true) {
+      // Up is not enough: the carrier (operstate) follows up to a second later, and until then
+      // os.networkInterfaces() leaves the interface out, so the host's addresses on it would be
+      // missing from the refreshed host filter and the first knocks after the recovery dropped.
+      if (interfaceState(this.#interface)?.up === true && interfaceRunning(this.#interface)) {
         try {
           this.#session = this.#open();
           this.#lostAt = undefined;
