@@ -248,3 +248,18 @@ test("pipeline: a fwknop knock becomes a grant under the user's policy; the log 
   assert.deepEqual(fw.calls, ['add 198.18.0.2 tcp/22']);
   await applier.closeAll('shutdown');
 });
+
+test('a datagram that is not intact (pcap: bad UDP checksum) is acted on by nothing, and checked only after the screen', () => {
+  const { pipeline, outcomes } = pipelineOf(config());
+  let checks = 0;
+  const handle = (payload: Uint8Array, intact: boolean): void =>
+    pipeline.handle({ payload, source: '198.18.0.2', sourcePort: 40000, intact: () => (checks++, intact) });
+  handle(sealPacket(ALICE, OPEN_SSH, nonceOf(40)), false);
+  assert.deepEqual(outcomes.seen, [], 'a corrupt knock is dropped, not submitted, not counted');
+  assert.equal(checks, 1);
+  handle(new Uint8Array(10), false);
+  assert.equal(checks, 1, 'junk that fails the screen is never checksummed');
+  assert.equal(outcomes.seen.length, 1, 'and is rejected by the screen as in udp mode');
+  handle(sealPacket(ALICE, OPEN_SSH, nonceOf(41)), true);
+  assert.equal(outcomes.seen.at(-1), 'submitted');
+});
