@@ -12,6 +12,7 @@ import { isIP, type Socket } from 'node:net';
 import { Command, Option } from 'commander';
 import { MAX_DURATION_SEC } from '../protocol/body.js';
 import { UsageError } from '../shared/errors.js';
+import { counted } from '../shared/plural.js';
 import { loadKeyFile } from '../client/key-file.js';
 import { sendKnock } from '../client/knock.js';
 import { KnockWatch } from '../client/knock-watch.js';
@@ -147,7 +148,7 @@ export async function runConnect(host: string, portArg: string, opts: ConnectOpt
           if (result.kind !== 'timeout') break;
           if (attempt < attempts)
             io.log(`${address} port ${port} still shut after ${timeoutSec} s; knocking again (${attempt + 1}/${attempts})`);
-          else io.log(`${address} port ${port} did not open after ${attempts} knocks`);
+          else io.log(`${address} port ${port} did not open after ${counted(attempts, 'knock')}`);
         }
       } finally {
         watch.close();
