@@ -40,7 +40,7 @@ export class KnockWatch {
         });
       } catch (err) {
         this.close();
-        reject(err as Error); // a bad port: dgram throws at once
+        reject(err); // a bad port: dgram throws at once
       }
     });
 
