@@ -14,6 +14,7 @@ import type { PortSpec } from '../protocol/ports.js';
 import { checkAllowIp } from './allow-ip.js';
 import { UsageError } from '../shared/errors.js';
 import { resolveHost, type KnockTarget, type SentKnock } from './knock.js';
+import { sendFailure } from './net-words.js';
 import { sendDatagram } from './udp-send.js';
 import type { FwknopKnockOptions } from './knock-format.js';
 import { secureRandomBytes } from './random.js';
@@ -76,6 +77,8 @@ export async function sendFwknopKnock(
   keys.encKey.fill(0);
   keys.hmacKey.fill(0);
   const packet = new TextEncoder().encode(wire);
-  await sendDatagram(packet, address, family, target.spaPort);
+  await sendDatagram(packet, address, family, target.spaPort).catch((err: unknown) => {
+    throw new Error(sendFailure(address, 'udp', target.spaPort, err));
+  });
   return { address, family, packet, user };
 }

@@ -9,12 +9,16 @@
  * @module
  */
 import { isIP, type Socket } from 'node:net';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { MAX_DURATION_SEC } from '../protocol/body.js';
 import { UsageError } from '../shared/errors.js';
+import { counted } from '../shared/plural.js';
 import { loadKeyFile } from '../client/key-file.js';
-import { KNOCK_HINTS, sendKnock } from '../client/knock.js';
-import { connectWithin } from '../client/probe.js';
+import { sendKnock } from '../client/knock.js';
+import { KnockWatch } from '../client/knock-watch.js';
+import { resolveFailure } from '../client/net-words.js';
+import { probePort, type ProbeResult } from '../client/probe.js';
+import { explainProbe } from '../client/probe-report.js';
 import { getProfile, loadProfiles, type Profile } from '../client/profiles.js';
 import { intOption, resolveTarget, type ServerFlags } from '../client/target.js';
 
@@ -70,9 +74,7 @@ async function candidates(host: string, allowIp: string | null): Promise<Candida
       const { lookup } = await import('node:dns/promises');
       found = (await lookup(host, { all: true })).map((a) => ({ address: a.address, family: a.family as 4 | 6 }));
     } catch (err) {
-      throw new UsageError(
-        `cannot resolve ${host} (${(err as NodeJS.ErrnoException).code ?? String(err)}); check the name, or give an address`,
-      );
+      throw new UsageError(resolveFailure(host, err));
     }
   }
   const firstOfEach = [4, 6]
@@ -118,34 +120,50 @@ export async function runConnect(host: string, portArg: string, opts: ConnectOpt
   const connectHost = profile !== undefined && profile.name === host ? profile.host : host;
   const target = resolveTarget({ ...opts, host: connectHost }, profile);
   const key = loadKeyFile(target.keyFile);
+  let last: { result: Exclude<ProbeResult, { kind: 'open' }>; address: string } | undefined;
   try {
     for (const { address, family } of await candidates(target.host, target.allowIp)) {
-      for (let attempt = 1; attempt <= attempts; attempt++) {
-        await sendKnock(
-          key,
-          { action: 'open', ports: [{ proto: 'tcp', port }], allowIp: target.allowIp, durationSec: duration },
-          { host: address, spaPort: target.spaPort, family },
-          target.serverId,
-        );
-        if (opts.verbose === true)
-          io.log(`knocked udp/${target.spaPort} at ${address} as ${key.user} (attempt ${attempt}); connecting to tcp/${port}`);
-        const connected = await connectWithin(address, port, timeoutSec * 1000);
-        if (connected !== null) {
-          key.secret.fill(0);
-          if (opts.verbose === true) io.log(`connected to ${address} port ${port} after ${connected.ms} ms`);
-          return await relay(connected.socket, io);
+      // One socket per address for the knocks: an ICMP port-unreachable on it means no daemon listens.
+      const watch = new KnockWatch();
+      try {
+        for (let attempt = 1; attempt <= attempts; attempt++) {
+          await sendKnock(
+            key,
+            { action: 'open', ports: [{ proto: 'tcp', port }], allowIp: target.allowIp, durationSec: duration },
+            { host: address, spaPort: target.spaPort, family },
+            target.serverId,
+            watch.send,
+          );
+          if (opts.verbose === true)
+            io.log(`knocked udp/${target.spaPort} at ${address} as ${key.user} (attempt ${attempt}); connecting to tcp/${port}`);
+          const result = await probePort(address, port, timeoutSec * 1000, watch.refused);
+          if (result.kind === 'open') {
+            key.secret.fill(0);
+            watch.close();
+            if (opts.verbose === true) io.log(`connected to ${address} port ${port} after ${result.ms} ms`);
+            return await relay(result.socket, io);
+          }
+          last = { result, address };
+          // A reset, an unreachable or a refused knock is an answer: knocking again changes nothing.
+          if (result.kind !== 'timeout') break;
+          if (attempt < attempts)
+            io.log(`${address} port ${port} still shut after ${timeoutSec} s; knocking again (${attempt + 1}/${attempts})`);
+          else io.log(`${address} port ${port} did not open after ${counted(attempts, 'knock')}`);
         }
-        if (attempt < attempts)
-          io.log(`${address} port ${port} still shut after ${timeoutSec} s; knocking again (${attempt + 1}/${attempts})`);
+      } finally {
+        watch.close();
       }
-      io.log(`${address} port ${port} did not open after ${attempts} knocks`);
+      if (last !== undefined && last.result.kind !== 'timeout')
+        for (const line of explainProbe(last.result, { address, spaPort: target.spaPort, port, waitedSec: timeoutSec })) io.log(line);
     }
   } finally {
     key.secret.fill(0);
   }
-  io.log('gave up. Likely causes:');
-  for (const hint of KNOCK_HINTS) io.log(`  - ${hint}`);
-  io.log('  The server log names the reason for every refused knock; `knockspa doctor --client` checks this side.');
+  if (last === undefined || last.result.kind !== 'timeout') return 1;
+  io.log('gave up.');
+  for (const line of explainProbe(last.result, { address: last.address, spaPort: target.spaPort, port, waitedSec: timeoutSec }))
+    io.log(line);
+  io.log('  `knockspa doctor --client` checks this side.');
   return 1;
 }
 
@@ -163,8 +181,8 @@ export function command(): Command {
     .option('--allow-ip <ip>', 'open for this address instead of the one the packet comes from (connects over its address family)')
     .option('--server-id <id>', "server identity to name in the packet (default: the key file's)")
     .option('--duration <s>', "seconds the port stays open for new connections (default: the server's); the session outlives it")
-    .option('--attempts <n>', 'knocks to send per address before giving up', '3')
-    .option('--timeout <s>', 'seconds to wait for the port after each knock', '3')
+    .addOption(new Option('--attempts <n>', 'knocks to send per address before giving up').default('3', '3'))
+    .addOption(new Option('--timeout <s>', 'seconds to wait for the port after each knock').default('3', '3'))
     .option('--verbose', 'say on stderr what was sent and when it connected')
     .addHelpText(
       'after',

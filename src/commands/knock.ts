@@ -11,8 +11,10 @@ import { formatPortSpec, parsePortSpec, type PortSpec } from '../protocol/ports.
 import { UsageError } from '../shared/errors.js';
 import { loadKeyFile } from '../client/key-file.js';
 import { knockFormat } from '../client/knock-format.js';
-import { KNOCK_HINTS, sendKnock } from '../client/knock.js';
-import { waitForPort } from '../client/probe.js';
+import { sendKnock } from '../client/knock.js';
+import { KnockWatch } from '../client/knock-watch.js';
+import { probePort } from '../client/probe.js';
+import { explainProbe } from '../client/probe-report.js';
 import { exitAfterOutput, printLine } from '../client/stdout.js';
 import { getProfile } from '../client/profiles.js';
 import { intOption, resolveServer, resolveTarget, splitProfileArg, type ServerFlags } from '../client/target.js';
@@ -56,6 +58,12 @@ export async function runKnock(
   const duration = intOption(opts.duration, '--duration', 1, MAX_DURATION_SEC);
   if (action === 'close' && duration !== undefined) throw new UsageError('--duration: a close knock has none');
   const waitTimeout = intOption(opts.waitTimeout, '--wait-timeout', 1, 600) ?? 10;
+  const probing = opts.wait === true && action === 'open';
+  // Before sending: a knock sent and then refused for a usage mistake would still open the ports.
+  const tcp = ports.filter((p) => p.proto === 'tcp');
+  if (probing && tcp.length === 0) throw new UsageError('--wait probes TCP ports; this knock has none (drop --wait for udp ports)');
+  // With --wait the knock's socket stays open to hear an ICMP port-unreachable (no daemon listening).
+  const watch = probing ? new KnockWatch() : undefined;
   let sent: { address: string; packet: Uint8Array; user: string };
   let allowIp: string | null;
   let spaPort: number;
@@ -77,7 +85,13 @@ export async function runKnock(
     const key = loadKeyFile(target.keyFile);
     ({ allowIp, spaPort } = target);
     sent = {
-      ...(await sendKnock(key, { action, ports, allowIp, durationSec: duration ?? 0 }, { host: target.host, spaPort }, target.serverId)),
+      ...(await sendKnock(
+        key,
+        { action, ports, allowIp, durationSec: duration ?? 0 },
+        { host: target.host, spaPort },
+        target.serverId,
+        watch?.send,
+      )),
       user: key.user,
     };
     key.secret.fill(0);
@@ -85,20 +99,22 @@ export async function runKnock(
   if (opts.dumpPacket !== undefined) writeFileSync(opts.dumpPacket, sent.packet, { mode: 0o600 });
   const what = ports.map(formatPortSpec).join(' ');
   const forWhom = allowIp ?? "this machine's address as the server sees it";
-  const howLong = action === 'open' ? `, ${duration === undefined ? "the server's default time" : `${duration} s`}` : '';
+  const howLong =
+    action === 'open' ? `, ${duration === undefined ? "the server's default time" : `asked ${duration} s (the server may cap it)`}` : '';
   print(`sent ${action} ${what} for ${forWhom}${howLong} to ${sent.address} udp/${spaPort} as ${sent.user}`);
-  if (opts.wait !== true || action === 'close') return 0;
-  const tcp = ports.filter((p) => p.proto === 'tcp');
-  if (tcp.length === 0) throw new UsageError('--wait probes TCP ports; this knock has none');
-  for (const { port } of tcp) {
-    const ms = await waitForPort(sent.address, port, waitTimeout * 1000);
-    if (ms === null) {
-      print(`tcp/${port} did not answer within ${waitTimeout} s. Likely causes:`);
-      for (const hint of KNOCK_HINTS) print(`  - ${hint}`);
-      print('  The server log names the reason for every refused knock.');
-      return 1;
+  if (watch === undefined) return 0;
+  try {
+    for (const { port } of tcp) {
+      const result = await probePort(sent.address, port, waitTimeout * 1000, watch.refused);
+      if (result.kind !== 'open') {
+        for (const line of explainProbe(result, { address: sent.address, spaPort, port, waitedSec: waitTimeout })) print(line);
+        return 1;
+      }
+      result.socket.destroy();
+      print(`tcp/${port} open after ${result.ms} ms`);
     }
-    print(`tcp/${port} open after ${ms} ms`);
+  } finally {
+    watch.close();
   }
   return 0;
 }
@@ -120,22 +136,28 @@ export function command(name: Action): Command {
     .option('--host <host>', "the server (name or address); default: the profile's")
     .option('--key <file>', "key file (default: the profile's, $KNOCKSPA_KEY, or the only *.key in ./keys)")
     .option('--spa-port <n>', "the server's SPA port (default: the profile's, or 62201)")
-    .option('--allow-ip <ip>', 'open for this address instead of the one the packet comes from')
+    .option(
+      '--allow-ip <ip>',
+      name === 'open'
+        ? 'open for this address instead of the one the packet comes from'
+        : 'close what was opened for this address (open --allow-ip)',
+    )
     .option('--server-id <id>', "server identity to name in the packet (default: the key file's)")
-    .option('--format <format>', 'packet format: knockspa (default), or fwknop to knock a fwknopd (open only; a profile may set it)')
-    .option('--fwknop-key-base64 <key>', 'with --format fwknop: KEY_BASE64 from fwknop --key-gen')
-    .option('--fwknop-hmac-key-base64 <key>', 'with --format fwknop: HMAC_KEY_BASE64 from fwknop --key-gen')
-    .option('--fwknop-user <name>', 'with --format fwknop: the user name field (default: your login name)')
     .addOption(new Option('--dump-packet <file>', 'also write the exact bytes sent to this file').hideHelp())
     .addHelpText(
       'after',
       `\nA first argument that is not a port (22, tcp/22, udp/53) names a profile; flags override the profile.\n\nExamples:\n  ${example}\n  knockspa ${name} myserver`,
     );
   if (name === 'open') {
+    // Options a close knock cannot use are not offered on close (nor shown in its --help).
     cmd
+      .option('--format <format>', 'packet format: knockspa (default), or fwknop to knock a fwknopd (a profile may set it)')
+      .option('--fwknop-key-base64 <key>', 'with --format fwknop: KEY_BASE64 from fwknop --key-gen')
+      .option('--fwknop-hmac-key-base64 <key>', 'with --format fwknop: HMAC_KEY_BASE64 from fwknop --key-gen')
+      .option('--fwknop-user <name>', 'with --format fwknop: the user name field (default: your login name)')
       .option('--duration <s>', "seconds to keep it open (default: the server's default_duration)")
       .option('--wait', 'then probe the TCP port(s) until they connect')
-      .option('--wait-timeout <s>', 'give up waiting after this many seconds', '10');
+      .addOption(new Option('--wait-timeout <s>', 'give up waiting after this many seconds').default('10', '10'));
   }
   return cmd.action(async (ports: string[], opts: KnockOptions) => {
     // The knock is out and every line written: end now rather than wait for Node to wind down.

@@ -8,6 +8,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { ConfigError, UsageError } from '../shared/errors.js';
+import { tomlKey } from '../shared/toml-key.js';
 import { findKeyFile } from '../client/key-file.js';
 import { loadProfiles, profilesFile, type Profile } from '../client/profiles.js';
 import { KeyFileError, parseKeyFile } from '../protocol/keyfile.js';
@@ -73,7 +74,7 @@ async function profileFindings(profile: Profile, env: NodeJS.ProcessEnv): Promis
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     return [
-      fail(`${via} has no key: ${err.message}`, `set key = "FILE" in [servers.${profile.name}]`),
+      fail(`${via} has no key: ${err.message}`, `set key = "FILE" in [servers.${tomlKey(profile.name)}]`),
       ...(await hostFindings(profile.host, via)),
     ];
   }
@@ -102,7 +103,9 @@ export async function clientDoctor(opts: ClientDoctorOptions, env: NodeJS.Proces
   if (opts.profile !== undefined) {
     const profile = profiles.get(opts.profile);
     if (profile === undefined)
-      findings.push(fail(`no profile ${opts.profile} in ${file}`, `add [servers.${opts.profile}] with host = "..." and key = "..."`));
+      findings.push(
+        fail(`no profile ${opts.profile} in ${file}`, `add [servers.${tomlKey(opts.profile)}] with host = "..." and key = "..."`),
+      );
     else findings.push(...(await profileFindings(profile, env)));
   } else if (opts.key !== undefined || profiles.size === 0) {
     try {

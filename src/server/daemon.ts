@@ -101,6 +101,7 @@ function buildPolicy(
 /** Checks config, keys and firewall access without starting or changing anything; throws on the first problem. */
 export async function checkServer(path: string, log: Logger): Promise<{ config: ServerConfig; firewall: string }> {
   const config = loadConfig(path);
+  loadKeys(config, { wrongServer: 'error' });
   buildPolicy(config, new ReplayGuard(config.replayCapacity), 0, log);
   const firewall = await makeFirewall(config, log).check(protectedBy(config)).catch(asConfigError(config.file));
   return { config, firewall };

@@ -3,6 +3,7 @@
  * @module
  */
 import { ConfigError } from '../shared/errors.js';
+import { counted } from '../shared/plural.js';
 import { DEFAULT_CONFIG_PATH } from './config/config.js';
 import { checkServer, startDaemon, type RunningDaemon } from './daemon.js';
 import { FirewallError } from './firewall/firewall.js';
@@ -22,7 +23,7 @@ export async function runServer(opts: ServerCommandOptions): Promise<number> {
     if (opts.check === true) {
       const { config, firewall } = await checkServer(path, log);
       process.stdout.write(
-        `${config.file}: ok (${config.users.size} users, firewall ${config.firewall}, listen ${config.listen} port ${config.port})\n${firewall}\n`,
+        `${config.file}: ok (${counted(config.users.size, 'user')}, firewall ${config.firewall}, listen ${config.listen} port ${config.port})\n${firewall}\n`,
       );
       return 0;
     }
@@ -50,8 +51,10 @@ export async function runServer(opts: ServerCommandOptions): Promise<number> {
     else if (reloadAsked) daemon.reload();
     return await daemon.done;
   } catch (err) {
+    // --check and --remove-firewall report to the person at the terminal: one line, not JSON too.
+    const oneOff = opts.check === true || opts.removeFirewall === true;
     if (err instanceof ConfigError) {
-      log.error({ event: 'config-error', message: err.message }, 'invalid configuration');
+      if (!oneOff) log.error({ event: 'config-error', message: err.message }, 'invalid configuration');
       process.stderr.write(`knockspa: ${err.message}\n`);
       return 2;
     }
@@ -60,7 +63,7 @@ export async function runServer(opts: ServerCommandOptions): Promise<number> {
       err instanceof FirewallError
         ? `firewall unusable: ${err.message}${denied ? ' (run as root, or try the config with firewall = "dry-run")' : ''}`
         : (err as Error).message;
-    log.error({ event: 'fatal', message }, 'cannot start');
+    if (!oneOff) log.error({ event: 'fatal', message }, 'cannot start');
     process.stderr.write(`knockspa: ${message}\n`);
     return 1;
   }

@@ -40,6 +40,11 @@ export class FwknopKeyring {
     return entry;
   }
 
+  /** Each user's encryption key, for the one check that needs each user's encryption key (an unsigned packet). */
+  encKeys(): readonly Uint8Array[] {
+    return this.list.map((e) => e.encKey);
+  }
+
   /**
    * The user whose HMAC-SHA256 over `head` ‖ `body` equals `tag`, trying every key in turn; each
    * comparison is constant time. Stops at the first match: only the position of a valid key

@@ -56,8 +56,11 @@ export type FwknopVerifyResult = FwknopVerified | FwknopRejectReason;
 
 /** A packet that passed the shape checks: its tag and the text the tag covers. */
 export interface FwknopScreened {
-  readonly tag: Uint8Array;
+  /** null: the last characters cannot be a tag; the packet may have been sent with no HMAC. */
+  readonly tag: Uint8Array | null;
   readonly data: Uint8Array;
+  /** The whole packet: all of it is ciphertext if the sender added no HMAC. */
+  readonly packet?: Uint8Array;
 }
 
 export interface FwknopVerifierOptions {
@@ -99,8 +102,7 @@ export class FwknopVerifier {
     for (const b of packet) if (!isBase64Byte(b)) return 'fwknop-bad-base64';
     if (startsWith(packet, PREFIX_BYTES)) return 'fwknop-bad-prefix';
     const tag = decodeBase64(ascii(packet.subarray(packet.length - HMAC_B64_LENGTH)));
-    if (tag === null) return 'fwknop-bad-base64';
-    return { tag, data: packet.subarray(0, packet.length - HMAC_B64_LENGTH) };
+    return { tag, data: packet.subarray(0, packet.length - HMAC_B64_LENGTH), packet };
   }
 
   /** HMAC trials a screened packet costs: every fwknop user is a candidate. */
@@ -113,11 +115,29 @@ export class FwknopVerifier {
     return typeof screened === 'string' ? screened : this.authenticate(screened, nowMs);
   }
 
+  /**
+   * Whether the whole packet is a message sealed with some user's encryption key and no HMAC (fwknop
+   * without --hmac-key): worth its own reason, since the fix is on the client. Never accepted.
+   */
+  private unsigned(packet: Uint8Array): boolean {
+    const sealed = decodeBase64(SALTED_PREFIX_B64 + ascii(packet));
+    if (sealed === null) return false;
+    for (const encKey of this.keyring.encKeys()) {
+      const plain = decryptSalted(encKey, sealed);
+      if (typeof plain === 'string') continue;
+      const fields = isPrintableAscii(plain) ? decodeMessage(ascii(plain)) : 'fwknop-bad-encoding';
+      plain.fill(0);
+      if (typeof fields !== 'string') return true;
+    }
+    return false;
+  }
+
   /** Steps 2-5 for a packet that passed {@link screen}, with what it returned. */
-  authenticate({ tag, data }: FwknopScreened, nowMs: number): FwknopVerifyResult {
-    // 2. Whose HMAC key signed prefix ‖ data?
+  authenticate({ tag, data, packet }: FwknopScreened, nowMs: number): FwknopVerifyResult {
+    // 2. Whose HMAC key signed prefix ‖ data? (No tag: was it sent with no HMAC at all?)
+    if (tag === null) return packet !== undefined && this.unsigned(packet) ? 'fwknop-no-mac' : 'fwknop-bad-base64';
     const entry = this.keyring.findByMac(tag, PREFIX_BYTES, data);
-    if (entry === undefined) return 'fwknop-bad-mac';
+    if (entry === undefined) return packet !== undefined && this.unsigned(packet) ? 'fwknop-no-mac' : 'fwknop-bad-mac';
     // 3. Decrypt and parse strictly.
     const sealed = decodeBase64(SALTED_PREFIX_B64 + ascii(data));
     if (sealed === null) return 'fwknop-bad-base64';

@@ -9,6 +9,7 @@ export const FWKNOP_REJECT_REASONS = [
   'fwknop-bad-prefix',
   'fwknop-unknown-key',
   'fwknop-rate-limited',
+  'fwknop-no-mac',
   'fwknop-bad-mac',
   'fwknop-bad-ciphertext',
   'fwknop-bad-padding',

@@ -70,7 +70,7 @@ export const MAX_KEY_FILE_BYTES = 4096;
  * Reads one key file: the daemon's own regular file, which only it can read (own-files.ts); a
  * link, FIFO or oversized file is refused without blocking or reading it.
  */
-export function readKeyFile(file: string, configFile: string, configKey: string): UserKey {
+export function readKeyFile(file: string, configFile: string, configKey: string, serverId?: string): UserKey {
   let text: string;
   try {
     text = readOwnFile(file, { secret: true, maxBytes: MAX_KEY_FILE_BYTES });
@@ -82,7 +82,7 @@ export function readKeyFile(file: string, configFile: string, configKey: string)
     throw new ConfigError(
       configFile,
       configKey,
-      `expected key file ${file} (${code}); make it with: knockspa keygen --user ${configKey.split('.')[1] ?? 'NAME'} --out DIR`,
+      `expected key file ${file} (${code}); make it with: knockspa keygen --user ${configKey.split('.')[1] ?? 'NAME'} --server-id ${serverId ?? 'SERVER_ID'} --out DIR`,
     );
   }
   try {
@@ -94,8 +94,12 @@ export function readKeyFile(file: string, configFile: string, configKey: string)
 }
 
 /** Reads one of `user`'s key files and checks that it names that user; the key's server id may differ (a warning). */
-export function readUserKey(config: Pick<ServerConfig, 'file'>, user: string, file: string): UserKey {
-  const key = readKeyFile(file, config.file, `users.${user}`);
+export function readUserKey(
+  config: Pick<ServerConfig, 'file'> & Partial<Pick<ServerConfig, 'serverId'>>,
+  user: string,
+  file: string,
+): UserKey {
+  const key = readKeyFile(file, config.file, `users.${user}`, config.serverId);
   if (key.user !== user) {
     key.secret.fill(0);
     throw new ConfigError(config.file, `users.${user}`, `key file ${file} belongs to user "${key.user}", expected "${user}"`);
@@ -109,6 +113,8 @@ export interface LoadKeysOptions {
    * and no key (reload: deleting the files is how a user is revoked, so it must take effect).
    */
   readonly missing?: 'error' | 'revoke';
+  /** A key bound to another server id: a warning (the daemon) or an error (`server --check`: every knock with it fails). */
+  readonly wrongServer?: 'warn' | 'error';
 }
 
 export function loadKeys(config: ServerConfig, opts: LoadKeysOptions = {}): LoadedKeys {
@@ -122,7 +128,7 @@ export function loadKeys(config: ServerConfig, opts: LoadKeysOptions = {}): Load
         throw new ConfigError(
           config.file,
           configKey,
-          `expected key file ${expected} (ENOENT; or ${user}.LABEL.key after a rotation); make it with: knockspa keygen --user ${user} --out ${config.keysDir}`,
+          `expected key file ${expected} (ENOENT; or ${user}.LABEL.key after a rotation); make it with: knockspa keygen --user ${user} --server-id ${config.serverId} --out ${config.keysDir}`,
         );
       warnings.push(
         `no key file for user ${user} in ${config.keysDir}: ${user} cannot knock until one is added (remove [users.${user}] if ${user} is revoked)`,
@@ -131,6 +137,14 @@ export function loadKeys(config: ServerConfig, opts: LoadKeysOptions = {}): Load
     }
     for (const file of files) {
       const key = readUserKey(config, user, file);
+      if (key.serverId !== config.serverId && opts.wrongServer === 'error') {
+        key.secret.fill(0);
+        throw new ConfigError(
+          config.file,
+          configKey,
+          `key file ${file} is bound to server id "${key.serverId}" but server_id is "${config.serverId}": every knock made with it is refused as wrong-server; make ${user} a key for this server: knockspa keygen --user ${user} --rotate --server-id ${config.serverId} --out ${config.keysDir}`,
+        );
+      }
       if (key.serverId !== config.serverId)
         warnings.push(
           `key file ${file} is bound to server id "${key.serverId}" but server_id is "${config.serverId}": knocks made with it are refused as wrong-server`,
@@ -141,7 +155,7 @@ export function loadKeys(config: ServerConfig, opts: LoadKeysOptions = {}): Load
         throw new ConfigError(
           config.file,
           configKey,
-          `key file ${file}: key id ${bytesToHex(key.keyId)} is already in use by another key file; make a new key with: knockspa keygen --user ${user} --rotate --out ${config.keysDir}`,
+          `key file ${file}: key id ${bytesToHex(key.keyId)} is already in use by another key file; make a new key with: knockspa keygen --user ${user} --rotate --server-id ${config.serverId} --out ${config.keysDir}`,
         );
       } finally {
         key.secret.fill(0);

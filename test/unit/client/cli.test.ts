@@ -184,7 +184,18 @@ test('server: a bad config exits 2 naming file and key; --check on a good dry-ru
   writeFileSync(config, 'firewall = "dry-run"\nserver_id = "srv.test"\n[users.alice]\nports = ["22"]\n');
   const ok = await knockspa(['server', '--config', config, '--check'], dir);
   assert.equal(ok.code, 0, ok.stderr);
-  assert.match(ok.stdout, /ok \(1 users, firewall dry-run/);
+  assert.match(ok.stdout, /ok \(1 user, firewall dry-run/);
+  // A one-off check reports an error once, as text on stderr, not also as a JSON log line.
+  writeFileSync(config, 'firewall = "dry-run"\nserver_id = "srv.test"\nport = 70000\n[users.alice]\nports = ["22"]\n');
+  const badCheck = await knockspa(['server', '--config', config, '--check'], dir);
+  assert.equal(badCheck.code, 2);
+  assert.equal(badCheck.stdout, '', 'no JSON log line');
+  assert.equal(badCheck.stderr.match(/expected an integer from 1 to 65535/g)?.length, 1);
+  // A key bound to another server id: every knock with it would be wrong-server, so --check fails.
+  writeFileSync(config, 'firewall = "dry-run"\nserver_id = "other.test"\n[users.alice]\nports = ["22"]\n');
+  const wrong = await knockspa(['server', '--config', config, '--check'], dir);
+  assert.equal(wrong.code, 2, wrong.stdout);
+  assert.match(wrong.stderr, /bound to server id "srv\.test" but server_id is "other\.test".*--server-id other\.test/);
 });
 
 test("open PROFILE uses the profile's host, SPA port, key and ports; flags and extra ports override it", async () => {
@@ -207,7 +218,7 @@ test("open PROFILE uses the profile's host, SPA port, key and ports; flags and e
     env,
   );
   assert.equal(overridden.code, 0, overridden.stderr);
-  assert.equal(overridden.stdout, 'sent open tcp/443 for 198.18.0.4, 5 s to 127.0.0.1 udp/9 as bob\n');
+  assert.equal(overridden.stdout, 'sent open tcp/443 for 198.18.0.4, asked 5 s (the server may cap it) to 127.0.0.1 udp/9 as bob\n');
   const closed = await knockspa(['close', 'myserver'], dir, env);
   assert.match(closed.stdout, /^sent close tcp\/22 udp\/53 for 198\.18\.0\.3 to 127\.0\.0\.1 udp\/9 as alice$/m);
 
@@ -277,6 +288,16 @@ test('--help of connect, doctor and import-knockd shows an example', async () =>
   assert.match((await knockspa(['connect', '--help'])).stdout, /ProxyCommand knockspa connect %h %p/);
 });
 
+test('close --help offers only what close can use; numeric defaults are shown without quotes', async () => {
+  const close = (await knockspa(['close', '--help'])).stdout;
+  assert.doesNotMatch(close, /--fwknop|--format|--duration|--wait/);
+  assert.match(close, /--allow-ip/, 'a close for an address opened with open --allow-ip');
+  const help = (await knockspa(['open', '--help'])).stdout + (await knockspa(['connect', '--help'])).stdout;
+  assert.doesNotMatch(help, /default: "/);
+  assert.match(help.replace(/\s+/g, ' '), /give up waiting after this many seconds \(default: 10\)/);
+  assert.match(help.replace(/\s+/g, ' '), /before giving up \(default: 3\)/);
+});
+
 test('open --format fwknop: usage errors say what to do and never print a key', async () => {
   const key = Buffer.alloc(32, 1).toString('base64');
   const hmac = Buffer.alloc(64, 2).toString('base64');
@@ -285,7 +306,8 @@ test('open --format fwknop: usage errors say what to do and never print a key', 
     [['open', '22', '--host', '127.0.0.1', '--format', 'gpg'], /--format: expected knockspa or fwknop, got "gpg"/],
     [['open', '22', '--host', '127.0.0.1', '--fwknop-key-base64', key], /--fwknop-key-base64 is for fwknop packets; add --format fwknop/],
     [['open', '22', ...fw], /pass --fwknop-key-base64 and --fwknop-hmac-key-base64/],
-    [['close', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac], /fwknop has no close message/],
+    // close has no fwknop options at all: fwknop has no close message.
+    [['close', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac], /unknown option '--format'/],
     [
       ['open', '22', ...fw, '--fwknop-key-base64', key, '--fwknop-hmac-key-base64', hmac, '--key', 'a.key'],
       /--key and --server-id are for knockspa packets/,
@@ -348,7 +370,10 @@ test('open --format fwknop sends one fwknop packet that our fwknop verifier acce
       'tester',
     ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /sent open tcp\/22 udp\/53 for 198\.51\.100\.7, 90 s to 127\.0\.0\.1 udp\/\d+ as tester/);
+    assert.match(
+      r.stdout,
+      /sent open tcp\/22 udp\/53 for 198\.51\.100\.7, asked 90 s \(the server may cap it\) to 127\.0\.0\.1 udp\/\d+ as tester/,
+    );
     const packet = new Uint8Array(await received);
     const ring = new FwknopKeyring();
     ring.add('carol', keys);
