@@ -40,7 +40,8 @@ export function conflictFix(c: Conflict, ownDrops: boolean): string {
   const ipt = c.family === 4 ? 'iptables' : 'ip6tables';
   const nft = /^nft (\S+) (\S+) (\S+) rule handle (\d+)$/.exec(c.by);
   if (c.by.startsWith('-A ')) return `delete it (${ipt} -D ${c.by.slice(3)}) or accept ${c.port} before it; ${rest}`;
-  if (nft !== null) return `delete it (nft delete rule ${nft[1]} ${nft[2]} ${nft[3]} handle ${nft[4]}) or accept ${c.port} before it; ${rest}`;
+  if (nft !== null)
+    return `delete it (nft delete rule ${nft[1]} ${nft[2]} ${nft[3]} handle ${nft[4]}) or accept ${c.port} before it; ${rest}`;
   if (/policy DROP$/.test(c.by)) return `accept ${c.port} in that chain, or set its policy to accept; ${rest}`;
   return `check from a knocking machine that ${c.port} opens after a knock`;
 }

@@ -160,7 +160,11 @@ export function withOwnChain(chains: ReadonlyMap<string, Chain>, position: numbe
   if (chains.has(CHAIN)) return out;
   out.set(CHAIN, { name: CHAIN, rules: [GRANT_RULE] });
   const input = chains.get('INPUT') ?? { name: 'INPUT', policy: 'accept', rules: [] };
-  const jump: Rule = { text: `-A INPUT -j ${CHAIN} (added when the daemon starts)`, match: () => 'yes', target: { kind: 'jump', chain: CHAIN } };
+  const jump: Rule = {
+    text: `-A INPUT -j ${CHAIN} (added when the daemon starts)`,
+    match: () => 'yes',
+    target: { kind: 'jump', chain: CHAIN },
+  };
   const rules = [...input.rules];
   rules.splice(Math.max(0, Math.min(position - 1, rules.length)), 0, jump);
   out.set('INPUT', { ...input, rules });

@@ -89,7 +89,8 @@ function concatPart(part: unknown): ((p: Probe, v: unknown) => boolean | undefin
   if (payload.field === 'saddr') return payload.protocol === 'ip' ? 'saddr4' : payload.protocol === 'ip6' ? 'saddr6' : undefined;
   if (payload.field !== 'dport') return undefined;
   if (payload.protocol === 'th') return (p, v) => contains(v, p.port);
-  if (payload.protocol === 'tcp' || payload.protocol === 'udp') return (p, v) => (p.proto !== payload.protocol ? false : contains(v, p.port));
+  if (payload.protocol === 'tcp' || payload.protocol === 'udp')
+    return (p, v) => (p.proto !== payload.protocol ? false : contains(v, p.port));
   return undefined;
 }
 

@@ -72,7 +72,10 @@ export async function rulesetFindings(config: ServerConfig): Promise<Finding[]> 
         findings.push(
           c.kind === 'drop'
             ? fail(`a knock cannot open ${c.port} for ${ipv}: ${c.by} drops it even for a granted address`, conflictFix(c, ownDrops))
-            : warn(`cannot tell whether a knock opens ${c.port} for ${ipv}: ${c.by} uses matches this check does not model`, conflictFix(c, ownDrops)),
+            : warn(
+                `cannot tell whether a knock opens ${c.port} for ${ipv}: ${c.by} uses matches this check does not model`,
+                conflictFix(c, ownDrops),
+              ),
         );
       const opened = ports.filter((p) => !conflicts.some((c) => c.port === formatPortSpec(p))).map(formatPortSpec);
       if (opened.length > 0) findings.push(ok(`a knock opens ${opened.join(', ')} for ${ipv}: no other table drops what knockspa grants`));
