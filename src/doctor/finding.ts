@@ -16,9 +16,12 @@ export const ok = (what: string): Finding => ({ status: 'ok', what });
 export const warn = (what: string, fix: string): Finding => ({ status: 'warn', what, fix });
 export const fail = (what: string, fix: string): Finding => ({ status: 'fail', what, fix });
 
+/** A tool's multi-line message folded: one finding is one line, always. */
+const fold = (text: string): string => text.replace(/\s*\n\s*/g, ' ');
+
 export function formatFinding(f: Finding): string {
-  const line = `${f.status.padEnd(4)}  ${f.what}`;
-  return f.fix === undefined || f.fix === '' ? line : `${line}  — ${f.fix}`;
+  const line = `${f.status.padEnd(4)}  ${fold(f.what)}`;
+  return f.fix === undefined || f.fix === '' ? line : `${line}  — ${fold(f.fix)}`;
 }
 
 /** Prints every finding and returns the exit code: 1 if any failed. */

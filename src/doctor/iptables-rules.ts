@@ -1,9 +1,11 @@
 /**
  * `iptables -S` / `ip6tables -S` output as chains for the evaluator in ruleset.ts. Models the
  * matches base rulesets use (-p, -s, -i lo, --dport(s), conntrack/state, --syn); any other match
- * makes a rule a "maybe". Pure: no I/O.
+ * makes a rule a "maybe". knockspa's own chain KNOCKSPA holds, for a granted probe, the rule the
+ * daemon adds for the knocking address. Pure: no I/O.
  * @module
  */
+import { CHAIN } from '../server/firewall/iptables.js';
 import { all, negate, portIn, type Chain, type Probe, type Rule, type Target, type Tri } from './ruleset.js';
 
 /** Splits a rule line into words; "double quoted" words (comments) may hold spaces and \" escapes. */
@@ -145,6 +147,30 @@ function parseRule(text: string, words: readonly string[], userChains: ReadonlyS
   return { text, target, match: (p) => all(matchers.map((m) => m(p))) };
 }
 
+/** The rule the daemon adds to KNOCKSPA for a knock (`-s IP -p PROTO --dport PORT -j ACCEPT`). */
+export const GRANT_RULE: Rule = {
+  text: `-A ${CHAIN} -s KNOCKING-ADDRESS -j ACCEPT (the rule a knock adds)`,
+  match: (p) => (p.granted === true ? 'yes' : 'no'),
+  target: { kind: 'accept' },
+};
+
+/** As the daemon's setup leaves it: KNOCKSPA (with a grant) and INPUT's jump to it at `position`, if missing. */
+export function withOwnChain(chains: ReadonlyMap<string, Chain>, position: number): Map<string, Chain> {
+  const out = new Map(chains);
+  if (chains.has(CHAIN)) return out;
+  out.set(CHAIN, { name: CHAIN, rules: [GRANT_RULE] });
+  const input = chains.get('INPUT') ?? { name: 'INPUT', policy: 'accept', rules: [] };
+  const jump: Rule = {
+    text: `-A INPUT -j ${CHAIN} (added when the daemon starts)`,
+    match: () => 'yes',
+    target: { kind: 'jump', chain: CHAIN },
+  };
+  const rules = [...input.rules];
+  rules.splice(Math.max(0, Math.min(position - 1, rules.length)), 0, jump);
+  out.set('INPUT', { ...input, rules });
+  return out;
+}
+
 /** Parses the output of `iptables -S` (all chains of the filter table, or one chain). */
 export function parseIptables(text: string): Map<string, Chain> {
   const lines = text
@@ -171,7 +197,8 @@ export function parseIptables(text: string): Map<string, Chain> {
   const chains = new Map<string, Chain>();
   for (const name of new Set([...userChains, ...policies.keys(), ...rules.keys()])) {
     const policy = policies.get(name);
-    chains.set(name, { name, rules: rules.get(name) ?? [], ...(policy === undefined ? {} : { policy }) });
+    const own = name === CHAIN ? [GRANT_RULE] : [];
+    chains.set(name, { name, rules: [...own, ...(rules.get(name) ?? [])], ...(policy === undefined ? {} : { policy }) });
   }
   return chains;
 }

@@ -1,48 +1,20 @@
 /**
  * Server doctor, firewall part: reads the live ruleset (`iptables -S`, `ip6tables -S`,
  * `nft -j list ruleset`) and says, per protected port and address family, whether the base
- * ruleset drops it for everyone; also whether established connections survive a grant's end and,
- * in udp mode, whether knocks can reach the SPA port.
+ * ruleset drops it for everyone (knockspa's own chain or table counted as the daemon sets it up);
+ * whether a packet from a granted address gets through every table (conflicts.ts); whether
+ * established connections survive a grant's end and, in udp mode, whether knocks can reach the
+ * SPA port.
  * @module
  */
 import { isIP } from 'node:net';
 import { formatPortSpec } from '../protocol/ports.js';
 import type { ServerConfig } from '../server/config/config.js';
-import { runTool } from '../server/firewall/exec.js';
 import { protectedPorts } from '../server/firewall/settings.js';
+import { conflictFix, grantConflicts } from './conflicts.js';
 import { fail, ok, warn, type Finding } from './finding.js';
-import { parseIptables } from './iptables-rules.js';
-import { parseNft } from './nft-rules.js';
-import { chainVerdict, combine, type Chain, type Probe, type Verdict } from './ruleset.js';
-
-interface Source {
-  readonly chains: ReadonlyMap<string, Chain>;
-  readonly base: string;
-}
-
-/** Every input-hook chain that sees packets of `family`, and what could not be read. */
-async function readRuleset(family: 4 | 6): Promise<{ sources: Source[]; problems: string[] }> {
-  const tool = family === 4 ? 'iptables' : 'ip6tables';
-  const sources: Source[] = [];
-  const problems: string[] = [];
-  let iptablesIsNft = false;
-  try {
-    sources.push({ chains: parseIptables((await runTool([tool, '-w', '-S'])).stdout), base: 'INPUT' });
-    iptablesIsNft = /nf_tables/.test((await runTool([tool, '-V'])).stdout);
-  } catch (err) {
-    problems.push(`${tool}: ${(err as Error).message}`);
-  }
-  try {
-    // iptables-nft keeps its rules in nft tables "ip filter" / "ip6 filter": read once, through iptables.
-    const skip = (f: string, table: string): boolean => iptablesIsNft && table === 'filter' && (f === 'ip' || f === 'ip6');
-    const nft = parseNft(JSON.parse((await runTool(['nft', '-j', 'list', 'ruleset'])).stdout), skip);
-    for (const b of nft.bases) if (b.families.includes(family)) sources.push({ chains: nft.chains, base: b.key });
-  } catch (err) {
-    // No nft is fine when iptables answered (iptables-legacy hosts).
-    if (sources.length === 0) problems.push(`nft: ${(err as Error).message}`);
-  }
-  return { sources, problems };
-}
+import { readRuleset, type Source } from './read-ruleset.js';
+import { chainVerdict, combine, type Probe, type Verdict } from './ruleset.js';
 
 function verdictOf(sources: readonly Source[], probe: Probe): Verdict {
   return combine(sources.map((s) => chainVerdict(s.chains, s.base, probe)));
@@ -66,10 +38,15 @@ export async function rulesetFindings(config: ServerConfig): Promise<Finding[]> 
   const ports = protectedPorts(config.firewallSettings.protect, config.users.values());
   for (const family of [4, 6] as const) {
     const ipv = `IPv${family}`;
-    const { sources, problems } = await readRuleset(family);
+    const { sources, problems } = await readRuleset(family, config.firewallSettings, ports);
     for (const problem of problems)
       findings.push(
-        warn(`cannot read the ${ipv} ruleset (${problem})`, 'run doctor as root; without it the base-ruleset checks below are missing'),
+        warn(
+          `cannot read the ${ipv} ruleset (${problem})`,
+          process.getuid?.() === 0
+            ? 'install the tool it names (apt-get install iptables nftables); without it the base-ruleset checks below are missing'
+            : 'run doctor as root (sudo knockspa doctor); without it the base-ruleset checks below are missing',
+        ),
       );
     if (sources.length === 0) continue;
 
@@ -78,7 +55,7 @@ export async function rulesetFindings(config: ServerConfig): Promise<Finding[]> 
       const port = formatPortSpec(spec);
       if (v.kind === 'drop') findings.push(ok(`${port} is dropped for ${ipv} until a knock opens it (${v.by})`));
       else if (v.kind === 'accept')
-        findings.push(warn(`${port} is open to every ${ipv} address (${v.by}): knockspa protects nothing there`, dropFix(config, port)));
+        findings.push(fail(`${port} is open to every ${ipv} address (${v.by}): knockspa protects nothing there`, dropFix(config, port)));
       else
         findings.push(
           warn(
@@ -86,6 +63,22 @@ export async function rulesetFindings(config: ServerConfig): Promise<Finding[]> 
             `check from another machine: a connect to ${port} must time out without a knock`,
           ),
         );
+    }
+
+    if (config.firewallSettings.backend.capabilities.opensPorts) {
+      const conflicts = grantConflicts(sources, ports, family);
+      const ownDrops = config.firewallSettings.backend.capabilities.protectsPorts;
+      for (const c of conflicts)
+        findings.push(
+          c.kind === 'drop'
+            ? fail(`a knock cannot open ${c.port} for ${ipv}: ${c.by} drops it even for a granted address`, conflictFix(c, ownDrops))
+            : warn(
+                `cannot tell whether a knock opens ${c.port} for ${ipv}: ${c.by} uses matches this check does not model`,
+                conflictFix(c, ownDrops),
+              ),
+        );
+      const opened = ports.filter((p) => !conflicts.some((c) => c.port === formatPortSpec(p))).map(formatPortSpec);
+      if (opened.length > 0) findings.push(ok(`a knock opens ${opened.join(', ')} for ${ipv}: no other table drops what knockspa grants`));
     }
 
     const tcp = ports.find((p) => p.proto === 'tcp');

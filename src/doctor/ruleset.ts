@@ -20,6 +20,11 @@ export interface Probe {
   readonly proto: Proto;
   readonly port: number;
   readonly state: 'new' | 'established';
+  /**
+   * From an address knockspa has granted the port to (its set element or KNOCKSPA rule is there):
+   * what a knock really opens. Otherwise from an arbitrary remote address.
+   */
+  readonly granted?: boolean;
 }
 
 export type Target =

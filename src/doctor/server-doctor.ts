@@ -17,6 +17,7 @@ import { clockFindings } from './clock.js';
 import { fail, ok, warn, type Finding } from './finding.js';
 import { fwknopFindings } from './fwknop-findings.js';
 import { keyFindings, stateFindings } from './key-findings.js';
+import { oneLine } from './read-ruleset.js';
 import { rulesetFindings } from './ruleset-findings.js';
 
 const CAP_NET_ADMIN = 12;
@@ -74,7 +75,7 @@ async function listenerFindings(config: ServerConfig): Promise<Finding[]> {
       ),
     ];
   } catch (err) {
-    const message = (err as Error).message;
+    const message = oneLine((err as Error).message);
     if (config.listen === 'pcap') {
       const fix = message.startsWith(PCAP_MISSING)
         ? 'install it as said, or use listen = "udp"'
@@ -109,7 +110,28 @@ async function firewallFindings(config: ServerConfig): Promise<Finding[]> {
     await firewall.check(protectedPorts(config.firewallSettings.protect, config.users.values()));
     return [ok(`firewall ${firewall.name} is present and usable`)];
   } catch (err) {
-    return [fail(`firewall ${firewall.name} unusable: ${(err as Error).message}`, 'install it (apt-get install iptables) and run as root')];
+    return [fail(`firewall ${firewall.name} unusable: ${oneLine((err as Error).message)}`, accessFix(err, toolPackage(config.firewall)))];
+  }
+}
+
+/** The Debian package of a backend's tool, for the advice. */
+const toolPackage = (backend: string): string => (backend === 'nftables' ? 'nftables' : 'iptables');
+
+/** Advice by cause: no permission (not root) is not a missing tool. */
+function accessFix(err: unknown, pkg: string): string {
+  const text = `${(err as NodeJS.ErrnoException).code ?? ''} ${(err as Error).message}`;
+  if ((process.getuid?.() ?? 0) !== 0 || /EACCES|EPERM|permission denied|not permitted/i.test(text))
+    return 'run it as root, as the daemon runs: sudo knockspa doctor';
+  if (/ENOENT|not found/i.test(text)) return `install it (apt-get install ${pkg})`;
+  return 'fix what it names; the daemon fails the same way';
+}
+
+/** One check that throws still gives one finding line, and the others still run. */
+async function guard(what: string, check: () => Finding[] | Promise<Finding[]>): Promise<Finding[]> {
+  try {
+    return await check();
+  } catch (err) {
+    return [fail(`${what}: ${oneLine((err as Error).message)}`, accessFix(err, 'iptables nftables'))];
   }
 }
 
@@ -130,12 +152,12 @@ export async function serverDoctor(configPath: string = DEFAULT_CONFIG_PATH): Pr
     ok(
       `config ${config.file} is valid (${config.users.size} user${config.users.size === 1 ? '' : 's'}, server_id "${config.serverId}", listen ${config.listen}, firewall ${config.firewall})`,
     ),
-    ...(await firewallFindings(config)),
-    ...(await listenerFindings(config)),
-    ...keyFindings(config),
-    ...fwknopFindings(config),
-    ...stateFindings(config),
+    ...(await guard('firewall check', () => firewallFindings(config))),
+    ...(await guard('listener check', () => listenerFindings(config))),
+    ...(await guard('key check', () => keyFindings(config))),
+    ...(await guard('fwknop check', () => fwknopFindings(config))),
+    ...(await guard('state_dir check', () => stateFindings(config))),
     ...clockFindings(config.maxSkewSec),
-    ...(await rulesetFindings(config)),
+    ...(await guard('ruleset check', () => rulesetFindings(config))),
   ];
 }

@@ -22,12 +22,15 @@ import { Applier, type Grant } from './grants/applier.js';
 import { loadKeys } from './config/keystore.js';
 import type { Listener } from './listen/listener.js';
 import { PcapListener } from './listen/pcap.js';
+import { checkListener } from './listen/check-listener.js';
 import { UdpListener } from './listen/udp.js';
 import { Pipeline, type PipelinePolicy } from './intake/pipeline.js';
 import { mayKeep } from './intake/policy.js';
 import { RejectLog, SUMMARY_INTERVAL_MS } from './intake/reject-log.js';
 import { ReplayWindow } from './state/replay-window.js';
 import { StateStore, STATE_VERSION, type LoadResult } from './state/state.js';
+import { PidLock } from './state/pid-lock.js';
+import type { Firewall } from './firewall/firewall.js';
 
 /** What the firewall must drop unless granted (where the backend protects ports itself). */
 function protectedBy(config: ServerConfig): ReturnType<typeof protectedPorts> {
@@ -98,11 +101,12 @@ function buildPolicy(
   return { policy: { formats, users: config.users, defaultDurationSec: config.defaultDurationSec, notBeforeMs }, keyUsers };
 }
 
-/** Checks config, keys and firewall access without starting or changing anything; throws on the first problem. */
+/** Checks config, keys, listener and firewall access without starting or changing anything; throws on the first problem. */
 export async function checkServer(path: string, log: Logger): Promise<{ config: ServerConfig; firewall: string }> {
   const config = loadConfig(path);
   loadKeys(config, { wrongServer: 'error' });
   buildPolicy(config, new ReplayGuard(config.replayCapacity), 0, log);
+  await checkListener(config);
   const firewall = await makeFirewall(config, log).check(protectedBy(config)).catch(asConfigError(config.file));
   return { config, firewall };
 }
@@ -127,10 +131,46 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   let loaded: LoadResult;
   try {
     store.prepare();
-    loaded = store.load();
   } catch (err) {
     throw new ConfigError(config.file, 'state_dir', `a directory of the daemon's own for its state; ${(err as Error).message}`);
   }
+  // Before the state is read or the firewall touched: a second daemon on this state_dir changes nothing.
+  const lock = PidLock.acquire(config.stateDir);
+  let setUp: Firewall | undefined;
+  try {
+    try {
+      loaded = store.load();
+    } catch (err) {
+      throw new ConfigError(config.file, 'state_dir', `a directory of the daemon's own for its state; ${(err as Error).message}`);
+    }
+    return await startLocked(path, config, log, now, store, bootId, loaded, lock, (f) => (setUp = f));
+  } catch (err) {
+    // A start that fails leaves the firewall as it found it (setup made nothing that stays) and the lock free.
+    if (setUp !== undefined) {
+      setUp.release();
+      await setUp
+        .undoSetup?.()
+        .catch((undoErr: unknown) =>
+          log.error({ event: 'firewall-error', op: 'undo-setup', stderr: String(undoErr) }, 'firewall command failed'),
+        );
+    }
+    store.close();
+    lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(
+  path: string,
+  config: ServerConfig,
+  log: Logger,
+  now: () => number,
+  store: StateStore,
+  bootId: string | undefined,
+  loaded: LoadResult,
+  lock: PidLock,
+  onSetup: (firewall: Firewall) => void,
+): Promise<RunningDaemon> {
   const { replay, window } = replayAtStart(loaded, config, bootId, now(), log);
   const { policy, keyUsers } = buildPolicy(config, replay, window.notBeforeMs, log);
 
@@ -138,6 +178,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const tools = resolveTools();
   const firewall = makeFirewall(config, log);
   let protect = protectedBy(config);
+  onSetup(firewall);
   await firewall.setup(protect).catch(asConfigError(config.file));
   const applier = new Applier({
     firewall,
@@ -216,6 +257,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
         .catch((err: unknown) => log.error({ event: 'firewall-error', op: 'detach', stderr: String(err) }, 'firewall command failed'));
       rejects.flush();
       store.close();
+      lock.release();
       log.info({ event: 'stop' }, 'knockspa stopped');
       resolveDone(exitCode);
     })());

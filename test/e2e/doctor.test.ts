@@ -56,15 +56,15 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
     }),
   );
 
-  await t.test('a protected port open to all: warn with the rule; SPA port dropped in udp mode: fail', (t) =>
+  await t.test('a protected port open to all: fail with the rule; SPA port dropped in udp mode: fail', (t) =>
     withScenario(t, net, { start: false }, async (s) => {
       await net.runOk(net.srv, ['iptables', '-w', '-I', 'INPUT', '3', '-p', 'tcp', '--dport', '22', '-j', 'ACCEPT']);
       let r = await serverDoctor(s);
-      assert.equal(r.code, 0, `a warning is not a failure\n${show(r)}`);
+      assert.equal(r.code, 1, `a port open to all is a failure\n${show(r)}`);
       assert.ok(
         has(
           r.lines,
-          /^warn  tcp\/22 is open to every IPv4 address \(-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\): knockspa protects nothing there  — make the base ruleset drop tcp\/22/,
+          /^fail  tcp\/22 is open to every IPv4 address \(-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\): knockspa protects nothing there  — make the base ruleset drop tcp\/22/,
         ),
         show(r),
       );
@@ -172,23 +172,28 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
       assert.ok(has(r.lines, /^ok {4}tcp\/22 is dropped for IPv4 until a knock opens it \(nft inet t input rule handle \d+\)$/), show(r));
       await net.runOk(net.srv, ['nft', 'insert', 'rule', 'inet', 't', 'input', 'tcp', 'dport', '22', 'accept']);
       r = await serverDoctor(s);
-      assert.ok(has(r.lines, /^warn  tcp\/22 is open to every IPv4 address \(INPUT policy ACCEPT\)/), show(r));
+      assert.ok(has(r.lines, /^fail  tcp\/22 is open to every IPv4 address \(INPUT policy ACCEPT\)/), show(r));
       await net.runOk(net.srv, ['nft', 'delete', 'table', 'inet', 't']);
     }),
   );
 
   await t.test(
-    "by the backend's capabilities: one that drops ports itself says to start the daemon; one that opens nothing is a warning",
+    "by the backend's capabilities: one that drops ports itself is judged as it will be set up; one that opens nothing is a warning",
     (t) =>
       withScenario(t, net, { base: 'none', start: false, extra: { firewall: 'nftables' } }, async (s) => {
         let r = await serverDoctor(s);
-        assert.ok(
-          has(
-            r.lines,
-            /^warn  tcp\/22 is open to every IPv4 address \(INPUT policy ACCEPT\): knockspa protects nothing there  — start the daemon \(firewall = "nftables" drops tcp\/22 itself once set up\)/,
-          ),
-          show(r),
-        );
+        // Its own table is judged as the daemon will set it up.
+        for (const family of [4, 6])
+          assert.ok(
+            has(
+              r.lines,
+              new RegExp(
+                `^ok {4}tcp/22 is dropped for IPv${family} until a knock opens it \\(nft inet knockspa input rule handle \\(added when the daemon starts\\)\\)$`,
+              ),
+            ),
+            show(r),
+          );
+        assert.ok(has(r.lines, /^ok {4}a knock opens tcp\/22 for IPv4: no other table drops what knockspa grants$/), show(r));
         s.site.writeConfig({ firewall: 'dry-run' });
         r = await serverDoctor(s);
         assert.ok(
@@ -198,9 +203,88 @@ test('knockspa doctor', { timeout: 300_000 }, async (t) => {
           ),
           show(r),
         );
-        assert.ok(has(r.lines, /^warn  tcp\/22 is open to every IPv4 address .* — make the base ruleset drop tcp\/22/), show(r));
+        assert.ok(has(r.lines, /^fail  tcp\/22 is open to every IPv4 address .* — make the base ruleset drop tcp\/22/), show(r));
       }),
   );
+
+  await t.test(
+    "nftables backend plus the iptables base ruleset's DROP: fail naming the rule; without it, knockspa's table judged exactly",
+    (t) =>
+      withScenario(t, net, { extra: { firewall: 'nftables' } }, async (s) => {
+        let r = await serverDoctor(s);
+        assert.equal(r.code, 1, show(r));
+        for (const [family, tool] of [
+          [4, 'iptables'],
+          [6, 'ip6tables'],
+        ] as const)
+          assert.ok(
+            has(
+              r.lines,
+              new RegExp(
+                `^fail  a knock cannot open tcp/22 for IPv${family}: -A INPUT -p tcp -m tcp --dport 22 -j DROP drops it even for a granted address  — delete it \\(${tool} -D INPUT -p tcp -m tcp --dport 22 -j DROP\\) or accept tcp/22 before it; knockspa's own setup drops tcp/22`,
+              ),
+            ),
+            show(r),
+          );
+        await net.runOk(net.srv, ['iptables', '-w', '-D', 'INPUT', '-p', 'tcp', '-m', 'tcp', '--dport', '22', '-j', 'DROP']);
+        await net.runOk(net.srv, ['ip6tables', '-w', '-D', 'INPUT', '-p', 'tcp', '-m', 'tcp', '--dport', '22', '-j', 'DROP']);
+        r = await serverDoctor(s);
+        assert.equal(r.code, 0, show(r));
+        assert.ok(!has(r.lines, /^(warn|fail) .*tcp\/22/), show(r));
+        assert.ok(
+          has(r.lines, /^ok {4}tcp\/22 is dropped for IPv4 until a knock opens it \(nft inet knockspa input rule handle \d+\)$/),
+          show(r),
+        );
+        assert.ok(has(r.lines, /^ok {4}a knock opens tcp\/22 for IPv6: no other table drops what knockspa grants$/), show(r));
+      }),
+  );
+
+  await t.test('iptables backend under an nftables chain with policy drop in another table: fail naming the chain', (t) =>
+    withScenario(t, net, {}, async (s) => {
+      const ruleset = `table inet admin {\n chain input {\n  type filter hook input priority 0; policy drop;\n  ct state established,related accept\n  iif lo accept\n  udp dport ${SPA_PORT} accept\n }\n}\n`;
+      await net.runOk(net.srv, ['nft', '-f', '-'], { input: ruleset });
+      try {
+        const r = await serverDoctor(s);
+        assert.equal(r.code, 1, show(r));
+        assert.ok(
+          has(
+            r.lines,
+            /^fail  a knock cannot open tcp\/22 for IPv4: inet admin input policy DROP drops it even for a granted address  — accept tcp\/22 in that chain, or set its policy to accept/,
+          ),
+          show(r),
+        );
+      } finally {
+        await net.runOk(net.srv, ['nft', 'delete', 'table', 'inet', 'admin']);
+      }
+    }),
+  );
+
+  await t.test('as a non-root user with an unreadable keys dir: one finding per line, advice to run as root, exit 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), `knockspa-doctor-${net.id}-`));
+    net.onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+    chmodSync(dir, 0o755);
+    const keys = join(dir, 'keys');
+    mkdirSync(keys, { mode: 0o700 });
+    await net.runOk(net.srv, [NODE, CLI, 'keygen', '--user', 'alice', '--server-id', 'srv.test', '--out', keys]);
+    const config = join(dir, 'server.toml');
+    writeFileSync(
+      config,
+      `server_id = "srv.test"\nkeys_dir = "${keys}"\nstate_dir = "${join(dir, 'state')}"\nfirewall = "nftables"\n[users.alice]\nports = ["tcp/22"]\n`,
+    );
+    chmodSync(config, 0o644);
+    const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+    const r = await net.run(net.srv, [...nobody, NODE, CLI, 'doctor', '--config', config], { timeoutMs: 30_000 });
+    const lines = r.stdout.split('\n').filter((l) => l !== '');
+    for (const l of lines) assert.match(l, FINDING, `every line is one finding: ${l}\n${show(r)}`);
+    assert.equal(r.code, 1, show(r));
+    assert.equal(r.stderr, '', show(r));
+    assert.ok(
+      has(lines, new RegExp(`^fail  key check: .*${keys}.*EACCES.*  — run it as root, as the daemon runs: sudo knockspa doctor$`)),
+      show(r),
+    );
+    assert.ok(has(lines, /^fail  firewall nftables unusable: .*  — run it as root/), show(r));
+    assert.ok(!has(lines, /apt-get install/), `no install advice for a tool that is there\n${show(r)}`);
+  });
 
   await t.test('pcap mode: the capture works on the interface; a wrong interface fails', (t) =>
     withScenario(t, net, { listen: 'pcap', start: false }, async (s) => {

@@ -57,6 +57,8 @@ export interface Firewall {
   release(): void;
   /** Takes out everything knockspa put in (`knockspa server --remove-firewall`); says what it did. */
   remove(): Promise<string>;
+  /** A start that failed after setup(): takes out what that setup() added (not what was there before). */
+  undoSetup?(): Promise<void>;
 }
 
 export class FirewallError extends Error {

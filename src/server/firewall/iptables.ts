@@ -97,10 +97,16 @@ export class IptablesFirewall implements Firewall {
     this.description = `chain ${CHAIN} (iptables and ip6tables), jumped to from INPUT position ${opts.jumpPosition}`;
   }
 
+  /** Families whose chain this process's setup() made (undoSetup takes those out). */
+  private made = new Set<4 | 6>();
+
   async setup(): Promise<void> {
     for (const family of FAMILIES) {
       const ipt = tool(family);
-      if (!(await probeTool([ipt, '-w', '-S', CHAIN]))) await runTool([ipt, '-w', '-N', CHAIN]);
+      if (!(await probeTool([ipt, '-w', '-S', CHAIN]))) {
+        await runTool([ipt, '-w', '-N', CHAIN]);
+        this.made.add(family);
+      }
       if (!(await this.jumpFits(family))) await runTool([ipt, '-w', '-I', 'INPUT', String(this.opts.jumpPosition), ...JUMP]);
       this.restore[family].prime();
     }
@@ -163,6 +169,14 @@ export class IptablesFirewall implements Firewall {
       if (listing === null || listing.stdout.split('\n').some((l) => l.startsWith('-A '))) continue;
       await this.unhook(family);
     }
+  }
+
+  async undoSetup(): Promise<void> {
+    for (const family of this.made) {
+      await runTool([tool(family), '-w', '-F', CHAIN]);
+      await this.unhook(family);
+    }
+    this.made.clear();
   }
 
   async remove(): Promise<string> {

@@ -56,9 +56,14 @@ export class NftablesFirewall implements Firewall {
       : `set${opts.sets.length > 1 ? 's' : ''} ${opts.sets.map(formatNftSetRef).join(', ')}`;
   }
 
+  /** True if this process's setup() made the table (undoSetup deletes it then, and only then). */
+  private made = false;
+
   async setup(protect: readonly PortSpec[]): Promise<void> {
-    if (this.own) await runTool([NFT, '-f', '-'], ownTableScript(protect));
-    else this.sets = await this.resolveSets();
+    if (this.own) {
+      this.made = !(await this.hasOwnTable());
+      await runTool([NFT, '-f', '-'], ownTableScript(protect));
+    } else this.sets = await this.resolveSets();
     this.batches.prime();
   }
 
@@ -120,11 +125,20 @@ export class NftablesFirewall implements Firewall {
     this.batches.release();
   }
 
+  private async hasOwnTable(): Promise<boolean> {
+    const present = await runTool([NFT, 'list', 'tables']);
+    return present.stdout.split('\n').some((l) => l.trim() === `table ${OWN_TABLE}`);
+  }
+
+  /** A table that was there before keeps protecting its ports; one this start made goes. */
+  async undoSetup(): Promise<void> {
+    if (this.made) await runTool([NFT, 'delete', 'table', ...OWN_TABLE.split(' ')]);
+    this.made = false;
+  }
+
   async remove(): Promise<string> {
     if (this.own) {
-      const present = await runTool([NFT, 'list', 'tables']);
-      if (!present.stdout.split('\n').some((l) => l.trim() === `table ${OWN_TABLE}`))
-        return `nftables: no table ${OWN_TABLE}, nothing to remove`;
+      if (!(await this.hasOwnTable())) return `nftables: no table ${OWN_TABLE}, nothing to remove`;
       await runTool([NFT, 'delete', 'table', ...OWN_TABLE.split(' ')]);
       return `nftables: deleted table ${OWN_TABLE} (its grants and the protection of its ports)`;
     }

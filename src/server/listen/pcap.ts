@@ -115,7 +115,7 @@ const LINK_TYPES: Record<string, number> = {
 export const PCAP_MISSING =
   'listen = "pcap" needs the optional pcap module: apt-get install libpcap-dev && npm install pcap (or use listen = "udp")';
 
-async function loadPcap(): Promise<PcapModule> {
+export async function loadPcap(): Promise<PcapModule> {
   const name = 'pcap'; // not a literal: the build and the module graph must not require it
   const mod = (await import(name)) as { default?: PcapModule } & PcapModule;
   return mod.default ?? mod; // CommonJS: module.exports is the default export
