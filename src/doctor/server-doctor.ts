@@ -18,6 +18,7 @@ import { fail, ok, warn, type Finding } from './finding.js';
 import { fwknopFindings } from './fwknop-findings.js';
 import { keyFindings, stateFindings } from './key-findings.js';
 import { rulesetFindings } from './ruleset-findings.js';
+import { screenFindings } from './screen-findings.js';
 
 const CAP_NET_ADMIN = 12;
 const CAP_NET_RAW = 13;
@@ -137,5 +138,6 @@ export async function serverDoctor(configPath: string = DEFAULT_CONFIG_PATH): Pr
     ...stateFindings(config),
     ...clockFindings(config.maxSkewSec),
     ...(await rulesetFindings(config)),
+    ...(await screenFindings(config)),
   ];
 }

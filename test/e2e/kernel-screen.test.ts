@@ -13,7 +13,7 @@ import type { TestNet } from '../lab/netns.js';
 import { e2eNet, withScenario, type Scenario } from '../support/e2e.js';
 import { cliInServer, hasNftTable, nftGrants, nftRuleset } from '../support/firewall.js';
 import { junkPayloads, type JunkKind } from '../support/junk.js';
-import { keygen, knockOk, SPA_PORT } from '../support/knockspa.js';
+import { eventually, keygen, knockOk, SPA_PORT } from '../support/knockspa.js';
 
 const NFT = { base: 'none', extra: { firewall: 'nftables', sweep_interval: 2 } } as const;
 
@@ -110,6 +110,11 @@ test('kernel screen', { timeout: 240_000 }, async (t) => {
         await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
         assert.deepEqual(await nftGrants(net, 4), [`${net.clientV4} tcp/22`]);
         assert.deepEqual(await counters(net), before, 'a valid knock is not counted');
+        const doctor = await cliInServer(net, ['doctor', '--config', s.site.configPath]);
+        assert.match(
+          doctor.stdout,
+          /ok {4}kernel screen in place, in sync with the keys \(1 key id\(s\)\); dropped: length 6, magic 3, key_id 3/,
+        );
       }),
   );
 
@@ -117,6 +122,8 @@ test('kernel screen', { timeout: 240_000 }, async (t) => {
     withScenario(t, net, NFT, async (s) => {
       const bob = await keygen(s.site.keysDir, 'bob');
       s.site.writeConfig({ users: { ...s.site.config.users, bob: { ports: ['tcp/22'], max_duration: 300 } } });
+      const stale = await cliInServer(net, ['doctor', '--config', s.site.configPath]);
+      assert.match(stale.stdout, /fail {2}kernel screen out of sync with the keys: 1 key id\(s\) missing/, 'before the reload');
       const m = s.daemon.mark();
       s.daemon.proc.kill('SIGHUP');
       await s.daemon.waitEvent('screen-updated', {}, { since: m });
@@ -128,6 +135,15 @@ test('kernel screen', { timeout: 240_000 }, async (t) => {
       const ruleset = await nftRuleset(net);
       assert.match(ruleset, /table inet knockspa/, 'the table stays (it protects the ports)');
       assert.doesNotMatch(ruleset, /chain screen|key_ids|screen_length/, 'the screen is gone');
+    }),
+  );
+
+  await t.test("knockspa's table deleted underneath: the sweep puts the screen back with it", (t) =>
+    withScenario(t, net, NFT, async (s) => {
+      await net.runOk(net.srv, ['nft', 'delete', 'table', 'inet', 'knockspa']);
+      assert.ok(await eventually(async () => (await counters(net)) !== null, 8_000), 'the screen is back after a sweep');
+      assert.deepEqual(await screenKeyIds(net), [keyIdOf(s.site.keyPath('alice'))]);
+      await screened(s, 'unknown-key', 'key_id');
     }),
   );
 

@@ -49,6 +49,8 @@ export class NftablesFirewall implements Firewall {
   private sets: Partial<Record<4 | 6, NftSetRef>>;
   /** `nft -f -` for the grants' batches, started ahead of the knocks that need it. */
   private readonly batches = new WarmTool([NFT, '-f', '-']);
+  /** The kernel screen last put in place, for a repair to put back. */
+  private screened: KernelScreen | null = null;
 
   constructor(private readonly opts: NftablesOptions) {
     this.own = opts.sets.length === 0;
@@ -60,7 +62,8 @@ export class NftablesFirewall implements Firewall {
   }
 
   async setup(protect: readonly PortSpec[]): Promise<void> {
-    if (this.own) await runTool([NFT, '-f', '-'], ownTableScript(protect));
+    // A repair (the table deleted underneath) puts the screen back with it.
+    if (this.own) await runTool([NFT, '-f', '-'], ownTableScript(protect) + (this.screened === null ? '' : screenScript(this.screened)));
     else this.sets = await this.resolveSets();
     this.batches.prime();
   }
@@ -119,11 +122,13 @@ export class NftablesFirewall implements Firewall {
     // The table stays: it is what keeps the ports closed while the daemon is down. The screen goes:
     // its key ids are the running daemon's.
     if (this.own) await runTool([NFT, '-f', '-'], removeScreenScript());
+    this.screened = null;
   }
 
   async screen(screen: KernelScreen | null): Promise<void> {
     if (!this.own) return;
     await runTool([NFT, '-f', '-'], screen === null ? removeScreenScript() : screenScript(screen));
+    this.screened = screen;
   }
 
   async screenCounters(): Promise<ScreenCounters | null> {
