@@ -28,7 +28,7 @@ import { NETNS_TOOLS, netnsUnavailableReason, unmetNeeds } from '../test/lab/req
 import { startFlood, writePayloads } from '../test/support/junk.js';
 import { REPO_ROOT } from '../test/support/knockspa.js';
 import type { RaceAnswer, RaceCommand, RunAnswer } from './agent.js';
-import { fwknopd, JUNK_KINDS, knockd, knockspa, PORT, type Contender, type JunkKind } from './contenders.js';
+import { fwknopd, JUNK_KINDS, knockd, knockspa, knockspaNft, PORT, type Contender, type JunkKind } from './contenders.js';
 import { comm, cpuSeconds, peakRssMb, waitIdle } from './procfs.js';
 import { addResults, fmt, markdownTable, percentile, ratio, textTable, type Table } from './report.js';
 
@@ -391,9 +391,14 @@ async function main(): Promise<void> {
     for (const a of FLOOD_SOURCES) await net.runOk(net.cli, ['ip', 'addr', 'add', `${a}/32`, 'dev', net.cliIf]);
     await startTcpService(net, PORT);
     agent = Agent.start(net);
-    const contenders = [knockspa(net, 'udp', dir), knockspa(net, 'pcap', dir), fwknopd(net, dir), knockd(net, dir)].filter(
-      (c) => o.only.length === 0 || o.only.includes(c.name),
-    );
+    const contenders = [
+      knockspa(net, 'udp', dir),
+      knockspa(net, 'pcap', dir),
+      fwknopd(net, dir),
+      knockd(net, dir),
+      knockspaNft(net, true, dir),
+      knockspaNft(net, false, dir),
+    ].filter((c) => o.only.length === 0 || o.only.includes(c.name));
     if (contenders.length === 0) throw new Error(`--only: none of ${o.only.join(', ')} is a contender`);
 
     let startup: Table = [];

@@ -157,6 +157,53 @@ export function knockspa(net: TestNet, listen: 'udp' | 'pcap', dir: string): Con
   };
 }
 
+async function hasNftGrant(net: TestNet, ip: string): Promise<boolean> {
+  const listing = await run(net.srv, ['nft', 'list', 'set', 'inet', 'knockspa', 'allow4']);
+  return listing.stdout.includes(`${ip} . tcp . ${PORT}`);
+}
+
+/**
+ * knockspa udp with firewall = "nftables" (its own table protects port 22; no iptables rules), with
+ * or without the kernel screen of the SPA port: what the screen spares the daemon.
+ */
+export function knockspaNft(net: TestNet, screen: boolean, dir: string): Contender {
+  let daemon: LoggedProcess | undefined;
+  let keyFile = '';
+  const name = `knockspa udp nft${screen ? '+screen' : ''}`;
+  return {
+    name,
+    client: 'knockspa open',
+    junkNote: screen ? 'junk without a known key id is dropped by nftables before the socket' : '',
+    async start() {
+      for (const argv of [['-F'], ['-X'], ['-P', 'INPUT', 'ACCEPT']]) await runOk(net.srv, ['iptables', '-w', ...argv]);
+      await run(net.srv, ['nft', 'delete', 'table', 'inet', 'knockspa']);
+      const site = await makeSite(net, { listen: 'udp', extra: { firewall: 'nftables', kernel_screen: screen } });
+      keyFile = site.keyPath('alice');
+      const log = join(dir, `${name.replace(/\W+/g, '-')}.log`);
+      daemon = new LoggedProcess(net, net.srv, [NODE, CLI, 'server', '--config', site.configPath], log);
+    },
+    get pid() {
+      return (daemon as LoggedProcess).pid;
+    },
+    async stop() {
+      await daemon?.stop();
+      // Its table protects port 22 after the stop: the next contender starts without it.
+      await run(net.srv, ['nft', 'delete', 'table', 'inet', 'knockspa']);
+    },
+    clientArgv: () => [NODE, CLI, 'open', String(PORT), '--host', net.serverV4, '--key', keyFile],
+    knock: async () => [{ host: net.serverV4, port: SPA_PORT, hex: Buffer.from(craftPacket({ keyFile })).toString('hex') }],
+    async close(ip) {
+      for (let attempt = 0; attempt < 5 && (await hasNftGrant(net, ip)); attempt++) {
+        await sendUdp(net, net.cli, net.serverV4, SPA_PORT, craftPacket({ keyFile, action: 'close' }), { localAddress: ip });
+        for (let i = 0; i < 50 && (await hasNftGrant(net, ip)); i++) await sleep(20);
+      }
+      if (await hasNftGrant(net, ip)) throw new Error(`knockspa did not close the grant for ${ip}:\n${daemon?.log().slice(-2_000)}`);
+    },
+    junk: (kind, count) => ({ port: SPA_PORT, payloads: junkPayloads(kind, count, keyFile) }),
+    reached: { what: 'delivered to its socket', count: () => udpDelivered(net) },
+  };
+}
+
 export function fwknopd(net: TestNet, dir: string): Contender {
   let daemon: LoggedProcess | undefined;
   const key = randomBytes(32).toString('base64');

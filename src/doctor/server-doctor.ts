@@ -19,6 +19,7 @@ import { fwknopFindings } from './fwknop-findings.js';
 import { keyFindings, stateFindings } from './key-findings.js';
 import { oneLine } from './read-ruleset.js';
 import { rulesetFindings } from './ruleset-findings.js';
+import { screenFindings } from './screen-findings.js';
 
 const CAP_NET_ADMIN = 12;
 const CAP_NET_RAW = 13;
@@ -159,5 +160,6 @@ export async function serverDoctor(configPath: string = DEFAULT_CONFIG_PATH): Pr
     ...(await guard('state_dir check', () => stateFindings(config))),
     ...clockFindings(config.maxSkewSec),
     ...(await guard('ruleset check', () => rulesetFindings(config))),
+    ...(await guard('kernel screen check', () => screenFindings(config))),
   ];
 }

@@ -17,6 +17,7 @@ import { stateMustBeDurable } from './firewall/backend.js';
 import { makeFirewall } from './firewall/registry.js';
 import { resolveTools } from './firewall/tool-path.js';
 import { asConfigError, protectedPorts } from './firewall/settings.js';
+import { kernelScreen, type KernelScreen } from './firewall/screen.js';
 import { packetFormats } from './intake/formats.js';
 import { Applier, type Grant } from './grants/applier.js';
 import { loadKeys } from './config/keystore.js';
@@ -78,8 +79,14 @@ function addressPolicy(config: ServerConfig): AddressPolicy {
   return new AddressPolicy({ loopback, linkLocal: config.allowLinkLocal });
 }
 
+/** The kernel screen a config asks for, with these key ids; null where it is off. */
+function screenOf(config: ServerConfig, keyIds: Iterable<string>): KernelScreen | null {
+  return config.kernelScreen ? kernelScreen(config.port, keyIds, config.fwknopKeys.size > 0) : null;
+}
+
 export function makeListener(config: ServerConfig, log?: Logger, onFatal?: (err: Error) => void): Listener {
-  if (config.listen === 'pcap') return new PcapListener({ interface: config.interface as string, port: config.port, log, onFatal });
+  if (config.listen === 'pcap')
+    return new PcapListener({ interface: config.interface as string, port: config.port, screen: screenOf(config, []), log, onFatal });
   return new UdpListener({ address: config.address, port: config.port });
 }
 
@@ -93,12 +100,13 @@ function buildPolicy(
   notBeforeMs: number,
   log: Logger,
   missingKeys: 'error' | 'revoke' = 'error',
-): { policy: PipelinePolicy; keyUsers: ReadonlySet<string> } {
+): { policy: PipelinePolicy; keyUsers: ReadonlySet<string>; keyIds: readonly string[] } {
   const { keyring, warnings } = loadKeys(config, { missing: missingKeys });
   for (const warning of warnings) log.warn({ event: 'key-warning', message: warning }, warning);
   const formats = packetFormats(config, keyring, replay);
   const keyUsers = new Set([...keyring.entries()].map((entry) => entry.user));
-  return { policy: { formats, users: config.users, defaultDurationSec: config.defaultDurationSec, notBeforeMs }, keyUsers };
+  const keyIds = [...keyring.entries()].map((entry) => entry.keyIdHex);
+  return { policy: { formats, users: config.users, defaultDurationSec: config.defaultDurationSec, notBeforeMs }, keyUsers, keyIds };
 }
 
 /** Checks config, keys, listener and firewall access without starting or changing anything; throws on the first problem. */
@@ -172,7 +180,7 @@ async function startLocked(
   onSetup: (firewall: Firewall) => void,
 ): Promise<RunningDaemon> {
   const { replay, window } = replayAtStart(loaded, config, bootId, now(), log);
-  const { policy, keyUsers } = buildPolicy(config, replay, window.notBeforeMs, log);
+  const { policy, keyUsers, keyIds } = buildPolicy(config, replay, window.notBeforeMs, log);
 
   // Before the firewall runs anything: the tools come from the system directories, and the log says which.
   const tools = resolveTools();
@@ -180,6 +188,10 @@ async function startLocked(
   let protect = protectedBy(config);
   onSetup(firewall);
   await firewall.setup(protect).catch(asConfigError(config.file));
+  // The kernel screen, where the backend has one; off in the config takes a leftover out.
+  const screensSpaPort = config.firewallSettings.backend.capabilities.screensSpaPort === true;
+  let screen = screensSpaPort ? screenOf(config, keyIds) : null;
+  if (screensSpaPort) await firewall.screen?.(screen);
   const applier = new Applier({
     firewall,
     log,
@@ -272,12 +284,22 @@ async function startLocked(
       pipeline.policy = built.policy;
       const nextProtect = protectedBy(next);
       if (JSON.stringify(nextProtect) !== JSON.stringify(protect)) void applier.setProtected((protect = nextProtect));
+      // The running port: a new one needs a restart (below).
+      const nextScreen = screensSpaPort ? screenOf({ ...next, port: config.port }, built.keyIds) : null;
+      if (screensSpaPort && JSON.stringify(nextScreen) !== JSON.stringify(screen))
+        void firewall
+          .screen?.((screen = nextScreen))
+          .then(() => log.info({ event: 'screen-updated', keyIds: nextScreen?.keyIds.length ?? null }, 'kernel screen updated'))
+          .catch((err: unknown) => log.error({ event: 'firewall-error', op: 'screen', stderr: String(err) }, 'firewall command failed'));
       const changed: string[] = (['listen', 'address', 'interface', 'port', 'firewall', 'stateDir', 'replayCapacity'] as const).filter(
         (k) => next[k] !== config[k],
       );
       // protect is applied live (above); the other firewall settings need a restart.
       if (JSON.stringify({ ...next.firewallSettings, protect: [] }) !== JSON.stringify({ ...config.firewallSettings, protect: [] }))
         changed.push('firewall settings');
+      // The capture filter is set at start: fwknop users need its fwknop lengths.
+      if (config.listen === 'pcap' && JSON.stringify(screenOf(next, [])) !== JSON.stringify(screenOf(config, [])))
+        changed.push('capture filter');
       log.info(
         { event: 'reload', users: next.users.size, needsRestart: changed },
         changed.length > 0 ? `reloaded; restart to apply ${changed.join(', ')}` : 'reloaded',

@@ -57,6 +57,7 @@ export interface ServerConfigInput {
   state_dir?: string;
   max_skew?: number;
   replay_capacity?: number;
+  kernel_screen?: boolean;
   default_duration?: number;
   users?: Record<string, UserConfig>;
 }

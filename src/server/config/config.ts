@@ -49,6 +49,8 @@ export interface ServerConfig {
   readonly replayCapacity: number;
   /** Grant link-local addresses (169.254/16, fe80::/10) as knock sources and allow-ips. */
   readonly allowLinkLocal: boolean;
+  /** Drop what cannot be a knock in the kernel (firewall/screen.ts) where the backend or pcap can. */
+  readonly kernelScreen: boolean;
   readonly users: ReadonlyMap<string, UserPolicy>;
   /** The keys of the users with format = "fwknop". Secret: never logged. */
   readonly fwknopKeys: ReadonlyMap<string, FwknopKeys>;
@@ -69,6 +71,7 @@ const TOP_KEYS = [
   'default_duration',
   'replay_capacity',
   'allow_link_local',
+  'kernel_screen',
   'users',
 ] as const;
 const USER_KEYS = ['ports', 'max_duration', 'require_ip', ...FWKNOP_USER_KEYS] as const;
@@ -128,6 +131,7 @@ export function validateConfig(file: string, doc: Table, backends: readonly Back
     defaultDurationSec,
     replayCapacity: r.int('replay_capacity', 1000, 10_000_000, 100_000),
     allowLinkLocal: r.bool('allow_link_local', false),
+    kernelScreen: r.bool('kernel_screen', true),
     users,
     fwknopKeys,
   };

@@ -22,6 +22,8 @@ export interface Capabilities {
   readonly protectsPorts: boolean;
   /** A grant really lets traffic in (false: it only says what it would do). */
   readonly opensPorts: boolean;
+  /** It can drop what cannot be a knock on the SPA port before the socket (firewall/screen.ts); absent: no. */
+  readonly screensSpaPort?: boolean;
 }
 
 /** What a backend gets besides its settings when it is built. */

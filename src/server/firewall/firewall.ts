@@ -5,6 +5,7 @@
  * @module
  */
 import type { PortSpec, Proto } from '../../protocol/ports.js';
+import type { KernelScreen, ScreenCounters } from './screen.js';
 
 /** One address let in to one port. Values are validated before they get here. */
 export interface Rule {
@@ -59,6 +60,15 @@ export interface Firewall {
   remove(): Promise<string>;
   /** A start that failed after setup(): takes out what that setup() added (not what was there before). */
   undoSetup?(): Promise<void>;
+  /**
+   * Where capabilities.screensSpaPort: puts the kernel screen of the SPA port in place or brings
+   * it up to date (key ids); null takes it out. Throws FirewallError.
+   */
+  screen?(screen: KernelScreen | null): Promise<void>;
+  /** The screen's drops per reason; null if it is not in place. */
+  screenCounters?(): Promise<ScreenCounters | null>;
+  /** The key ids the screen in the kernel lets through (sorted hex); null if it is not in place. */
+  screenKeyIds?(): Promise<string[] | null>;
 }
 
 export class FirewallError extends Error {

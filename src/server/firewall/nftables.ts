@@ -28,6 +28,9 @@ import {
   setFamily,
   type NftSetRef,
 } from './nft-script.js';
+import { KEY_ID_SET, parseKeyIdSet, parseScreenCounters, removeScreenScript, screenScript } from './nft-screen.js';
+import type { KernelScreen, ScreenCounters } from './screen.js';
+import { KEY_ID_SIZE } from '../../protocol/constants.js';
 
 const NFT = 'nft';
 
@@ -46,6 +49,8 @@ export class NftablesFirewall implements Firewall {
   private sets: Partial<Record<4 | 6, NftSetRef>>;
   /** `nft -f -` for the grants' batches, started ahead of the knocks that need it. */
   private readonly batches = new WarmTool([NFT, '-f', '-']);
+  /** The kernel screen last put in place, for a repair to put back. */
+  private screened: KernelScreen | null = null;
 
   constructor(private readonly opts: NftablesOptions) {
     this.own = opts.sets.length === 0;
@@ -62,7 +67,8 @@ export class NftablesFirewall implements Firewall {
   async setup(protect: readonly PortSpec[]): Promise<void> {
     if (this.own) {
       this.made = !(await this.hasOwnTable());
-      await runTool([NFT, '-f', '-'], ownTableScript(protect));
+      // A repair (the table deleted underneath) puts the screen back with it.
+      await runTool([NFT, '-f', '-'], ownTableScript(protect) + (this.screened === null ? '' : screenScript(this.screened)));
     } else this.sets = await this.resolveSets();
     this.batches.prime();
   }
@@ -118,7 +124,28 @@ export class NftablesFirewall implements Firewall {
   }
 
   async detach(): Promise<void> {
-    // The table stays: it is what keeps the ports closed while the daemon is down.
+    // The table stays: it is what keeps the ports closed while the daemon is down. The screen goes:
+    // its key ids are the running daemon's.
+    if (this.own) await runTool([NFT, '-f', '-'], removeScreenScript());
+    this.screened = null;
+  }
+
+  async screen(screen: KernelScreen | null): Promise<void> {
+    if (!this.own) return;
+    await runTool([NFT, '-f', '-'], screen === null ? removeScreenScript() : screenScript(screen));
+    this.screened = screen;
+  }
+
+  async screenCounters(): Promise<ScreenCounters | null> {
+    if (!this.own) return null;
+    const listed = await runTool([NFT, '-j', 'list', 'counters', 'table', ...OWN_TABLE.split(' ')]).catch(noTable);
+    return listed === null ? null : parseScreenCounters(listed.stdout);
+  }
+
+  async screenKeyIds(): Promise<string[] | null> {
+    if (!this.own) return null;
+    const listed = await runTool([NFT, 'list', 'set', ...OWN_TABLE.split(' '), KEY_ID_SET]).catch(noTable);
+    return listed === null ? null : parseKeyIdSet(listed.stdout, KEY_ID_SIZE);
   }
 
   release(): void {
@@ -176,6 +203,12 @@ export class NftablesFirewall implements Firewall {
   }
 }
 
+/** A listing of what is not there (nft exits 1): null; other failures are thrown. */
+function noTable(err: unknown): null {
+  if (err instanceof FirewallError && err.exitCode === 1) return null;
+  throw err;
+}
+
 /** `nft_set`: one set, or two (one per address family). */
 function readSets(r: TableReader): NftSetRef[] {
   const raw = r.value('nft_set');
@@ -209,6 +242,13 @@ export const nftablesBackend = defineBackend<NftablesOptions>({
   keys: ['protect', 'nft_set'],
   read: (r) => ({ sets: readSets(r) }),
   readProtect,
-  capabilities: (settings) => ({ lists: true, outlivesReboot: false, protectsPorts: settings.sets.length === 0, opensPorts: true }),
+  capabilities: (settings) => ({
+    lists: true,
+    outlivesReboot: false,
+    protectsPorts: settings.sets.length === 0,
+    opensPorts: true,
+    // The screen lives in knockspa's own table; with the admin's sets knockspa makes no chains.
+    screensSpaPort: settings.sets.length === 0,
+  }),
   make: (settings) => new NftablesFirewall(settings),
 });

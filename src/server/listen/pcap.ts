@@ -10,6 +10,7 @@ import { endianness, networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { classifyAddress } from '../../protocol/address-class.js';
 import { canonicalIp } from '../../protocol/address.js';
+import { captureFilter, type KernelScreen } from '../firewall/screen.js';
 import { isSupportedLinkType, localAddresses, parseFrame, type HostFilter } from './frame.js';
 import type { Datagram, Listener } from './listener.js';
 
@@ -52,6 +53,8 @@ export interface PcapModule {
 export interface PcapListenerOptions {
   readonly interface: string;
   readonly port: number;
+  /** Length and magic of the kernel screen for the capture filter (firewall/screen.ts); none: the port only. */
+  readonly screen?: KernelScreen | null;
   /** Loads node_pcap; tests replace it. */
   readonly load?: () => Promise<PcapModule>;
   /** Check frames as the kernel would for a socket (frame.ts HostFilter); tests of the decoding alone turn it off. */
@@ -138,6 +141,7 @@ export class PcapListener implements Listener {
   /** What the health check compares: the interface the session was opened on, packets seen. */
   #ifindex: number | undefined;
   #matched = 0;
+  #screen: KernelScreen | null;
   #lastRecv = 0;
   #lastMatched = 0;
   #health: NodeJS.Timeout | undefined;
@@ -153,6 +157,7 @@ export class PcapListener implements Listener {
   constructor(options: PcapListenerOptions) {
     this.#interface = options.interface;
     this.#port = options.port;
+    this.#screen = options.screen ?? null;
     this.#load = options.load ?? loadPcap;
     this.#log = options.log;
     this.#onFatal = options.onFatal;
@@ -162,7 +167,7 @@ export class PcapListener implements Listener {
   get #filter(): string {
     // IPv4 non-first fragments never match (libpcap checks the offset); IPv6 ones and first
     // fragments do, and frame.ts drops them.
-    return `udp dst port ${this.#port}`;
+    return captureFilter(this.#port, this.#screen);
   }
 
   get description(): string {

@@ -46,6 +46,7 @@ function setup(users: string[], keys: Record<string, { key: UserKey; mode?: numb
     defaultDurationSec: 30,
     replayCapacity: 1000,
     allowLinkLocal: false,
+    kernelScreen: true,
     users: new Map(users.map((u) => [u, policy(u)])),
     fwknopKeys: new Map(),
   };
