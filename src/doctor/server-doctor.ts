@@ -14,6 +14,7 @@ import { protectedPorts } from '../server/firewall/settings.js';
 import { runTool } from '../server/firewall/exec.js';
 import { PCAP_MISSING } from '../server/listen/pcap.js';
 import { clockFindings } from './clock.js';
+import { daemonFindings } from './daemon-findings.js';
 import { fail, ok, warn, type Finding } from './finding.js';
 import { fwknopFindings } from './fwknop-findings.js';
 import { keyFindings, stateFindings } from './key-findings.js';
@@ -132,6 +133,7 @@ export async function serverDoctor(configPath: string = DEFAULT_CONFIG_PATH): Pr
     ),
     ...(await firewallFindings(config)),
     ...(await listenerFindings(config)),
+    ...(await daemonFindings(config)),
     ...keyFindings(config),
     ...fwknopFindings(config),
     ...stateFindings(config),

@@ -28,6 +28,7 @@ import { mayKeep } from './intake/policy.js';
 import { RejectLog, SUMMARY_INTERVAL_MS } from './intake/reject-log.js';
 import { ReplayWindow } from './state/replay-window.js';
 import { StateStore, STATE_VERSION, type LoadResult } from './state/state.js';
+import { Observers } from './observers.js';
 
 /** What the firewall must drop unless granted (where the backend protects ports itself). */
 function protectedBy(config: ServerConfig): ReturnType<typeof protectedPorts> {
@@ -115,6 +116,9 @@ export interface RunningDaemon {
 
 export async function startDaemon(path: string, log: Logger, now: () => number = Date.now): Promise<RunningDaemon> {
   const config = loadConfig(path);
+  // First: a metrics address that cannot be bound is a config error, before anything is set up.
+  let liveGrants = (): number => 0;
+  const observers = await Observers.start(config, log, () => liveGrants());
 
   // Entries that may outlive a reboot and cannot be listed are known only to the state file: it is
   // fsync'd before any of them goes in. Other backends rebuild from the firewall.
@@ -161,11 +165,12 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
     },
   });
   await applier.restore(loaded.kind === 'ok' ? loaded.state.grants : [], restorable(config, keyUsers, now));
+  liveGrants = () => applier.size;
 
   const rejects = new RejectLog(log, now);
   // Budgets outlive reloads: a SIGHUP must not refill them.
   const pipeline = new Pipeline(
-    { log, rejects, budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier, now, addresses: addressPolicy(config) },
+    { log, rejects, budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier: observers.timed(applier), now, addresses: addressPolicy(config) },
     policy,
   );
   // A capture that is lost and cannot be reopened: exit non-zero, so a supervisor restarts us.
@@ -175,6 +180,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
     void stop();
   });
   await listener.start((datagram) => {
+    observers.packet();
     try {
       pipeline.handle(datagram);
     } catch (err) {
@@ -182,6 +188,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
     }
   });
   const flushTimer = setInterval(() => rejects.flush(), SUMMARY_INTERVAL_MS);
+  await observers.serve(config, applier, listener.description);
   log.info(
     {
       event: 'start',
@@ -205,6 +212,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       clearInterval(flushTimer);
+      await observers.closeControl();
       await listener.close().catch(() => undefined);
       // Fresh tools for the last batches: a spare may have had the same stop signal as the daemon.
       firewall.release();
@@ -214,6 +222,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
         .detach()
         .catch((err: unknown) => log.error({ event: 'firewall-error', op: 'detach', stderr: String(err) }, 'firewall command failed'));
       rejects.flush();
+      await observers.stop();
       store.close();
       log.info({ event: 'stop' }, 'knockspa stopped');
       resolveDone(exitCode);
