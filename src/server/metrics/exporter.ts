@@ -14,6 +14,8 @@ import { MetricsRegistry } from './registry.js';
 
 export interface MetricsExporter {
   readonly metrics: MetricsRegistry;
+  /** The HTTP port bound, when serving. */
+  readonly port: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -77,8 +79,10 @@ export async function startMetrics(
     timer = setInterval(() => void write(), config.textfileIntervalSec * 1000);
     timer.unref();
   }
+  const bound = server?.address();
   return {
     metrics,
+    port: typeof bound === 'object' && bound !== null ? bound.port : undefined,
     async stop() {
       clearInterval(timer);
       await write();
