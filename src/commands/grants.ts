@@ -7,24 +7,24 @@
 import { Command } from 'commander';
 import { CONFIG_OPTION } from './config-option.js';
 
+/** --config is the parent's (`grants`): commander hands a subcommand's options to the parent first. */
 function closeCommand(): Command {
   return new Command('close')
     .summary('close live grants in the running daemon (by user, address and/or port)')
-    .option(...CONFIG_OPTION)
+    .configureHelp({ showGlobalOptions: true })
     .option('--user <name>', 'only grants of this user')
     .option('--ip <address>', 'only grants for this address')
     .option('--port <port>', 'only grants on this port: 22 or tcp/22, udp/53')
     .addHelpText('after', '\nAt least one of --user, --ip, --port. Example:\n  knockspa grants close --user alice')
-    .action(async (opts: { config: string; user?: string; ip?: string; port?: string }) => {
+    .action(async (_opts: unknown, cmd: Command) => {
       const { runCloseGrants } = await import('../server/close-grants.js');
-      process.exitCode = await runCloseGrants(opts);
+      process.exitCode = await runCloseGrants(cmd.optsWithGlobals<{ config: string; user?: string; ip?: string; port?: string }>());
     });
 }
 
 export function command(): Command {
   return new Command('grants')
     .summary('list the live grants: user, address, port, time left')
-    .enablePositionalOptions()
     .option(...CONFIG_OPTION)
     .option(
       '--from <source>',

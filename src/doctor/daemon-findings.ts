@@ -21,9 +21,10 @@ export async function daemonFindings(config: ServerConfig, now: () => number = D
     answer = await ask(socket, { op: 'status' }, 3_000);
   } catch (err) {
     if (err instanceof NoDaemon) return [warn(`no knockspa daemon answers on ${socket}`, 'start it: systemctl start knockspa')];
-    return [fail(`cannot ask the daemon: ${(err as Error).message}`, 'run as root (the control socket is the daemon user\'s only)')];
+    return [fail(`cannot ask the daemon: ${(err as Error).message}`, "run as root (the control socket is the daemon user's only)")];
   }
-  if (!answer.ok || !('status' in answer)) return [fail(`the daemon did not report its status: ${answer.ok ? '?' : answer.error}`, 'restart it')];
+  if (!answer.ok || !('status' in answer))
+    return [fail(`the daemon did not report its status: ${answer.ok ? '?' : answer.error}`, 'restart it')];
   const { status } = answer;
   const t = now();
   const last =
@@ -38,6 +39,9 @@ export async function daemonFindings(config: ServerConfig, now: () => number = D
         'check the interface (ip link); the daemon reopens the capture when it is back, or exits so systemd restarts it',
       ),
     );
-  else findings.push(ok(`the daemon (pid ${status.pid}, ${status.listener}, ${status.grants} live grant${status.grants === 1 ? '' : 's'}) ${last}`));
+  else
+    findings.push(
+      ok(`the daemon (pid ${status.pid}, ${status.listener}, ${status.grants} live grant${status.grants === 1 ? '' : 's'}) ${last}`),
+    );
   return findings;
 }

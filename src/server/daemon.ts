@@ -170,7 +170,15 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   const rejects = new RejectLog(log, now);
   // Budgets outlive reloads: a SIGHUP must not refill them.
   const pipeline = new Pipeline(
-    { log, rejects, budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier: observers.timed(applier), now, addresses: addressPolicy(config) },
+    {
+      log,
+      rejects,
+      budget: new AuthBudget({ now }),
+      trials: new TrialBudget(now),
+      applier: observers.timed(applier),
+      now,
+      addresses: addressPolicy(config),
+    },
     policy,
   );
   // A capture that is lost and cannot be reopened: exit non-zero, so a supervisor restarts us.

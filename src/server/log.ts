@@ -19,8 +19,13 @@ export function createLogger(): Logger {
     formatters: { level: (label) => ({ level: label }) },
     hooks: {
       logMethod(args, method) {
-        const fields = args[0] as unknown;
-        if (listeners.size > 0 && typeof fields === 'object' && fields !== null && typeof (fields as { event?: unknown }).event === 'string')
+        const fields = args[0];
+        if (
+          listeners.size > 0 &&
+          typeof fields === 'object' &&
+          fields !== null &&
+          typeof (fields as { event?: unknown }).event === 'string'
+        )
           for (const listener of listeners) {
             try {
               listener(fields as Record<string, unknown>);

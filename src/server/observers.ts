@@ -34,8 +34,7 @@ export class Observers {
     private readonly stopMetrics: () => Promise<void>,
   ) {
     this.unsubscribe = onLogEvent(log, (fields) => {
-      if (fields['event'] === 'listener-error')
-        this.listenerError = { reason: String(fields['reason']), sinceMs: Date.now() };
+      if (fields['event'] === 'listener-error') this.listenerError = { reason: String(fields['reason']), sinceMs: Date.now() };
       else if (fields['event'] === 'listener-recovered') this.listenerError = null;
       countLogEvent(this.metrics, fields);
     });

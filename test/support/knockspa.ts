@@ -59,6 +59,7 @@ export interface ServerConfigInput {
   replay_capacity?: number;
   default_duration?: number;
   users?: Record<string, UserConfig>;
+  metrics?: { listen?: string; textfile?: string; textfile_interval?: number };
 }
 
 function tomlValue(v: unknown): string {

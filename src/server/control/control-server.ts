@@ -68,13 +68,18 @@ export class ControlServer {
     server.maxConnections = MAX_CONNECTIONS;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.path, () => {
-        server.off('error', reject);
-        resolve();
-      });
+      // The socket file is made by bind(), synchronously inside listen(): made 0600 from the start.
+      const umask = process.umask(0o177);
+      try {
+        server.listen(this.path, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      } finally {
+        process.umask(umask);
+      }
     });
-    // The state directory is 0700 (state.ts), so nobody else could reach the file before this.
-    chmodSync(this.path, 0o600);
+    chmodSync(this.path, 0o600); // whatever the umask did
     server.on('error', (err) => this.log.error({ event: 'control-error', error: err.message }, 'control socket error'));
     this.server = server;
   }

@@ -47,9 +47,7 @@ export async function startMetrics(
     s.headersTimeout = 5_000;
     s.maxConnections = 16;
     await new Promise<void>((resolve, reject) => {
-      s.once('error', (err) =>
-        reject(new ConfigError(file, 'metrics.listen', `cannot listen on ${host}:${port}: ${(err as Error).message}`)),
-      );
+      s.once('error', (err) => reject(new ConfigError(file, 'metrics.listen', `cannot listen on ${host}:${port}: ${err.message}`)));
       s.listen(port, host, () => resolve());
     });
     s.on('error', (err) => log.error({ event: 'metrics-error', error: err.message }, 'metrics server error'));
