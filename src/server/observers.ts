@@ -61,7 +61,7 @@ export class Observers {
   /** A datagram arrived (any, before it is screened). */
   packet(): void {
     this.lastPacketMs = Date.now();
-    this.arrived = performance.now();
+    if (this.metrics !== NO_METRICS) this.arrived = performance.now();
   }
 
   /** The applier as the pipeline sees it: with metrics on, the activation latency is measured. */
