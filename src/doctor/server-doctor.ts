@@ -14,6 +14,7 @@ import { protectedPorts } from '../server/firewall/settings.js';
 import { runTool } from '../server/firewall/exec.js';
 import { PCAP_MISSING } from '../server/listen/pcap.js';
 import { clockFindings } from './clock.js';
+import { daemonFindings } from './daemon-findings.js';
 import { fail, ok, warn, type Finding } from './finding.js';
 import { fwknopFindings } from './fwknop-findings.js';
 import { keyFindings, stateFindings } from './key-findings.js';
@@ -155,6 +156,7 @@ export async function serverDoctor(configPath: string = DEFAULT_CONFIG_PATH): Pr
     ),
     ...(await guard('firewall check', () => firewallFindings(config))),
     ...(await guard('listener check', () => listenerFindings(config))),
+    ...(await guard('daemon check', () => daemonFindings(config))),
     ...(await guard('key check', () => keyFindings(config))),
     ...(await guard('fwknop check', () => fwknopFindings(config))),
     ...(await guard('state_dir check', () => stateFindings(config))),

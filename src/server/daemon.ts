@@ -32,6 +32,7 @@ import { ReplayWindow } from './state/replay-window.js';
 import { StateStore, STATE_VERSION, type LoadResult } from './state/state.js';
 import { PidLock } from './state/pid-lock.js';
 import type { Firewall } from './firewall/firewall.js';
+import { Observers } from './observers.js';
 
 /** What the firewall must drop unless granted (where the backend protects ports itself). */
 function protectedBy(config: ServerConfig): ReturnType<typeof protectedPorts> {
@@ -145,13 +146,17 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
   // Before the state is read or the firewall touched: a second daemon on this state_dir changes nothing.
   const lock = PidLock.acquire(config.stateDir);
   let setUp: Firewall | undefined;
+  let observers: Observers | undefined;
   try {
+    // A metrics address that cannot be bound is a config error, before the firewall is touched.
+    const live = { grants: (): number => 0 };
+    observers = await Observers.start(config, log, () => live.grants());
     try {
       loaded = store.load();
     } catch (err) {
       throw new ConfigError(config.file, 'state_dir', `a directory of the daemon's own for its state; ${(err as Error).message}`);
     }
-    return await startLocked(path, config, log, now, store, bootId, loaded, lock, (f) => (setUp = f));
+    return await startLocked(path, config, log, now, store, bootId, loaded, lock, observers, live, (f) => (setUp = f));
   } catch (err) {
     // A start that fails leaves the firewall as it found it (setup made nothing that stays) and the lock free.
     if (setUp !== undefined) {
@@ -162,6 +167,7 @@ export async function startDaemon(path: string, log: Logger, now: () => number =
           log.error({ event: 'firewall-error', op: 'undo-setup', stderr: String(undoErr) }, 'firewall command failed'),
         );
     }
+    await observers?.stop().catch(() => undefined);
     store.close();
     lock.release();
     throw err;
@@ -177,6 +183,8 @@ async function startLocked(
   bootId: string | undefined,
   loaded: LoadResult,
   lock: PidLock,
+  observers: Observers,
+  live: { grants: () => number },
   onSetup: (firewall: Firewall) => void,
 ): Promise<RunningDaemon> {
   const { replay, window } = replayAtStart(loaded, config, bootId, now(), log);
@@ -215,11 +223,20 @@ async function startLocked(
     },
   });
   await applier.restore(loaded.kind === 'ok' ? loaded.state.grants : [], restorable(config, keyUsers, now));
+  live.grants = () => applier.size;
 
   const rejects = new RejectLog(log, now);
   // Budgets outlive reloads: a SIGHUP must not refill them.
   const pipeline = new Pipeline(
-    { log, rejects, budget: new AuthBudget({ now }), trials: new TrialBudget(now), applier, now, addresses: addressPolicy(config) },
+    {
+      log,
+      rejects,
+      budget: new AuthBudget({ now }),
+      trials: new TrialBudget(now),
+      applier: observers.timed(applier),
+      now,
+      addresses: addressPolicy(config),
+    },
     policy,
   );
   // A capture that is lost and cannot be reopened: exit non-zero, so a supervisor restarts us.
@@ -229,6 +246,7 @@ async function startLocked(
     void stop();
   });
   await listener.start((datagram) => {
+    observers.packet();
     try {
       pipeline.handle(datagram);
     } catch (err) {
@@ -236,6 +254,7 @@ async function startLocked(
     }
   });
   const flushTimer = setInterval(() => rejects.flush(), SUMMARY_INTERVAL_MS);
+  await observers.serve(config, applier, listener.description);
   log.info(
     {
       event: 'start',
@@ -259,6 +278,7 @@ async function startLocked(
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       clearInterval(flushTimer);
+      await observers.closeControl();
       await listener.close().catch(() => undefined);
       // Fresh tools for the last batches: a spare may have had the same stop signal as the daemon.
       firewall.release();
@@ -268,6 +288,7 @@ async function startLocked(
         .detach()
         .catch((err: unknown) => log.error({ event: 'firewall-error', op: 'detach', stderr: String(err) }, 'firewall command failed'));
       rejects.flush();
+      await observers.stop();
       store.close();
       lock.release();
       log.info({ event: 'stop' }, 'knockspa stopped');

@@ -1,5 +1,6 @@
 /**
- * `knockspa grants`: lists the live grants (user, address, port, time left), from what the
+ * `knockspa grants`: lists the live grants (user, address, port, time left), from the running
+ * daemon (its control socket: what it believes, the same as it acts on), from what the
  * firewall holds (nftables, iptables: knockspa's own entries, found by their comment) or from
  * the daemon's state file (any backend; what the daemon believes).
  * @module
@@ -11,6 +12,7 @@ import { FirewallError } from './firewall/firewall.js';
 import { makeFirewall } from './firewall/registry.js';
 import { asConfigError } from './firewall/settings.js';
 import { StateStore } from './state/state.js';
+import { ask, controlSocketPath, NoDaemon } from './control/control-client.js';
 
 export interface GrantsCommandOptions {
   readonly config: string;
@@ -40,13 +42,25 @@ export function formatLeft(ms: number): string {
 async function readRows(configPath: string, from: string | undefined): Promise<{ rows: Row[]; source: string }> {
   const config = loadConfig(configPath);
   const canList = config.firewallSettings.backend.capabilities.lists;
+  if (from === undefined || from === 'daemon') {
+    const socket = controlSocketPath(config.stateDir);
+    try {
+      const answer = await ask(socket, { op: 'grants' });
+      if (!answer.ok) throw new Error(`the daemon refused: ${answer.error}`);
+      if (!('grants' in answer)) throw new Error('the daemon sent an answer to another question');
+      return { rows: [...answer.grants], source: `running daemon (${socket})` };
+    } catch (err) {
+      // No daemon: what it left behind is all there is (unless the daemon was asked for).
+      if (!(err instanceof NoDaemon) || from === 'daemon') throw err;
+    }
+  }
   const source = from ?? (canList ? 'firewall' : 'state');
   if (source === 'firewall') {
     if (!canList) throw new UsageError(`--from firewall: the ${config.firewall} backend cannot list what it did; use --from state`);
     const firewall = makeFirewall(config, pino({ enabled: false }));
     return { rows: (await firewall.list().catch(asConfigError(config.file))) ?? [], source: `firewall, ${firewall.description}` };
   }
-  if (source !== 'state') throw new UsageError(`--from: expected firewall or state, got ${JSON.stringify(source)}`);
+  if (source !== 'state') throw new UsageError(`--from: expected daemon, firewall or state, got ${JSON.stringify(source)}`);
   const store = new StateStore(config.stateDir);
   const loaded = store.load(true);
   if (loaded.kind === 'corrupt') throw new Error(`${store.file}: unreadable (${loaded.error})`);

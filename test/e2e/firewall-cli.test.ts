@@ -77,7 +77,7 @@ test('knockspa server --check and knockspa grants', { timeout: 120_000 }, async 
       }
       const bad = await cliInServer(net, ['grants', '--config', s.site.configPath, '--from', 'memory']);
       assert.equal(bad.code, 2);
-      assert.match(bad.stderr, /--from: expected firewall or state, got "memory"/);
+      assert.match(bad.stderr, /--from: expected daemon, firewall or state, got "memory"/);
     }),
   );
 });

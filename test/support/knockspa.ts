@@ -60,6 +60,7 @@ export interface ServerConfigInput {
   kernel_screen?: boolean;
   default_duration?: number;
   users?: Record<string, UserConfig>;
+  metrics?: { listen?: string; textfile?: string; textfile_interval?: number };
 }
 
 function tomlValue(v: unknown): string {

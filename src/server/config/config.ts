@@ -19,6 +19,7 @@ import { BACKENDS, DEFAULT_BACKEND } from '../firewall/registry.js';
 import { firewallKeys, readFirewallSettings, type FirewallSettings } from '../firewall/settings.js';
 import { checkFwknopUsers, FWKNOP_USER_KEYS, readUserFormat, type UserFormat } from './fwknop-users.js';
 import { readConfigFile } from './read-config-file.js';
+import { readMetricsConfig, type MetricsConfig } from '../metrics/metrics-config.js';
 
 export type ListenMode = 'udp' | 'pcap';
 
@@ -54,6 +55,8 @@ export interface ServerConfig {
   readonly users: ReadonlyMap<string, UserPolicy>;
   /** The keys of the users with format = "fwknop". Secret: never logged. */
   readonly fwknopKeys: ReadonlyMap<string, FwknopKeys>;
+  /** Where the metrics go; undefined: metrics off. */
+  readonly metrics?: MetricsConfig;
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/knockspa/server.toml';
@@ -73,6 +76,7 @@ const TOP_KEYS = [
   'allow_link_local',
   'kernel_screen',
   'users',
+  'metrics',
 ] as const;
 const USER_KEYS = ['ports', 'max_duration', 'require_ip', ...FWKNOP_USER_KEYS] as const;
 
@@ -116,6 +120,7 @@ export function validateConfig(file: string, doc: Table, backends: readonly Back
   }
   checkFwknopUsers(file, fwknopKeys);
   const firewallSettings = readFirewallSettings(r, backends, DEFAULT_BACKEND);
+  const metrics = readMetricsConfig(r);
   return {
     file,
     listen,
@@ -134,6 +139,7 @@ export function validateConfig(file: string, doc: Table, backends: readonly Back
     kernelScreen: r.bool('kernel_screen', true),
     users,
     fwknopKeys,
+    ...(metrics === undefined ? {} : { metrics }),
   };
 }
 

@@ -94,10 +94,12 @@ export class Applier {
     });
   }
 
-  /** Closes, in one batch, every grant `keep` refuses (after a reload). */
-  async revoke(keep: (grant: Grant) => boolean): Promise<void> {
+  /** Closes, in one batch, every grant `keep` refuses (after a reload, or an admin's close); resolves with those closed. */
+  async revoke(keep: (grant: Grant) => boolean, why: CloseReason = 'revoked'): Promise<Grant[]> {
     const gone = this.book.all().filter((grant) => !keep(grant));
-    if (gone.length > 0) await this.submit(gone.map((grant) => ({ kind: 'close', grant, why: 'revoked' })));
+    if (gone.length === 0) return [];
+    const done = await this.submit(gone.map((grant) => ({ kind: 'close', grant, why })));
+    return gone.filter((_, i) => done[i] === true);
   }
 
   /** Closes every grant (shutdown) in one batch. Later opens are refused. */

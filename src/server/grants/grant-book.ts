@@ -28,9 +28,9 @@ export interface Grant extends GrantRequest {
 /**
  * knock, timeout, shutdown: as asked. expired-while-down: found past its deadline at start.
  * stale: in the firewall with no grant behind it. lost: gone from the firewall and could not be put back.
- * revoked: a reload took away its user, the user's keys, or its port.
+ * revoked: a reload took away its user, the user's keys, or its port. admin: `knockspa grants close`.
  */
-export type CloseReason = 'knock' | 'timeout' | 'shutdown' | 'expired-while-down' | 'stale' | 'lost' | 'revoked';
+export type CloseReason = 'knock' | 'timeout' | 'shutdown' | 'expired-while-down' | 'stale' | 'lost' | 'revoked' | 'admin';
 
 export type BookEvent =
   | { readonly kind: 'open'; readonly grant: GrantRequest; readonly durationSec: number }
