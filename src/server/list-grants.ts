@@ -48,7 +48,7 @@ async function readRows(configPath: string, from: string | undefined): Promise<{
       const answer = await ask(socket, { op: 'grants' });
       if (!answer.ok) throw new Error(`the daemon refused: ${answer.error}`);
       if (!('grants' in answer)) throw new Error('the daemon sent an answer to another question');
-      return { rows: [...answer.grants], source: `running daemon (${socket})` };
+      return { rows: [...answer.grants], source: `running daemon, ${socket}` };
     } catch (err) {
       // No daemon: what it left behind is all there is (unless the daemon was asked for).
       if (!(err instanceof NoDaemon) || from === 'daemon') throw err;

@@ -27,10 +27,12 @@ export class Observers {
   private readonly startedMs = Date.now();
   private control: ControlServer | undefined;
   private readonly unsubscribe: () => void;
+  private readonly readings: ((m: MetricsSink) => void)[] = [];
 
   private constructor(
     private readonly log: Logger,
-    private readonly metrics: MetricsSink,
+    /** For the daemon's parts to count what no log event says (NO_METRICS when metrics are off). */
+    readonly metrics: MetricsSink,
     private readonly stopMetrics: () => Promise<void>,
   ) {
     this.unsubscribe = onLogEvent(log, (fields) => {
@@ -51,11 +53,17 @@ export class Observers {
       (m) => {
         m.set('liveGrants', grants());
         m.set('listenerLastPacket', (self?.lastPacketMs ?? 0) / 1000);
+        for (const read of self?.readings ?? []) read(m);
       },
       log,
     );
     self = new Observers(log, exporter.metrics, () => exporter.stop());
     return self;
+  }
+
+  /** Gauges that are a reading (a size, a state): `read` sets them just before each scrape or textfile write. */
+  onScrape(read: (m: MetricsSink) => void): void {
+    if (this.metrics !== NO_METRICS) this.readings.push(read);
   }
 
   /** A datagram arrived (any, before it is screened). */

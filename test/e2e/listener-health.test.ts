@@ -76,14 +76,8 @@ test('listener health in doctor and metrics', { timeout: 180_000 }, async (t) =>
 
       await recreateLink(net);
       await s.daemon.waitEvent('listener-recovered', {}, { since: m, timeoutMs: 15_000 });
-      const up = await scrape(net);
-      assert.equal(sample(up, 'knockspa_listener_down'), 0);
-      assert.equal(sample(up, 'knockspa_listener_recoveries_total'), 1);
-      const well = await cliInServer(net, ['doctor', '--config', s.site.configPath]);
-      assert.match(well.stdout, /^ok\s+the daemon \(pid \d+, pcap [^)]*\) last saw a packet/m, well.stdout);
-      assert.doesNotMatch(well.stdout, /cannot receive knocks/);
-
-      // Knock until one gets through (a first frame can be lost right after the link is back); the time moves.
+      // Knock until one gets through (a first frame can be lost right after the link is back):
+      // the listener receives again, and then doctor and the metrics must say so.
       let opened = false;
       for (let attempt = 0; attempt < 3 && !opened; attempt++) {
         await knockOk(net, 'open', ['22'], { host, key, duration: 5, allowIp: net.client2V4 });
@@ -93,7 +87,15 @@ test('listener health in doctor and metrics', { timeout: 180_000 }, async (t) =>
         );
       }
       assert.ok(opened, 'a knock after the recovery opens');
-      assert.ok((sample(await scrape(net), 'knockspa_listener_last_packet_timestamp_seconds') ?? 0) > first, 'the last-packet time moved');
+      const up = await scrape(net);
+      assert.equal(sample(up, 'knockspa_listener_down'), 0);
+      // The link coming back may cost the capture once more on the way; each loss was recovered.
+      const losses = s.daemon.events('listener-error', m).length;
+      assert.equal(sample(up, 'knockspa_listener_recoveries_total'), losses, `${losses} losses, each recovered`);
+      assert.ok((sample(up, 'knockspa_listener_last_packet_timestamp_seconds') ?? 0) > first, 'the last-packet time moved');
+      const well = await cliInServer(net, ['doctor', '--config', s.site.configPath]);
+      assert.match(well.stdout, /^ok\s+the daemon \(pid \d+, pcap [^)]*\) last saw a packet \d+ s ago/m, well.stdout);
+      assert.doesNotMatch(well.stdout, /cannot receive knocks/);
     });
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Every metric the daemon exports: name, kind, help and labels. A new metric is one entry here,
- * then `metrics.inc('its_key', labels)` (or set/observe) where it happens (sink.ts). Loads no
+ * then `metrics.inc('its_key', labels)` (or set/observe) where it happens (sink.ts; the daemon
+ * hands out `observers.metrics`, and `observers.onScrape` for gauges read at scrape time). Loads no
  * metrics library: prom-client is imported only when [metrics] is configured (registry.ts).
  * @module
  */
