@@ -95,7 +95,8 @@ test('stealth', { timeout: 300_000 }, async (t) => {
   await t.test('pcap mode, default drop: the SPA port answers like any dropped port (nothing), daemon up or down', async (t) => {
     if (!requires(t, ['pcap'])) return;
     await defaultDrop(net, { acceptSpa: false });
-    const site = await makeSite(net, { listen: 'pcap' });
+    // The daemon's own screen is under test: the capture filter's (kernel_screen) would keep the garbage from it.
+    const site = await makeSite(net, { listen: 'pcap', extra: { kernel_screen: false } });
     const down = { spa: await probe(net, SPA_PORT), other: await probe(net, OTHER_PORT) };
     const daemon = await startDaemon(net, site.configPath);
     t.after(() => daemon.stop());
@@ -147,7 +148,8 @@ test('stealth', { timeout: 300_000 }, async (t) => {
   const JUNK: readonly JunkKind[] = ['random', 'unknown-key', 'bad-tag', 'stale', 'wrong-server'];
   for (const listen of ['udp', 'pcap'] as const) {
     await t.test(`${listen} mode: a junk burst of every kind makes the daemon send nothing`, (t) =>
-      withScenario(t, net, { listen, address: '::' }, async (s) => {
+      // Every kind must reach the daemon: without the capture filter's screen (kernel_screen) in pcap mode.
+      withScenario(t, net, { listen, address: '::', extra: { kernel_screen: false } }, async (s) => {
         const keyFile = s.site.keyPath('alice');
         // Kinds interleaved, so the few packets each source gets authenticated cover every kind.
         const payloads: Uint8Array[] = [];

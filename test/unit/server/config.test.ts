@@ -370,3 +370,14 @@ test('bad config: a missing file says to pass --config', () => {
     /\/nonexistent\/knockspa.toml: cannot read the config file \(ENOENT\); pass --config FILE/,
   );
 });
+
+test('kernel_screen: on by default, off with false, a bool only; the backends say whether they have one', () => {
+  assert.equal(loadConfig(writeConfig(GOOD)).kernelScreen, true);
+  assert.equal(loadConfig(writeConfig(`kernel_screen = false\n${GOOD}`)).kernelScreen, false);
+  const file = writeConfig(`kernel_screen = "no"\n${GOOD}`);
+  assertConfigError(() => loadConfig(file), file, 'kernel_screen', /true or false|bool/);
+  assert.equal(loadConfig(writeConfig(nft(GOOD))).firewallSettings.backend.capabilities.screensSpaPort, true);
+  const withSet = loadConfig(writeConfig(`nft_set = "inet filter knockspa"\n${nft(GOOD)}`));
+  assert.notEqual(withSet.firewallSettings.backend.capabilities.screensSpaPort, true, 'not in the admin’s sets');
+  assert.notEqual(loadConfig(writeConfig(GOOD)).firewallSettings.backend.capabilities.screensSpaPort, true, 'not with iptables');
+});
