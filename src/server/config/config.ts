@@ -19,6 +19,7 @@ import { BACKENDS, DEFAULT_BACKEND } from '../firewall/registry.js';
 import { firewallKeys, readFirewallSettings, type FirewallSettings } from '../firewall/settings.js';
 import { checkFwknopUsers, FWKNOP_USER_KEYS, readUserFormat, type UserFormat } from './fwknop-users.js';
 import { readConfigFile } from './read-config-file.js';
+import { readClusterSettings, type ClusterSettings } from '../cluster/settings.js';
 
 export type ListenMode = 'udp' | 'pcap';
 
@@ -52,6 +53,8 @@ export interface ServerConfig {
   readonly users: ReadonlyMap<string, UserPolicy>;
   /** The keys of the users with format = "fwknop". Secret: never logged. */
   readonly fwknopKeys: ReadonlyMap<string, FwknopKeys>;
+  /** [cluster]: the Redis a group of gateways shares; undefined: this gateway alone. */
+  readonly cluster?: ClusterSettings;
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/knockspa/server.toml';
@@ -70,6 +73,7 @@ const TOP_KEYS = [
   'replay_capacity',
   'allow_link_local',
   'users',
+  'cluster',
 ] as const;
 const USER_KEYS = ['ports', 'max_duration', 'require_ip', ...FWKNOP_USER_KEYS] as const;
 
@@ -130,6 +134,7 @@ export function validateConfig(file: string, doc: Table, backends: readonly Back
     allowLinkLocal: r.bool('allow_link_local', false),
     users,
     fwknopKeys,
+    cluster: readClusterSettings(file, base, r.table_('cluster')),
   };
 }
 
