@@ -9,7 +9,6 @@
  */
 import type { Logger } from 'pino';
 import type { BookEvent, GrantRequest } from '../grants/applier.js';
-import type { Proto } from '../../protocol/ports.js';
 import type { RedisLink } from './connection.js';
 
 /** Entries kept in the stream (approximately): far more than the live grants of any group. */
@@ -70,7 +69,7 @@ export function decodeEvent(fields: readonly string[]): SharedEvent | undefined 
   if (proto !== 'tcp' && proto !== 'udp') return undefined;
   if (!Number.isInteger(port) || port < 1 || port > 65535 || !Number.isFinite(deadlineMs)) return undefined;
   if (origin === undefined || user === undefined || ip === undefined) return undefined;
-  return { origin, kind, grant: { user, ip, family, proto: proto as Proto, port }, deadlineMs };
+  return { origin, kind, grant: { user, ip, family, proto: proto, port }, deadlineMs };
 }
 
 /** XREAD's RESP2 reply: [[key, [[id, [field, value, ...]], ...]]], or null when nothing came. */
