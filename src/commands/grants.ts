@@ -12,7 +12,7 @@ export function command(): Command {
     .option(...CONFIG_OPTION)
     .option(
       '--from <source>',
-      "where to look: firewall (what the kernel holds) or state (the daemon's state file); default: firewall if the backend can list it",
+      "where to look: firewall (what the kernel holds), state (the daemon's state file) or cluster (the group's shared grants, with [cluster]); default: firewall if the backend can list it",
     )
     .option('--json', 'one JSON object per grant')
     .addHelpText('after', '\nExample:\n  knockspa grants --config /etc/knockspa/server.toml')

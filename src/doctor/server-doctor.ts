@@ -14,6 +14,7 @@ import { protectedPorts } from '../server/firewall/settings.js';
 import { runTool } from '../server/firewall/exec.js';
 import { PCAP_MISSING } from '../server/listen/pcap.js';
 import { clockFindings } from './clock.js';
+import { clusterFindings } from './cluster-findings.js';
 import { fail, ok, warn, type Finding } from './finding.js';
 import { fwknopFindings } from './fwknop-findings.js';
 import { keyFindings, stateFindings } from './key-findings.js';
@@ -137,5 +138,6 @@ export async function serverDoctor(configPath: string = DEFAULT_CONFIG_PATH): Pr
     ...stateFindings(config),
     ...clockFindings(config.maxSkewSec),
     ...(await rulesetFindings(config)),
+    ...(await clusterFindings(config)),
   ];
 }

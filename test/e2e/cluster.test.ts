@@ -96,6 +96,31 @@ test('a group of gateways sharing one Redis', { timeout: 300_000 }, async (t) =>
     assert.equal(await net.connect(net.ns.cli, GATEWAY_B_V4, 22), 'connected', 'a connection that lands on B gets through');
   });
 
+  await t.test("doctor checks the cluster; grants --from cluster lists the group's grants", async () => {
+    const doctor = await run(net.ns.gwa, [NODE, CLI, 'doctor', '--config', sites.a?.configPath as string], { timeoutMs: 30_000 });
+    assert.match(
+      doctor.stdout,
+      /^ok +cluster: connected to Redis at redis:\/\/198\.18\.1\.1:6379\/0, credentials accepted$/m,
+      doctor.stdout,
+    );
+    assert.match(doctor.stdout, /^ok +cluster: Redis round trip \d+\.\d\d ms \(median of 5\), timeout_ms 200$/m, doctor.stdout);
+    assert.match(
+      doctor.stdout,
+      new RegExp(`^ok +cluster: gateways of group "grp-${net.id}" seen in the last 30 s: a \\(\\d+ s ago\\), b \\(\\d+ s ago\\)$`, 'm'),
+      doctor.stdout,
+    );
+    const grants = await run(net.ns.gwb, [NODE, CLI, 'grants', '--config', sites.b?.configPath as string, '--from', 'cluster', '--json']);
+    assert.equal(grants.code, 0, grants.stderr);
+    const rows = grants.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(
+      rows.map(({ user, ip, proto, port }) => ({ user, ip, proto, port })),
+      [{ user: 'alice', ip: GROUP_CLIENT_V4, proto: 'tcp', port: 22 }],
+    );
+  });
+
   await t.test("A's captured packet replayed at B from another address: replay", async () => {
     const b = daemons.b as Daemon;
     const m = b.mark();
