@@ -23,6 +23,9 @@ import { requires } from '../lab/requirements.js';
 import { gatewaySite, groupKeys, setCluster, startGateway, startRedis, type ClusterTable } from '../support/cluster.js';
 import { CLI, grantRule, SPA_PORT, stripComment, type Daemon, type Site } from '../support/knockspa.js';
 
+/** max_skew of the lab gateways (test/support/cluster.ts). */
+const SKEW_MS = 6_000;
+
 async function chain(net: GroupNet, ns: string): Promise<string[]> {
   const r = await net.run(ns, ['iptables', '-w', '-S', 'KNOCKSPA']);
   return r.code === 0
@@ -96,6 +99,16 @@ test('a group of gateways sharing one Redis', { timeout: 300_000 }, async (t) =>
     assert.equal(await net.connect(net.ns.cli, GATEWAY_B_V4, 22), 'connected', 'a connection that lands on B gets through');
   });
 
+  await t.test("A's captured packet replayed at B from another address: replay", async () => {
+    const b = daemons.b as Daemon;
+    const m = b.mark();
+    await net.sendUdp(net.ns.cli, GATEWAY_B_V4, SPA_PORT, readFileSync(dump), GROUP_CLIENT2_V4);
+    await b.waitEvent('reject', { reason: 'replay', source: GROUP_CLIENT2_V4 }, { since: m });
+    assert.deepEqual(b.events('knock', m), []);
+    assert.deepEqual(await chain(net, net.ns.gwb), [rule], 'no rule for the replaying address');
+    assert.equal(await net.connect(net.ns.cli, GATEWAY_B_V4, 22, 700, GROUP_CLIENT2_V4), 'timeout');
+  });
+
   await t.test("doctor checks the cluster; grants --from cluster lists the group's grants", async () => {
     const doctor = await run(net.ns.gwa, [NODE, CLI, 'doctor', '--config', sites.a?.configPath as string], { timeoutMs: 30_000 });
     assert.match(
@@ -121,16 +134,6 @@ test('a group of gateways sharing one Redis', { timeout: 300_000 }, async (t) =>
     );
   });
 
-  await t.test("A's captured packet replayed at B from another address: replay", async () => {
-    const b = daemons.b as Daemon;
-    const m = b.mark();
-    await net.sendUdp(net.ns.cli, GATEWAY_B_V4, SPA_PORT, readFileSync(dump), GROUP_CLIENT2_V4);
-    await b.waitEvent('reject', { reason: 'replay', source: GROUP_CLIENT2_V4 }, { since: m });
-    assert.deepEqual(b.events('knock', m), []);
-    assert.deepEqual(await chain(net, net.ns.gwb), [rule], 'no rule for the replaying address');
-    assert.equal(await net.connect(net.ns.cli, GATEWAY_B_V4, 22, 700, GROUP_CLIENT2_V4), 'timeout');
-  });
-
   await t.test('B restarted while the grant is live gets it back from the stream', async () => {
     await (daemons.b as Daemon).stop();
     assert.deepEqual(await chain(net, net.ns.gwb), [], 'B closed its grants at shutdown');
@@ -153,9 +156,10 @@ test('a group of gateways sharing one Redis', { timeout: 300_000 }, async (t) =>
     await net.sendUdp(net.ns.cli, GATEWAY_B_V4, SPA_PORT, readFileSync(captured), GROUP_CLIENT2_V4);
     const refused = await b.waitEvent('reject', { source: GROUP_CLIENT2_V4 }, { since: mb });
     assert.equal(refused.reason, 'stale', JSON.stringify(refused));
+    assert.equal(refused.note, 'stamped before the Redis outage began plus the window', 'refused for the outage, not the packet window');
     await b.waitEvent('cluster-down', {}, { since: mb });
-    // After the outage's start plus the window (max_skew = 3 s), fresh knocks pass on the local cache.
-    await sleep(3_500);
+    // After the outage's start plus the window (max_skew), fresh knocks pass on the local cache.
+    await sleep(SKEW_MS + 500);
     mb = b.mark();
     await knockAt(net, GATEWAY_B_V4, key, '22');
     await b.waitEvent('knock', { action: 'open' }, { since: mb });
@@ -163,7 +167,7 @@ test('a group of gateways sharing one Redis', { timeout: 300_000 }, async (t) =>
     await knockAt(net, GATEWAY_A_V4, key, '22');
     await a.waitEvent('cluster-down', {}, { since: ma });
     // A learned of the outage from this knock: stamped before that plus the window, it is refused too.
-    await sleep(3_500);
+    await sleep(SKEW_MS + 500);
     ma = a.mark();
     await knockAt(net, GATEWAY_A_V4, key, '22');
     await a.waitEvent('knock', { action: 'open' }, { since: ma });

@@ -3,12 +3,12 @@
  * runs Redis; gateways A and B run a daemon each; the client knocks (from two addresses, the
  * second for an eavesdropper). No default routes, nothing reaches the host's own network.
  *
- *   ks-ID-cli (198.18.1.2, .3) ─┐
+ *   ks-ID-gcl (198.18.1.2, .3) ─┐
  *   ks-ID-gwa (198.18.1.11)  ───┼── bridge in ks-ID-hub (198.18.1.1, Redis)
  *   ks-ID-gwb (198.18.1.12)  ───┘
  *
- * Names start with ks-ID- like a {@link TestNet}'s, with other roles; this net deletes its own at
- * cleanup and on process exit.
+ * Names start with ks-ID- like a TestNet's, with other roles (which TestNet's sweep of stale
+ * namespaces leaves alone); this net deletes its own at cleanup and on process exit.
  * @module
  */
 import { spawnSync } from 'node:child_process';
@@ -70,7 +70,8 @@ export class GroupNet {
 
   private constructor(id: string) {
     this.id = id;
-    this.ns = { hub: `ks-${id}-hub`, gwa: `ks-${id}-gwa`, gwb: `ks-${id}-gwb`, cli: `ks-${id}-cli` };
+    // Not ks-ID-cli: TestNet's sweep of stale namespaces (netns.ts) would take it for one of its own.
+    this.ns = { hub: `ks-${id}-hub`, gwa: `ks-${id}-gwa`, gwb: `ks-${id}-gwb`, cli: `ks-${id}-gcl` };
   }
 
   static async create(t: AfterContext): Promise<GroupNet> {

@@ -80,7 +80,7 @@ export function gatewaySite(
     server_id: SERVER_ID,
     keys_dir: 'keys',
     state_dir: 'state',
-    max_skew: 3,
+    max_skew: 6,
     default_duration: 30,
     ...extra,
     users: { alice: { ports: ['tcp/22', 'tcp/2222'], max_duration: 300 } },
