@@ -91,12 +91,23 @@ async function activation(net: GroupNet, site: Site, label: string): Promise<num
   return ok;
 }
 
-/** A's "knock accepted" to B's "grant open", per open knock, in ms. */
+/**
+ * A's "knock accepted" to B's "grant open", per open knock, in ms. A's open knocks and its open
+ * lines come in the same order; B's open line is the one with the same deadline (B gives A's).
+ */
 function propagation(a: Daemon, b: Daemon, sinceA: number, sinceB: number): number[] {
   const accepted = a.log.slice(sinceA).filter((l) => l.event === 'knock' && l.action === 'open');
-  const opened = b.log.slice(sinceB).filter((l) => l.event === 'open' && l.ip === GROUP_CLIENT_V4);
-  const n = Math.min(accepted.length, opened.length);
-  return Array.from({ length: n }, (_, i) => Date.parse(String(opened[i]?.time)) - Date.parse(String(accepted[i]?.time)));
+  const aOpens = a.log.slice(sinceA).filter((l) => l.event === 'open' && l.ip === GROUP_CLIENT_V4);
+  const bOpenAt = new Map(
+    b.log
+      .slice(sinceB)
+      .filter((l) => l.event === 'open' && l.ip === GROUP_CLIENT_V4)
+      .map((l) => [l.deadline, l.time]),
+  );
+  return accepted.flatMap((knock, i) => {
+    const at = bOpenAt.get(aOpens[i]?.deadline);
+    return at === undefined ? [] : [Date.parse(at) - Date.parse(String(knock.time))];
+  });
 }
 
 function line(label: string, xs: readonly number[]): string {
