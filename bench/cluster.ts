@@ -98,11 +98,11 @@ async function activation(net: GroupNet, site: Site, label: string): Promise<num
 function propagation(a: Daemon, b: Daemon, sinceA: number, sinceB: number): number[] {
   const accepted = a.log.slice(sinceA).filter((l) => l.event === 'knock' && l.action === 'open');
   const aOpens = a.log.slice(sinceA).filter((l) => l.event === 'open' && l.ip === GROUP_CLIENT_V4);
-  const bOpenAt = new Map(
+  const bOpenAt = new Map<unknown, string>(
     b.log
       .slice(sinceB)
       .filter((l) => l.event === 'open' && l.ip === GROUP_CLIENT_V4)
-      .map((l) => [l.deadline, l.time]),
+      .map((l): [unknown, string] => [l.deadline, String(l.time)]),
   );
   return accepted.flatMap((knock, i) => {
     const at = bOpenAt.get(aOpens[i]?.deadline);
