@@ -16,6 +16,7 @@ packages=(
   fwknop-client fwknop-server   # the fwknop-format tests, against Debian's fwknop
   debootstrap systemd-container dbus debian-archive-keyring util-linux # the package test: Debian 13 booted under systemd-nspawn
   lintian                       # checks the Debian package (npm run package:deb)
+  redis-server                  # the cluster tests and benchmark: a group's shared Redis
 )
 
 if [ "$(id -u)" -ne 0 ]; then

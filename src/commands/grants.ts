@@ -28,7 +28,7 @@ export function command(): Command {
     .option(...CONFIG_OPTION)
     .option(
       '--from <source>',
-      "where to look: daemon (ask the running daemon), firewall (what the kernel holds) or state (the daemon's state file); default: the daemon if it runs, else firewall if the backend can list it",
+      "where to look: daemon (ask the running daemon), firewall (what the kernel holds), state (the daemon's state file) or cluster (the group's shared grants, with [cluster]); default: the daemon if it runs, else firewall if the backend can list it",
     )
     .option('--json', 'one JSON object per grant')
     .addHelpText('after', '\nExamples:\n  knockspa grants --config /etc/knockspa/server.toml\n  knockspa grants close --user alice')

@@ -15,6 +15,7 @@ import { runTool } from '../server/firewall/exec.js';
 import { PCAP_MISSING } from '../server/listen/pcap.js';
 import { clockFindings } from './clock.js';
 import { daemonFindings } from './daemon-findings.js';
+import { clusterFindings } from './cluster-findings.js';
 import { fail, ok, warn, type Finding } from './finding.js';
 import { fwknopFindings } from './fwknop-findings.js';
 import { keyFindings, stateFindings } from './key-findings.js';
@@ -163,5 +164,6 @@ export async function serverDoctor(configPath: string = DEFAULT_CONFIG_PATH): Pr
     ...clockFindings(config.maxSkewSec),
     ...(await guard('ruleset check', () => rulesetFindings(config))),
     ...(await guard('kernel screen check', () => screenFindings(config))),
+    ...(await guard('cluster check', () => clusterFindings(config))),
   ];
 }

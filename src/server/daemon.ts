@@ -129,6 +129,7 @@ export interface RunningDaemon {
 
 export async function startDaemon(path: string, log: Logger, now: () => number = Date.now): Promise<RunningDaemon> {
   const config = loadConfig(path);
+  let onReload: (next: ServerConfig, keyUsers: ReadonlySet<string>) => void = () => {};
 
   // Entries that may outlive a reboot and cannot be listed are known only to the state file: it is
   // fsync'd before any of them goes in. Other backends rebuild from the firewall.
@@ -225,6 +226,28 @@ async function startLocked(
   await applier.restore(loaded.kind === 'ok' ? loaded.state.grants : [], restorable(config, keyUsers, now));
   live.grants = () => applier.size;
 
+  // Loaded only with [cluster]: a lone gateway never loads the Redis client.
+  let onReload: (next: ServerConfig, keyUsers: ReadonlySet<string>) => void = () => {};
+  let cluster: import('./cluster/cluster.js').RunningCluster | undefined;
+  if (config.cluster !== undefined) {
+    const { startCluster } = await import('./cluster/cluster.js');
+    let current = { config, keyUsers };
+    cluster = await startCluster(config, config.cluster, {
+      log,
+      now,
+      submit: (events) => applier.submit(events),
+      allowed: (grant, deadlineMs) =>
+        mayKeep(current.config.users, current.keyUsers)(grant) &&
+        deadlineMs <= now() + ((current.config.users.get(grant.user)?.maxDurationSec ?? 0) + current.config.maxSkewSec + 2) * 1000,
+      windowMs: () => current.config.maxSkewSec * 1000,
+    }).catch(async (err: unknown) => {
+      await applier.closeAll('shutdown');
+      await firewall.detach().catch(() => undefined);
+      throw err;
+    });
+    onReload = (next, nextKeyUsers) => (current = { config: next, keyUsers: nextKeyUsers });
+  }
+
   const rejects = new RejectLog(log, now);
   // Budgets outlive reloads: a SIGHUP must not refill them.
   const pipeline = new Pipeline(
@@ -236,6 +259,7 @@ async function startLocked(
       applier: observers.timed(applier),
       now,
       addresses: addressPolicy(config),
+      cluster: cluster?.step,
     },
     policy,
   );
@@ -280,6 +304,7 @@ async function startLocked(
       clearInterval(flushTimer);
       await observers.closeControl();
       await listener.close().catch(() => undefined);
+      await cluster?.stop().catch(() => undefined);
       // Fresh tools for the last batches: a spare may have had the same stop signal as the daemon.
       firewall.release();
       await applier.closeAll('shutdown');
@@ -303,6 +328,7 @@ async function startLocked(
       window.widenTo(next.maxSkewSec * 1000, now());
       built.policy = { ...built.policy, notBeforeMs: window.notBeforeMs };
       pipeline.policy = built.policy;
+      onReload(next, built.keyUsers);
       const nextProtect = protectedBy(next);
       if (JSON.stringify(nextProtect) !== JSON.stringify(protect)) void applier.setProtected((protect = nextProtect));
       // The running port: a new one needs a restart (below).

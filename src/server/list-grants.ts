@@ -60,7 +60,11 @@ async function readRows(configPath: string, from: string | undefined): Promise<{
     const firewall = makeFirewall(config, pino({ enabled: false }));
     return { rows: (await firewall.list().catch(asConfigError(config.file))) ?? [], source: `firewall, ${firewall.description}` };
   }
-  if (source !== 'state') throw new UsageError(`--from: expected daemon, firewall or state, got ${JSON.stringify(source)}`);
+  if (source === 'cluster') {
+    const { groupGrants } = await import('./cluster/group-grants.js');
+    return { rows: await groupGrants(config), source: `group "${config.cluster?.name ?? ''}" in Redis (what its gateways shared)` };
+  }
+  if (source !== 'state') throw new UsageError(`--from: expected daemon, firewall, state or cluster, got ${JSON.stringify(source)}`);
   const store = new StateStore(config.stateDir);
   const loaded = store.load(true);
   if (loaded.kind === 'corrupt') throw new Error(`${store.file}: unreadable (${loaded.error})`);

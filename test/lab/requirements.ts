@@ -33,6 +33,7 @@ export const TOOL_PACKAGES = {
   fwknop: 'fwknop-client',
   fwknopd: 'fwknop-server',
   python3: 'python3',
+  'redis-server': 'redis-server',
 } as const;
 
 export type Tool = keyof typeof TOOL_PACKAGES;

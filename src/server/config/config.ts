@@ -20,6 +20,7 @@ import { firewallKeys, readFirewallSettings, type FirewallSettings } from '../fi
 import { checkFwknopUsers, FWKNOP_USER_KEYS, readUserFormat, type UserFormat } from './fwknop-users.js';
 import { readConfigFile } from './read-config-file.js';
 import { readMetricsConfig, type MetricsConfig } from '../metrics/metrics-config.js';
+import { readClusterSettings, type ClusterSettings } from '../cluster/settings.js';
 
 export type ListenMode = 'udp' | 'pcap';
 
@@ -57,6 +58,8 @@ export interface ServerConfig {
   readonly fwknopKeys: ReadonlyMap<string, FwknopKeys>;
   /** Where the metrics go; undefined: metrics off. */
   readonly metrics?: MetricsConfig;
+  /** [cluster]: the Redis a group of gateways shares; undefined: this gateway alone. */
+  readonly cluster?: ClusterSettings;
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/knockspa/server.toml';
@@ -77,6 +80,7 @@ const TOP_KEYS = [
   'kernel_screen',
   'users',
   'metrics',
+  'cluster',
 ] as const;
 const USER_KEYS = ['ports', 'max_duration', 'require_ip', ...FWKNOP_USER_KEYS] as const;
 
@@ -140,6 +144,7 @@ export function validateConfig(file: string, doc: Table, backends: readonly Back
     users,
     fwknopKeys,
     ...(metrics === undefined ? {} : { metrics }),
+    cluster: readClusterSettings(file, base, r.table_('cluster')),
   };
 }
 

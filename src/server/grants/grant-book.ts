@@ -33,7 +33,8 @@ export interface Grant extends GrantRequest {
 export type CloseReason = 'knock' | 'timeout' | 'shutdown' | 'expired-while-down' | 'stale' | 'lost' | 'revoked' | 'admin';
 
 export type BookEvent =
-  | { readonly kind: 'open'; readonly grant: GrantRequest; readonly durationSec: number }
+  /** deadlineMs: a deadline given elsewhere (a grant shared by another gateway); else now + durationSec. */
+  | { readonly kind: 'open'; readonly grant: GrantRequest; readonly durationSec: number; readonly deadlineMs?: number }
   | { readonly kind: 'close'; readonly grant: GrantRequest; readonly why: CloseReason }
   /** A deadline timer fired: closes unless the grant was extended meanwhile. */
   | { readonly kind: 'expire'; readonly grant: GrantRequest };
@@ -134,7 +135,10 @@ export class GrantBook {
       const prev = holders.get(event.grant.user);
       if (event.kind === 'open') {
         if (refuseOpens) return { kind: 'none', refused: true };
-        const grant = asGrant({ ...event.grant, deadlineMs: Math.max(prev?.deadlineMs ?? 0, nowMs + event.durationSec * 1000) });
+        const grant = asGrant({
+          ...event.grant,
+          deadlineMs: Math.max(prev?.deadlineMs ?? 0, event.deadlineMs ?? nowMs + event.durationSec * 1000),
+        });
         holders.set(grant.user, grant);
         return { kind: 'opened', grant, extended: prev !== undefined };
       }

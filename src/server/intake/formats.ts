@@ -22,6 +22,8 @@ export interface Knock extends KnockFields {
   readonly keyIdHex?: string;
   /** Set for fwknop packets; knockspa packets leave it out. */
   readonly format?: 'fwknop';
+  /** What the replay guard remembers (the group's replay cache claims it too). */
+  readonly packetId: string;
 }
 
 /** A packet that passed its format's screen; `trials` is how many HMACs authenticating it costs. */

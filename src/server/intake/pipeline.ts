@@ -16,6 +16,7 @@ import type { AddressPolicy } from './address-policy.js';
 import type { PacketFormats } from './formats.js';
 import { authorize } from './policy.js';
 import type { RejectLog } from './reject-log.js';
+import type { ClusterStep } from '../cluster/cluster.js';
 
 export interface PipelineOptions {
   readonly log: Logger;
@@ -28,6 +29,8 @@ export interface PipelineOptions {
   readonly now: () => number;
   /** Which addresses may be granted (packet source and allow-ip). */
   readonly addresses: Pick<AddressPolicy, 'problem'>;
+  /** [cluster]: the group's replay claim before a knock takes effect, and sharing what it did. */
+  readonly cluster?: ClusterStep;
 }
 
 /** What may change on reload. */
@@ -89,8 +92,24 @@ export class Pipeline {
       capped,
       source,
     };
+    const cluster = this.opts.cluster;
+    if (cluster === undefined) return this.take(events, accepted);
+    // The group's replay cache, after the local one: one round trip, then the knock takes effect.
+    const shared = cluster.withDeadlines(events, this.opts.now());
+    void cluster.claim(knock.packetId, knock.timestampMs).then((claim) => {
+      if (claim === 'ok') return this.take(shared, accepted, cluster);
+      if (claim === 'replay') budget.failed(source);
+      rejects.reject(claim === 'stale-outage' ? 'stale' : claim, source, {
+        user,
+        ...(claim === 'stale-outage' ? { note: 'stamped before the Redis outage began plus the window' } : {}),
+      });
+    });
+  }
+
+  private take(events: readonly BookEvent[], accepted: Record<string, unknown>, cluster?: ClusterStep): void {
     this.opts.applier
       .submit(events, accepted)
+      .then((results) => cluster?.share(events, results))
       .catch((err: unknown) => this.opts.log.error({ ...accepted, event: 'internal-error', error: String(err) }, 'knock not applied'));
   }
 }

@@ -1,0 +1,182 @@
+// [cluster]: the table's checks, the stream entries' encoding, the group replay claim's outage
+// rules (against a fake link), and that a server without [cluster] loads no Redis client.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { loadConfig } from '../../../src/server/config/config.js';
+import type { RedisLink } from '../../../src/server/cluster/connection.js';
+import { decodeEvent, encodeEvent, type SharedEvent } from '../../../src/server/cluster/grant-stream.js';
+import { ReplayClaims } from '../../../src/server/cluster/replay-claim.js';
+import { assertConfigError } from '../../support/config-error.js';
+
+const BASE = `
+server_id = "srv.test"
+[users.alice]
+ports = ["tcp/22"]
+`;
+
+function configWith(cluster: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-cluster-'));
+  const file = join(dir, 'server.toml');
+  writeFileSync(file, `${BASE}\n[cluster]\n${cluster}\n`);
+  return file;
+}
+
+test('without [cluster] the config has none; with it, the defaults', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-cluster-'));
+  writeFileSync(join(dir, 'server.toml'), BASE);
+  assert.equal(loadConfig(join(dir, 'server.toml')).cluster, undefined);
+  const c = loadConfig(configWith('redis = "redis://10.0.0.1:6379/0"\ngateway = "gw1"')).cluster;
+  assert.deepEqual(c, {
+    url: 'redis://10.0.0.1:6379/0',
+    passwordFile: undefined,
+    name: 'knockspa',
+    gateway: 'gw1',
+    grants: 'everywhere',
+    onRedisDown: 'refuse',
+    timeoutMs: 250,
+  });
+});
+
+test('bad [cluster] tables name the key and what was expected', () => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['gateway = "a"', 'cluster.redis', /a URL like "redis:\/\/HOST:6379\/0"/],
+    ['redis = "http://x:1"', 'cluster.redis', /rediss:\/\/ for TLS/],
+    ['redis = "redis://x"\ngrants = "some"', 'cluster.grants', /one of "everywhere", "here"/],
+    ['redis = "redis://x"\non_redis_down = "ignore"', 'cluster.on_redis_down', /one of "refuse", "local"/],
+    ['redis = "redis://x"\nname = "a b*"', 'cluster.name', /key prefix/],
+    ['redis = "redis://x"\ntimeout_ms = 0', 'cluster.timeout_ms', /integer from 5 to 10000/],
+    ['redis = "redis://x"\nsentinel = true', 'cluster.sentinel', /unknown key/],
+    ['redis = "redis://x"\npassword_file = "missing.pass"', 'cluster.password_file', /readable file holding the Redis password/],
+  ];
+  for (const [table, key, expected] of cases) {
+    const file = configWith(table);
+    assertConfigError(() => loadConfig(file), file, key, expected);
+  }
+});
+
+test('a password file others can read is refused; 0600 is taken', () => {
+  const file = configWith('redis = "redis://x"\npassword_file = "redis.pass"');
+  const pass = join(dirname(file), 'redis.pass');
+  writeFileSync(pass, 'secret\n');
+  chmodSync(pass, 0o644);
+  assertConfigError(() => loadConfig(file), file, 'cluster.password_file', /only its owner can read \(chmod 600 .*\), got mode 644/);
+  chmodSync(pass, 0o600);
+  assert.equal(loadConfig(file).cluster?.passwordFile, pass);
+});
+
+test('stream entries: what is encoded decodes the same; foreign entries are refused', () => {
+  const e: SharedEvent = {
+    origin: 'gw-a',
+    kind: 'open',
+    grant: { user: 'alice', ip: '198.18.0.2', family: 4, proto: 'tcp', port: 22 },
+    deadlineMs: 1_800_000_000_123,
+  };
+  assert.deepEqual(decodeEvent(encodeEvent(e)), e);
+  const fields = encodeEvent(e);
+  const withField = (name: string, value: string): string[] => fields.map((f, i) => (fields[i - 1] === name ? value : f));
+  assert.equal(decodeEvent(withField('port', '70000')), undefined);
+  assert.equal(decodeEvent(withField('proto', 'icmp')), undefined);
+  assert.equal(decodeEvent(withField('kind', 'flush')), undefined);
+  assert.equal(decodeEvent(withField('family', '5')), undefined);
+  assert.equal(decodeEvent(['origin', 'x']), undefined);
+});
+
+/** A link that answers SET NX like Redis, or fails when `up` is false. */
+class FakeLink implements RedisLink {
+  up = true;
+  readonly keys = new Map<string, number>();
+  calls: string[][] = [];
+  get ready(): boolean {
+    return this.up;
+  }
+  call<T>(args: readonly string[]): Promise<T> {
+    this.calls.push([...args]);
+    if (!this.up) return Promise.reject(new Error('not connected to Redis'));
+    if (args[0] === 'PING') return Promise.resolve('PONG' as T);
+    const key = args[1] as string;
+    if (this.keys.has(key)) return Promise.resolve(null as T);
+    this.keys.set(key, Number(args[5]));
+    return Promise.resolve('OK' as T);
+  }
+  duplicate(): Promise<RedisLink> {
+    return Promise.resolve(this);
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function claims(link: FakeLink, onDown: 'refuse' | 'local', clock: { t: number }): ReplayClaims {
+  return new ReplayClaims({ link, prefix: 'grp', onDown, log: pino({ enabled: false }), now: () => clock.t, windowMs: () => 30_000 });
+}
+
+test('group claims: the first is ok, the same id again is a replay, keyed under the prefix with the window left', async () => {
+  const link = new FakeLink();
+  const clock = { t: 1_000_000 };
+  const c = claims(link, 'refuse', clock);
+  assert.equal(await c.claim('ab12', clock.t - 10_000), 'ok');
+  assert.equal(await c.claim('ab12', clock.t - 10_000), 'replay');
+  assert.deepEqual(link.calls[0], ['SET', 'grp:replay:ab12', '1', 'NX', 'PX', '20000']);
+  c.stop();
+});
+
+test('refuse: while Redis cannot answer every knock is cluster-unavailable, with no call on the packet path', async () => {
+  const link = new FakeLink();
+  const clock = { t: 1_000_000 };
+  const c = claims(link, 'refuse', clock);
+  link.up = false;
+  assert.equal(await c.claim('a1', clock.t), 'cluster-unavailable');
+  const calls = link.calls.length;
+  assert.equal(await c.claim('a2', clock.t + 60_000), 'cluster-unavailable');
+  assert.equal(link.calls.length, calls, 'no Redis call while down: the probe finds out when it is back');
+  c.stop();
+});
+
+test('local: packets stamped before the outage plus the window are refused; later ones pass and are written back', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const link = new FakeLink();
+  const clock = { t: 1_000_000 };
+  const c = claims(link, 'local', clock);
+  link.up = false;
+  assert.equal(await c.claim('before', clock.t - 5_000), 'stale-outage', 'stamped before the outage');
+  assert.equal(await c.claim('ahead', clock.t + 29_000), 'stale-outage', 'stamped within the window after it began');
+  clock.t += 31_000;
+  assert.equal(await c.claim('fresh', clock.t), 'ok');
+  assert.equal(c.down, true);
+  link.up = true;
+  t.mock.timers.tick(1_000);
+  for (let i = 0; i < 10 && c.down; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(c.down, false, 'the probe found Redis back');
+  assert.ok(link.keys.has('grp:replay:fresh'), 'the claim made during the outage is in Redis now');
+  assert.equal(await c.claim('fresh', clock.t), 'replay');
+  c.stop();
+});
+
+test('a server without [cluster] does not load the Redis client', async () => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const command = resolve(here, '../../../src/knockspa.cjs');
+  const trace = resolve(here, '../../support/load-trace.js');
+  const stderr = await new Promise<string>((done) =>
+    execFile(
+      process.execPath,
+      ['--import', trace, command, 'server', '--config', '/nonexistent.toml'],
+      { timeout: 20_000 },
+      (_e, _o, err) => done(err),
+    ),
+  );
+  const files = stderr.split('\n').filter((l) => l.startsWith('LOAD '));
+  assert.ok(
+    files.some((f) => f.includes('/dist/src/server/daemon.js')),
+    'the check can fail: the daemon module is loaded',
+  );
+  assert.deepEqual(
+    files.filter((f) => f.includes('/@redis/') || /\/server\/cluster\/(?!settings\.js)/.test(f)),
+    [],
+  );
+});
