@@ -31,6 +31,7 @@ import { ReplayWindow } from './state/replay-window.js';
 import { StateStore, STATE_VERSION, type LoadResult } from './state/state.js';
 import { PidLock } from './state/pid-lock.js';
 import type { Firewall } from './firewall/firewall.js';
+import { ConflictWatch } from './firewall/conflict-watch.js';
 
 /** What the firewall must drop unless granted (where the backend protects ports itself). */
 function protectedBy(config: ServerConfig): ReturnType<typeof protectedPorts> {
@@ -202,6 +203,9 @@ async function startLocked(
     },
   });
   await applier.restore(loaded.kind === 'ok' ? loaded.state.grants : [], restorable(config, keyUsers, now));
+  // A port dropped by a rule of another table never opens, whatever knockspa grants: say so now and at every sweep.
+  const conflicts = new ConflictWatch(config.firewallSettings, log);
+  await conflicts.check(protect);
 
   const rejects = new RejectLog(log, now);
   // Budgets outlive reloads: a SIGHUP must not refill them.
@@ -223,6 +227,7 @@ async function startLocked(
     }
   });
   const flushTimer = setInterval(() => rejects.flush(), SUMMARY_INTERVAL_MS);
+  const conflictTimer = setInterval(() => void conflicts.check(protect), config.firewallSettings.sweepIntervalSec * 1000);
   log.info(
     {
       event: 'start',
@@ -246,6 +251,7 @@ async function startLocked(
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       clearInterval(flushTimer);
+      clearInterval(conflictTimer);
       await listener.close().catch(() => undefined);
       // Fresh tools for the last batches: a spare may have had the same stop signal as the daemon.
       firewall.release();
