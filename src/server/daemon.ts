@@ -204,7 +204,7 @@ async function startLocked(
   });
   await applier.restore(loaded.kind === 'ok' ? loaded.state.grants : [], restorable(config, keyUsers, now));
   // A port dropped by a rule of another table never opens, whatever knockspa grants: say so now and at every sweep.
-  const conflicts = new ConflictWatch(config.firewallSettings, log);
+  const conflicts = new ConflictWatch(config.firewallSettings, firewall, log);
   await conflicts.check(protect);
 
   const rejects = new RejectLog(log, now);

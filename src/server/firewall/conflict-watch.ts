@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { PortSpec } from '../../protocol/ports.js';
 import { conflictFix, grantConflicts, type Conflict } from '../../doctor/conflicts.js';
 import { readRuleset } from '../../doctor/read-ruleset.js';
+import type { Firewall } from './firewall.js';
 import type { FirewallSettings } from './settings.js';
 
 const key = (c: Conflict): string => `${c.family} ${c.port} ${c.by}`;
@@ -20,12 +21,13 @@ export class ConflictWatch {
 
   constructor(
     private readonly settings: FirewallSettings,
+    private readonly firewall: Pick<Firewall, 'model'>,
     private readonly log: Logger,
   ) {}
 
-  /** Only backends whose rules doctor can read (iptables, nftables) are judged. */
+  /** Only backends whose rules sit in iptables/nftables (those with a model) are judged. */
   get applies(): boolean {
-    return this.settings.backend.capabilities.opensPorts && ['iptables', 'nftables'].includes(this.settings.backend.name);
+    return this.settings.backend.capabilities.opensPorts && this.firewall.model !== undefined;
   }
 
   /** Reads the ruleset and logs what changed; never throws (a failed read is logged once per sweep at debug). */
@@ -35,7 +37,7 @@ export class ConflictWatch {
     try {
       const found = new Map<string, Conflict>();
       for (const family of [4, 6] as const) {
-        const { sources } = await readRuleset(family, this.settings, ports);
+        const { sources } = await readRuleset(family, this.firewall.model, ports);
         for (const c of grantConflicts(sources, ports, family)) if (c.kind === 'drop') found.set(key(c), c);
       }
       const ownDrops = this.settings.backend.capabilities.protectsPorts;
