@@ -43,8 +43,8 @@ const elementValue = (e: unknown): unknown => (isObj(e) && isObj(e.elem) ? e.ele
 /** The elements a right-hand side stands for: a named set's, an anonymous set's, or undefined if unknown. */
 function elementsOf(right: unknown, scope: Scope | undefined): readonly unknown[] | undefined {
   if (typeof right === 'string' && right.startsWith('@')) return scope?.sets.get(`${scope.table} ${right.slice(1)}`)?.map(elementValue);
-  if (isObj(right) && Array.isArray(right.set)) return right.set.map(elementValue);
-  if (Array.isArray(right)) return right;
+  if (isObj(right) && Array.isArray(right.set)) return (right.set as unknown[]).map(elementValue);
+  if (Array.isArray(right)) return right as unknown[];
   return undefined;
 }
 

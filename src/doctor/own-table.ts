@@ -50,5 +50,6 @@ export function hasOwnTable(doc: unknown): boolean {
 export function withOwnTable(doc: unknown, protect: readonly PortSpec[]): unknown {
   if (hasOwnTable(doc)) return doc;
   const items = (doc as { nftables?: unknown }).nftables;
-  return { nftables: [...(Array.isArray(items) ? items : []), ...ownTableItems(protect)] };
+  const listed: unknown[] = Array.isArray(items) ? (items as unknown[]) : [];
+  return { nftables: [...listed, ...ownTableItems(protect)] };
 }

@@ -6,9 +6,8 @@
  * @module
  */
 import type { PortSpec } from '../protocol/ports.js';
-import type { FirewallSettings } from '../server/firewall/settings.js';
 import { runTool } from '../server/firewall/exec.js';
-import { formatNftSetRef, type NftSetRef } from '../server/firewall/nft-script.js';
+import type { RulesetModel } from '../server/firewall/firewall.js';
 import { parseIptables, withOwnChain } from './iptables-rules.js';
 import { OWN_GRANT_SETS, parseNft } from './nft-rules.js';
 import { withOwnTable } from './own-table.js';
@@ -27,26 +26,14 @@ export const oneLine = (text: string): string =>
     .filter((l) => l !== '' && !/^\^+$/.test(l))
     .join(' ');
 
-/** The setup the backend makes, read from its settings (plain data, see backend.ts). */
-function ownSetup(settings: FirewallSettings): { iptablesJump?: number; nftTable?: boolean; grantSets: readonly string[] } {
-  const s = settings.backend.settings as { jumpPosition?: unknown; sets?: unknown } | undefined;
-  if (settings.backend.name === 'iptables')
-    return { iptablesJump: typeof s?.jumpPosition === 'number' ? s.jumpPosition : 1, grantSets: OWN_GRANT_SETS };
-  if (settings.backend.name === 'nftables') {
-    const sets = Array.isArray(s?.sets) ? (s.sets as NftSetRef[]) : [];
-    return sets.length === 0 ? { nftTable: true, grantSets: OWN_GRANT_SETS } : { grantSets: sets.map(formatNftSetRef) };
-  }
-  return { grantSets: [] };
-}
-
 /** Every input-hook chain that sees packets of `family`, and what could not be read. */
 export async function readRuleset(
   family: 4 | 6,
-  settings: FirewallSettings,
+  model: RulesetModel | undefined,
   protect: readonly PortSpec[],
 ): Promise<{ sources: Source[]; problems: string[] }> {
   const tool = family === 4 ? 'iptables' : 'ip6tables';
-  const own = ownSetup(settings);
+  const own = { iptablesJump: model?.iptablesJump, nftTable: model?.nftOwnTable, grantSets: model?.grantSets ?? OWN_GRANT_SETS };
   const sources: Source[] = [];
   const problems: string[] = [];
   let iptablesIsNft = false;
@@ -66,8 +53,8 @@ export async function readRuleset(
     for (const b of nft.bases) if (b.families.includes(family)) sources.push({ chains: nft.chains, base: b.key });
   } catch (err) {
     // No nft is fine when iptables answered (iptables-legacy hosts), unless knockspa's table lives there.
-    if (sources.length === 0 || own.nftTable === true || settings.backend.name === 'nftables')
-      problems.push(`nft: ${oneLine((err as Error).message)}`);
+    const inNft = model?.nftOwnTable === true || (model?.grantSets.length ?? 0) > 0;
+    if (sources.length === 0 || inNft) problems.push(`nft: ${oneLine((err as Error).message)}`);
   }
   return { sources, problems };
 }

@@ -10,6 +10,8 @@
 import { isIP } from 'node:net';
 import { formatPortSpec } from '../protocol/ports.js';
 import type { ServerConfig } from '../server/config/config.js';
+import { pino } from 'pino';
+import { makeFirewall } from '../server/firewall/registry.js';
 import { protectedPorts } from '../server/firewall/settings.js';
 import { conflictFix, grantConflicts } from './conflicts.js';
 import { fail, ok, warn, type Finding } from './finding.js';
@@ -36,9 +38,10 @@ function dropFix(config: ServerConfig, port: string): string {
 export async function rulesetFindings(config: ServerConfig): Promise<Finding[]> {
   const findings: Finding[] = [];
   const ports = protectedPorts(config.firewallSettings.protect, config.users.values());
+  const model = makeFirewall(config, pino({ enabled: false })).model;
   for (const family of [4, 6] as const) {
     const ipv = `IPv${family}`;
-    const { sources, problems } = await readRuleset(family, config.firewallSettings, ports);
+    const { sources, problems } = await readRuleset(family, model, ports);
     for (const problem of problems)
       findings.push(
         warn(
@@ -65,7 +68,7 @@ export async function rulesetFindings(config: ServerConfig): Promise<Finding[]> 
         );
     }
 
-    if (config.firewallSettings.backend.capabilities.opensPorts) {
+    if (config.firewallSettings.backend.capabilities.opensPorts && model !== undefined) {
       const conflicts = grantConflicts(sources, ports, family);
       const ownDrops = config.firewallSettings.backend.capabilities.protectsPorts;
       for (const c of conflicts)

@@ -113,12 +113,11 @@ async function firewallFindings(config: ServerConfig): Promise<Finding[]> {
     await firewall.check(protectedPorts(config.firewallSettings.protect, config.users.values()));
     return [ok(`firewall ${firewall.name} is present and usable`)];
   } catch (err) {
-    return [fail(`firewall ${firewall.name} unusable: ${oneLine((err as Error).message)}`, accessFix(err, toolPackage(config.firewall)))];
+    return [
+      fail(`firewall ${firewall.name} unusable: ${oneLine((err as Error).message)}`, accessFix(err, firewall.model?.package ?? 'iptables')),
+    ];
   }
 }
-
-/** The Debian package of a backend's tool, for the advice. */
-const toolPackage = (backend: string): string => (backend === 'nftables' ? 'nftables' : 'iptables');
 
 /** Advice by cause: no permission (not root) is not a missing tool. */
 function accessFix(err: unknown, pkg: string): string {

@@ -33,6 +33,7 @@ import { StateStore, STATE_VERSION, type LoadResult } from './state/state.js';
 import { PidLock } from './state/pid-lock.js';
 import type { Firewall } from './firewall/firewall.js';
 import { Observers } from './observers.js';
+import { ConflictWatch } from './firewall/conflict-watch.js';
 
 /** What the firewall must drop unless granted (where the backend protects ports itself). */
 function protectedBy(config: ServerConfig): ReturnType<typeof protectedPorts> {
@@ -247,6 +248,9 @@ async function startLocked(
     });
     onReload = (next, nextKeyUsers) => (current = { config: next, keyUsers: nextKeyUsers });
   }
+  // A port dropped by a rule of another table never opens, whatever knockspa grants: say so now and at every sweep.
+  const conflicts = new ConflictWatch(config.firewallSettings, firewall, log);
+  await conflicts.check(protect);
 
   const rejects = new RejectLog(log, now);
   // Budgets outlive reloads: a SIGHUP must not refill them.
@@ -279,6 +283,7 @@ async function startLocked(
   });
   const flushTimer = setInterval(() => rejects.flush(), SUMMARY_INTERVAL_MS);
   await observers.serve(config, applier, listener.description);
+  const conflictTimer = setInterval(() => void conflicts.check(protect), config.firewallSettings.sweepIntervalSec * 1000);
   log.info(
     {
       event: 'start',
@@ -303,6 +308,7 @@ async function startLocked(
     (stopping ??= (async () => {
       clearInterval(flushTimer);
       await observers.closeControl();
+      clearInterval(conflictTimer);
       await listener.close().catch(() => undefined);
       await cluster?.stop().catch(() => undefined);
       // Fresh tools for the last batches: a spare may have had the same stop signal as the daemon.

@@ -69,6 +69,20 @@ export interface Firewall {
   screenCounters?(): Promise<ScreenCounters | null>;
   /** The key ids the screen in the kernel lets through (sorted hex); null if it is not in place. */
   screenKeyIds?(): Promise<string[] | null>;
+  /** Where its rules sit in iptables/nftables, for doctor's model of the ruleset; absent: not there. */
+  readonly model?: RulesetModel;
+}
+
+/** How a backend's rules appear in the kernel's ruleset (src/doctor/read-ruleset.ts). */
+export interface RulesetModel {
+  /** The Debian package of its tool, for advice. */
+  readonly package: string;
+  /** iptables: INPUT's jump to KNOCKSPA goes at this position (1 = first). */
+  readonly iptablesJump?: number;
+  /** nftables: knockspa's own table (nft-script.ts) holds the grants and drops the protected ports. */
+  readonly nftOwnTable?: boolean;
+  /** nftables sets ("family table set") whose elements are the grants. */
+  readonly grantSets: readonly string[];
 }
 
 export class FirewallError extends Error {

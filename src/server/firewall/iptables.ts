@@ -14,7 +14,7 @@ import { entryComment, parseComment } from './comment.js';
 import { probeTool, runTool } from './exec.js';
 import { WarmTool } from './warm-tool.js';
 import { defineBackend } from './backend.js';
-import { applyAtomically, SetupError, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall.js';
+import { applyAtomically, SetupError, type ApplyFailure, type Change, type Entry, type Firewall, type RulesetModel } from './firewall.js';
 
 export const CHAIN = 'KNOCKSPA';
 const FAMILIES = [4, 6] as const;
@@ -93,8 +93,11 @@ export class IptablesFirewall implements Firewall {
   /** iptables-restore per family, started ahead of the knocks that need it. */
   private readonly restore: Record<4 | 6, WarmTool> = { 4: new WarmTool(restoreArgv(4)), 6: new WarmTool(restoreArgv(6)) };
 
+  readonly model: RulesetModel;
+
   constructor(private readonly opts: IptablesOptions) {
     this.description = `chain ${CHAIN} (iptables and ip6tables), jumped to from INPUT position ${opts.jumpPosition}`;
+    this.model = { package: 'iptables', iptablesJump: opts.jumpPosition, grantSets: [] };
   }
 
   /** Families whose chain this process's setup() made (undoSetup takes those out). */

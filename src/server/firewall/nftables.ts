@@ -13,7 +13,16 @@ import type { TableReader } from '../config/table-reader.js';
 import { defineBackend } from './backend.js';
 import { runTool } from './exec.js';
 import { WarmTool } from './warm-tool.js';
-import { applyAtomically, FirewallError, SetupError, type ApplyFailure, type Change, type Entry, type Firewall } from './firewall.js';
+import {
+  applyAtomically,
+  FirewallError,
+  SetupError,
+  type ApplyFailure,
+  type Change,
+  type Entry,
+  type Firewall,
+  type RulesetModel,
+} from './firewall.js';
 import {
   changesScript,
   CHAIN_PRIORITY,
@@ -59,7 +68,14 @@ export class NftablesFirewall implements Firewall {
     this.description = this.own
       ? `table ${OWN_TABLE}`
       : `set${opts.sets.length > 1 ? 's' : ''} ${opts.sets.map(formatNftSetRef).join(', ')}`;
+    this.model = {
+      package: 'nftables',
+      nftOwnTable: this.own,
+      grantSets: (this.own ? Object.values(OWN_SETS) : opts.sets).map(formatNftSetRef),
+    };
   }
+
+  readonly model: RulesetModel;
 
   /** True if this process's setup() made the table (undoSetup deletes it then, and only then). */
   private made = false;
