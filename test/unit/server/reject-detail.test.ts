@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FwknopKeyring, FwknopVerifier } from '../../../src/protocol/fwknop/index.js';
-import { Keyring, ReplayGuard, sealPacket, Verifier, type KnockFields } from '../../../src/protocol/index.js';
+import { Keyring, ReplayGuard, sealPacket, Verifier } from '../../../src/protocol/index.js';
 import { AddressPolicy } from '../../../src/server/intake/address-policy.js';
 import { AuthBudget, TrialBudget } from '../../../src/server/intake/auth-budget.js';
 import { PacketFormats } from '../../../src/server/intake/formats.js';
@@ -46,7 +46,7 @@ test('authenticated rejects name user, key id and skew; unauthenticated ones nam
   let source = 0;
   const send = (payload: Uint8Array): void => pipeline.handle({ payload, source: `198.18.0.${++source}`, sourcePort: 40_000 });
   const at = (offsetMs: number, n: number): Uint8Array =>
-    sealPacket(ALICE, { ...OPEN_SSH, timestampMs: OPEN_SSH.timestampMs + offsetMs } as KnockFields, nonceOf(n));
+    sealPacket(ALICE, { ...OPEN_SSH, timestampMs: OPEN_SSH.timestampMs + offsetMs }, nonceOf(n));
 
   send(at(-95_400, 1)); // 95.4 s behind
   send(at(61_000, 2)); // 61 s ahead
