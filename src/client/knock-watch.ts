@@ -40,7 +40,7 @@ export class KnockWatch {
         });
       } catch (err) {
         this.close();
-        reject(err); // a bad port: dgram throws at once
+        reject(err instanceof Error ? err : new Error(String(err))); // a bad port: dgram throws at once
       }
     });
 

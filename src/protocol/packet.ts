@@ -32,6 +32,7 @@ import type { Keyring, KeyringEntry } from './keyring.js';
 import { deriveKeys, serverTag, type UserKey } from './keys.js';
 import type { ReplayGuard } from './replay.js';
 import type { RejectReason } from './reasons.js';
+import { AuthenticatedReject } from './reject-detail.js';
 
 /**
  * Builds one packet. `nonce` must be 24 fresh random bytes; the body names `serverId`, the server
@@ -84,6 +85,8 @@ export class Verifier {
   private readonly sealedNonce = this.sealed.subarray(0, NONCE_SIZE);
   private readonly sealedBody = this.sealed.subarray(NONCE_SIZE);
   private scratchMac: KeyringEntry['mac'] | undefined;
+  /** Who sent the last packet refused after its HMAC passed (stale, future, wrong-server, replay). */
+  readonly rejected = new AuthenticatedReject();
 
   constructor(opts: VerifierOptions) {
     this.keyring = opts.keyring;
@@ -112,6 +115,7 @@ export class Verifier {
 
   /** Steps 3-7 for a packet that passed {@link screen}, with the entry it returned. */
   authenticate(packet: Uint8Array, entry: KeyringEntry, nowMs: number): VerifyResult {
+    this.rejected.clear();
     if (packet.length !== PACKET_SIZE) return 'bad-length';
     // 3. Tag, constant time, before anything is decrypted.
     const mac = entry.mac._cloneInto(this.scratchMac);
@@ -125,16 +129,24 @@ export class Verifier {
     const fields = decodeBody(this.body);
     if (typeof fields === 'string') return this.wipe(fields);
     // 5. Time window, both directions.
-    if (fields.timestampMs < nowMs - this.maxSkewMs) return this.wipe('stale');
-    if (fields.timestampMs > nowMs + this.maxSkewMs) return this.wipe('future');
+    const early = fields.timestampMs < nowMs - this.maxSkewMs;
+    if (early || fields.timestampMs > nowMs + this.maxSkewMs) {
+      this.rejected.record(entry.user, entry.keyIdHex, fields.timestampMs - nowMs);
+      return this.wipe(early ? 'stale' : 'future');
+    }
     // 6. Meant for this server.
-    if (!equalBytes(this.body.subarray(BODY_OFF_SERVER, BODY_OFF_SERVER + SERVER_TAG_SIZE), this.serverTag))
+    if (!equalBytes(this.body.subarray(BODY_OFF_SERVER, BODY_OFF_SERVER + SERVER_TAG_SIZE), this.serverTag)) {
+      this.rejected.record(entry.user, entry.keyIdHex);
       return this.wipe('wrong-server');
+    }
     this.body.fill(0);
     // 7. Never seen before; remembered as long as its timestamp could still pass step 5.
     const packetId = flatHex(packet.subarray(OFF_KEY_ID, HEADER_SIZE));
     const claim = this.replay.claim(packetId, fields.timestampMs + this.maxSkewMs, nowMs, entry.user);
-    if (claim !== 'ok') return claim;
+    if (claim !== 'ok') {
+      this.rejected.record(entry.user, entry.keyIdHex);
+      return claim;
+    }
     // Spelled out rather than spread (`{ ...fields, user }`): this runs for every packet, and a spread is slower.
     const { timestampMs, action, ports, allowIp, durationSec } = fields;
     return { timestampMs, action, ports, allowIp, durationSec, user: entry.user, keyIdHex: entry.keyIdHex, packetId };

@@ -20,6 +20,7 @@ import type { FwknopKeyring } from './keyring.js';
 import type { FwknopKeys } from './keys.js';
 import { decodeMessage, encodeMessage, type FwknopFields } from './message.js';
 import type { FwknopRejectReason } from './reasons.js';
+import { AuthenticatedReject } from '../reject-detail.js';
 
 const PREFIX_BYTES = utf8ToBytes(SALTED_PREFIX_B64);
 
@@ -83,6 +84,8 @@ export class FwknopVerifier {
   keyring: FwknopKeyring;
   readonly replay: ReplayGuard;
   private readonly maxSkewMs: number;
+  /** Who sent the last packet refused after its HMAC passed (stale, future, replay). */
+  readonly rejected = new AuthenticatedReject();
 
   constructor(opts: FwknopVerifierOptions) {
     this.keyring = opts.keyring;
@@ -134,6 +137,7 @@ export class FwknopVerifier {
 
   /** Steps 2-5 for a packet that passed {@link screen}, with what it returned. */
   authenticate({ tag, data, packet }: FwknopScreened, nowMs: number): FwknopVerifyResult {
+    this.rejected.clear();
     // 2. Whose HMAC key signed prefix ‖ data? (No tag: was it sent with no HMAC at all?)
     if (tag === null) return packet !== undefined && this.unsigned(packet) ? 'fwknop-no-mac' : 'fwknop-bad-base64';
     const entry = this.keyring.findByMac(tag, PREFIX_BYTES, data);
@@ -150,12 +154,18 @@ export class FwknopVerifier {
     if (typeof fields === 'string') return fields;
     // 4. Time window, both directions (fwknop timestamps are whole seconds).
     const timestampMs = fields.timestampSec * 1000;
-    if (timestampMs < nowMs - this.maxSkewMs) return 'fwknop-stale';
-    if (timestampMs > nowMs + this.maxSkewMs) return 'fwknop-future';
+    const early = timestampMs < nowMs - this.maxSkewMs;
+    if (early || timestampMs > nowMs + this.maxSkewMs) {
+      this.rejected.record(entry.user, '', timestampMs - nowMs);
+      return early ? 'fwknop-stale' : 'fwknop-future';
+    }
     // 5. Never seen before: the id is a digest of the HMAC'd bytes, prefix included.
     const packetId = flatHex(sha256.create().update(PREFIX_BYTES).update(data).digest(), 'fwknop:');
     const claim = this.replay.claim(packetId, timestampMs + this.maxSkewMs, nowMs, entry.user);
-    if (claim !== 'ok') return `fwknop-${claim}`;
+    if (claim !== 'ok') {
+      this.rejected.record(entry.user, '');
+      return `fwknop-${claim}`;
+    }
     return {
       format: 'fwknop',
       timestampMs,

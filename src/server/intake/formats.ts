@@ -59,6 +59,11 @@ export class PacketFormats {
       : this.fwknop.authenticate(screened.screened, nowMs);
   }
 
+  /** User, key id and clock skew of the packet just refused after its HMAC passed; undefined for any other reject. */
+  rejectDetail(screened: Screened): Record<string, unknown> | undefined {
+    return (screened.format === 'knockspa' ? this.knockspa : this.fwknop).rejected.logFields();
+  }
+
   /** Screen and authenticate in one go, without budgets (checks and tests). */
   verify(payload: Uint8Array, nowMs: number): Knock | string {
     const screened = this.screen(payload);

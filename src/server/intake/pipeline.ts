@@ -64,12 +64,13 @@ export class Pipeline {
     const knock = formats.authenticate(payload, screened, this.opts.now());
     if (typeof knock === 'string') {
       budget.failed(source);
-      return rejects.reject(knock, source);
+      return rejects.reject(knock, source, formats.rejectDetail(screened));
     }
     if (knock.timestampMs < notBeforeMs) {
       budget.failed(source);
       return rejects.reject('stale', source, {
         user: knock.user,
+        ...(knock.keyIdHex === undefined ? {} : { keyId: knock.keyIdHex }),
         note: 'stamped before the replay cache can vouch for it (state lost, or max_skew raised)',
       });
     }

@@ -240,7 +240,7 @@ test("pipeline: a fwknop knock becomes a grant under the user's policy; the log 
   assert.deepEqual(
     captured.events('reject').map((l) => [l.reason, l.user ?? null]),
     [
-      ['fwknop-replay', null],
+      ['fwknop-replay', 'carol'],
       ['port-not-allowed', 'carol'],
       ['ip-required', 'erin'],
     ],
