@@ -130,7 +130,6 @@ export interface RunningDaemon {
 
 export async function startDaemon(path: string, log: Logger, now: () => number = Date.now): Promise<RunningDaemon> {
   const config = loadConfig(path);
-  let onReload: (next: ServerConfig, keyUsers: ReadonlySet<string>) => void = () => {};
 
   // Entries that may outlive a reboot and cannot be listed are known only to the state file: it is
   // fsync'd before any of them goes in. Other backends rebuild from the firewall.
