@@ -94,7 +94,7 @@ test('listener health in doctor and metrics', { timeout: 180_000 }, async (t) =>
       assert.equal(sample(up, 'knockspa_listener_recoveries_total'), losses, `${losses} losses, each recovered`);
       assert.ok((sample(up, 'knockspa_listener_last_packet_timestamp_seconds') ?? 0) > first, 'the last-packet time moved');
       const well = await cliInServer(net, ['doctor', '--config', s.site.configPath]);
-      assert.match(well.stdout, /^ok\s+the daemon \(pid \d+, pcap [^)]*\) last saw a packet \d+ s ago/m, well.stdout);
+      assert.match(well.stdout, /^ok\s+the daemon \(pid \d+, pcap .*\) last saw a packet \d+ s ago/m, well.stdout);
       assert.doesNotMatch(well.stdout, /cannot receive knocks/);
     });
   });
