@@ -281,7 +281,16 @@ async function startLocked(
     }
   });
   const flushTimer = setInterval(() => rejects.flush(), SUMMARY_INTERVAL_MS);
-  await observers.serve(config, applier, listener.description);
+  // An admin's close (control socket) is shared with the group like a close knock: once this firewall answered.
+  const adminClose = async (keep: (grant: Grant) => boolean): Promise<Grant[]> => {
+    const closed = await applier.revoke(keep, 'admin');
+    cluster?.step.share(
+      closed.map((grant) => ({ kind: 'close', grant, why: 'admin' })),
+      closed.map(() => true),
+    );
+    return closed;
+  };
+  await observers.serve(config, applier, listener.description, adminClose);
   const conflictTimer = setInterval(() => void conflicts.check(protect), config.firewallSettings.sweepIntervalSec * 1000);
   log.info(
     {

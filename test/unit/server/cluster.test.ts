@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { loadConfig } from '../../../src/server/config/config.js';
 import type { RedisLink } from '../../../src/server/cluster/connection.js';
-import { decodeEvent, encodeEvent, type SharedEvent } from '../../../src/server/cluster/grant-stream.js';
+import { sharedEvents } from '../../../src/server/cluster/cluster.js';
+import { decodeEvent, encodeEvent, GrantStream, type SharedEvent } from '../../../src/server/cluster/grant-stream.js';
+import type { BookEvent, GrantRequest } from '../../../src/server/grants/applier.js';
 import { ReplayClaims } from '../../../src/server/cluster/replay-claim.js';
 import { assertConfigError } from '../../support/config-error.js';
 
@@ -85,6 +87,91 @@ test('stream entries: what is encoded decodes the same; foreign entries are refu
   assert.equal(decodeEvent(withField('kind', 'flush')), undefined);
   assert.equal(decodeEvent(withField('family', '5')), undefined);
   assert.equal(decodeEvent(['origin', 'x']), undefined);
+});
+
+test('close entries carry why: an admin close round-trips, an entry without why is a knock, another why is refused', () => {
+  const grant = { user: 'alice', ip: '198.18.0.2', family: 4, proto: 'tcp', port: 22 } as const;
+  const admin: SharedEvent = { origin: 'gw-a', kind: 'close', grant, deadlineMs: 0, why: 'admin' };
+  const fields = encodeEvent(admin);
+  assert.deepEqual(fields.slice(-2), ['why', 'admin']);
+  assert.deepEqual(decodeEvent(fields), admin);
+  assert.deepEqual(decodeEvent(fields.slice(0, -2)), { ...admin, why: 'knock' });
+  assert.equal(decodeEvent([...fields.slice(0, -2), 'why', 'shutdown']), undefined);
+  assert.equal(encodeEvent({ origin: 'gw-a', kind: 'open', grant, deadlineMs: 5 }).includes('why'), false);
+});
+
+test('the group hears opens, close knocks and admin closes that took effect; other closes stay here', () => {
+  const grant = (port: number): GrantRequest => ({ user: 'alice', ip: '198.18.0.2', family: 4, proto: 'tcp', port });
+  const events: BookEvent[] = [
+    { kind: 'open', grant: grant(1), durationSec: 60 },
+    { kind: 'open', grant: grant(2), durationSec: 60, deadlineMs: 9_000 },
+    { kind: 'close', grant: grant(3), why: 'knock' },
+    { kind: 'close', grant: grant(4), why: 'admin' },
+    { kind: 'close', grant: grant(5), why: 'shutdown' },
+    { kind: 'close', grant: grant(6), why: 'revoked' },
+    { kind: 'close', grant: grant(7), why: 'timeout' },
+    { kind: 'expire', grant: grant(8) },
+    { kind: 'close', grant: grant(9), why: 'admin' },
+  ];
+  const results = [true, true, true, true, true, true, true, true, false];
+  assert.deepEqual(sharedEvents('gw-a', events, results, 1_000), [
+    { origin: 'gw-a', kind: 'open', grant: grant(1), deadlineMs: 61_000 },
+    { origin: 'gw-a', kind: 'open', grant: grant(2), deadlineMs: 9_000 },
+    { origin: 'gw-a', kind: 'close', grant: grant(3), deadlineMs: 0, why: 'knock' },
+    { origin: 'gw-a', kind: 'close', grant: grant(4), deadlineMs: 0, why: 'admin' },
+  ]);
+});
+
+/** A reader that hands out one XREAD reply, then answers nothing (as BLOCK would). */
+class StreamLink implements RedisLink {
+  readonly ready = true;
+  constructor(private replies: unknown[]) {}
+  call<T>(args: readonly string[]): Promise<T> {
+    if (args[0] !== 'XREAD') return Promise.resolve('OK' as T);
+    const reply = this.replies.shift();
+    return reply === undefined ? new Promise((r) => setTimeout(() => r(null as T), 10)) : Promise.resolve(reply as T);
+  }
+  duplicate(): Promise<RedisLink> {
+    return Promise.resolve(this);
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+test("another gateway's admin close is applied here as an admin close; this gateway's own entries are skipped", async () => {
+  const grant: GrantRequest = { user: 'alice', ip: '198.18.0.2', family: 4, proto: 'tcp', port: 22 };
+  const entries = [
+    ['1-0', encodeEvent({ origin: 'gw-a', kind: 'close', grant, deadlineMs: 0, why: 'admin' })],
+    ['2-0', encodeEvent({ origin: 'gw-b', kind: 'close', grant: { ...grant, port: 23 }, deadlineMs: 0, why: 'admin' })],
+    ['3-0', encodeEvent({ origin: 'gw-a', kind: 'close', grant: { ...grant, port: 24 }, deadlineMs: 0 })],
+  ];
+  const submitted: BookEvent[][] = [];
+  let seen: () => void = () => {};
+  const applied = new Promise<void>((r) => (seen = r));
+  const stream = new GrantStream({
+    publisher: new StreamLink([[['grp:grants', entries]]]),
+    prefix: 'grp',
+    gateway: 'gw-b',
+    log: pino({ enabled: false }),
+    now: () => 1_000,
+    submit: (events) => {
+      submitted.push([...events]);
+      seen();
+      return Promise.resolve(events.map(() => true));
+    },
+    allowed: () => true,
+    lookbackMs: 60_000,
+  });
+  await stream.start();
+  await applied;
+  await stream.stop();
+  assert.deepEqual(submitted, [
+    [
+      { kind: 'close', grant, why: 'admin' },
+      { kind: 'close', grant: { ...grant, port: 24 }, why: 'knock' },
+    ],
+  ]);
 });
 
 /** A link that answers SET NX like Redis, or fails when `up` is false. */
