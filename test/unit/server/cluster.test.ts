@@ -179,6 +179,8 @@ class FakeLink implements RedisLink {
   up = true;
   readonly keys = new Map<string, number>();
   calls: string[][] = [];
+  /** Called once at the next SET, before it is answered (a packet arriving mid-write-back). */
+  beforeSet: (() => void) | undefined;
   get ready(): boolean {
     return this.up;
   }
@@ -186,6 +188,9 @@ class FakeLink implements RedisLink {
     this.calls.push([...args]);
     if (!this.up) return Promise.reject(new Error('not connected to Redis'));
     if (args[0] === 'PING') return Promise.resolve('PONG' as T);
+    const hook = this.beforeSet;
+    this.beforeSet = undefined;
+    hook?.();
     const key = args[1] as string;
     if (this.keys.has(key)) return Promise.resolve(null as T);
     this.keys.set(key, Number(args[5]));
@@ -242,6 +247,39 @@ test('local: packets stamped before the outage plus the window are refused; late
   assert.equal(c.down, false, 'the probe found Redis back');
   assert.ok(link.keys.has('grp:replay:fresh'), 'the claim made during the outage is in Redis now');
   assert.equal(await c.claim('fresh', clock.t), 'replay');
+  c.stop();
+});
+
+test('local: a packet accepted while the write-back runs is written back too; one claimed elsewhere meanwhile is logged', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const link = new FakeLink();
+  const clock = { t: 1_000_000 };
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+  const c = new ReplayClaims({ link, prefix: 'grp', onDown: 'local', log, now: () => clock.t, windowMs: () => 30_000 });
+  link.up = false;
+  assert.equal(await c.claim('first', clock.t), 'stale-outage');
+  clock.t += 31_000;
+  assert.equal(await c.claim('during', clock.t), 'ok');
+  // Another gateway claimed the same packet in Redis meanwhile (it was replayed there).
+  link.keys.set('grp:replay:during', 1);
+  assert.equal(await c.claim('also', clock.t), 'ok');
+  link.up = true;
+  let late: Promise<string> | undefined;
+  link.beforeSet = () => {
+    late = c.claim('late', clock.t);
+  };
+  t.mock.timers.tick(1_000);
+  for (let i = 0; i < 20 && c.down; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(c.down, false, 'the probe found Redis back');
+  assert.equal(await late, 'ok', 'accepted on the local cache: the outage had not ended yet');
+  assert.ok(link.keys.has('grp:replay:late'), 'the claim made during the write-back is in Redis too');
+  assert.ok(link.keys.has('grp:replay:also'));
+  const elsewhere = lines.filter((l) => l.event === 'cluster-claimed-elsewhere');
+  assert.deepEqual(
+    elsewhere.map((l) => [l.count, l.packets]),
+    [[1, ['during']]],
+  );
   c.stop();
 });
 
