@@ -2,7 +2,7 @@
 // rules (against a fake link), and that a server without [cluster] loads no Redis client.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
@@ -15,6 +15,7 @@ import { decodeEvent, encodeEvent, GrantStream, type SharedEvent } from '../../.
 import type { BookEvent, GrantRequest } from '../../../src/server/grants/applier.js';
 import { ReplayClaims } from '../../../src/server/cluster/replay-claim.js';
 import { assertConfigError } from '../../support/config-error.js';
+import { REPO_ROOT } from '../../support/knockspa.js';
 
 const BASE = `
 server_id = "srv.test"
@@ -281,6 +282,19 @@ test('local: a packet accepted while the write-back runs is written back too; on
     [[1, ['during']]],
   );
   c.stop();
+});
+
+test('every cluster-* log event the code writes has a row in docs/operations.md, and every row is one the code writes', () => {
+  const dir = join(REPO_ROOT, 'src', 'server', 'cluster');
+  const code = readdirSync(dir)
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('\n');
+  const written = new Set([...code.matchAll(/event: '(cluster-[a-z-]+)'/g)].map((m) => m[1] as string));
+  const docs = readFileSync(join(REPO_ROOT, 'docs', 'operations.md'), 'utf8');
+  const rows = new Set([...docs.matchAll(/^\| `(cluster-[a-z-]+)` \|/gm)].map((m) => m[1] as string));
+  assert.ok(written.size >= 10, `found the events in the code: ${[...written].join(', ')}`);
+  assert.deepEqual([...written].sort(), [...rows].sort());
 });
 
 test('a server without [cluster] does not load the Redis client', async () => {
