@@ -9,13 +9,17 @@
  *   4. valid knocks under a junk flood: success rate, latency, and the daemon's peak RSS;
  *   5. (knockspa) the client's wait for the port after a pre-built knock: its probe's short retry
  *      schedule against one connect left to the kernel's SYN retransmit (the client before).
+ * Then the cluster rows (bench/cluster-figures.ts, on a net of their own with Debian's
+ * redis-server): activation through a gateway alone and in a group, propagation to the second
+ * gateway, and the knocks/s one Redis takes with 2 and 8 gateways reading (--rounds rounds each,
+ * CLUSTER_LOAD_SECONDS per load figure: about a minute in all).
  * Prints a table with ratios to the anchors and adds a dated entry to bench/README.md.
  * Everything it starts and every namespace is removed at the end, also on Ctrl-C.
  *
  *   node dist/bench/compare.js [--rounds 30] [--flood-rate 50000] [--flood-seconds 20] [--cpu-rate 25000]
  *                              [--probe-rounds 100] [--only NAME]... [--figures LIST] [--keep] [--no-readme]
  * --only runs some contenders ("knockspa udp", "fwknopd", ...); --figures some measurements
- * (startup,connect,activation,cpu,flood,probe; all by default; a partial run adds nothing to the README);
+ * (startup,connect,activation,cpu,flood,probe,cluster; all by default; a partial run adds nothing to the README);
  * --keep leaves the daemons' logs and configs in the temp directory and prints where.
  * @module
  */
@@ -33,8 +37,14 @@ import type { ProbeAnswer, ProbeCommand, RaceAnswer, RaceCommand, RunAnswer } fr
 import { fwknopd, JUNK_KINDS, knockd, knockspa, knockspaNft, PORT, type Contender, type JunkKind } from './contenders.js';
 import { comm, cpuSeconds, peakRssMb, waitIdle } from './procfs.js';
 import { addResults, fmt, markdownTable, percentile, ratio, textTable, type Table } from './report.js';
+import { CLUSTER_HEADER, clusterRows, measureCluster, REDIS_HEADER, redisRows, type ClusterFigures } from './cluster-figures.js';
 
 const PACKAGES = ['fwknop-server', 'fwknop-client', 'knockd'];
+/** For the cluster rows. */
+const CLUSTER_PACKAGES = ['redis-server'];
+/** The cluster rows' Redis load: fewer readers and seconds than `npm run bench:cluster`, to stay short. */
+const CLUSTER_READERS = [2, 8];
+const CLUSTER_LOAD_SECONDS = 3;
 const AGENT = join(REPO_ROOT, 'dist', 'bench', 'agent.js');
 const README = join(REPO_ROOT, 'bench', 'README.md');
 /** Flood senders' addresses in the client namespace; valid knocks under flood come from CLIENT2. */
@@ -59,7 +69,7 @@ const CLIENT_ENV: Readonly<Record<string, string>> = Object.fromEntries(
 );
 /** Variables of the bench's own environment that change how Node starts (shown beside the clean figure). */
 const NODE_START_VARS = ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'NODE_COMPILE_CACHE'].filter((k) => process.env[k] !== undefined);
-const FIGURES = ['startup', 'connect', 'activation', 'cpu', 'flood', 'probe'] as const;
+const FIGURES = ['startup', 'connect', 'activation', 'cpu', 'flood', 'probe', 'cluster'] as const;
 /** Probe spacing for activation (bench/agent.ts sleeps between probes); knock-to-connect probes every 1 ms. */
 const ACTIVATION_PROBE_MS = 0.25;
 type FigureName = (typeof FIGURES)[number];
@@ -139,9 +149,9 @@ function options(): Options {
   };
 }
 
-async function ensurePackages(): Promise<void> {
+async function ensurePackages(packages: readonly string[]): Promise<void> {
   const missing: string[] = [];
-  for (const p of PACKAGES) {
+  for (const p of packages) {
     const r = await run(null, ['dpkg-query', '-W', '-f', '${Status}', p]);
     if (!r.stdout.includes('install ok installed')) missing.push(p);
   }
@@ -417,6 +427,13 @@ function resultsTable(names: readonly string[], all: ReadonlyMap<string, Figures
   return { header, rows };
 }
 
+/** The cluster rows in the README entry (two gateways, Redis in a third namespace). */
+function clusterSection(f: ClusterFigures | undefined): string {
+  if (f === undefined) return '';
+  const what = `Cluster (bench/cluster-figures.ts): gateways A and B and Redis (Debian's redis-server) each in a namespace of their own; activation with A alone and with A claiming each knock in Redis; propagation from A's accept to B's open; Redis load ${CLUSTER_LOAD_SECONDS} s per figure:`;
+  return `${what}\n\n${markdownTable(CLUSTER_HEADER, clusterRows(f))}\n\n${markdownTable(REDIS_HEADER, redisRows(f))}\n\n`;
+}
+
 async function main(): Promise<void> {
   const why = netnsUnavailableReason() ?? unmetNeeds(NETNS_TOOLS);
   if (why !== null) {
@@ -424,13 +441,14 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const o = options();
-  await ensurePackages();
+  await ensurePackages(o.figures.has('cluster') ? [...PACKAGES, ...CLUSTER_PACKAGES] : PACKAGES);
   const loadBefore = loadavg()[0] as number;
   const net = await TestNet.create();
   const dir = mkdtempSync(join(tmpdir(), 'knockspa-bench-'));
   if (o.keep) console.log(`logs and configs kept in ${dir}`);
   else net.onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   let agent: Agent | undefined;
+  const clusterNotes: string[] = [];
   try {
     for (const a of FLOOD_SOURCES) await net.runOk(net.cli, ['ip', 'addr', 'add', `${a}/32`, 'dev', net.cliIf]);
     await startTcpService(net, PORT);
@@ -455,6 +473,16 @@ async function main(): Promise<void> {
     const all = new Map<string, Figures>();
     for (const c of contenders) all.set(c.name, await measure(c, net, agent, dir, o));
 
+    let cluster: ClusterFigures | undefined;
+    if (o.figures.has('cluster')) {
+      console.log(`\ncluster: two gateways and a Redis (${o.rounds} rounds; Redis load with ${CLUSTER_READERS.join(', ')} readers)`);
+      const c = (cluster = await measureCluster({ rounds: o.rounds, readers: CLUSTER_READERS, loadSeconds: CLUSTER_LOAD_SECONDS }));
+      if (c.failed.single + c.failed.grouped > 0)
+        clusterNotes.push(
+          `- cluster: ${c.failed.single} activation rounds alone and ${c.failed.grouped} in a group did not connect within 3 s (not in the percentiles)`,
+        );
+    }
+
     const names = contenders.map((c) => c.name);
     const { header, rows } = resultsTable(names, all);
     // Everything shares the machine: say how busy it was (1-minute load average, before and after).
@@ -478,15 +506,18 @@ async function main(): Promise<void> {
       );
     }
     for (const n of names) notes.push(`- ${n} measured as ${(all.get(n) as Figures).process}`);
+    notes.push(...clusterNotes);
 
     console.log(`\n${machine}\n${settings}\n`);
     console.log(textTable(header, rows));
+    if (cluster !== undefined)
+      console.log(`\n${textTable(CLUSTER_HEADER, clusterRows(cluster))}\n\n${textTable(REDIS_HEADER, redisRows(cluster))}`);
     console.log(`\n${notes.join('\n')}`);
     if (o.readme) {
       const date = new Date().toISOString().slice(0, 10);
       addResults(
         README,
-        `### ${date}: ${machine}\n\n${settings}.\n\n${markdownTable(header, rows)}\n\nClient start-up, wall time (${STARTUP_RUNS} runs):\n\n${markdownTable(['command', 'p50 (ms)', 'p90 (ms)'], startup)}\n\n${notes.join('\n')}\n`,
+        `### ${date}: ${machine}\n\n${settings}.\n\n${markdownTable(header, rows)}\n\nClient start-up, wall time (${STARTUP_RUNS} runs):\n\n${markdownTable(['command', 'p50 (ms)', 'p90 (ms)'], startup)}\n\n${clusterSection(cluster)}${notes.join('\n')}\n`,
       );
       console.log(`\nresults added to ${README}`);
     }

@@ -2,7 +2,8 @@
  * The daemon: wires config, keys, state, firewall, applier, pipeline and listener together
  * (listener -> pipeline -> applier -> firewall; nothing calls back up), and handles signals (TERM/INT: close every grant and exit 0; HUP: reload config and keys,
  * keeping the live grants the new config still allows and closing the others at once; a bad new
- * config is logged and the old one stays).
+ * config is logged and the old one stays; what only a restart applies, [cluster] among it, is
+ * named in the reload line: config/restart-needed.ts).
  * @module
  */
 import type { Logger } from 'pino';
@@ -12,6 +13,7 @@ import { AddressPolicy } from './intake/address-policy.js';
 import { AuthBudget, TrialBudget } from './intake/auth-budget.js';
 import { currentBootId } from './state/boot-id.js';
 import { loadConfig, type ServerConfig } from './config/config.js';
+import { restartNeeded } from './config/restart-needed.js';
 import { ConfigError } from '../shared/errors.js';
 import { stateMustBeDurable } from './firewall/backend.js';
 import { makeFirewall } from './firewall/registry.js';
@@ -281,7 +283,16 @@ async function startLocked(
     }
   });
   const flushTimer = setInterval(() => rejects.flush(), SUMMARY_INTERVAL_MS);
-  await observers.serve(config, applier, listener.description);
+  // An admin's close (control socket) is shared with the group like a close knock: once this firewall answered.
+  const adminClose = async (keep: (grant: Grant) => boolean): Promise<Grant[]> => {
+    const closed = await applier.revoke(keep, 'admin');
+    cluster?.step.share(
+      closed.map((grant) => ({ kind: 'close', grant, why: 'admin' })),
+      closed.map(() => true),
+    );
+    return closed;
+  };
+  await observers.serve(config, applier, listener.description, adminClose);
   const conflictTimer = setInterval(() => void conflicts.check(protect), config.firewallSettings.sweepIntervalSec * 1000);
   log.info(
     {
@@ -343,15 +354,7 @@ async function startLocked(
           .screen?.((screen = nextScreen))
           .then(() => log.info({ event: 'screen-updated', keyIds: nextScreen?.keyIds.length ?? null }, 'kernel screen updated'))
           .catch((err: unknown) => log.error({ event: 'firewall-error', op: 'screen', stderr: String(err) }, 'firewall command failed'));
-      const changed: string[] = (['listen', 'address', 'interface', 'port', 'firewall', 'stateDir', 'replayCapacity'] as const).filter(
-        (k) => next[k] !== config[k],
-      );
-      // protect is applied live (above); the other firewall settings need a restart.
-      if (JSON.stringify({ ...next.firewallSettings, protect: [] }) !== JSON.stringify({ ...config.firewallSettings, protect: [] }))
-        changed.push('firewall settings');
-      // The capture filter is set at start: fwknop users need its fwknop lengths.
-      if (config.listen === 'pcap' && JSON.stringify(screenOf(next, [])) !== JSON.stringify(screenOf(config, [])))
-        changed.push('capture filter');
+      const changed = restartNeeded(config, next, (c) => screenOf(c, []));
       log.info(
         { event: 'reload', users: next.users.size, needsRestart: changed },
         changed.length > 0 ? `reloaded; restart to apply ${changed.join(', ')}` : 'reloaded',

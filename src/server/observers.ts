@@ -11,7 +11,7 @@ import type { ServerConfig } from './config/config.js';
 import { ControlServer } from './control/control-server.js';
 import { controlSocketPath } from './control/control-client.js';
 import { matches, type DaemonStatus, type GrantRow } from './control/protocol.js';
-import type { Applier } from './grants/applier.js';
+import type { Applier, Grant } from './grants/applier.js';
 import { onLogEvent } from './log.js';
 import { countLogEvent } from './metrics/log-events.js';
 import { NO_METRICS, type MetricsSink } from './metrics/sink.js';
@@ -88,8 +88,16 @@ export class Observers {
     };
   }
 
-  /** Opens the control socket; without it the daemon still runs (logged). */
-  async serve(config: ServerConfig, applier: Applier, listener: string): Promise<void> {
+  /**
+   * Opens the control socket; without it the daemon still runs (logged). `close` closes the
+   * grants `keep` refuses as an admin's and resolves with those closed.
+   */
+  async serve(
+    config: ServerConfig,
+    applier: Applier,
+    listener: string,
+    close: (keep: (grant: Grant) => boolean) => Promise<readonly Grant[]>,
+  ): Promise<void> {
     const server = new ControlServer(
       controlSocketPath(config.stateDir),
       {
@@ -102,7 +110,7 @@ export class Observers {
           grants: applier.size,
         }),
         grants: () => applier.grants().map(row),
-        close: async (filter) => (await applier.revoke((g) => !matches(filter, g), 'admin')).map(row),
+        close: async (filter) => (await close((g) => !matches(filter, g))).map(row),
       },
       this.log,
     );

@@ -4,6 +4,7 @@
  * - a wrong Redis password is a config error at start;
  * - grants = "everywhere": a knock to A opens A and B (B's kernel rule, a TCP connection through B);
  * - A's captured packet replayed at B from another address is refused as a replay (Redis knew it);
+ * - `knockspa grants close` on A (an admin close) closes the grant on B too, through the stream;
  * - B restarted while the grant is live gets it back from the stream;
  * - Redis stopped, on_redis_down = "local": the captured pre-outage packet is refused at B, fresh
  *   knocks are accepted at both; Redis back: both say so, and a grant made at A opens B again;
@@ -107,6 +108,30 @@ test('a group of gateways sharing one Redis', { timeout: 300_000 }, async (t) =>
     assert.deepEqual(b.events('knock', m), []);
     assert.deepEqual(await chain(net, net.ns.gwb), [rule], 'no rule for the replaying address');
     assert.equal(await net.connect(net.ns.cli, GATEWAY_B_V4, 22, 700, GROUP_CLIENT2_V4), 'timeout');
+  });
+
+  await t.test("grants close on A (admin) removes B's rule too", async () => {
+    const a = daemons.a as Daemon;
+    const b = daemons.b as Daemon;
+    const rule2222 = grantRule(GROUP_CLIENT_V4, 'tcp', 2222);
+    let ma = a.mark();
+    let mb = b.mark();
+    await knockAt(net, GATEWAY_A_V4, key, '2222');
+    await a.waitEvent('open', { ip: GROUP_CLIENT_V4, port: 2222 }, { since: ma });
+    await b.waitEvent('open', { ip: GROUP_CLIENT_V4, port: 2222 }, { since: mb });
+    assert.deepEqual((await chain(net, net.ns.gwb)).sort(), [rule, rule2222].sort());
+    ma = a.mark();
+    mb = b.mark();
+    const close = await run(net.ns.gwa, [NODE, CLI, 'grants', '--config', sites.a?.configPath as string, 'close', '--port', '2222']);
+    assert.equal(close.code, 0, close.stderr);
+    assert.match(close.stdout, new RegExp(`^closed  alice  ${GROUP_CLIENT_V4.replaceAll('.', '\\.')}  tcp/2222$`, 'm'));
+    await a.waitEvent('close', { why: 'admin', ip: GROUP_CLIENT_V4, port: 2222 }, { since: ma });
+    const applied = await b.waitEvent('cluster-applied', { from: 'a', kind: 'close', port: 2222 }, { since: mb });
+    assert.equal(applied.why, 'admin');
+    assert.equal(applied.took, true, 'B held the grant and closed it');
+    await b.waitEvent('close', { why: 'admin', ip: GROUP_CLIENT_V4, port: 2222 }, { since: mb });
+    assert.deepEqual(await chain(net, net.ns.gwa), [rule], "A's port 22 grant stays");
+    assert.deepEqual(await chain(net, net.ns.gwb), [rule], "B's rule for 2222 is gone, port 22 stays");
   });
 
   await t.test("doctor checks the cluster; grants --from cluster lists the group's grants", async () => {

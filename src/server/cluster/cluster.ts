@@ -20,7 +20,10 @@ export interface ClusterStep {
   claim(packetId: string, timestampMs: number): Promise<ClusterClaim>;
   /** The knock's opens with their deadline fixed now, so every gateway gives the same one. */
   withDeadlines(events: readonly BookEvent[], nowMs: number): BookEvent[];
-  /** After the applier: shares the events that took effect (grants = "everywhere"). */
+  /**
+   * After the applier answered: shares the events that took effect here (grants = "everywhere"):
+   * opens, close knocks and admin closes. Other closes (expiry, shutdown, a reload's) stay here.
+   */
   share(events: readonly BookEvent[], results: readonly boolean[]): void;
 }
 
@@ -43,6 +46,21 @@ export interface ClusterDeps {
 function lookbackMs(config: ServerConfig): number {
   const longest = Math.max(config.defaultDurationSec, ...[...config.users.values()].map((u) => u.maxDurationSec));
   return (longest + config.maxSkewSec + 5) * 1000;
+}
+
+/**
+ * What of a batch the group hears: the opens (with their deadline) and the close knocks and admin
+ * closes that took effect here. Expiry, shutdown and a reload's closes are this gateway's own.
+ */
+export function sharedEvents(origin: string, events: readonly BookEvent[], results: readonly boolean[], nowMs: number): SharedEvent[] {
+  const shared: SharedEvent[] = [];
+  events.forEach((e, i) => {
+    if (results[i] !== true) return;
+    if (e.kind === 'open') shared.push({ origin, kind: 'open', grant: e.grant, deadlineMs: e.deadlineMs ?? nowMs + e.durationSec * 1000 });
+    else if (e.kind === 'close' && (e.why === 'knock' || e.why === 'admin'))
+      shared.push({ origin, kind: 'close', grant: e.grant, deadlineMs: 0, why: e.why });
+  });
+  return shared;
 }
 
 /** Connects and starts; throws ConfigError if Redis refuses the credentials. */
@@ -84,14 +102,7 @@ export async function startCluster(config: ServerConfig, settings: ClusterSettin
     claim: (packetId, timestampMs) => claims.claim(packetId, timestampMs),
     withDeadlines: (events, nowMs) => events.map((e) => (e.kind === 'open' ? { ...e, deadlineMs: nowMs + e.durationSec * 1000 } : e)),
     share: (events, results) => {
-      if (stream === undefined) return;
-      const shared: SharedEvent[] = [];
-      events.forEach((e, i) => {
-        if (results[i] !== true || e.kind === 'expire') return;
-        const deadlineMs = e.kind === 'open' ? (e.deadlineMs ?? now() + e.durationSec * 1000) : 0;
-        shared.push({ origin: settings.gateway, kind: e.kind, grant: e.grant, deadlineMs });
-      });
-      void stream.publish(shared);
+      if (stream !== undefined) void stream.publish(sharedEvents(settings.gateway, events, results, now()));
     },
   };
   return {

@@ -1,6 +1,6 @@
 /**
  * Grants shared by the group (grants = "everywhere"): each gateway appends what its knocks opened
- * and closed to one Redis Stream, and reads the stream to apply the others' to its own firewall,
+ * and closed, and what its admin closed (`knockspa grants close`), to one Redis Stream, and reads the stream to apply the others' to its own firewall,
  * with the same deadline. A stream, not pub/sub: a gateway that reconnects goes on from the last
  * entry it read, and one that starts reads back as far as a grant can still be live. Expiry stays
  * with each gateway (its timers and sweeps). What comes from Redis is input: a grant this
@@ -17,6 +17,9 @@ const BLOCK_MS = 2_000;
 const RETRY_MS = 1_000;
 const READ_COUNT = 500;
 
+/** Why a shared close was made: a close knock, or an admin's `knockspa grants close`. */
+export type SharedCloseWhy = 'knock' | 'admin';
+
 /** One stream entry, as published. */
 export interface SharedEvent {
   readonly origin: string;
@@ -24,6 +27,8 @@ export interface SharedEvent {
   readonly grant: GrantRequest;
   /** For opens: the deadline the origin gave it (ms since the epoch). */
   readonly deadlineMs: number;
+  /** For closes: why (an entry without it, from before admin closes were shared, is a knock's). */
+  readonly why?: SharedCloseWhy;
 }
 
 export function streamKey(prefix: string): string {
@@ -49,6 +54,7 @@ export function encodeEvent(e: SharedEvent): string[] {
     String(port),
     'deadline',
     String(e.deadlineMs),
+    ...(e.kind === 'close' ? ['why', e.why ?? 'knock'] : []),
   ];
 }
 
@@ -64,12 +70,15 @@ export function decodeEvent(fields: readonly string[]): SharedEvent | undefined 
   const origin = m.get('origin');
   const user = m.get('user');
   const ip = m.get('ip');
+  const why = m.get('why') ?? 'knock';
   if (kind !== 'open' && kind !== 'close') return undefined;
+  if (why !== 'knock' && why !== 'admin') return undefined;
   if (family !== 4 && family !== 6) return undefined;
   if (proto !== 'tcp' && proto !== 'udp') return undefined;
   if (!Number.isInteger(port) || port < 1 || port > 65535 || !Number.isFinite(deadlineMs)) return undefined;
   if (origin === undefined || user === undefined || ip === undefined) return undefined;
-  return { origin, kind, grant: { user, ip, family, proto: proto, port }, deadlineMs };
+  const grant: GrantRequest = { user, ip, family, proto: proto, port };
+  return kind === 'open' ? { origin, kind, grant, deadlineMs } : { origin, kind, grant, deadlineMs, why };
 }
 
 /** XREAD's RESP2 reply: [[key, [[id, [field, value, ...]], ...]]], or null when nothing came. */
@@ -174,7 +183,7 @@ export class GrantStream {
     const events = taken.map(({ e }): BookEvent =>
       e.kind === 'open'
         ? { kind: 'open', grant: e.grant, durationSec: Math.ceil((e.deadlineMs - now) / 1000), deadlineMs: e.deadlineMs }
-        : { kind: 'close', grant: e.grant, why: 'knock' },
+        : { kind: 'close', grant: e.grant, why: e.why ?? 'knock' },
     );
     const results = await this.opts.submit(events);
     taken.forEach(({ id, e }, i) =>
@@ -186,6 +195,7 @@ export class GrantStream {
           kind: e.kind,
           ...e.grant,
           deadline: e.kind === 'open' ? new Date(e.deadlineMs).toISOString() : undefined,
+          why: e.kind === 'close' ? e.why : undefined,
           took: results[i],
         },
         `applied a grant ${e.kind === 'open' ? 'opened' : 'closed'} by ${e.origin}`,

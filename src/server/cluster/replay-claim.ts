@@ -7,8 +7,11 @@
  * knock is refused as cluster-unavailable until Redis answers again. With "local" the local cache
  * alone decides, and a packet stamped before the outage began plus the window is refused: another
  * gateway may have claimed it in Redis (a window's worth of clock ahead) without this one knowing.
- * Packets accepted during the outage are claimed in Redis once it is back. A probe in the
- * background (never the packet path) finds out when Redis is back.
+ * Packets accepted during the outage are claimed in Redis once it is back (also those accepted
+ * while that write-back runs: the outage ends in the turn that finds none left); one another
+ * gateway had claimed meanwhile was accepted twice, and is logged. Until then such a packet can be
+ * replayed at another gateway within its window: the price of "local" (docs/operations.md). A
+ * probe in the background (never the packet path) finds out when Redis is back.
  * @module
  */
 import type { Logger } from 'pino';
@@ -107,17 +110,31 @@ export class ReplayClaims {
     } catch {
       return this.scheduleProbe();
     }
-    const since = this.outageSince as number;
-    this.outageSince = undefined;
-    this.opts.log.info({ event: 'cluster-up', downMs: this.opts.now() - since }, 'Redis answers again; the group replay cache is back');
   }
 
-  /** The claims made during the outage go to Redis before it counts as back. */
+  /**
+   * The claims made during the outage go to Redis, and the outage ends in the same turn as the
+   * last check finds none left: a packet accepted while this runs is written back too.
+   */
   private async writeBack(): Promise<void> {
-    const now = this.opts.now();
-    for (const [id, expiresAtMs] of [...this.outageClaims]) {
-      if (expiresAtMs > now) await this.opts.link.call(['SET', this.key(id), '1', 'NX', 'PX', String(expiresAtMs - now)]);
-      this.outageClaims.delete(id);
+    const elsewhere: string[] = [];
+    while (this.outageClaims.size > 0) {
+      for (const [id, expiresAtMs] of [...this.outageClaims]) {
+        const now = this.opts.now();
+        if (expiresAtMs > now) {
+          const set = await this.opts.link.call<string | null>(['SET', this.key(id), '1', 'NX', 'PX', String(expiresAtMs - now)]);
+          if (set === null) elsewhere.push(id);
+        }
+        this.outageClaims.delete(id);
+      }
     }
+    const since = this.outageSince as number;
+    this.outageSince = undefined;
+    if (elsewhere.length > 0)
+      this.opts.log.warn(
+        { event: 'cluster-claimed-elsewhere', count: elsewhere.length, packets: elsewhere.slice(0, 10) },
+        'packets accepted here during the outage were claimed by another gateway too: accepted twice (a replay across gateways, or one knock sent to two)',
+      );
+    this.opts.log.info({ event: 'cluster-up', downMs: this.opts.now() - since }, 'Redis answers again; the group replay cache is back');
   }
 }

@@ -2,7 +2,7 @@
 // rules (against a fake link), and that a server without [cluster] loads no Redis client.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
@@ -10,9 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { loadConfig } from '../../../src/server/config/config.js';
 import type { RedisLink } from '../../../src/server/cluster/connection.js';
-import { decodeEvent, encodeEvent, type SharedEvent } from '../../../src/server/cluster/grant-stream.js';
+import { sharedEvents } from '../../../src/server/cluster/cluster.js';
+import { decodeEvent, encodeEvent, GrantStream, type SharedEvent } from '../../../src/server/cluster/grant-stream.js';
+import type { BookEvent, GrantRequest } from '../../../src/server/grants/applier.js';
 import { ReplayClaims } from '../../../src/server/cluster/replay-claim.js';
 import { assertConfigError } from '../../support/config-error.js';
+import { REPO_ROOT } from '../../support/knockspa.js';
 
 const BASE = `
 server_id = "srv.test"
@@ -87,11 +90,98 @@ test('stream entries: what is encoded decodes the same; foreign entries are refu
   assert.equal(decodeEvent(['origin', 'x']), undefined);
 });
 
+test('close entries carry why: an admin close round-trips, an entry without why is a knock, another why is refused', () => {
+  const grant = { user: 'alice', ip: '198.18.0.2', family: 4, proto: 'tcp', port: 22 } as const;
+  const admin: SharedEvent = { origin: 'gw-a', kind: 'close', grant, deadlineMs: 0, why: 'admin' };
+  const fields = encodeEvent(admin);
+  assert.deepEqual(fields.slice(-2), ['why', 'admin']);
+  assert.deepEqual(decodeEvent(fields), admin);
+  assert.deepEqual(decodeEvent(fields.slice(0, -2)), { ...admin, why: 'knock' });
+  assert.equal(decodeEvent([...fields.slice(0, -2), 'why', 'shutdown']), undefined);
+  assert.equal(encodeEvent({ origin: 'gw-a', kind: 'open', grant, deadlineMs: 5 }).includes('why'), false);
+});
+
+test('the group hears opens, close knocks and admin closes that took effect; other closes stay here', () => {
+  const grant = (port: number): GrantRequest => ({ user: 'alice', ip: '198.18.0.2', family: 4, proto: 'tcp', port });
+  const events: BookEvent[] = [
+    { kind: 'open', grant: grant(1), durationSec: 60 },
+    { kind: 'open', grant: grant(2), durationSec: 60, deadlineMs: 9_000 },
+    { kind: 'close', grant: grant(3), why: 'knock' },
+    { kind: 'close', grant: grant(4), why: 'admin' },
+    { kind: 'close', grant: grant(5), why: 'shutdown' },
+    { kind: 'close', grant: grant(6), why: 'revoked' },
+    { kind: 'close', grant: grant(7), why: 'timeout' },
+    { kind: 'expire', grant: grant(8) },
+    { kind: 'close', grant: grant(9), why: 'admin' },
+  ];
+  const results = [true, true, true, true, true, true, true, true, false];
+  assert.deepEqual(sharedEvents('gw-a', events, results, 1_000), [
+    { origin: 'gw-a', kind: 'open', grant: grant(1), deadlineMs: 61_000 },
+    { origin: 'gw-a', kind: 'open', grant: grant(2), deadlineMs: 9_000 },
+    { origin: 'gw-a', kind: 'close', grant: grant(3), deadlineMs: 0, why: 'knock' },
+    { origin: 'gw-a', kind: 'close', grant: grant(4), deadlineMs: 0, why: 'admin' },
+  ]);
+});
+
+/** A reader that hands out one XREAD reply, then answers nothing (as BLOCK would). */
+class StreamLink implements RedisLink {
+  readonly ready = true;
+  constructor(private replies: unknown[]) {}
+  call<T>(args: readonly string[]): Promise<T> {
+    if (args[0] !== 'XREAD') return Promise.resolve('OK' as T);
+    const reply = this.replies.shift();
+    return reply === undefined ? new Promise((r) => setTimeout(() => r(null as T), 10)) : Promise.resolve(reply as T);
+  }
+  duplicate(): Promise<RedisLink> {
+    return Promise.resolve(this);
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+test("another gateway's admin close is applied here as an admin close; this gateway's own entries are skipped", async () => {
+  const grant: GrantRequest = { user: 'alice', ip: '198.18.0.2', family: 4, proto: 'tcp', port: 22 };
+  const entries = [
+    ['1-0', encodeEvent({ origin: 'gw-a', kind: 'close', grant, deadlineMs: 0, why: 'admin' })],
+    ['2-0', encodeEvent({ origin: 'gw-b', kind: 'close', grant: { ...grant, port: 23 }, deadlineMs: 0, why: 'admin' })],
+    ['3-0', encodeEvent({ origin: 'gw-a', kind: 'close', grant: { ...grant, port: 24 }, deadlineMs: 0 })],
+  ];
+  const submitted: BookEvent[][] = [];
+  let seen: () => void = () => {};
+  const applied = new Promise<void>((r) => (seen = r));
+  const stream = new GrantStream({
+    publisher: new StreamLink([[['grp:grants', entries]]]),
+    prefix: 'grp',
+    gateway: 'gw-b',
+    log: pino({ enabled: false }),
+    now: () => 1_000,
+    submit: (events) => {
+      submitted.push([...events]);
+      seen();
+      return Promise.resolve(events.map(() => true));
+    },
+    allowed: () => true,
+    lookbackMs: 60_000,
+  });
+  await stream.start();
+  await applied;
+  await stream.stop();
+  assert.deepEqual(submitted, [
+    [
+      { kind: 'close', grant, why: 'admin' },
+      { kind: 'close', grant: { ...grant, port: 24 }, why: 'knock' },
+    ],
+  ]);
+});
+
 /** A link that answers SET NX like Redis, or fails when `up` is false. */
 class FakeLink implements RedisLink {
   up = true;
   readonly keys = new Map<string, number>();
   calls: string[][] = [];
+  /** Called once at the next SET, before it is answered (a packet arriving mid-write-back). */
+  beforeSet: (() => void) | undefined;
   get ready(): boolean {
     return this.up;
   }
@@ -99,6 +189,9 @@ class FakeLink implements RedisLink {
     this.calls.push([...args]);
     if (!this.up) return Promise.reject(new Error('not connected to Redis'));
     if (args[0] === 'PING') return Promise.resolve('PONG' as T);
+    const hook = this.beforeSet;
+    this.beforeSet = undefined;
+    hook?.();
     const key = args[1] as string;
     if (this.keys.has(key)) return Promise.resolve(null as T);
     this.keys.set(key, Number(args[5]));
@@ -156,6 +249,52 @@ test('local: packets stamped before the outage plus the window are refused; late
   assert.ok(link.keys.has('grp:replay:fresh'), 'the claim made during the outage is in Redis now');
   assert.equal(await c.claim('fresh', clock.t), 'replay');
   c.stop();
+});
+
+test('local: a packet accepted while the write-back runs is written back too; one claimed elsewhere meanwhile is logged', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const link = new FakeLink();
+  const clock = { t: 1_000_000 };
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+  const c = new ReplayClaims({ link, prefix: 'grp', onDown: 'local', log, now: () => clock.t, windowMs: () => 30_000 });
+  link.up = false;
+  assert.equal(await c.claim('first', clock.t), 'stale-outage');
+  clock.t += 31_000;
+  assert.equal(await c.claim('during', clock.t), 'ok');
+  // Another gateway claimed the same packet in Redis meanwhile (it was replayed there).
+  link.keys.set('grp:replay:during', 1);
+  assert.equal(await c.claim('also', clock.t), 'ok');
+  link.up = true;
+  let late: Promise<string> | undefined;
+  link.beforeSet = () => {
+    late = c.claim('late', clock.t);
+  };
+  t.mock.timers.tick(1_000);
+  for (let i = 0; i < 20 && c.down; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(c.down, false, 'the probe found Redis back');
+  assert.equal(await late, 'ok', 'accepted on the local cache: the outage had not ended yet');
+  assert.ok(link.keys.has('grp:replay:late'), 'the claim made during the write-back is in Redis too');
+  assert.ok(link.keys.has('grp:replay:also'));
+  const elsewhere = lines.filter((l) => l.event === 'cluster-claimed-elsewhere');
+  assert.deepEqual(
+    elsewhere.map((l) => [l.count, l.packets]),
+    [[1, ['during']]],
+  );
+  c.stop();
+});
+
+test('every cluster-* log event the code writes has a row in docs/operations.md, and every row is one the code writes', () => {
+  const dir = join(REPO_ROOT, 'src', 'server', 'cluster');
+  const code = readdirSync(dir)
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('\n');
+  const written = new Set([...code.matchAll(/event: '(cluster-[a-z-]+)'/g)].map((m) => m[1] as string));
+  const docs = readFileSync(join(REPO_ROOT, 'docs', 'operations.md'), 'utf8');
+  const rows = new Set([...docs.matchAll(/^\| `(cluster-[a-z-]+)` \|/gm)].map((m) => m[1] as string));
+  assert.ok(written.size >= 10, `found the events in the code: ${[...written].join(', ')}`);
+  assert.deepEqual([...written].sort(), [...rows].sort());
 });
 
 test('a server without [cluster] does not load the Redis client', async () => {

@@ -1,0 +1,196 @@
+/**
+ * What a group costs, measured on a {@link GroupNet} (two gateways, a hub running Debian's
+ * redis-server, a client; test/lab/group-net.ts), for `npm run bench:cluster` (bench/cluster.ts)
+ * and the cluster rows of `npm run bench` (bench/compare.ts):
+ *   1. server activation, pre-built knock sent -> first TCP connect through gateway A, with A
+ *      alone (no [cluster]) and with A in a group (the claim's round trip to Redis in the hub
+ *      namespace on the path);
+ *   2. propagation: A's "knock accepted" log line -> B's "grant open" line (both daemons' clocks
+ *      are the host's; pino's times are whole milliseconds);
+ *   3. the load one Redis takes (bench/cluster-load.ts in the hub): knocks/s with N other
+ *      gateways reading the stream, for a few small N.
+ * Bounded: `rounds` rounds of at most ~3.5 s each per activation figure, `loadSeconds` per N.
+ * @module
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GATEWAY_A_V4, GROUP_CLIENT_V4, GroupNet, HUB_V4 } from '../test/lab/group-net.js';
+import { NODE, run } from '../test/lab/process.js';
+import { unmetNeeds } from '../test/lab/requirements.js';
+import { gatewaySite, groupKeys, REDIS_PASSWORD, REDIS_PORT, startGateway, startRedis } from '../test/support/cluster.js';
+import { craftPacket, REPO_ROOT, SPA_PORT, type Daemon, type Site } from '../test/support/knockspa.js';
+import { fmt, percentile, type Table } from './report.js';
+
+export interface ClusterOptions {
+  readonly rounds: number;
+  /** How many other gateways read the stream, one Redis load figure each. */
+  readonly readers: readonly number[];
+  readonly loadSeconds: number;
+}
+
+export interface RedisLoad {
+  readonly readers: number;
+  readonly knocksPerSec: number;
+  readonly deliveredPerSec: number;
+}
+
+export interface ClusterFigures {
+  /** Activation through A alone, ms per round that connected. */
+  readonly single: number[];
+  /** Activation through A in a group. */
+  readonly grouped: number[];
+  /** A accepted -> B grant open, ms. */
+  readonly spread: number[];
+  readonly loads: RedisLoad[];
+  /** Rounds that did not connect within 3 s (not in the percentiles). */
+  readonly failed: { single: number; grouped: number };
+}
+
+/**
+ * Per round: a random pause, the open packet, TCP connects started every 0.5 ms until one gets
+ * through (ms from the send to that connect), then the close packet and a pause for it to take
+ * effect. argv: file of {host, port, spaPort, rounds: [{open, close}]}. Prints a JSON array.
+ */
+const ACTIVATION_AGENT = `
+const fs = require('node:fs'); const net = require('node:net'); const dgram = require('node:dgram');
+const cfg = JSON.parse(fs.readFileSync(process.argv[1], 'utf8'));
+const sock = dgram.createSocket('udp4');
+const send = (hex) => new Promise((r) => sock.send(Buffer.from(hex, 'hex'), cfg.spaPort, cfg.host, r));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const firstConnect = (t0) => new Promise((done) => {
+  const live = new Set(); let finished = false;
+  const attempt = () => {
+    if (finished) return;
+    const s = net.connect({ host: cfg.host, port: cfg.port });
+    live.add(s);
+    s.on('connect', () => { if (finished) return; finished = true; const ms = performance.now() - t0; clearInterval(timer); for (const x of live) x.destroy(); done(ms); });
+    s.on('error', () => live.delete(s));
+  };
+  const timer = setInterval(attempt, 0.5);
+  setTimeout(() => { if (!finished) { finished = true; clearInterval(timer); for (const x of live) x.destroy(); done(null); } }, 3000);
+  attempt();
+});
+(async () => {
+  const out = [];
+  for (const r of cfg.rounds) {
+    await sleep(50 + Math.random() * 100);
+    const t0 = performance.now();
+    await send(r.open);
+    out.push(await firstConnect(t0));
+    await send(r.close);
+    await sleep(250);
+  }
+  console.log(JSON.stringify(out));
+  sock.close();
+})();
+`;
+
+async function activation(net: GroupNet, site: Site, label: string, rounds: number): Promise<{ ok: number[]; failed: number }> {
+  const key = site.keyPath('alice');
+  const packets = Array.from({ length: rounds }, (_, i) => {
+    // Stamped ahead by the round's place (max_skew is 30 s here), so every packet is fresh when sent.
+    const t = Date.now() + i * 400;
+    return {
+      open: Buffer.from(craftPacket({ keyFile: key, action: 'open', ports: ['tcp/22'], timestampMs: t })).toString('hex'),
+      close: Buffer.from(craftPacket({ keyFile: key, action: 'close', ports: ['tcp/22'], timestampMs: t + 1 })).toString('hex'),
+    };
+  });
+  const file = join(site.dir, `activation-${label}.json`);
+  writeFileSync(file, JSON.stringify({ host: GATEWAY_A_V4, port: 22, spaPort: SPA_PORT, rounds: packets }));
+  const r = await run(net.ns.cli, [NODE, '-e', ACTIVATION_AGENT, file], { timeoutMs: rounds * 5_000 + 10_000 });
+  const ms = JSON.parse(r.stdout.trim()) as Array<number | null>;
+  const ok = ms.filter((m): m is number => m !== null);
+  return { ok, failed: ms.length - ok.length };
+}
+
+/**
+ * A's "knock accepted" to B's "grant open", per open knock, in ms. A's open knocks and its open
+ * lines come in the same order; B's open line is the one with the same deadline (B gives A's).
+ */
+function propagation(a: Daemon, b: Daemon, sinceA: number, sinceB: number): number[] {
+  const accepted = a.log.slice(sinceA).filter((l) => l.event === 'knock' && l.action === 'open');
+  const aOpens = a.log.slice(sinceA).filter((l) => l.event === 'open' && l.ip === GROUP_CLIENT_V4);
+  const bOpenAt = new Map<unknown, string>(
+    b.log
+      .slice(sinceB)
+      .filter((l) => l.event === 'open' && l.ip === GROUP_CLIENT_V4)
+      .map((l): [unknown, string] => [l.deadline, String(l.time)]),
+  );
+  return accepted.flatMap((knock, i) => {
+    const at = bOpenAt.get(aOpens[i]?.deadline);
+    return at === undefined ? [] : [Date.parse(at) - Date.parse(String(knock.time))];
+  });
+}
+
+/** Runs the three measurements on a net of its own, removed at the end (also when one fails). */
+export async function measureCluster(o: ClusterOptions): Promise<ClusterFigures> {
+  const unmet = unmetNeeds(['netns', 'iptables', 'redis-server']);
+  if (unmet !== null) throw new Error(unmet);
+  const cleanups: Array<() => Promise<void>> = [];
+  const net = await GroupNet.create({ after: (fn) => void cleanups.push(async () => fn()) });
+  try {
+    await startRedis(net);
+    const keys = await groupKeys(net, ['alice']);
+    for (const ns of [net.ns.gwa, net.ns.gwb]) {
+      await net.tcpService(ns, 22);
+      await net.run(ns, ['iptables', '-w', '-A', 'INPUT', '-p', 'tcp', '--dport', '22', '-j', 'DROP']);
+    }
+    const extra = { max_skew: 30 };
+    // A alone: the same site without [cluster].
+    const alone = gatewaySite(net, keys, 'a', {}, extra);
+    alone.config = { ...alone.config };
+    delete (alone.config as { cluster?: unknown }).cluster;
+    alone.writeConfig();
+    let a = await startGateway(net, net.ns.gwa, alone);
+    const single = await activation(net, alone, 'single', o.rounds);
+    await a.stop();
+
+    const siteA = gatewaySite(net, keys, 'a', { grants: 'everywhere', on_redis_down: 'refuse' }, extra);
+    const siteB = gatewaySite(net, keys, 'b', { grants: 'everywhere', on_redis_down: 'refuse' }, extra);
+    a = await startGateway(net, net.ns.gwa, siteA);
+    const b = await startGateway(net, net.ns.gwb, siteB);
+    const [ma, mb] = [a.mark(), b.mark()];
+    const grouped = await activation(net, siteA, 'group', o.rounds);
+    const spread = propagation(a, b, ma, mb);
+    await a.stop();
+    await b.stop();
+
+    const loads: RedisLoad[] = [];
+    const url = `redis://:${REDIS_PASSWORD}@${HUB_V4}:${REDIS_PORT}/0`;
+    for (const n of o.readers) {
+      const argv = [NODE, join(REPO_ROOT, 'dist', 'bench', 'cluster-load.js'), '--url', url, '--readers', String(n)];
+      const r = await run(net.ns.hub, [...argv, '--seconds', String(o.loadSeconds)], { timeoutMs: o.loadSeconds * 1000 + 60_000 });
+      const j = JSON.parse(r.stdout.trim()) as { knocksPerSec: number; deliveredPerSec: number };
+      loads.push({ readers: n, knocksPerSec: j.knocksPerSec, deliveredPerSec: j.deliveredPerSec });
+    }
+    return { single: single.ok, grouped: grouped.ok, spread, loads, failed: { single: single.failed, grouped: grouped.failed } };
+  } finally {
+    for (const fn of cleanups.reverse()) await fn();
+  }
+}
+
+/** The latencies as table rows: figure, p50, p90, n. */
+export function clusterRows(f: ClusterFigures): Table {
+  const row = (label: string, xs: readonly number[]): string[] => [
+    label,
+    fmt(percentile(xs, 50), 2),
+    fmt(percentile(xs, 90), 2),
+    String(xs.length),
+  ];
+  return [
+    row('server activation, gateway alone', f.single),
+    row('server activation, gateway in a group', f.grouped),
+    // p90s of two small samples differ by noise more than by the claim: the p50s only.
+    ['added by the group (difference of the p50s)', fmt(percentile(f.grouped, 50) - percentile(f.single, 50), 2), '-', '-'],
+    row('propagation, A accepted -> B grant open', f.spread),
+  ];
+}
+
+export const CLUSTER_HEADER = ['cluster figure (ms)', 'p50', 'p90', 'n'];
+
+/** The Redis load as table rows: readers, knocks/s, entries/s delivered. */
+export function redisRows(f: ClusterFigures): Table {
+  return f.loads.map((l) => [String(l.readers), fmt(l.knocksPerSec, 0), fmt(l.deliveredPerSec, 0)]);
+}
+
+export const REDIS_HEADER = ['other gateways reading', 'Redis: knocks/s (claim + stream entry)', 'entries/s delivered'];
