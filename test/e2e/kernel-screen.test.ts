@@ -3,7 +3,8 @@
  * each kind that cannot be a knock is counted by the table's counters and never reaches the
  * daemon (no reject in its log); junk with a known key id still does; valid knocks open; a reload
  * with a new key updates the key id set; SIGTERM and --remove-firewall take the screen out;
- * kernel_screen = false leaves it out; in pcap mode the capture filter screens.
+ * kernel_screen = false leaves it out; in pcap mode the capture filter screens. The counters show in
+ * the metrics (knockspa_screen_dropped_total) and in `knockspa grants --stats`.
  */
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { junkPayloads, type JunkKind } from '../support/junk.js';
 import { eventually, keygen, knockOk, SPA_PORT } from '../support/knockspa.js';
 
 const NFT = { base: 'none', extra: { firewall: 'nftables', sweep_interval: 2 } } as const;
+const METRICS = '127.0.0.1:9733';
 
 /** Sends each payload once, from one process in the client namespace, a little apart. */
 const SEND_ALL = `
@@ -56,6 +58,25 @@ async function screenKeyIds(net: TestNet): Promise<string[]> {
   return [...r.stdout.matchAll(/0x([0-9a-f]+)/g)].map((m) => (m[1] as string).padStart(16, '0')).sort();
 }
 
+/** knockspa_screen_dropped_total per reason, scraped from the daemon inside the server namespace. */
+async function scrapedDrops(net: TestNet): Promise<Record<string, number>> {
+  const get = `fetch('http://${METRICS}/metrics').then(async (r) => process.stdout.write(r.status + '\\n' + (await r.text())))`;
+  const r = await net.runOk(net.srv, [NODE, '-e', get], { timeoutMs: 10_000 });
+  const [status, ...body] = r.stdout.split('\n');
+  assert.equal(status, '200');
+  const found: Record<string, number> = {};
+  for (const m of body.join('\n').matchAll(/^knockspa_screen_dropped_total\{reason="(\w+)"\} (\d+)$/gm))
+    found[m[1] as string] = Number(m[2]);
+  return found;
+}
+
+/** `knockspa grants --stats --json` in the server namespace. */
+async function stats(net: TestNet, configPath: string): Promise<unknown> {
+  const r = await cliInServer(net, ['grants', '--stats', '--json', '--config', configPath]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
 function keyIdOf(keyFile: string): string {
   const m = /^key-id: ([0-9a-f]{16})$/m.exec(readFileSync(keyFile, 'utf8'));
   if (m === null) throw new Error(`no key id in ${keyFile}`);
@@ -88,15 +109,24 @@ test('kernel screen', { timeout: 240_000 }, async (t) => {
   await t.test(
     'nftables: junk is counted and dropped in the kernel, a known key id with a bad tag still reaches the daemon, knocks open',
     (t) =>
-      withScenario(t, net, NFT, async (s) => {
+      withScenario(t, net, { ...NFT, extra: { ...NFT.extra, metrics: { listen: METRICS } } }, async (s) => {
         const ruleset = await nftRuleset(net);
         assert.match(ruleset, /chain screen \{\n\s+type filter hook input priority -20; policy accept;/);
         assert.match(ruleset, new RegExp(`udp dport ${SPA_PORT} udp length != 154 counter name "screen_length" drop`));
         assert.deepEqual(await screenKeyIds(net), [keyIdOf(s.site.keyPath('alice'))]);
         assert.deepEqual(await counters(net), { length: 0, magic: 0, key_id: 0 });
+        assert.deepEqual(await scrapedDrops(net), { length: 0, magic: 0, key_id: 0 }, 'in the metrics from the start');
 
         await screened(s, 'random', 'magic');
         await screened(s, 'unknown-key', 'key_id');
+        assert.deepEqual(await scrapedDrops(net), { length: 6, magic: 3, key_id: 3 }, 'the metrics follow the kernel counters');
+        assert.deepEqual(await stats(net, s.site.configPath), {
+          screen: { length: 6, magic: 3, key_id: 3 },
+          source: 'table inet knockspa',
+        });
+        const table = await cliInServer(net, ['grants', '--stats', '--config', s.site.configPath]);
+        assert.equal(table.code, 0, table.stderr);
+        assert.match(table.stdout, /^REASON +DROPPED\nlength +6\nmagic +3\nkey_id +3\ndropped by the kernel screen of the SPA port/);
 
         const before = (await counters(net)) as Counters;
         let m = s.daemon.mark();
@@ -135,6 +165,10 @@ test('kernel screen', { timeout: 240_000 }, async (t) => {
       const ruleset = await nftRuleset(net);
       assert.match(ruleset, /table inet knockspa/, 'the table stays (it protects the ports)');
       assert.doesNotMatch(ruleset, /chain screen|key_ids|screen_length/, 'the screen is gone');
+      assert.deepEqual(await stats(net, s.site.configPath), {
+        screen: null,
+        why: 'kernel screen not in place (the daemon puts it in at start and takes it out at stop)',
+      });
     }),
   );
 
@@ -162,6 +196,7 @@ test('kernel screen', { timeout: 240_000 }, async (t) => {
   await t.test('kernel_screen = false: no screen, junk reaches the daemon', (t) =>
     withScenario(t, net, { ...NFT, extra: { ...NFT.extra, kernel_screen: false } }, async (s) => {
       assert.doesNotMatch(await nftRuleset(net), /chain screen|key_ids/);
+      assert.deepEqual(await stats(net, s.site.configPath), { screen: null, why: 'no kernel screen: kernel_screen = false in the config' });
       const m = s.daemon.mark();
       await sendAll(net, junkPayloads('unknown-key', 1, s.site.keyPath('alice')));
       const rej = await s.daemon.waitEvent('reject', {}, { since: m });
