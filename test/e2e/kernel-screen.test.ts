@@ -33,9 +33,25 @@ const [host, port, ...hex] = process.argv.slice(1);
 })();
 `;
 
-async function sendAll(net: TestNet, payloads: readonly Uint8Array[]): Promise<void> {
+async function sendAll(net: TestNet, payloads: readonly Uint8Array[], host = net.serverV4): Promise<void> {
   const hex = payloads.map((p) => Buffer.from(p).toString('hex'));
-  await net.runOk(net.cli, [NODE, '-e', SEND_ALL, net.serverV4, String(SPA_PORT), ...hex], { timeoutMs: 15_000 });
+  await net.runOk(net.cli, [NODE, '-e', SEND_ALL, host, String(SPA_PORT), ...hex], { timeoutMs: 15_000 });
+}
+
+/** The iptables screen's packets per reason, summed over iptables and ip6tables, read with the tools themselves. */
+async function iptablesDrops(net: TestNet): Promise<Record<string, number>> {
+  const found: Record<string, number> = {};
+  for (const tool of ['iptables', 'ip6tables']) {
+    const r = await net.runOk(net.srv, [tool, '-w', '-v', '-S', 'KNOCKSPA']);
+    for (const m of r.stdout.matchAll(/--comment "knockspa screen (\w+) [0-9a-f]+" -c (\d+) /g))
+      found[m[1] as string] = (found[m[1] as string] ?? 0) + Number(m[2]);
+  }
+  return found;
+}
+
+async function iptablesScreenRules(net: TestNet, tool: 'iptables' | 'ip6tables'): Promise<string[]> {
+  const r = await net.run(net.srv, [tool, '-w', '-S', 'KNOCKSPA']);
+  return r.stdout.split('\n').filter((l) => l.includes('knockspa screen '));
 }
 
 type Counters = Record<'length' | 'magic' | 'key_id', number>;
@@ -201,6 +217,73 @@ test('kernel screen', { timeout: 240_000 }, async (t) => {
       await sendAll(net, junkPayloads('unknown-key', 1, s.site.keyPath('alice')));
       const rej = await s.daemon.waitEvent('reject', {}, { since: m });
       assert.equal(rej.reason, 'unknown-key');
+    }),
+  );
+
+  await t.test(
+    'iptables: u32 rules at the top of KNOCKSPA drop wrong lengths and first bytes, counted per reason; key ids reach the daemon; knocks open; stop takes them out',
+    (t) =>
+      withScenario(t, net, { address: '::', extra: { metrics: { listen: METRICS } } }, async (s) => {
+        for (const tool of ['iptables', 'ip6tables'] as const) {
+          const rules = await iptablesScreenRules(net, tool);
+          assert.equal(rules.length, 2, `${tool}: length and magic`);
+          assert.match(
+            rules[0] as string,
+            new RegExp(`^-A KNOCKSPA -p udp -m udp --dport ${SPA_PORT} .*-m u32 ! --u32 .*knockspa screen length`),
+          );
+        }
+        const chain = (await net.runOk(net.srv, ['iptables', '-w', '-S', 'KNOCKSPA'])).stdout.split('\n');
+        assert.ok(chain[1]?.includes('knockspa screen length'), 'the screen is at the top of the chain');
+        assert.deepEqual(await iptablesDrops(net), { length: 0, magic: 0 });
+
+        let m = s.daemon.mark();
+        await sendAll(net, junkPayloads('random', 3, s.site.keyPath('alice')));
+        await sendAll(net, [new Uint8Array(10), new Uint8Array(145), new Uint8Array(700)]);
+        await sendAll(net, [...junkPayloads('random', 2, s.site.keyPath('alice')), new Uint8Array(147)], net.serverV6);
+        await new Promise((r) => setTimeout(r, 300));
+        assert.deepEqual(await iptablesDrops(net), { length: 4, magic: 5 }, 'counted per reason, IPv4 and IPv6');
+        assert.deepEqual(rejects(s, m), [], 'the daemon saw none of it');
+        assert.deepEqual(await stats(net, s.site.configPath), {
+          screen: { length: 4, magic: 5, key_id: 0 },
+          source: `chain KNOCKSPA (iptables and ip6tables), jumped to from INPUT position 1`,
+        });
+        const scraped = await scrapedDrops(net);
+        assert.equal(scraped.length, 4);
+        assert.equal(scraped.magic, 5);
+
+        m = s.daemon.mark();
+        await sendAll(net, junkPayloads('unknown-key', 1, s.site.keyPath('alice')));
+        assert.equal(
+          (await s.daemon.waitEvent('reject', {}, { since: m })).reason,
+          'unknown-key',
+          'key ids are the daemon’s with iptables',
+        );
+        m = s.daemon.mark();
+        await knockOk(net, 'open', ['22'], { host, key: s.site.keyPath('alice'), duration: 30 });
+        await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
+        m = s.daemon.mark();
+        await knockOk(net, 'open', ['22'], { host: net.serverV6, key: s.site.keyPath('alice'), duration: 30 });
+        await s.daemon.waitEvent('open', { ip: net.clientV6 }, { since: m });
+        assert.deepEqual(await iptablesDrops(net), { length: 4, magic: 5 }, 'valid knocks are not counted');
+        const doctor = await cliInServer(net, ['doctor', '--config', s.site.configPath]);
+        assert.match(
+          doctor.stdout,
+          /ok {4}kernel screen in place \(length and first byte; key ids are the daemon's to check\); dropped: length 4, magic 5/,
+        );
+        assert.doesNotMatch(doctor.stdout, /^fail/m, doctor.stdout);
+
+        await s.daemon.stop('SIGTERM');
+        await s.assertPristine('a clean stop takes the screen out with the chain');
+      }),
+  );
+
+  await t.test('iptables with kernel_screen = false: no screen rules, junk reaches the daemon', (t) =>
+    withScenario(t, net, { extra: { kernel_screen: false } }, async (s) => {
+      assert.deepEqual(await iptablesScreenRules(net, 'iptables'), []);
+      assert.deepEqual(await iptablesScreenRules(net, 'ip6tables'), []);
+      const m = s.daemon.mark();
+      await sendAll(net, junkPayloads('random', 1, s.site.keyPath('alice')));
+      assert.equal((await s.daemon.waitEvent('reject', {}, { since: m })).reason, 'bad-magic');
     }),
   );
 
