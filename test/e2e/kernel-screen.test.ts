@@ -277,6 +277,28 @@ test('kernel screen', { timeout: 240_000 }, async (t) => {
       }),
   );
 
+  await t.test('iptables: a reload with a new key leaves the rules and their counters; --remove-firewall takes them out', (t) =>
+    withScenario(t, net, {}, async (s) => {
+      await sendAll(net, [new Uint8Array(10), new Uint8Array(700)]);
+      await new Promise((r) => setTimeout(r, 300));
+      const rules = await iptablesScreenRules(net, 'iptables');
+      assert.deepEqual(await iptablesDrops(net), { length: 2, magic: 0 });
+      await keygen(s.site.keysDir, 'bob');
+      s.site.writeConfig({ users: { ...s.site.config.users, bob: { ports: ['tcp/22'], max_duration: 300 } } });
+      const m = s.daemon.mark();
+      s.daemon.proc.kill('SIGHUP');
+      await s.daemon.waitEvent('screen-updated', {}, { since: m }); // new key ids: the same iptables rules
+      assert.deepEqual(await iptablesScreenRules(net, 'iptables'), rules, 'the same rules');
+      assert.deepEqual(await iptablesDrops(net), { length: 2, magic: 0 }, 'their counters kept');
+      s.daemon.proc.kill('SIGKILL'); // no clean stop: the screen is still there
+      await s.daemon.proc.done;
+      assert.equal((await iptablesScreenRules(net, 'iptables')).length, 2);
+      const r = await cliInServer(net, ['server', '--config', s.site.configPath, '--remove-firewall']);
+      assert.equal(r.code, 0, r.stderr);
+      await s.assertPristine('--remove-firewall took the chain and its screen out');
+    }),
+  );
+
   await t.test('iptables with kernel_screen = false: no screen rules, junk reaches the daemon', (t) =>
     withScenario(t, net, { extra: { kernel_screen: false } }, async (s) => {
       assert.deepEqual(await iptablesScreenRules(net, 'iptables'), []);

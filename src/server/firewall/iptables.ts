@@ -220,6 +220,8 @@ export class IptablesFirewall implements Firewall {
   }
 
   async undoSetup(): Promise<void> {
+    // The screen goes too where the chain was there before (its rules are this start's).
+    if (this.screened !== null) await this.screen(null);
     for (const family of this.made) {
       await runTool([tool(family), '-w', '-F', CHAIN]);
       await this.unhook(family);
