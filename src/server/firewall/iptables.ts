@@ -13,6 +13,7 @@ import type { Proto } from '../../protocol/ports.js';
 import { entryComment, parseComment } from './comment.js';
 import { probeTool, runTool } from './exec.js';
 import { WarmTool } from './warm-tool.js';
+import { InTurn } from './in-turn.js';
 import { defineBackend } from './backend.js';
 import {
   applyAtomically,
@@ -115,6 +116,8 @@ export class IptablesFirewall implements Firewall {
   private made = new Set<4 | 6>();
   /** The kernel screen last put in place, for a repair to put back. */
   private screened: KernelScreen | null = null;
+  /** Screen updates and repairs, one after another (in-turn.ts). */
+  private readonly screenTurn = new InTurn();
 
   async setup(): Promise<void> {
     for (const family of FAMILIES) {
@@ -127,7 +130,7 @@ export class IptablesFirewall implements Firewall {
       this.restore[family].prime();
     }
     // A repair (the chain deleted underneath) puts the screen back with it; unchanged, it is left alone.
-    if (this.screened !== null) await this.screen(this.screened);
+    if (this.screened !== null) await this.screenTurn.run(() => this.applyScreen());
   }
 
   /**
@@ -135,6 +138,14 @@ export class IptablesFirewall implements Firewall {
    * iptables-restore per family takes out the old rules and puts in the new, unless they are the same.
    */
   async screen(screen: KernelScreen | null): Promise<void> {
+    // First: a sweep's setup() from now on puts back this screen, not the one it replaces.
+    this.screened = screen;
+    await this.screenTurn.run(() => this.applyScreen());
+  }
+
+  /** Brings the rules in the kernel to the latest screen asked for. */
+  private async applyScreen(): Promise<void> {
+    const screen = this.screened;
     for (const family of FAMILIES) {
       const listing = await runTool([tool(family), '-w', '-S', CHAIN]).catch(noChain);
       if (listing === null) continue; // no chain: nothing to take out, and setup() comes first
@@ -147,7 +158,6 @@ export class IptablesFirewall implements Firewall {
       lines.push('COMMIT', '');
       await runTool(restoreArgv(family), lines.join('\n'));
     }
-    this.screened = screen;
   }
 
   async screenCounters(): Promise<ScreenCounters | null> {
