@@ -9,6 +9,10 @@
  *   connects. Answers {ok, ms: start -> the start of the first probe that connected, exitMs:
  *   start -> client exit}. The figure includes the wait for the first probe after the rule is
  *   live: half the spacing on average.
+ * {"op":"probe", ...ProbeCommand}: starts the clock, sends pre-built datagrams, then waits for the
+ *   port the way a client does: `schedule: "short"` with the client's own probe (src/client/probe.ts:
+ *   a new connect every 100 ms beside the pending ones), `"single"` with one connect left to the
+ *   kernel's SYN retransmits (the client before #19 item 10). Answers {ok, ms: start -> connected}.
  * {"op":"run", argv}: wall time of one command, start to exit (client start-up).
  * Commands run with the `env` their message gives (compare.ts passes a login-like one).
  * {"op":"exit"}.
@@ -18,6 +22,7 @@ import { spawn } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, isIP, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
+import { probePort } from '../src/client/probe.js';
 
 /** A dropped SYN is retried by the kernel only after 1 s: a new attempt is cheaper than waiting. */
 const ABANDON_MS = 150;
@@ -59,6 +64,22 @@ export interface RaceAnswer {
   readonly attempts: number;
 }
 
+export interface ProbeCommand {
+  readonly op: 'probe';
+  readonly host: string;
+  readonly port: number;
+  /** Source address for the datagrams (the probes' source is the kernel's choice, as the client's is). */
+  readonly localAddress?: string;
+  readonly send: readonly Datagram[];
+  readonly schedule: 'short' | 'single';
+  readonly timeoutMs: number;
+}
+
+export interface ProbeAnswer {
+  readonly ok: boolean;
+  readonly ms: number | null;
+}
+
 export interface RunCommand {
   readonly op: 'run';
   readonly argv: readonly string[];
@@ -70,7 +91,7 @@ export interface RunAnswer {
   readonly code: number | null;
 }
 
-type Command = RaceCommand | RunCommand | { readonly op: 'exit' };
+type Command = RaceCommand | ProbeCommand | RunCommand | { readonly op: 'exit' };
 
 function clock(): () => number {
   const t0 = process.hrtime.bigint();
@@ -174,6 +195,38 @@ async function race(cmd: RaceCommand): Promise<RaceAnswer> {
   return answer;
 }
 
+/** One connect, its dropped SYNs resent by the kernel (after 1 s, then 3 s): how the client waited before. */
+function singleConnect(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    const done = (ok: boolean): void => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('error', () => done(false));
+    s.once('connect', () => done(true));
+  });
+}
+
+async function probe(cmd: ProbeCommand): Promise<ProbeAnswer> {
+  const family = isIP(cmd.host) === 6 ? 6 : 4;
+  const socket = await openUdp(family, cmd.localAddress);
+  const payloads = cmd.send.map((d) => ({ ...d, bytes: Buffer.from(d.hex, 'hex') }));
+  const ms = clock();
+  // As the client does: the knock is out (its send called back) before the first probe.
+  for (const p of payloads) await new Promise((r) => socket.send(p.bytes, p.port, p.host, r));
+  let ok: boolean;
+  if (cmd.schedule === 'short') {
+    const r = await probePort(cmd.host, cmd.port, cmd.timeoutMs);
+    ok = r.kind === 'open';
+    if (r.kind === 'open') r.socket.destroy();
+  } else ok = await singleConnect(cmd.host, cmd.port, cmd.timeoutMs);
+  const took = ms();
+  socket.close();
+  return { ok, ms: ok ? took : null };
+}
+
 function run(cmd: RunCommand): Promise<RunAnswer> {
   const ms = clock();
   return new Promise((resolve) => {
@@ -187,7 +240,7 @@ const lines = createInterface({ input: process.stdin });
 for await (const line of lines) {
   const cmd = JSON.parse(line) as Command;
   if (cmd.op === 'exit') break;
-  const result = cmd.op === 'race' ? await race(cmd) : await run(cmd);
+  const result = cmd.op === 'race' ? await race(cmd) : cmd.op === 'probe' ? await probe(cmd) : await run(cmd);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 process.exit(0);

@@ -6,17 +6,19 @@
  *      bare `node -e 0` timed between rounds (same minutes, same load) to compare against;
  *   2. server activation: pre-built knock sent -> first TCP connect (no client start-up);
  *   3. daemon CPU seconds per 100,000 invalid packets of three kinds (bounded-rate sender);
- *   4. valid knocks under a junk flood: success rate, latency, and the daemon's peak RSS.
+ *   4. valid knocks under a junk flood: success rate, latency, and the daemon's peak RSS;
+ *   5. (knockspa) the client's wait for the port after a pre-built knock: its probe's short retry
+ *      schedule against one connect left to the kernel's SYN retransmit (the client before).
  * Prints a table with ratios to the anchors and adds a dated entry to bench/README.md.
  * Everything it starts and every namespace is removed at the end, also on Ctrl-C.
  *
  *   node dist/bench/compare.js [--rounds 30] [--flood-rate 50000] [--flood-seconds 20] [--cpu-rate 25000]
- *                              [--fast-rate 0] [--only NAME]... [--figures LIST] [--keep] [--no-readme]
+ *                              [--fast-rate 0] [--probe-rounds 100] [--only NAME]... [--figures LIST] [--keep] [--no-readme]
  * The nftables rows (with and without the kernel screen) take their junk, for the CPU figures and
  * the flood, from the fast C sender (bench/junk-sender.c, built with cc into the temp directory) at
  * --fast-rate packets/s (0: as fast as it goes), still bounded by 100,000 packets / --flood-seconds.
  * --only runs some contenders ("knockspa udp", "fwknopd", ...); --figures some measurements
- * (startup,connect,activation,cpu,flood; all by default; a partial run adds nothing to the README);
+ * (startup,connect,activation,cpu,flood,probe; all by default; a partial run adds nothing to the README);
  * --keep leaves the daemons' logs and configs in the temp directory and prints where.
  * @module
  */
@@ -30,7 +32,7 @@ import { NODE, run, runOk, sleep, type NsProcess } from '../test/lab/process.js'
 import { NETNS_TOOLS, netnsUnavailableReason, unmetNeeds } from '../test/lab/requirements.js';
 import { startFlood, writePayloads, type FloodOptions } from '../test/support/junk.js';
 import { REPO_ROOT } from '../test/support/knockspa.js';
-import type { RaceAnswer, RaceCommand, RunAnswer } from './agent.js';
+import type { ProbeAnswer, ProbeCommand, RaceAnswer, RaceCommand, RunAnswer } from './agent.js';
 import { fwknopd, JUNK_KINDS, knockd, knockspa, knockspaNft, PORT, type Contender, type JunkKind } from './contenders.js';
 import { comm, cpuSeconds, peakRssMb, waitIdle } from './procfs.js';
 import { buildFastSender, startFastFlood } from './fast-sender.js';
@@ -61,13 +63,15 @@ const CLIENT_ENV: Readonly<Record<string, string>> = Object.fromEntries(
 );
 /** Variables of the bench's own environment that change how Node starts (shown beside the clean figure). */
 const NODE_START_VARS = ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'NODE_COMPILE_CACHE'].filter((k) => process.env[k] !== undefined);
-const FIGURES = ['startup', 'connect', 'activation', 'cpu', 'flood'] as const;
+const FIGURES = ['startup', 'connect', 'activation', 'cpu', 'flood', 'probe'] as const;
 /** Probe spacing for activation (bench/agent.ts sleeps between probes); knock-to-connect probes every 1 ms. */
 const ACTIVATION_PROBE_MS = 0.25;
 type FigureName = (typeof FIGURES)[number];
 
 interface Options {
   readonly rounds: number;
+  /** Rounds of each probe schedule (a p99 wants a hundred). */
+  readonly probeRounds: number;
   readonly floodRate: number;
   readonly floodSeconds: number;
   readonly cpuRate: number;
@@ -99,12 +103,18 @@ interface Figures {
   floodLatency: number[];
   peakRssMb: number;
   process: string;
+  /** Knock sent -> connected, with the client's probe (a new connect every 100 ms, then 500 ms). */
+  probeShort: number[];
+  /** The same with one connect left to the kernel's SYN retransmit (1 s, then 3 s). */
+  probeSingle: number[];
+  probeFailed: number;
 }
 
 function options(): Options {
   const { values } = parseArgs({
     options: {
       rounds: { type: 'string', default: '30' },
+      'probe-rounds': { type: 'string', default: '100' },
       'flood-rate': { type: 'string', default: '50000' },
       'flood-seconds': { type: 'string', default: '20' },
       'cpu-rate': { type: 'string', default: '25000' },
@@ -126,6 +136,7 @@ function options(): Options {
   return {
     figures: new Set(figures as FigureName[]),
     rounds: num(values.rounds, 'rounds'),
+    probeRounds: num(values['probe-rounds'], 'probe-rounds'),
     floodRate: num(values['flood-rate'], 'flood-rate'),
     floodSeconds: num(values['flood-seconds'], 'flood-seconds'),
     cpuRate: num(values['cpu-rate'], 'cpu-rate'),
@@ -166,6 +177,10 @@ class Agent {
 
   race(cmd: Omit<RaceCommand, 'op'>): Promise<RaceAnswer> {
     return this.ask({ op: 'race', ...cmd }, cmd.timeoutMs);
+  }
+
+  probe(cmd: Omit<ProbeCommand, 'op'>): Promise<ProbeAnswer> {
+    return this.ask({ op: 'probe', ...cmd }, cmd.timeoutMs);
   }
 
   run(argv: readonly string[], env: Readonly<Record<string, string>>): Promise<RunAnswer> {
@@ -214,6 +229,9 @@ async function measure(
     floodLatency: [],
     peakRssMb: NaN,
     process: '',
+    probeShort: [],
+    probeSingle: [],
+    probeFailed: 0,
   };
   const client = net.clientV4;
   const activate = async (from: string, timeoutMs: number): Promise<RaceAnswer> =>
@@ -270,6 +288,28 @@ async function measure(
     await c.close(client);
   }
   if (o.figures.has('activation')) progress(`activation p50 ${fmt(percentile(f.activation, 50), 2)} ms`);
+
+  // The two schedules take turns, so a slow minute slows both alike. Only knockspa's client probes.
+  const probing = o.figures.has('probe') && c.name.startsWith('knockspa');
+  for (let i = 0; i < (probing ? 2 * o.probeRounds : 0); i++) {
+    await jitter();
+    const schedule = i % 2 === 0 ? 'short' : 'single';
+    const r = await agent.probe({
+      host: net.serverV4,
+      port: PORT,
+      localAddress: client,
+      send: await c.knock(client),
+      schedule,
+      timeoutMs: 10_000,
+    });
+    if (r.ok && r.ms !== null) (schedule === 'short' ? f.probeShort : f.probeSingle).push(r.ms);
+    else f.probeFailed++;
+    await c.close(client);
+  }
+  if (probing)
+    progress(
+      `client probe after a knock: every 100 ms p50 ${fmt(percentile(f.probeShort, 50))} / p99 ${fmt(percentile(f.probeShort, 99))} ms; one connect (kernel retransmit) p50 ${fmt(percentile(f.probeSingle, 50))} / p99 ${fmt(percentile(f.probeSingle, 99))} ms`,
+    );
 
   for (const kind of o.figures.has('cpu') ? JUNK_KINDS : []) {
     const junk = c.junk(kind, 256);
@@ -389,6 +429,10 @@ function resultsTable(names: readonly string[], all: ReadonlyMap<string, Figures
     row('flood: activation p50 (ms)', (f) => percentile(f.floodLatency, 50), 2),
     row('flood: activation p90 (ms)', (f) => percentile(f.floodLatency, 90), 2),
     row('peak RSS (MB, VmHWM)', (f) => f.peakRssMb),
+    row('client probe, knock -> connect p50 (ms): new connect every 100 ms', (f) => percentile(f.probeShort, 50), 1, false),
+    row('client probe, knock -> connect p99 (ms): new connect every 100 ms', (f) => percentile(f.probeShort, 99), 1, false),
+    row('client probe, knock -> connect p50 (ms): one connect, kernel SYN retransmit', (f) => percentile(f.probeSingle, 50), 1, false),
+    row('client probe, knock -> connect p99 (ms): one connect, kernel SYN retransmit', (f) => percentile(f.probeSingle, 99), 1, false),
   ];
   return { header, rows };
 }
@@ -437,14 +481,14 @@ async function main(): Promise<void> {
     // Everything shares the machine: say how busy it was (1-minute load average, before and after).
     const load = `load average ${fmt(loadBefore, 2)} before, ${fmt(loadavg()[0], 2)} after`;
     const machine = `${cpus().length} CPUs (nproc), ${cpus()[0]?.model ?? 'unknown CPU'}, Linux, node ${process.version}, ${load}`;
-    const settings = `${o.rounds} rounds; CPU figures at ${o.cpuRate} packets/s and the flood at ${o.floodRate} packets/s for ${o.floodSeconds} s, both from ${FLOOD_SOURCES.length} source addresses; valid knocks under the flood from another address; the rows marked "fast sender" below take their junk from the sendmmsg sender at ${o.fastRate === 0 ? 'its full speed' : `${o.fastRate} packets/s`} instead; client commands run with only ${Object.keys(CLIENT_ENV).join(', ')} from the environment; activation probed every ${ACTIVATION_PROBE_MS} ms, knock-to-connect every 1 ms`;
+    const settings = `${o.rounds} rounds; CPU figures at ${o.cpuRate} packets/s and the flood at ${o.floodRate} packets/s for ${o.floodSeconds} s, both from ${FLOOD_SOURCES.length} source addresses; valid knocks under the flood from another address; the rows marked "fast sender" below take their junk from the sendmmsg sender at ${o.fastRate === 0 ? 'its full speed' : `${o.fastRate} packets/s`} instead; client commands run with only ${Object.keys(CLIENT_ENV).join(', ')} from the environment; activation probed every ${ACTIVATION_PROBE_MS} ms, knock-to-connect every 1 ms; client probe ${o.probeRounds} rounds of each schedule, taking turns`;
     const notes = contenders.filter((c) => c.junkNote !== '').map((c) => `- ${c.name}: ${c.junkNote}`);
     const failures = names
       .map((n) => ({ n, f: all.get(n) as Figures }))
-      .filter(({ f }) => f.knockToConnectFailed + f.bareNodeKnockFailed + f.activationFailed > 0);
+      .filter(({ f }) => f.knockToConnectFailed + f.bareNodeKnockFailed + f.activationFailed + f.probeFailed > 0);
     for (const { n, f } of failures)
       notes.push(
-        `- ${n}: ${f.knockToConnectFailed} knock-to-connect, ${f.bareNodeKnockFailed} stand-in client and ${f.activationFailed} activation rounds failed (not in the percentiles)`,
+        `- ${n}: ${f.knockToConnectFailed} knock-to-connect, ${f.bareNodeKnockFailed} stand-in client, ${f.activationFailed} activation and ${f.probeFailed} client probe rounds failed (not in the percentiles)`,
       );
     for (const c of contenders) {
       const { reached, floodSent } = all.get(c.name) as Figures;

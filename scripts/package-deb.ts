@@ -205,6 +205,9 @@ function removeEmptyDirs(dir: string): boolean {
   return empty;
 }
 
+/** Licences whose text Debian keeps in /usr/share/common-licenses (lintian: copyright-file-contains-full-*). */
+const COMMON_LICENSES: ReadonlyMap<string, string> = new Map([['Apache-2.0', '/usr/share/common-licenses/Apache-2.0']]);
+
 /** The package's copyright file: knockspa's MIT licence, then each bundled module's own licence text. */
 function copyright(modules: string): string {
   const parts = [readFileSync(join(ROOT, 'LICENSE'), 'utf8').trim(), '', 'Bundled Node.js modules (/usr/lib/knockspa/node_modules):'];
@@ -215,7 +218,10 @@ function copyright(modules: string): string {
     const pkg = JSON.parse(readFileSync(join(modules, name, 'package.json'), 'utf8')) as { version: string; license?: string };
     const licenseFile = readdirSync(join(modules, name)).find((f) => /^(LICEN[CS]E|COPYING)/i.test(f));
     parts.push('', `${name} ${pkg.version} — ${pkg.license ?? 'see below'}`);
-    if (licenseFile !== undefined)
+    // Debian ships licences of its own (policy 12.5): name the file rather than copy the text.
+    const common = COMMON_LICENSES.get(pkg.license ?? '');
+    if (common !== undefined) parts.push(`  On Debian systems the full text of the ${pkg.license} licence is in ${common}.`);
+    else if (licenseFile !== undefined)
       parts.push(
         readFileSync(join(modules, name, licenseFile), 'utf8')
           .trim()

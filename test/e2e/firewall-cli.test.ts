@@ -21,7 +21,7 @@ test('knockspa server --check and knockspa grants', { timeout: 120_000 }, async 
       const before = await firewallSnapshot(net, net.srv);
       const ipt = await cliInServer(net, ['server', '--config', s.site.configPath, '--check']);
       assert.equal(ipt.code, 0, ipt.stderr);
-      assert.match(ipt.stdout, /: ok \(1 users, firewall iptables/);
+      assert.match(ipt.stdout, /: ok \(1 user, firewall iptables/);
       assert.match(ipt.stdout, /^iptables: chain KNOCKSPA \(iptables and ip6tables\), jumped to from INPUT position 1$/m);
       assert.deepEqual(await firewallSnapshot(net, net.srv), before, 'iptables untouched');
 
@@ -77,7 +77,7 @@ test('knockspa server --check and knockspa grants', { timeout: 120_000 }, async 
       }
       const bad = await cliInServer(net, ['grants', '--config', s.site.configPath, '--from', 'memory']);
       assert.equal(bad.code, 2);
-      assert.match(bad.stderr, /--from: expected daemon, firewall or state, got "memory"/);
+      assert.match(bad.stderr, /--from: expected daemon, firewall, state or cluster, got "memory"/);
     }),
   );
 });

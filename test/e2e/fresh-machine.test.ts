@@ -131,7 +131,9 @@ test(
       const r = await inside(['sh', '-c', npmTest], 30 * 60_000, CHECKOUT);
       st.diagnostic(`line 2 took ${Math.round((Date.now() - s) / 1000)} s`);
       const out = r.stdout + r.stderr;
-      assert.equal(r.code, 0, `${npmTest}\nstdout: ${tail(r.stdout, 8000)}\nstderr: ${tail(r.stderr)}`);
+      // The failing tests by name first: the tail alone may not reach them.
+      const failing = (r.stdout.match(/^\s*not ok .*$/gm) ?? []).join('\n');
+      assert.equal(r.code, 0, `${npmTest}\nfailing:\n${failing}\nstdout: ${tail(r.stdout, 8000)}\nstderr: ${tail(r.stderr)}`);
       // node --test writes TAP when its output is not a terminal.
       const summary = (name: string): number => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(out)?.[1] ?? NaN);
       st.diagnostic(`inside: tests ${summary('tests')}, pass ${summary('pass')}, skipped ${summary('skipped')}, fail ${summary('fail')}`);

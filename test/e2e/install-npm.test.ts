@@ -74,5 +74,5 @@ test('npm pack, then npm install -g of the tarball with no compiler: the command
   );
   const check = await run(null, [knockspa, 'server', '--config', config, '--check'], { env: { PATH: tools } });
   assert.equal(check.code, 0, `${check.stdout}\n${check.stderr}`);
-  assert.match(check.stdout, /ok \(1 users, firewall dry-run/);
+  assert.match(check.stdout, /ok \(1 user, firewall dry-run/);
 });

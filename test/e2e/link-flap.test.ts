@@ -6,23 +6,12 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import type { TestNet } from '../lab/netns.js';
+import { recreateLink } from '../lab/netns.js';
 import { RECOVER_WITHIN_MS } from '../../src/server/listen/pcap.js';
 import { runOk, sleep } from '../lab/process.js';
 import { requires } from '../lab/requirements.js';
 import { e2eNet, withScenario } from '../support/e2e.js';
 import { knockOk } from '../support/knockspa.js';
-
-/** Re-creates the lab's veth pair as TestNet.create made it (addresses, up). */
-async function recreateLink(net: TestNet): Promise<void> {
-  await runOk(null, ['ip', 'link', 'add', net.srvIf, 'netns', net.srv, 'type', 'veth', 'peer', 'name', net.cliIf, 'netns', net.cli]);
-  await runOk(null, ['ip', '-n', net.srv, 'addr', 'add', `${net.serverV4}/24`, 'dev', net.srvIf]);
-  await runOk(null, ['ip', '-n', net.srv, 'addr', 'add', `${net.serverV6}/64`, 'dev', net.srvIf, 'nodad']);
-  await runOk(null, ['ip', '-n', net.cli, 'addr', 'add', `${net.clientV4}/24`, 'dev', net.cliIf]);
-  await runOk(null, ['ip', '-n', net.cli, 'addr', 'add', `${net.client2V4}/24`, 'dev', net.cliIf]);
-  await runOk(null, ['ip', '-n', net.srv, 'link', 'set', net.srvIf, 'up']);
-  await runOk(null, ['ip', '-n', net.cli, 'link', 'set', net.cliIf, 'up']);
-}
 
 test('pcap link flap', { timeout: 180_000 }, async (t) => {
   const net = await e2eNet(t);

@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import type { TestNet } from '../lab/netns.js';
+import { recreateLink, type TestNet } from '../lab/netns.js';
 import { NODE, runOk } from '../lab/process.js';
 import { requires } from '../lab/requirements.js';
 import { e2eNet, withScenario } from '../support/e2e.js';
@@ -30,17 +30,6 @@ async function scrape(net: TestNet): Promise<string> {
 function sample(text: string, line: string): number | undefined {
   const found = text.split('\n').find((l) => l.startsWith(`${line} `));
   return found === undefined ? undefined : Number(found.slice(line.length + 1));
-}
-
-/** Re-creates the lab's veth pair as TestNet.create made it (addresses, up). */
-async function recreateLink(net: TestNet): Promise<void> {
-  await runOk(null, ['ip', 'link', 'add', net.srvIf, 'netns', net.srv, 'type', 'veth', 'peer', 'name', net.cliIf, 'netns', net.cli]);
-  await runOk(null, ['ip', '-n', net.srv, 'addr', 'add', `${net.serverV4}/24`, 'dev', net.srvIf]);
-  await runOk(null, ['ip', '-n', net.srv, 'addr', 'add', `${net.serverV6}/64`, 'dev', net.srvIf, 'nodad']);
-  await runOk(null, ['ip', '-n', net.cli, 'addr', 'add', `${net.clientV4}/24`, 'dev', net.cliIf]);
-  await runOk(null, ['ip', '-n', net.cli, 'addr', 'add', `${net.client2V4}/24`, 'dev', net.cliIf]);
-  await runOk(null, ['ip', '-n', net.srv, 'link', 'set', net.srvIf, 'up']);
-  await runOk(null, ['ip', '-n', net.cli, 'link', 'set', net.cliIf, 'up']);
 }
 
 test('listener health in doctor and metrics', { timeout: 180_000 }, async (t) => {
@@ -94,7 +83,7 @@ test('listener health in doctor and metrics', { timeout: 180_000 }, async (t) =>
       assert.equal(sample(up, 'knockspa_listener_recoveries_total'), losses, `${losses} losses, each recovered`);
       assert.ok((sample(up, 'knockspa_listener_last_packet_timestamp_seconds') ?? 0) > first, 'the last-packet time moved');
       const well = await cliInServer(net, ['doctor', '--config', s.site.configPath]);
-      assert.match(well.stdout, /^ok\s+the daemon \(pid \d+, pcap [^)]*\) last saw a packet \d+ s ago/m, well.stdout);
+      assert.match(well.stdout, /^ok\s+the daemon \(pid \d+, pcap .*\) last saw a packet \d+ s ago/m, well.stdout);
       assert.doesNotMatch(well.stdout, /cannot receive knocks/);
     });
   });

@@ -3,13 +3,16 @@
  * unchanged; and a duration over the user's cap, accepted but capped.
  */
 import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { parseKeyFile } from '../../src/protocol/index.js';
+import type { LogLine } from '../lab/process.js';
 import { canConnect, sendUdp, tcpConnect } from '../lab/probes.js';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario, type Scenario } from '../support/e2e.js';
 import { craftPacket, grantRule, keygen, knock, knockOk, SPA_PORT } from '../support/knockspa.js';
 
-/** Asserts that what happened since `m` is exactly one reject with `reason`, and no grant. */
-async function assertRejected(s: Scenario, m: number, reason: string): Promise<void> {
+/** Asserts that what happened since `m` is exactly one reject with `reason`, and no grant; returns the reject line. */
+async function assertRejected(s: Scenario, m: number, reason: string): Promise<LogLine> {
   const rej = await s.daemon.waitEvent('reject', {}, { since: m });
   assert.equal(rej.reason, reason, `reject reason (line: ${JSON.stringify(rej)})`);
   assert.equal(rej.source, s.net.clientV4);
@@ -18,6 +21,23 @@ async function assertRejected(s: Scenario, m: number, reason: string): Promise<v
   assert.deepEqual(s.daemon.events('knock', m), [], `no knock accepted (${reason})`);
   assert.deepEqual(s.daemon.events('open', m), [], `no grant opened (${reason})`);
   await s.assertBase(`no rule after a ${reason} packet`);
+  return rej;
+}
+
+/** The key id of a key file, as the daemon logs it (hex). */
+function keyIdOf(keyFile: string): string {
+  return Buffer.from(parseKeyFile(readFileSync(keyFile, 'utf8')).keyId).toString('hex');
+}
+
+/** Asserts a reject line names who sent the authenticated packet: user and key id; skewSec only for time rejects. */
+function assertNamesSender(rej: LogLine, keyId: string, skew?: { near: number }): void {
+  assert.equal(rej.user, 'alice', `user in ${JSON.stringify(rej)}`);
+  assert.equal(rej.keyId, keyId, `keyId in ${JSON.stringify(rej)}`);
+  if (skew === undefined) assert.equal(rej.skewSec, undefined, `no skewSec in ${JSON.stringify(rej)}`);
+  else {
+    assert.equal(typeof rej.skewSec, 'number', `skewSec in ${JSON.stringify(rej)}`);
+    assert.ok(Math.abs((rej.skewSec as number) - skew.near) < 5, `skewSec ${String(rej.skewSec)} near ${skew.near}`);
+  }
 }
 
 test('rejections', { timeout: 180_000 }, async (t) => {
@@ -75,35 +95,48 @@ test('rejections', { timeout: 180_000 }, async (t) => {
     }),
   );
 
-  await t.test('(d) crafted packets: stale, future, wrong server, bad MAC; a fresh crafted one opens', (t) =>
+  await t.test('(d) crafted packets: stale, future, wrong server, replay name user, key id and skew; bad MAC names no one', (t) =>
     withScenario(t, net, {}, async (s) => {
       const keyFile = s.site.keyPath('alice');
+      const keyId = keyIdOf(keyFile);
       const send = (bytes: Uint8Array): Promise<void> => sendUdp(net, net.cli, host, SPA_PORT, bytes);
 
       let m = s.daemon.mark();
       await send(craftPacket({ keyFile, timestampMs: Date.now() - 120_000 }));
-      await assertRejected(s, m, 'stale');
+      assertNamesSender(await assertRejected(s, m, 'stale'), keyId, { near: -120 });
 
       m = s.daemon.mark();
       await send(craftPacket({ keyFile, timestampMs: Date.now() + 120_000 }));
-      await assertRejected(s, m, 'future');
+      assertNamesSender(await assertRejected(s, m, 'future'), keyId, { near: 120 });
 
       m = s.daemon.mark();
       await send(craftPacket({ keyFile, serverId: 'other.test' }));
-      await assertRejected(s, m, 'wrong-server');
+      assertNamesSender(await assertRejected(s, m, 'wrong-server'), keyId);
 
       m = s.daemon.mark();
       const tampered = craftPacket({ keyFile });
       tampered[60] = (tampered[60] as number) ^ 0x01; // one bit of ciphertext
       await send(tampered);
-      await assertRejected(s, m, 'bad-mac');
+      const badMac = await assertRejected(s, m, 'bad-mac');
+      // Not authenticated: the packet's claims are not repeated as fact.
+      assert.equal(badMac.user, undefined, JSON.stringify(badMac));
+      assert.equal(badMac.skewSec, undefined, JSON.stringify(badMac));
 
       // The same machinery with an honest clock does open: the rejections above were for their reason.
       m = s.daemon.mark();
-      await send(craftPacket({ keyFile, durationSec: 5 }));
+      const good = craftPacket({ keyFile, durationSec: 5 });
+      await send(good);
       await s.daemon.waitEvent('open', { ip: net.clientV4 }, { since: m });
       assert.deepEqual(await s.extra(4), [grantRule(net.clientV4, 'tcp', PROTECTED_PORT)]);
       assert.equal(await canConnect(net, net.cli, host, PROTECTED_PORT), true);
+
+      // The very same packet again: a replay, named like the others.
+      m = s.daemon.mark();
+      await send(good);
+      const replay = await s.daemon.waitEvent('reject', {}, { since: m });
+      assert.equal(replay.reason, 'replay', JSON.stringify(replay));
+      assertNamesSender(replay, keyId);
+      assert.deepEqual(s.daemon.events('knock', m), [], 'the replay opened nothing');
     }),
   );
 

@@ -206,6 +206,9 @@ test('ssh through knockspa connect (real OpenSSH)', { timeout: 300_000 }, async 
     await withLog(s, async () => {
       const m = s.daemon.mark();
       // alice may not open 2224: the daemon verifies each knock (a resent packet would be a replay), then refuses it.
+      // The firewall drops 2224 (a port left to the kernel answers with a reset, which the client reports at once).
+      for (const tool of ['iptables', 'ip6tables'])
+        await net.runOk(net.srv, [tool, '-w', '-A', 'INPUT', '-p', 'tcp', '--dport', '2224', '-j', 'DROP']);
       const r = await net.run(net.cli, [NODE, CLI, 'connect', host, '2224', '--key', s.key, '--attempts', '2', '--timeout', '1'], {
         timeoutMs: 30_000,
       });

@@ -26,9 +26,10 @@ test('open --wait', { timeout: 120_000 }, async (t) => {
       const m = s.daemon.mark();
       const r = await knock(net, 'open', ['22'], { host, key: s.site.keyPath('mallory'), wait: true, waitTimeout: 2 });
       assert.equal(r.code, 1, r.stdout + r.stderr);
-      assert.match(r.stdout, /tcp\/22 did not answer within 2 s\. Likely causes:/);
-      assert.match(r.stdout, /clocks differ/);
-      assert.match(r.stdout, /SPA port is blocked/);
+      // What the client observed comes first, then the guesses, most likely first.
+      assert.match(r.stdout, /^tcp\/22 did not answer within 2 s\.\n {2}Observed: the knock left for .* and no error came back/m);
+      assert.match(r.stdout, /Likely causes, most likely first:\n {2}- the knockspa daemon is not running/);
+      assert.match(r.stdout, /SPA port is blocked[^]*clocks differ/);
       const rejected = await s.daemon.waitEvent('reject', {}, { since: m });
       assert.equal(rejected.reason, 'unknown-key');
       assert.deepEqual(await s.extra(4), [], 'nothing opened');

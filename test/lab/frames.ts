@@ -92,16 +92,89 @@ export function ipv4Udp(spec: Ipv4Spec): number[] {
 }
 
 export function ipv6Udp(spec: UdpSpec & { readonly hopLimit?: number }): number[] {
-  const src = parseV6(spec.src);
-  const dst = parseV6(spec.dst);
-  const seg = udpSegment(spec, [...src, ...dst, 0, 0, ...u16(8 + spec.payload.length), 0, 0, 0, 17]);
-  return [0x60, 0, 0, 0, ...u16(seg.length), 17, spec.hopLimit ?? 64, ...src, ...dst, ...seg];
+  return ipv6Packet(spec, [], ipv6Segment(spec));
 }
 
-/** An Ethernet II frame; the EtherType follows from the IP version. */
-export function ethernet(dstMac: string, srcMac: string, packet: readonly number[], vlans: readonly number[] = []): Uint8Array {
+function ipv6Segment(spec: UdpSpec): number[] {
+  return udpSegment(spec, [...parseV6(spec.src), ...parseV6(spec.dst), 0, 0, ...u16(8 + spec.payload.length), 0, 0, 0, 17]);
+}
+
+/** Extension headers before the UDP header, each with its Next Header field filled in by the builder. */
+export type Ipv6Extension = 'hop-by-hop' | 'destination-options' | 'atomic-fragment';
+
+const EXT_TYPE: Record<Ipv6Extension, number> = { 'hop-by-hop': 0, 'destination-options': 60, 'atomic-fragment': 44 };
+
+/** One 8-byte extension header whose next header is `next`: options padded with PadN, or a fragment header at offset 0 without M (RFC 6946). */
+function extensionHeader(kind: Ipv6Extension, next: number, id: number): number[] {
+  if (kind === 'atomic-fragment') return [next, 0, 0, 0, ...u16(id >>> 16), ...u16(id & 0xffff)];
+  return [next, 0, 1, 4, 0, 0, 0, 0]; // Hdr Ext Len 0 (8 bytes); PadN of 4
+}
+
+/** IPv6 header + extension headers (already chained) + `rest`; `first` is the Next Header of the fixed header. */
+function ipv6Packet(
+  spec: UdpSpec & { readonly hopLimit?: number },
+  headers: readonly number[],
+  rest: readonly number[],
+  first = 17,
+): number[] {
+  const body = [...headers, ...rest];
+  return [0x60, 0, 0, 0, ...u16(body.length), first, spec.hopLimit ?? 64, ...parseV6(spec.src), ...parseV6(spec.dst), ...body];
+}
+
+/** An IPv6 UDP packet with these extension headers, in order, between the fixed header and UDP. */
+export function ipv6UdpWith(spec: UdpSpec & { readonly hopLimit?: number }, extensions: readonly Ipv6Extension[]): number[] {
+  const types = extensions.map((e) => EXT_TYPE[e]);
+  const headers = extensions.flatMap((e, i) => extensionHeader(e, types[i + 1] ?? 17, 0x4b000001 + i));
+  return ipv6Packet(spec, headers, ipv6Segment(spec), types[0] ?? 17);
+}
+
+/** The UDP datagram as IPv6 fragments (RFC 8200 §4.5): the first carries `firstBytes` (a multiple of 8) of the UDP segment. */
+export function ipv6UdpFragments(spec: UdpSpec & { readonly hopLimit?: number }, firstBytes: number, id = 0x4b00f00d): number[][] {
+  const seg = ipv6Segment(spec);
+  return fragmentsOf(seg, firstBytes).map(({ offset, more, data }) =>
+    ipv6Packet(spec, [17, 0, ...u16((offset / 8) * 8 + (more ? 1 : 0)), ...u16(id >>> 16), ...u16(id & 0xffff)], data, 44),
+  );
+}
+
+/** The UDP datagram as IPv4 fragments (RFC 791): the first carries `firstBytes` (a multiple of 8) of the UDP segment. */
+export function ipv4UdpFragments(spec: Ipv4Spec, firstBytes: number, id = 0x4b0f): number[][] {
+  const whole = ipv4Udp(spec);
+  const ihl = ((whole[0] as number) & 0x0f) * 4;
+  const header = whole.slice(0, ihl);
+  return fragmentsOf(whole.slice(ihl), firstBytes).map(({ offset, more, data }) => {
+    const h = [...header];
+    h.splice(2, 2, ...u16(ihl + data.length));
+    h.splice(4, 4, ...u16(id), ...u16((more ? 0x2000 : 0) | (offset / 8)));
+    h.splice(10, 2, 0, 0);
+    const sum = internetChecksum(h);
+    h.splice(10, 2, sum >> 8, sum & 255);
+    return [...h, ...data];
+  });
+}
+
+function fragmentsOf(data: readonly number[], firstBytes: number): Array<{ offset: number; more: boolean; data: number[] }> {
+  if (firstBytes % 8 !== 0 || firstBytes <= 0 || firstBytes >= data.length)
+    throw new Error(`frames: cannot fragment ${data.length} bytes at ${firstBytes}`);
+  return [
+    { offset: 0, more: true, data: data.slice(0, firstBytes) },
+    { offset: firstBytes, more: false, data: data.slice(firstBytes) },
+  ];
+}
+
+/**
+ * An Ethernet II frame; the EtherType follows from the IP version. `vlans`: VLAN ids, outermost
+ * first, each an 802.1Q tag (0x8100) except the outermost when `outerTpid` says otherwise (0x88a8:
+ * an 802.1ad service tag, as in a double-tagged, QinQ, frame).
+ */
+export function ethernet(
+  dstMac: string,
+  srcMac: string,
+  packet: readonly number[],
+  vlans: readonly number[] = [],
+  outerTpid = 0x8100,
+): Uint8Array {
   const type = (packet[0] as number) >> 4 === 6 ? 0x86dd : 0x0800;
-  const tags = vlans.flatMap((id) => [0x81, 0x00, ...u16(id)]);
+  const tags = vlans.flatMap((id, i) => [...u16(i === 0 ? outerTpid : 0x8100), ...u16(id)]);
   return Uint8Array.from([...parseMac(dstMac), ...parseMac(srcMac), ...tags, ...u16(type), ...packet]);
 }
 

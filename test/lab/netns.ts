@@ -343,3 +343,14 @@ export function nsHosts(net: TestNet, ns: string, lines: string[]): void {
   net.onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'hosts'), `127.0.0.1 localhost\n${lines.join('\n')}\n`);
 }
+
+/** Re-creates the lab's veth pair as TestNet.create made it (addresses, up). */
+export async function recreateLink(net: TestNet): Promise<void> {
+  await runOk(null, ['ip', 'link', 'add', net.srvIf, 'netns', net.srv, 'type', 'veth', 'peer', 'name', net.cliIf, 'netns', net.cli]);
+  await runOk(null, ['ip', '-n', net.srv, 'addr', 'add', `${net.serverV4}/24`, 'dev', net.srvIf]);
+  await runOk(null, ['ip', '-n', net.srv, 'addr', 'add', `${net.serverV6}/64`, 'dev', net.srvIf, 'nodad']);
+  await runOk(null, ['ip', '-n', net.cli, 'addr', 'add', `${net.clientV4}/24`, 'dev', net.cliIf]);
+  await runOk(null, ['ip', '-n', net.cli, 'addr', 'add', `${net.client2V4}/24`, 'dev', net.cliIf]);
+  await runOk(null, ['ip', '-n', net.srv, 'link', 'set', net.srvIf, 'up']);
+  await runOk(null, ['ip', '-n', net.cli, 'link', 'set', net.cliIf, 'up']);
+}

@@ -102,7 +102,8 @@ function interfaceRunning(name: string): boolean {
 
 /**
  * knockspa knocks are 146 bytes, fwknop ones at most 640 (docs/protocol.md §8.3); 1024 leaves room
- * for any link header, VLAN tags, IP options and IPv6 extension headers.
+ * for any link header and IP options. (VLAN-tagged frames and IPv6 extension headers are not
+ * acted on: docs/operations.md, what pcap mode acts on.)
  */
 const SNAP_LENGTH = 1024;
 /** Kernel ring for bursts: ~2000 small frames. The 10 MB node_pcap default is wasted here. */

@@ -14,6 +14,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import * as nodeModule from 'node:module';
+import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -137,6 +138,27 @@ test('usage errors exit 2 with a message that says what to do', async () => {
     const r = await knockspa(args, dir);
     assert.equal(r.code, 2, `${args.join(' ')} -> ${r.code} ${r.stderr}`);
     assert.match(r.stderr, message, args.join(' '));
+  }
+});
+
+test('open --wait on udp ports only is a usage error found before the knock is sent (nothing reaches the SPA port)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'knockspa-cli-'));
+  await knockspa(['keygen', '--user', 'alice', '--server-id', 'srv.test'], dir);
+  const received: Buffer[] = [];
+  const spa = createSocket('udp4', (msg) => received.push(msg));
+  await new Promise<void>((done) => spa.bind(0, '127.0.0.1', done));
+  try {
+    const port = String(spa.address().port);
+    const r = await knockspa(['open', 'udp/53', '--host', '127.0.0.1', '--spa-port', port, '--wait'], dir);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--wait probes TCP ports; this knock has none/);
+    // The control: the same knock without --wait does arrive, so the socket would have heard one.
+    const sent = await knockspa(['open', 'udp/53', '--host', '127.0.0.1', '--spa-port', port], dir);
+    assert.equal(sent.code, 0, sent.stderr);
+    await new Promise((done) => setTimeout(done, 200));
+    assert.equal(received.length, 1, 'one packet: the one sent without --wait');
+  } finally {
+    spa.close();
   }
 });
 
