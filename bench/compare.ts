@@ -17,7 +17,10 @@
  * Everything it starts and every namespace is removed at the end, also on Ctrl-C.
  *
  *   node dist/bench/compare.js [--rounds 30] [--flood-rate 50000] [--flood-seconds 20] [--cpu-rate 25000]
- *                              [--probe-rounds 100] [--only NAME]... [--figures LIST] [--keep] [--no-readme]
+ *                              [--fast-rate 0] [--probe-rounds 100] [--only NAME]... [--figures LIST] [--keep] [--no-readme]
+ * The nftables rows (with and without the kernel screen) take their junk, for the CPU figures and
+ * the flood, from the fast C sender (bench/junk-sender.c, built with cc into the temp directory) at
+ * --fast-rate packets/s (0: as fast as it goes), still bounded by 100,000 packets / --flood-seconds.
  * --only runs some contenders ("knockspa udp", "fwknopd", ...); --figures some measurements
  * (startup,connect,activation,cpu,flood,probe,cluster; all by default; a partial run adds nothing to the README);
  * --keep leaves the daemons' logs and configs in the temp directory and prints where.
@@ -31,11 +34,12 @@ import { TestNet } from '../test/lab/netns.js';
 import { startTcpService } from '../test/lab/probes.js';
 import { NODE, run, runOk, sleep, type NsProcess } from '../test/lab/process.js';
 import { NETNS_TOOLS, netnsUnavailableReason, unmetNeeds } from '../test/lab/requirements.js';
-import { startFlood, writePayloads } from '../test/support/junk.js';
+import { startFlood, writePayloads, type FloodOptions } from '../test/support/junk.js';
 import { REPO_ROOT } from '../test/support/knockspa.js';
 import type { ProbeAnswer, ProbeCommand, RaceAnswer, RaceCommand, RunAnswer } from './agent.js';
 import { fwknopd, JUNK_KINDS, knockd, knockspa, knockspaNft, PORT, type Contender, type JunkKind } from './contenders.js';
 import { comm, cpuSeconds, peakRssMb, waitIdle } from './procfs.js';
+import { buildFastSender, startFastFlood } from './fast-sender.js';
 import { addResults, fmt, markdownTable, percentile, ratio, textTable, type Table } from './report.js';
 import { CLUSTER_HEADER, clusterRows, measureCluster, REDIS_HEADER, redisRows, type ClusterFigures } from './cluster-figures.js';
 
@@ -81,6 +85,8 @@ interface Options {
   readonly floodRate: number;
   readonly floodSeconds: number;
   readonly cpuRate: number;
+  /** The fast sender's rate (0: unpaced). */
+  readonly fastRate: number;
   readonly readme: boolean;
   readonly only: readonly string[];
   readonly figures: ReadonlySet<FigureName>;
@@ -122,6 +128,7 @@ function options(): Options {
       'flood-rate': { type: 'string', default: '50000' },
       'flood-seconds': { type: 'string', default: '20' },
       'cpu-rate': { type: 'string', default: '25000' },
+      'fast-rate': { type: 'string', default: '0' },
       'no-readme': { type: 'boolean', default: false },
       only: { type: 'string', multiple: true, default: [] },
       figures: { type: 'string', default: FIGURES.join(',') },
@@ -143,6 +150,7 @@ function options(): Options {
     floodRate: num(values['flood-rate'], 'flood-rate'),
     floodSeconds: num(values['flood-seconds'], 'flood-seconds'),
     cpuRate: num(values['cpu-rate'], 'cpu-rate'),
+    fastRate: values['fast-rate'] === '0' ? 0 : num(values['fast-rate'], 'fast-rate'),
     readme: !values['no-readme'] && figures.length === FIGURES.length,
     only: values.only,
     keep: values.keep,
@@ -199,7 +207,19 @@ function progress(text: string): void {
   process.stdout.write(`  ${text}\n`);
 }
 
-async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o: Options): Promise<Figures> {
+async function measure(
+  c: Contender,
+  net: TestNet,
+  agent: Agent,
+  dir: string,
+  o: Options,
+  fastSender: string | undefined,
+): Promise<Figures> {
+  // Junk: the fast C sender where the contender asks for it, the paced Node sender otherwise.
+  const flooder = (opts: FloodOptions): ReturnType<typeof startFlood> =>
+    c.fastJunk === true && fastSender !== undefined
+      ? startFastFlood(net, net.cli, fastSender, { ...opts, rate: o.fastRate })
+      : startFlood(net, net.cli, opts);
   console.log(`\n${c.name}`);
   await c.start();
   const f: Figures = {
@@ -307,7 +327,7 @@ async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o:
     await waitIdle(c.pid);
     const before = cpuSeconds(c.pid);
     const reachedBefore = await c.reached?.count();
-    const sent = await startFlood(net, net.cli, {
+    const sent = await flooder({
       host: net.serverV4,
       port: junk.port,
       payloads: file,
@@ -334,7 +354,7 @@ async function measure(c: Contender, net: TestNet, agent: Agent, dir: string, o:
   );
   const floodPort = (mixed[0] as { port: number }).port;
   const floodReachedBefore = await c.reached?.count();
-  const flood = startFlood(net, net.cli, {
+  const flood = flooder({
     host: net.serverV4,
     port: floodPort,
     payloads: floodFile,
@@ -471,7 +491,8 @@ async function main(): Promise<void> {
     }
 
     const all = new Map<string, Figures>();
-    for (const c of contenders) all.set(c.name, await measure(c, net, agent, dir, o));
+    const fastSender = contenders.some((c) => c.fastJunk === true) ? await buildFastSender(dir) : undefined;
+    for (const c of contenders) all.set(c.name, await measure(c, net, agent, dir, o, fastSender));
 
     let cluster: ClusterFigures | undefined;
     if (o.figures.has('cluster')) {
@@ -488,7 +509,7 @@ async function main(): Promise<void> {
     // Everything shares the machine: say how busy it was (1-minute load average, before and after).
     const load = `load average ${fmt(loadBefore, 2)} before, ${fmt(loadavg()[0], 2)} after`;
     const machine = `${cpus().length} CPUs (nproc), ${cpus()[0]?.model ?? 'unknown CPU'}, Linux, node ${process.version}, ${load}`;
-    const settings = `${o.rounds} rounds; CPU figures at ${o.cpuRate} packets/s and the flood at ${o.floodRate} packets/s for ${o.floodSeconds} s, both from ${FLOOD_SOURCES.length} source addresses; valid knocks under the flood from another address; client commands run with only ${Object.keys(CLIENT_ENV).join(', ')} from the environment; activation probed every ${ACTIVATION_PROBE_MS} ms, knock-to-connect every 1 ms; client probe ${o.probeRounds} rounds of each schedule, taking turns`;
+    const settings = `${o.rounds} rounds; CPU figures at ${o.cpuRate} packets/s and the flood at ${o.floodRate} packets/s for ${o.floodSeconds} s, both from ${FLOOD_SOURCES.length} source addresses; valid knocks under the flood from another address; the rows marked "fast sender" below take their junk from the sendmmsg sender at ${o.fastRate === 0 ? 'its full speed' : `${o.fastRate} packets/s`} instead; client commands run with only ${Object.keys(CLIENT_ENV).join(', ')} from the environment; activation probed every ${ACTIVATION_PROBE_MS} ms, knock-to-connect every 1 ms; client probe ${o.probeRounds} rounds of each schedule, taking turns`;
     const notes = contenders.filter((c) => c.junkNote !== '').map((c) => `- ${c.name}: ${c.junkNote}`);
     const failures = names
       .map((n) => ({ n, f: all.get(n) as Figures }))

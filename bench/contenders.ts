@@ -41,6 +41,8 @@ export interface Contender {
   readonly client: string;
   /** What "unknown key id" and "bad tag" mean for it, when they differ from knockspa's. */
   readonly junkNote: string;
+  /** Its junk comes from the fast C sender (bench/fast-sender.ts) at --fast-rate, not the paced Node one. */
+  readonly fastJunk?: boolean;
   /** Installs its base ruleset and starts the daemon in the server namespace. */
   start(): Promise<void>;
   /** The daemon's pid (in /proc of this host). */
@@ -130,7 +132,8 @@ export function knockspa(net: TestNet, listen: 'udp' | 'pcap', dir: string): Con
   return {
     name: `knockspa ${listen}`,
     client: 'knockspa open',
-    junkNote: '',
+    // firewall = "iptables" with kernel_screen on (the defaults): its -m u32 rules drop random bytes before the socket.
+    junkNote: listen === 'udp' ? 'iptables kernel screen on (the default): random bytes are dropped by -m u32 before the socket' : '',
     async start() {
       await baseRuleset(net, PORT, { spaPort: SPA_PORT, udpMode: listen === 'udp' });
       const site = await makeSite(net, { listen });
@@ -173,7 +176,8 @@ export function knockspaNft(net: TestNet, screen: boolean, dir: string): Contend
   return {
     name,
     client: 'knockspa open',
-    junkNote: screen ? 'junk without a known key id is dropped by nftables before the socket' : '',
+    junkNote: `${screen ? 'junk without a known key id is dropped by nftables before the socket; ' : ''}junk from the fast sender (sendmmsg)`,
+    fastJunk: true,
     async start() {
       for (const argv of [['-F'], ['-X'], ['-P', 'INPUT', 'ACCEPT']]) await runOk(net.srv, ['iptables', '-w', ...argv]);
       await run(net.srv, ['nft', 'delete', 'table', 'inet', 'knockspa']);

@@ -6,6 +6,7 @@
  */
 import { Command } from 'commander';
 import { CONFIG_OPTION } from './config-option.js';
+import { UsageError } from '../shared/errors.js';
 
 /** --config is the parent's (`grants`): commander hands a subcommand's options to the parent first. */
 function closeCommand(): Command {
@@ -31,8 +32,18 @@ export function command(): Command {
       "where to look: daemon (ask the running daemon), firewall (what the kernel holds), state (the daemon's state file) or cluster (the group's shared grants, with [cluster]); default: the daemon if it runs, else firewall if the backend can list it",
     )
     .option('--json', 'one JSON object per grant')
-    .addHelpText('after', '\nExamples:\n  knockspa grants --config /etc/knockspa/server.toml\n  knockspa grants close --user alice')
-    .action(async (opts: { config: string; from?: string; json?: boolean }) => {
+    .option('--stats', "instead of the grants: what the kernel screen of the SPA port dropped, per reason (the firewall's counters; root)")
+    .addHelpText(
+      'after',
+      '\nExamples:\n  knockspa grants --config /etc/knockspa/server.toml\n  knockspa grants --stats\n  knockspa grants close --user alice',
+    )
+    .action(async (opts: { config: string; from?: string; json?: boolean; stats?: boolean }) => {
+      if (opts.stats === true) {
+        if (opts.from !== undefined) throw new UsageError('--stats reads the firewall; not with --from');
+        const { runScreenStats } = await import('../server/screen-stats.js');
+        process.exitCode = await runScreenStats(opts);
+        return;
+      }
       const { runGrants } = await import('../server/list-grants.js');
       process.exitCode = await runGrants(opts);
     })

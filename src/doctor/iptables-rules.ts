@@ -6,6 +6,7 @@
  * @module
  */
 import { CHAIN } from '../server/firewall/iptables.js';
+import { parseScreenRule } from '../server/firewall/iptables-screen.js';
 import { all, negate, portIn, type Chain, type Probe, type Rule, type Target, type Tri } from './ruleset.js';
 
 /** Splits a rule line into words; "double quoted" words (comments) may hold spaces and \" escapes. */
@@ -191,7 +192,9 @@ export function parseIptables(text: string): Map<string, Chain> {
     const [op, chain] = words;
     if (op !== '-A' || chain === undefined) continue;
     const list = rules.get(chain) ?? [];
-    list.push(parseRule(line, words, userChains));
+    // The kernel screen drops only what cannot be a knock: never the packets doctor imagines.
+    if (parseScreenRule(line) !== null) list.push({ text: line, match: () => 'no', target: { kind: 'drop' } });
+    else list.push(parseRule(line, words, userChains));
     rules.set(chain, list);
   }
   const chains = new Map<string, Chain>();

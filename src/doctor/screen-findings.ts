@@ -8,7 +8,8 @@ import type { ServerConfig } from '../server/config/config.js';
 import { loadKeys } from '../server/config/keystore.js';
 import { makeFirewall } from '../server/firewall/registry.js';
 import { readScreenCounters } from '../server/firewall/screen-counters.js';
-import { SCREEN_REASONS } from '../server/firewall/screen.js';
+import { SCREEN_REASONS, type ScreenCounters } from '../server/firewall/screen.js';
+import type { Firewall } from '../server/firewall/firewall.js';
 import { fail, ok, warn, type Finding } from './finding.js';
 
 export async function screenFindings(config: ServerConfig): Promise<Finding[]> {
@@ -17,6 +18,8 @@ export async function screenFindings(config: ServerConfig): Promise<Finding[]> {
   if (config.firewallSettings.backend.capabilities.screensSpaPort !== true)
     return [...pcap, ok(`firewall ${config.firewall} here has no kernel screen: the daemon screens every datagram itself`)];
   const firewall = makeFirewall(config, pino({ enabled: false }));
+  // A screen of length and first byte only (iptables): in place or not; key ids are the daemon's.
+  if (firewall.screenKeyIds === undefined) return [...pcap, ...(await shapeScreenFindings(firewall))];
   let inKernel: string[] | null;
   try {
     inKernel = (await firewall.screenKeyIds?.()) ?? null;
@@ -44,4 +47,19 @@ export async function screenFindings(config: ServerConfig): Promise<Finding[]> {
   const counters = await readScreenCounters(firewall).catch(() => null);
   const dropped = counters === null ? 'counters unreadable' : SCREEN_REASONS.map((r) => `${r} ${counters[r]}`).join(', ');
   return [...pcap, ok(`kernel screen in place, in sync with the keys (${inKernel.length} key id(s)); dropped: ${dropped}`)];
+}
+
+async function shapeScreenFindings(firewall: Firewall): Promise<Finding[]> {
+  let counters: ScreenCounters | null;
+  try {
+    counters = await readScreenCounters(firewall);
+  } catch (err) {
+    return [fail(`kernel screen unreadable: ${(err as Error).message}`, 'run doctor as root')];
+  }
+  if (counters === null)
+    return [warn('kernel screen not in place (the daemon puts it in at start, takes it out at stop)', 'start the daemon')];
+  const dropped = SCREEN_REASONS.filter((r) => r !== 'key_id')
+    .map((r) => `${r} ${counters[r]}`)
+    .join(', ');
+  return [ok(`kernel screen in place (length and first byte; key ids are the daemon's to check); dropped: ${dropped}`)];
 }

@@ -36,6 +36,8 @@ import { PidLock } from './state/pid-lock.js';
 import type { Firewall } from './firewall/firewall.js';
 import { Observers } from './observers.js';
 import { ConflictWatch } from './firewall/conflict-watch.js';
+import { readScreenCounters } from './firewall/screen-counters.js';
+import { screenReading } from './metrics/screen-reading.js';
 
 /** What the firewall must drop unless granted (where the backend protects ports itself). */
 function protectedBy(config: ServerConfig): ReturnType<typeof protectedPorts> {
@@ -202,7 +204,11 @@ async function startLocked(
   // The kernel screen, where the backend has one; off in the config takes a leftover out.
   const screensSpaPort = config.firewallSettings.backend.capabilities.screensSpaPort === true;
   let screen = screensSpaPort ? screenOf(config, keyIds) : null;
-  if (screensSpaPort) await firewall.screen?.(screen);
+  if (screensSpaPort) {
+    await firewall.screen?.(screen);
+    // Read at scrape time: a reload may turn the screen on or off, the reading follows the kernel.
+    observers.onScrape(screenReading(() => readScreenCounters(firewall), log));
+  }
   const applier = new Applier({
     firewall,
     log,

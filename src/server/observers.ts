@@ -27,7 +27,7 @@ export class Observers {
   private readonly startedMs = Date.now();
   private control: ControlServer | undefined;
   private readonly unsubscribe: () => void;
-  private readonly readings: ((m: MetricsSink) => void)[] = [];
+  private readonly readings: ((m: MetricsSink) => void | Promise<void>)[] = [];
 
   private constructor(
     private readonly log: Logger,
@@ -50,10 +50,10 @@ export class Observers {
     const exporter = await startMetrics(
       config.file,
       config.metrics,
-      (m) => {
+      async (m) => {
         m.set('liveGrants', grants());
         m.set('listenerLastPacket', (self?.lastPacketMs ?? 0) / 1000);
-        for (const read of self?.readings ?? []) read(m);
+        await Promise.all((self?.readings ?? []).map(async (read) => read(m)));
       },
       log,
     );
@@ -61,8 +61,11 @@ export class Observers {
     return self;
   }
 
-  /** Gauges that are a reading (a size, a state): `read` sets them just before each scrape or textfile write. */
-  onScrape(read: (m: MetricsSink) => void): void {
+  /**
+   * Metrics that are a reading (a size, a state, a kernel counter): `read` sets them just before
+   * each scrape or textfile write; an async one (a tool's output) is waited for by the scrape only.
+   */
+  onScrape(read: (m: MetricsSink) => void | Promise<void>): void {
     if (this.metrics !== NO_METRICS) this.readings.push(read);
   }
 

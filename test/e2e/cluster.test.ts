@@ -32,7 +32,7 @@ async function chain(net: GroupNet, ns: string): Promise<string[]> {
   return r.code === 0
     ? r.stdout
         .split('\n')
-        .filter((l) => l.startsWith('-A '))
+        .filter((l) => l.startsWith('-A ') && !l.includes('knockspa screen ')) // the kernel screen's rules are no grants
         .map(stripComment)
     : [];
 }

@@ -14,6 +14,7 @@ import { NODE } from '../lab/process.js';
 import type { TestNet } from '../lab/netns.js';
 import { DROP_TIMEOUT_MS, e2eNet, PROTECTED_PORT, withScenario } from '../support/e2e.js';
 import { cliInServer, listGrants } from '../support/firewall.js';
+import { junkPayloads } from '../support/junk.js';
 import { knockOk, SPA_PORT } from '../support/knockspa.js';
 
 const USERS = { alice: { ports: ['tcp/22'], max_duration: 300 }, bob: { ports: ['tcp/22'], max_duration: 300 } };
@@ -78,8 +79,8 @@ test('control socket and metrics', { timeout: 180_000 }, async (t) => {
       await knockOk(net, 'open', ['22'], { host, key: s.site.keyPath('alice'), duration: 200 });
       await knockOk(net, 'open', ['22'], { host, key: s.site.keyPath('bob'), duration: 100, allowIp: net.client2V4 });
       await s.daemon.proc.waitUntil(() => (s.daemon.events('open', m).length === 2 ? true : undefined), 5_000, 'two opens');
-      // A packet that is no knock: rejected, with a reason the metrics count.
-      await sendUdp(net, net.cli, host, SPA_PORT, new Uint8Array(40).fill(7));
+      // A packet that is no knock (the right shape, so the kernel screen lets it by): rejected, with a reason the metrics count.
+      await sendUdp(net, net.cli, host, SPA_PORT, junkPayloads('unknown-key', 1, s.site.keyPath('alice'))[0] as Uint8Array);
       const reject = await s.daemon.waitEvent('reject', {}, { since: m });
 
       // `grants` with no --from asks the daemon.

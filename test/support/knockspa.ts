@@ -359,7 +359,8 @@ export function stripComment(rule: string): string {
 export async function knockspaChain(net: TestNet, family: 4 | 6 = 4): Promise<string[]> {
   const r = await net.run(net.srv, [family === 4 ? 'iptables' : 'ip6tables', '-w', '-S', 'KNOCKSPA']);
   if (r.code !== 0) return [];
-  return r.stdout.split('\n').filter((l) => l.startsWith('-A '));
+  // The kernel screen's standing rules (comment "knockspa screen ...") are not grants.
+  return r.stdout.split('\n').filter((l) => l.startsWith('-A ') && !l.includes('knockspa screen '));
 }
 
 /** Whether the server namespace has the KNOCKSPA chain at all. */

@@ -13,8 +13,20 @@ import type { Proto } from '../../protocol/ports.js';
 import { entryComment, parseComment } from './comment.js';
 import { probeTool, runTool } from './exec.js';
 import { WarmTool } from './warm-tool.js';
+import { InTurn } from './in-turn.js';
 import { defineBackend } from './backend.js';
-import { applyAtomically, SetupError, type ApplyFailure, type Change, type Entry, type Firewall, type RulesetModel } from './firewall.js';
+import {
+  applyAtomically,
+  FirewallError,
+  SetupError,
+  type ApplyFailure,
+  type Change,
+  type Entry,
+  type Firewall,
+  type RulesetModel,
+} from './firewall.js';
+import { parseScreenCounters, parseScreenRule, restoreLine as screenLine, screenRules, screenTag } from './iptables-screen.js';
+import type { KernelScreen, ScreenCounters } from './screen.js';
 
 export const CHAIN = 'KNOCKSPA';
 const FAMILIES = [4, 6] as const;
@@ -102,6 +114,10 @@ export class IptablesFirewall implements Firewall {
 
   /** Families whose chain this process's setup() made (undoSetup takes those out). */
   private made = new Set<4 | 6>();
+  /** The kernel screen last put in place, for a repair to put back. */
+  private screened: KernelScreen | null = null;
+  /** Screen updates and repairs, one after another (in-turn.ts). */
+  private readonly screenTurn = new InTurn();
 
   async setup(): Promise<void> {
     for (const family of FAMILIES) {
@@ -113,6 +129,44 @@ export class IptablesFirewall implements Firewall {
       if (!(await this.jumpFits(family))) await runTool([ipt, '-w', '-I', 'INPUT', String(this.opts.jumpPosition), ...JUMP]);
       this.restore[family].prime();
     }
+    // A repair (the chain deleted underneath) puts the screen back with it; unchanged, it is left alone.
+    if (this.screened !== null) await this.screenTurn.run(() => this.applyScreen());
+  }
+
+  /**
+   * The screen at the top of KNOCKSPA (iptables-screen.ts): length and first byte; one
+   * iptables-restore per family takes out the old rules and puts in the new, unless they are the same.
+   */
+  async screen(screen: KernelScreen | null): Promise<void> {
+    // First: a sweep's setup() from now on puts back this screen, not the one it replaces.
+    this.screened = screen;
+    await this.screenTurn.run(() => this.applyScreen());
+  }
+
+  /** Brings the rules in the kernel to the latest screen asked for. */
+  private async applyScreen(): Promise<void> {
+    const screen = this.screened;
+    for (const family of FAMILIES) {
+      const listing = await runTool([tool(family), '-w', '-S', CHAIN]).catch(noChain);
+      if (listing === null) continue; // no chain: nothing to take out, and setup() comes first
+      const present = listing.stdout.split('\n').flatMap((l) => parseScreenRule(l.trim()) ?? []);
+      const wanted = screen === null ? [] : screenRules(screen, family);
+      const tag = screen === null ? null : screenTag(screen);
+      if (present.length === wanted.length && present.every((r) => r.tag === tag)) continue;
+      const lines = ['*filter', ...present.map((r) => screenLine('-D', CHAIN, r.words))];
+      wanted.forEach((words, i) => lines.push(screenLine('-I', CHAIN, [String(i + 1), ...words])));
+      lines.push('COMMIT', '');
+      await runTool(restoreArgv(family), lines.join('\n'));
+    }
+  }
+
+  async screenCounters(): Promise<ScreenCounters | null> {
+    const listings: string[] = [];
+    for (const family of FAMILIES) {
+      const listing = await runTool([tool(family), '-w', '-v', '-S', CHAIN]).catch(noChain);
+      if (listing !== null) listings.push(listing.stdout);
+    }
+    return parseScreenCounters(listings);
   }
 
   async check(): Promise<string> {
@@ -164,8 +218,9 @@ export class IptablesFirewall implements Firewall {
     for (const family of FAMILIES) this.restore[family].release();
   }
 
-  /** After a clean stop the chain is empty: take it and the jump out, leaving INPUT as it was. */
+  /** After a clean stop the chain is empty but for the screen: take them and the jump out, leaving INPUT as it was. */
   async detach(): Promise<void> {
+    await this.screen(null);
     for (const family of FAMILIES) {
       const ipt = tool(family);
       const listing = await runTool([ipt, '-w', '-S', CHAIN]).catch(() => null);
@@ -175,6 +230,8 @@ export class IptablesFirewall implements Firewall {
   }
 
   async undoSetup(): Promise<void> {
+    // The screen goes too where the chain was there before (its rules are this start's).
+    if (this.screened !== null) await this.screen(null);
     for (const family of this.made) {
       await runTool([tool(family), '-w', '-F', CHAIN]);
       await this.unhook(family);
@@ -202,11 +259,17 @@ export class IptablesFirewall implements Firewall {
   }
 }
 
+/** A listing of a chain that is not there (exit 1): null; other failures are thrown. */
+function noChain(err: unknown): null {
+  if (err instanceof FirewallError && err.exitCode === 1) return null;
+  throw err;
+}
+
 /** `firewall = "iptables"`; `iptables_jump_position` places the jump. */
 export const iptablesBackend = defineBackend<IptablesOptions>({
   name: 'iptables',
   keys: ['iptables_jump_position'],
   read: (r) => ({ jumpPosition: r.int('iptables_jump_position', 1, 100_000, 1) }),
-  capabilities: { lists: true, outlivesReboot: false, protectsPorts: false, opensPorts: true },
+  capabilities: { lists: true, outlivesReboot: false, protectsPorts: false, opensPorts: true, screensSpaPort: true },
   make: (settings) => new IptablesFirewall(settings),
 });

@@ -5,7 +5,17 @@
  * payload. Pure.
  * @module
  */
-import { SCREEN_REASONS, UDP_HEADER_SIZE, type KernelScreen, type ScreenCounters, type ScreenReason } from './screen.js';
+import {
+  keyIdTestable,
+  magicTests,
+  SCREEN_REASONS,
+  udpLengths,
+  UDP_HEADER_SIZE,
+  type KernelScreen,
+  type ScreenCounters,
+  type ScreenReason,
+  type UdpLengths,
+} from './screen.js';
 import { OWN_TABLE } from './nft-script.js';
 
 export const SCREEN_CHAIN = 'screen';
@@ -30,10 +40,10 @@ export function screenScript(screen: KernelScreen): string {
   const t = OWN_TABLE;
   const keyId = payloadField(screen.keyIdOffset, screen.keyIdSize);
   const knockLength = screen.size + UDP_HEADER_SIZE;
-  const lengths =
-    screen.fwknop === null
-      ? `${knockLength}`
-      : `{ ${knockLength}, ${screen.fwknop.min + UDP_HEADER_SIZE}-${screen.fwknop.max + UDP_HEADER_SIZE} }`;
+  const range = (r: UdpLengths): string => (r.min === r.max ? `${r.min}` : `${r.min}-${r.max}`);
+  const anyOf = (items: readonly string[]): string => (items.length === 1 ? (items[0] as string) : `{ ${items.join(', ')} }`);
+  const hex = (b: number): string => `0x${b.toString(16)}`;
+  const firstByte = payloadField(0, 1);
   const on = `${t} ${SCREEN_CHAIN} udp dport ${screen.port}`;
   const lines = [`add table ${t}`, ...SCREEN_REASONS.map((r) => `add counter ${t} ${counterName(r)}`)];
   lines.push(`add set ${t} ${KEY_ID_SET} { typeof ${keyId}; }`, `flush set ${t} ${KEY_ID_SET}`);
@@ -41,11 +51,16 @@ export function screenScript(screen: KernelScreen): string {
   lines.push(
     `add chain ${t} ${SCREEN_CHAIN} { type filter hook input priority ${SCREEN_PRIORITY}; policy accept; }`,
     `flush chain ${t} ${SCREEN_CHAIN}`,
-    `add rule ${on} udp length != ${lengths} counter name "${counterName('length')}" drop`,
-    // fwknop lengths never equal a knockspa packet's (fwknop/constants.ts), so these only see knockspa's length.
-    `add rule ${on} udp length ${knockLength} ${payloadField(0, 1)} != 0x${screen.magic.toString(16)} counter name "${counterName('magic')}" drop`,
-    `add rule ${on} udp length ${knockLength} ${keyId} != @${KEY_ID_SET} counter name "${counterName('key_id')}" drop`,
+    `add rule ${on} udp length != ${anyOf(udpLengths(screen).map(range))} counter name "${counterName('length')}" drop`,
+    ...magicTests(screen).map(
+      (m) =>
+        `add rule ${on} udp length ${range(m.lengths)} ${firstByte} != ${anyOf(m.magics.map(hex))} counter name "${counterName('magic')}" drop`,
+    ),
   );
+  if (keyIdTestable(screen))
+    lines.push(
+      `add rule ${on} udp length ${knockLength} ${firstByte} ${hex(screen.magic)} ${keyId} != @${KEY_ID_SET} counter name "${counterName('key_id')}" drop`,
+    );
   return `${lines.join('\n')}\n`;
 }
 

@@ -13,6 +13,7 @@ import type { TableReader } from '../config/table-reader.js';
 import { defineBackend } from './backend.js';
 import { runTool } from './exec.js';
 import { WarmTool } from './warm-tool.js';
+import { InTurn } from './in-turn.js';
 import {
   applyAtomically,
   FirewallError,
@@ -60,6 +61,8 @@ export class NftablesFirewall implements Firewall {
   private readonly batches = new WarmTool([NFT, '-f', '-']);
   /** The kernel screen last put in place, for a repair to put back. */
   private screened: KernelScreen | null = null;
+  /** Screen updates and repairs, one after another (in-turn.ts). */
+  private readonly screenTurn = new InTurn();
 
   constructor(private readonly opts: NftablesOptions) {
     this.own = opts.sets.length === 0;
@@ -82,9 +85,11 @@ export class NftablesFirewall implements Firewall {
 
   async setup(protect: readonly PortSpec[]): Promise<void> {
     if (this.own) {
-      this.made = !(await this.hasOwnTable());
-      // A repair (the table deleted underneath) puts the screen back with it.
-      await runTool([NFT, '-f', '-'], ownTableScript(protect) + (this.screened === null ? '' : screenScript(this.screened)));
+      // A repair (the table deleted underneath) puts the screen back with it: the latest one, in turn with screen().
+      await this.screenTurn.run(async () => {
+        this.made = !(await this.hasOwnTable());
+        await runTool([NFT, '-f', '-'], ownTableScript(protect) + (this.screened === null ? '' : screenScript(this.screened)));
+      });
     } else this.sets = await this.resolveSets();
     this.batches.prime();
   }
@@ -148,8 +153,9 @@ export class NftablesFirewall implements Firewall {
 
   async screen(screen: KernelScreen | null): Promise<void> {
     if (!this.own) return;
-    await runTool([NFT, '-f', '-'], screen === null ? removeScreenScript() : screenScript(screen));
+    // First: a sweep's setup() from now on puts back this screen, not the one it replaces.
     this.screened = screen;
+    await this.screenTurn.run(() => runTool([NFT, '-f', '-'], this.screened === null ? removeScreenScript() : screenScript(this.screened)));
   }
 
   async screenCounters(): Promise<ScreenCounters | null> {

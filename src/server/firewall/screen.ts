@@ -11,9 +11,24 @@ import { MAX_PACKET_LENGTH as FWKNOP_MAX, MIN_PACKET_LENGTH as FWKNOP_MIN } from
 /** UDP header: the UDP length field counts it, payload offsets start after it. */
 export const UDP_HEADER_SIZE = 8;
 
+/**
+ * One packet format as the kernel can tell it: its payload lengths and first byte. Every screen
+ * (nft, the capture filter, iptables) is written from the list {@link screenShapes} makes.
+ */
+export interface ScreenShape {
+  readonly format: string;
+  /** Payload lengths, inclusive (one size: min = max). */
+  readonly min: number;
+  readonly max: number;
+  /** Its first byte; null: any (fwknop's base64 text). */
+  readonly magic: number | null;
+}
+
 export interface KernelScreen {
   readonly port: number;
-  /** Payload length of every knockspa packet. */
+  /** The packet formats of this config: what any datagram that may be a knock looks like. */
+  readonly shapes: readonly ScreenShape[];
+  /** knockspa's own format, whose key id the nft screen checks: its payload length and magic. */
   readonly size: number;
   readonly magic: number;
   /** Where the key id is in the payload, and how long it is (bytes). */
@@ -21,8 +36,6 @@ export interface KernelScreen {
   readonly keyIdSize: number;
   /** The keyring's key ids, lower-case hex, sorted. */
   readonly keyIds: readonly string[];
-  /** Payload lengths let through as fwknop packets (no magic, no key id), or null without fwknop users. */
-  readonly fwknop: { readonly min: number; readonly max: number } | null;
 }
 
 /** Why the kernel dropped a datagram; one counter each. */
@@ -31,16 +44,65 @@ export type ScreenReason = (typeof SCREEN_REASONS)[number];
 /** Datagrams dropped per reason since the screen was put in place. */
 export type ScreenCounters = Readonly<Record<ScreenReason, number>>;
 
+/** The packet formats a config accepts, as the kernel tells them (a new format is one entry here). */
+export function screenShapes(fwknopUsers: boolean): ScreenShape[] {
+  const shapes: ScreenShape[] = [{ format: 'knockspa', min: PACKET_SIZE, max: PACKET_SIZE, magic: MAGIC }];
+  if (fwknopUsers) shapes.push({ format: 'fwknop', min: FWKNOP_MIN, max: FWKNOP_MAX, magic: null });
+  return shapes;
+}
+
 export function kernelScreen(port: number, keyIds: Iterable<string>, fwknopUsers: boolean): KernelScreen {
   return {
     port,
+    shapes: screenShapes(fwknopUsers),
     size: PACKET_SIZE,
     magic: MAGIC,
     keyIdOffset: OFF_KEY_ID,
     keyIdSize: KEY_ID_SIZE,
     keyIds: [...new Set([...keyIds].map((k) => k.toLowerCase()))].sort(),
-    fwknop: fwknopUsers ? { min: FWKNOP_MIN, max: FWKNOP_MAX } : null,
   };
+}
+
+/** A range of UDP lengths (the UDP header's length field: payload + 8), inclusive. */
+export interface UdpLengths {
+  readonly min: number;
+  readonly max: number;
+}
+
+/** Every UDP length a knock of this config can have, sorted, overlapping ranges merged. */
+export function udpLengths(screen: KernelScreen): UdpLengths[] {
+  const ranges = screen.shapes.map((s) => ({ min: s.min + UDP_HEADER_SIZE, max: s.max + UDP_HEADER_SIZE })).sort((a, b) => a.min - b.min);
+  const merged: { min: number; max: number }[] = [];
+  for (const r of ranges) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && r.min <= last.max + 1) last.max = Math.max(last.max, r.max);
+    else merged.push({ ...r });
+  }
+  return merged;
+}
+
+/**
+ * The first-byte tests: per range of UDP lengths that only formats with a magic have, the magics
+ * allowed there. Lengths a format without magic (fwknop) may also have are not tested, nor
+ * ranges that overlap another format's different range (its packets would be dropped).
+ */
+export function magicTests(screen: KernelScreen): { readonly lengths: UdpLengths; readonly magics: readonly number[] }[] {
+  const overlaps = (a: ScreenShape, b: ScreenShape): boolean => a.min <= b.max && b.min <= a.max;
+  const tests = new Map<string, { lengths: UdpLengths; magics: number[] }>();
+  for (const shape of screen.shapes) {
+    if (shape.magic === null) continue;
+    if (screen.shapes.some((o) => overlaps(o, shape) && (o.magic === null || o.min !== shape.min || o.max !== shape.max))) continue;
+    const key = `${shape.min}-${shape.max}`;
+    const test = tests.get(key) ?? { lengths: { min: shape.min + UDP_HEADER_SIZE, max: shape.max + UDP_HEADER_SIZE }, magics: [] };
+    if (!test.magics.includes(shape.magic)) test.magics.push(shape.magic);
+    tests.set(key, test);
+  }
+  return [...tests.values()].map((t) => ({ lengths: t.lengths, magics: t.magics.sort((a, b) => a - b) }));
+}
+
+/** Whether the key id test applies: knockspa's length and magic pin its format. */
+export function keyIdTestable(screen: KernelScreen): boolean {
+  return magicTests(screen).some((t) => t.lengths.min === screen.size + UDP_HEADER_SIZE && t.magics.includes(screen.magic));
 }
 
 /**
@@ -58,8 +120,10 @@ export function captureFilter(port: number, screen: KernelScreen | null): string
 }
 
 function screenTests(lengthField: string, firstByte: string, screen: KernelScreen): string[] {
-  const knockspa = `(${lengthField} = ${screen.size + UDP_HEADER_SIZE} and ${firstByte} = 0x${screen.magic.toString(16)})`;
-  if (screen.fwknop === null) return [knockspa];
-  const { min, max } = screen.fwknop;
-  return [`(${knockspa} or (${lengthField} >= ${min + UDP_HEADER_SIZE} and ${lengthField} <= ${max + UDP_HEADER_SIZE}))`];
+  const terms = screen.shapes.map((shape) => {
+    const [min, max] = [shape.min + UDP_HEADER_SIZE, shape.max + UDP_HEADER_SIZE];
+    const length = min === max ? `${lengthField} = ${min}` : `${lengthField} >= ${min} and ${lengthField} <= ${max}`;
+    return `(${length}${shape.magic === null ? '' : ` and ${firstByte} = 0x${shape.magic.toString(16)}`})`;
+  });
+  return [terms.length === 1 ? (terms[0] as string) : `(${terms.join(' or ')})`];
 }

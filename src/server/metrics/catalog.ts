@@ -62,6 +62,12 @@ export const METRICS = {
   },
   listenerRecoveries: { kind: 'counter', name: 'knockspa_listener_recoveries_total', help: 'Times a lost capture was reopened' },
   listenerDown: { kind: 'gauge', name: 'knockspa_listener_down', help: '1 while the listener cannot receive (a lost capture), else 0' },
+  screenDropped: {
+    kind: 'counter',
+    name: 'knockspa_screen_dropped_total',
+    help: "Datagrams to the SPA port the kernel screen dropped before the daemon saw them (the firewall's counters), by reason",
+    labels: ['reason'],
+  },
 } as const satisfies Record<string, MetricSpec>;
 
 export type MetricKey = keyof typeof METRICS;

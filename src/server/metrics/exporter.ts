@@ -22,12 +22,13 @@ export interface MetricsExporter {
 export async function startMetrics(
   file: string,
   config: MetricsConfig,
-  refresh: (m: MetricsRegistry) => void,
+  /** Sets the readings before a scrape or write; may wait for a tool (never for the packet path). */
+  refresh: (m: MetricsRegistry) => void | Promise<void>,
   log: Logger,
 ): Promise<MetricsExporter> {
   const metrics = new MetricsRegistry();
   const text = async (): Promise<string> => {
-    refresh(metrics);
+    await refresh(metrics);
     return metrics.text();
   };
   let server: Server | undefined;

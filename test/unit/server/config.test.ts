@@ -379,5 +379,11 @@ test('kernel_screen: on by default, off with false, a bool only; the backends sa
   assert.equal(loadConfig(writeConfig(nft(GOOD))).firewallSettings.backend.capabilities.screensSpaPort, true);
   const withSet = loadConfig(writeConfig(`nft_set = "inet filter knockspa"\n${nft(GOOD)}`));
   assert.notEqual(withSet.firewallSettings.backend.capabilities.screensSpaPort, true, 'not in the admin’s sets');
-  assert.notEqual(loadConfig(writeConfig(GOOD)).firewallSettings.backend.capabilities.screensSpaPort, true, 'not with iptables');
+  assert.equal(loadConfig(writeConfig(GOOD)).firewallSettings.backend.capabilities.screensSpaPort, true, 'iptables: length and first byte');
+  assert.notEqual(
+    loadConfig(writeConfig(GOOD.replace('firewall = "iptables"', 'firewall = "dry-run"'))).firewallSettings.backend.capabilities
+      .screensSpaPort,
+    true,
+    'not with dry-run',
+  );
 });

@@ -3,7 +3,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseKeyIdSet, parseScreenCounters, removeScreenScript, screenScript } from '../../../src/server/firewall/nft-screen.js';
-import { captureFilter, kernelScreen } from '../../../src/server/firewall/screen.js';
+import { captureFilter, kernelScreen, keyIdTestable, magicTests, udpLengths } from '../../../src/server/firewall/screen.js';
+import {
+  parseScreenCounters as parseIptablesCounters,
+  parseScreenRule,
+  restoreLine,
+  screenRules,
+  screenTag,
+} from '../../../src/server/firewall/iptables-screen.js';
 
 const IDS = ['0a0b0c0d0e0f1011', '0102030405060708'];
 
@@ -14,8 +21,8 @@ test('kernelScreen: v1 size, magic and key id place; ids lower-case, sorted, onc
   assert.equal(s.keyIdOffset, 2);
   assert.equal(s.keyIdSize, 8);
   assert.deepEqual(s.keyIds, ['0102030405060708', '0a0b0c0d0e0f1011']);
-  assert.equal(s.fwknop, null);
-  assert.deepEqual(kernelScreen(62201, [], true).fwknop, { min: 161, max: 640 });
+  assert.deepEqual(s.shapes, [{ format: 'knockspa', min: 146, max: 146, magic: 0xcb }]);
+  assert.deepEqual(kernelScreen(62201, [], true).shapes[1], { format: 'fwknop', min: 161, max: 640, magic: null });
 });
 
 test('screenScript: length, magic and key id rules on the port, one named counter each', () => {
@@ -31,7 +38,7 @@ test('screenScript: length, magic and key id rules on the port, one named counte
     [
       'add rule inet knockspa screen udp dport 62201 udp length != 154 counter name "screen_length" drop',
       'add rule inet knockspa screen udp dport 62201 udp length 154 @th,64,8 != 0xcb counter name "screen_magic" drop',
-      'add rule inet knockspa screen udp dport 62201 udp length 154 @th,80,64 != @key_ids counter name "screen_key_id" drop',
+      'add rule inet knockspa screen udp dport 62201 udp length 154 @th,64,8 0xcb @th,80,64 != @key_ids counter name "screen_key_id" drop',
     ],
   );
 });
@@ -81,4 +88,69 @@ test('captureFilter: port only when off; with the screen length and magic for IP
     captureFilter(62201, kernelScreen(62201, [], true)),
     /\(\(udp\[4:2\] = 154 and udp\[8\] = 0xcb\) or \(udp\[4:2\] >= 169 and udp\[4:2\] <= 648\)\)/,
   );
+});
+
+test('one list of shapes: a format with its own length and magic gets its length and magic test; one overlapping fwknop gets none', () => {
+  const ssh = { format: 'ssh', min: 300, max: 300, magic: 0xcc };
+  const plain = kernelScreen(62201, IDS, false);
+  const withSsh = { ...plain, shapes: [...plain.shapes, ssh] };
+  assert.deepEqual(udpLengths(withSsh), [
+    { min: 154, max: 154 },
+    { min: 308, max: 308 },
+  ]);
+  assert.deepEqual(magicTests(withSsh), [
+    { lengths: { min: 154, max: 154 }, magics: [0xcb] },
+    { lengths: { min: 308, max: 308 }, magics: [0xcc] },
+  ]);
+  const script = screenScript(withSsh);
+  assert.match(script, /udp length != \{ 154, 308 \} counter name "screen_length" drop/);
+  assert.match(script, /udp length 308 @th,64,8 != 0xcc counter name "screen_magic" drop/);
+  const fw = kernelScreen(62201, IDS, true);
+  const fwSsh = { ...fw, shapes: [...fw.shapes, ssh] };
+  assert.deepEqual(udpLengths(fwSsh), [
+    { min: 154, max: 154 },
+    { min: 169, max: 648 },
+  ]);
+  assert.deepEqual(magicTests(fwSsh), [{ lengths: { min: 154, max: 154 }, magics: [0xcb] }], 'fwknop may have length 300: no magic test');
+  assert.ok(keyIdTestable(fwSsh));
+  assert.match(captureFilter(62201, withSsh), /\(\(udp\[4:2\] = 154 and udp\[8\] = 0xcb\) or \(udp\[4:2\] = 308 and udp\[8\] = 0xcc\)\)/);
+});
+
+test('iptables screen: u32 length and first-byte rules from the same shapes, IPv6 only with UDP right after the fixed header', () => {
+  const s = kernelScreen(62201, IDS, false);
+  const tag = screenTag(s);
+  assert.equal(tag, screenTag(kernelScreen(62201, ['ffffffffffffffff'], false)), 'key ids do not change the iptables rules');
+  assert.notEqual(tag, screenTag(kernelScreen(62201, IDS, true)));
+  assert.deepEqual(
+    screenRules(s, 4).map((w) => w.join(' ')),
+    [
+      `-p udp -m udp --dport 62201 -m u32 ! --u32 0>>22&0x3C@4>>16=154 -m comment --comment knockspa screen length ${tag} -j DROP`,
+      `-p udp -m udp --dport 62201 -m u32 --u32 0>>22&0x3C@4>>16=154 -m u32 ! --u32 0>>22&0x3C@8>>24=0xcb -m comment --comment knockspa screen magic ${tag} -j DROP`,
+    ],
+  );
+  assert.match(screenRules(kernelScreen(62201, [], true), 4)[0]?.join(' ') ?? '', /--u32 0>>22&0x3C@4>>16=154,169:648 /);
+  assert.deepEqual(screenRules(s, 6)[0]?.slice(6, 10), ['-m', 'u32', '--u32', '4>>8&0xFF=17']);
+  assert.match(screenRules(s, 6)[1]?.join(' ') ?? '', /--u32 44>>16=154 -m u32 ! --u32 48>>24=0xcb /);
+  assert.equal(
+    restoreLine('-I', 'KNOCKSPA', ['1', ...(screenRules(s, 4)[0] as string[])]),
+    `-I KNOCKSPA 1 -p udp -m udp --dport 62201 -m u32 ! --u32 "0>>22&0x3C@4>>16=154" -m comment --comment "knockspa screen length ${tag}" -j DROP`,
+  );
+});
+
+test('iptables screen: rules found by their comment in -S listings, counters summed over both families', () => {
+  const v4 = [
+    '-N KNOCKSPA',
+    '-A KNOCKSPA -p udp -m udp --dport 62201 -m u32 ! --u32 "0x0>>0x16&0x3c@0x4>>0x10=0x9a" -m comment --comment "knockspa screen length abc123" -c 7 900 -j DROP',
+    '-A KNOCKSPA -p udp -m udp --dport 62201 -m u32 --u32 "0x0>>0x16&0x3c@0x4>>0x10=0x9a" -m u32 ! --u32 "0x0>>0x16&0x3c@0x8>>0x18=0xcb" -m comment --comment "knockspa screen magic abc123" -c 3 400 -j DROP',
+    '-A KNOCKSPA -s 192.0.2.7/32 -p tcp -m tcp --dport 22 -m comment --comment "knockspa alice@1700000000" -c 5 300 -j ACCEPT',
+  ].join('\n');
+  const v6 =
+    '-N KNOCKSPA\n-A KNOCKSPA -p udp -m udp --dport 62201 -m u32 --u32 "0x4>>0x8&0xff=0x11" -m u32 ! --u32 "0x2c>>0x10=0x9a" -m comment --comment "knockspa screen length abc123" -c 2 100 -j DROP\n';
+  assert.deepEqual(parseIptablesCounters([v4, v6]), { length: 9, magic: 3, key_id: 0 });
+  assert.equal(parseIptablesCounters(['-N KNOCKSPA\n', '']), null);
+  const rule = parseScreenRule(v4.split('\n')[1] as string);
+  assert.equal(rule?.reason, 'length');
+  assert.equal(rule?.tag, 'abc123');
+  assert.deepEqual(rule?.words.slice(-6), ['-m', 'comment', '--comment', 'knockspa screen length abc123', '-j', 'DROP'], '-c dropped');
+  assert.equal(parseScreenRule(v4.split('\n')[3] as string), null, 'a grant is not the screen');
 });

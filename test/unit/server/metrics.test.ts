@@ -125,3 +125,48 @@ test('exporter: GET /metrics in the text format with fresh gauges; other paths 4
   assert.equal(sample(readFileSync(textfile, 'utf8'), 'knockspa_live_grants'), 1, 'written once more at stop');
   assert.equal(existsSync(`${textfile}.${process.pid}.tmp`), false);
 });
+
+test('screen reading: the kernel counters move the metric by what they grew; a reset counts afresh; one read at a time', async () => {
+  const { screenReading, SCREEN_READ_MIN_AGE_MS } = await import('../../../src/server/metrics/screen-reading.js');
+  const metrics = new MetricsRegistry();
+  let clock = 0;
+  let reads = 0;
+  const answers: (Record<'length' | 'magic' | 'key_id', number> | null | Error)[] = [
+    { length: 5, magic: 2, key_id: 0 },
+    { length: 9, magic: 2, key_id: 4 },
+    null, // taken out: the metric stays
+    { length: 1, magic: 0, key_id: 0 }, // put back with fresh counters
+    new Error('nft: permission denied'),
+  ];
+  const read = screenReading(
+    async () => {
+      reads++;
+      const a = answers.shift();
+      if (a instanceof Error) throw a;
+      return a ?? null;
+    },
+    pino({ enabled: false }),
+    () => clock,
+  );
+  const values = async (): Promise<(number | undefined)[]> => {
+    const text = await metrics.text();
+    return ['length', 'magic', 'key_id'].map((r) => sample(text, `knockspa_screen_dropped_total{reason="${r}"}`));
+  };
+  await read(metrics);
+  assert.deepEqual(await values(), [5, 2, 0]);
+  await Promise.all([read(metrics), read(metrics)]);
+  assert.equal(reads, 1, 'scrapes within a second share one read');
+  clock += SCREEN_READ_MIN_AGE_MS;
+  await read(metrics);
+  assert.deepEqual(await values(), [9, 2, 4]);
+  clock += SCREEN_READ_MIN_AGE_MS;
+  await read(metrics);
+  assert.deepEqual(await values(), [9, 2, 4], 'screen not in place');
+  clock += SCREEN_READ_MIN_AGE_MS;
+  await read(metrics);
+  assert.deepEqual(await values(), [10, 2, 4], 'fresh counters: all they hold is new');
+  clock += SCREEN_READ_MIN_AGE_MS;
+  await read(metrics);
+  assert.deepEqual(await values(), [10, 2, 4], 'a failed read changes nothing');
+  assert.equal(reads, 5);
+});
