@@ -21,6 +21,7 @@ import { kernelScreen, type KernelScreen } from './firewall/screen.js';
 import { packetFormats } from './intake/formats.js';
 import { Applier, type Grant } from './grants/applier.js';
 import { loadKeys } from './config/keystore.js';
+import { loadSshKeys } from './config/ssh-users.js';
 import type { Listener } from './listen/listener.js';
 import { PcapListener } from './listen/pcap.js';
 import { checkListener } from './listen/check-listener.js';
@@ -81,9 +82,10 @@ function addressPolicy(config: ServerConfig): AddressPolicy {
   return new AddressPolicy({ loopback, linkLocal: config.allowLinkLocal });
 }
 
-/** The kernel screen a config asks for, with these key ids; null where it is off. */
-function screenOf(config: ServerConfig, keyIds: Iterable<string>): KernelScreen | null {
-  return config.kernelScreen ? kernelScreen(config.port, keyIds, config.fwknopKeys.size > 0) : null;
+/** The kernel screen a config asks for, with these key ids (and SSH packet sizes); null where it is off. */
+function screenOf(config: ServerConfig, keyIds: Iterable<string>, sshSizes: readonly number[] = []): KernelScreen | null {
+  if (!config.kernelScreen) return null;
+  return kernelScreen(config.port, keyIds, config.fwknopKeys.size > 0, config.sshUsers.size > 0 ? sshSizes : null);
 }
 
 export function makeListener(config: ServerConfig, log?: Logger, onFatal?: (err: Error) => void): Listener {
@@ -102,13 +104,22 @@ function buildPolicy(
   notBeforeMs: number,
   log: Logger,
   missingKeys: 'error' | 'revoke' = 'error',
-): { policy: PipelinePolicy; keyUsers: ReadonlySet<string>; keyIds: readonly string[] } {
+): { policy: PipelinePolicy; keyUsers: ReadonlySet<string>; keyIds: readonly string[]; sshSizes: readonly number[] } {
   const { keyring, warnings } = loadKeys(config, { missing: missingKeys });
-  for (const warning of warnings) log.warn({ event: 'key-warning', message: warning }, warning);
-  const formats = packetFormats(config, keyring, replay);
-  const keyUsers = new Set([...keyring.entries()].map((entry) => entry.user));
-  const keyIds = [...keyring.entries()].map((entry) => entry.keyIdHex);
-  return { policy: { formats, users: config.users, defaultDurationSec: config.defaultDurationSec, notBeforeMs }, keyUsers, keyIds };
+  const ssh = loadSshKeys(config, { missing: missingKeys });
+  for (const warning of [...warnings, ...(ssh?.warnings ?? [])]) log.warn({ event: 'key-warning', message: warning }, warning);
+  const formats = packetFormats(config, keyring, replay, ssh);
+  const sshEntries = ssh === null ? [] : [...ssh.keyring.entries()];
+  const keyUsers = new Set([...[...keyring.entries()].map((entry) => entry.user), ...sshEntries.map((entry) => entry.user)]);
+  // SSH candidate ids sit where v1 key ids do: one set serves both in the kernel screen.
+  const keyIds = [...[...keyring.entries()].map((entry) => entry.keyIdHex), ...sshEntries.map((entry) => entry.candidateHex)];
+  const sshSizes = [...new Set(sshEntries.map((entry) => entry.packetSize))].sort((a, b) => a - b);
+  return {
+    policy: { formats, users: config.users, defaultDurationSec: config.defaultDurationSec, notBeforeMs },
+    keyUsers,
+    keyIds,
+    sshSizes,
+  };
 }
 
 /** Checks config, keys, listener and firewall access without starting or changing anything; throws on the first problem. */
@@ -189,7 +200,7 @@ async function startLocked(
   onSetup: (firewall: Firewall) => void,
 ): Promise<RunningDaemon> {
   const { replay, window } = replayAtStart(loaded, config, bootId, now(), log);
-  const { policy, keyUsers, keyIds } = buildPolicy(config, replay, window.notBeforeMs, log);
+  const { policy, keyUsers, keyIds, sshSizes } = buildPolicy(config, replay, window.notBeforeMs, log);
 
   // Before the firewall runs anything: the tools come from the system directories, and the log says which.
   const tools = resolveTools();
@@ -199,7 +210,7 @@ async function startLocked(
   await firewall.setup(protect).catch(asConfigError(config.file));
   // The kernel screen, where the backend has one; off in the config takes a leftover out.
   const screensSpaPort = config.firewallSettings.backend.capabilities.screensSpaPort === true;
-  let screen = screensSpaPort ? screenOf(config, keyIds) : null;
+  let screen = screensSpaPort ? screenOf(config, keyIds, sshSizes) : null;
   if (screensSpaPort) await firewall.screen?.(screen);
   const applier = new Applier({
     firewall,
@@ -337,7 +348,7 @@ async function startLocked(
       const nextProtect = protectedBy(next);
       if (JSON.stringify(nextProtect) !== JSON.stringify(protect)) void applier.setProtected((protect = nextProtect));
       // The running port: a new one needs a restart (below).
-      const nextScreen = screensSpaPort ? screenOf({ ...next, port: config.port }, built.keyIds) : null;
+      const nextScreen = screensSpaPort ? screenOf({ ...next, port: config.port }, built.keyIds, built.sshSizes) : null;
       if (screensSpaPort && JSON.stringify(nextScreen) !== JSON.stringify(screen))
         void firewall
           .screen?.((screen = nextScreen))

@@ -30,10 +30,16 @@ export function screenScript(screen: KernelScreen): string {
   const t = OWN_TABLE;
   const keyId = payloadField(screen.keyIdOffset, screen.keyIdSize);
   const knockLength = screen.size + UDP_HEADER_SIZE;
-  const lengths =
-    screen.fwknop === null
-      ? `${knockLength}`
-      : `{ ${knockLength}, ${screen.fwknop.min + UDP_HEADER_SIZE}-${screen.fwknop.max + UDP_HEADER_SIZE} }`;
+  const sshLengths = (screen.ssh?.sizes ?? []).map((n) => n + UDP_HEADER_SIZE);
+  const fwknop = screen.fwknop === null ? null : { min: screen.fwknop.min + UDP_HEADER_SIZE, max: screen.fwknop.max + UDP_HEADER_SIZE };
+  const allowed = [`${knockLength}`, ...sshLengths.map(String), ...(fwknop === null ? [] : [`${fwknop.min}-${fwknop.max}`])];
+  const lengths = allowed.length === 1 ? allowed[0] : `{ ${allowed.join(', ')} }`;
+  // An SSH length inside fwknop's range may be a fwknop packet: there only a 0xCC packet must have a known candidate id.
+  const inFwknop = (n: number): boolean => fwknop !== null && n >= fwknop.min && n <= fwknop.max;
+  const sshOwn = sshLengths.filter((n) => !inFwknop(n));
+  const sshShared = sshLengths.filter(inFwknop);
+  const set = (ns: number[]): string => (ns.length === 1 ? `${ns[0]}` : `{ ${ns.join(', ')} }`);
+  const sshMagic = `0x${(screen.ssh?.magic ?? 0).toString(16)}`;
   const on = `${t} ${SCREEN_CHAIN} udp dport ${screen.port}`;
   const lines = [`add table ${t}`, ...SCREEN_REASONS.map((r) => `add counter ${t} ${counterName(r)}`)];
   lines.push(`add set ${t} ${KEY_ID_SET} { typeof ${keyId}; }`, `flush set ${t} ${KEY_ID_SET}`);
@@ -46,6 +52,15 @@ export function screenScript(screen: KernelScreen): string {
     `add rule ${on} udp length ${knockLength} ${payloadField(0, 1)} != 0x${screen.magic.toString(16)} counter name "${counterName('magic')}" drop`,
     `add rule ${on} udp length ${knockLength} ${keyId} != @${KEY_ID_SET} counter name "${counterName('key_id')}" drop`,
   );
+  if (sshOwn.length > 0)
+    lines.push(
+      `add rule ${on} udp length ${set(sshOwn)} ${payloadField(0, 1)} != ${sshMagic} counter name "${counterName('magic')}" drop`,
+      `add rule ${on} udp length ${set(sshOwn)} ${keyId} != @${KEY_ID_SET} counter name "${counterName('key_id')}" drop`,
+    );
+  if (sshShared.length > 0)
+    lines.push(
+      `add rule ${on} udp length ${set(sshShared)} ${payloadField(0, 1)} ${sshMagic} ${keyId} != @${KEY_ID_SET} counter name "${counterName('key_id')}" drop`,
+    );
   return `${lines.join('\n')}\n`;
 }
 

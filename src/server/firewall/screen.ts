@@ -7,6 +7,8 @@
  */
 import { KEY_ID_SIZE, MAGIC, OFF_KEY_ID, PACKET_SIZE } from '../../protocol/constants.js';
 import { MAX_PACKET_LENGTH as FWKNOP_MAX, MIN_PACKET_LENGTH as FWKNOP_MIN } from '../../protocol/fwknop/constants.js';
+import { SSH_MAGIC } from '../../protocol/ssh/constants.js';
+import { SSH_MAX_PACKET, SSH_MIN_PACKET } from '../../protocol/ssh/packet.js';
 
 /** UDP header: the UDP length field counts it, payload offsets start after it. */
 export const UDP_HEADER_SIZE = 8;
@@ -23,6 +25,11 @@ export interface KernelScreen {
   readonly keyIds: readonly string[];
   /** Payload lengths let through as fwknop packets (no magic, no key id), or null without fwknop users. */
   readonly fwknop: { readonly min: number; readonly max: number } | null;
+  /**
+   * SSH-key knocks (users with SSH keys): their magic and the payload length of each key type in
+   * use; their candidate ids are in keyIds, at the same offset. Null without such users.
+   */
+  readonly ssh: { readonly magic: number; readonly sizes: readonly number[] } | null;
 }
 
 /** Why the kernel dropped a datagram; one counter each. */
@@ -31,7 +38,12 @@ export type ScreenReason = (typeof SCREEN_REASONS)[number];
 /** Datagrams dropped per reason since the screen was put in place. */
 export type ScreenCounters = Readonly<Record<ScreenReason, number>>;
 
-export function kernelScreen(port: number, keyIds: Iterable<string>, fwknopUsers: boolean): KernelScreen {
+export function kernelScreen(
+  port: number,
+  keyIds: Iterable<string>,
+  fwknopUsers: boolean,
+  sshSizes: readonly number[] | null = null,
+): KernelScreen {
   return {
     port,
     size: PACKET_SIZE,
@@ -40,6 +52,7 @@ export function kernelScreen(port: number, keyIds: Iterable<string>, fwknopUsers
     keyIdSize: KEY_ID_SIZE,
     keyIds: [...new Set([...keyIds].map((k) => k.toLowerCase()))].sort(),
     fwknop: fwknopUsers ? { min: FWKNOP_MIN, max: FWKNOP_MAX } : null,
+    ssh: sshSizes === null ? null : { magic: SSH_MAGIC, sizes: [...new Set(sshSizes)].sort((a, b) => a - b) },
   };
 }
 
@@ -58,7 +71,10 @@ export function captureFilter(port: number, screen: KernelScreen | null): string
 }
 
 function screenTests(lengthField: string, firstByte: string, screen: KernelScreen): string[] {
-  const knockspa = `(${lengthField} = ${screen.size + UDP_HEADER_SIZE} and ${firstByte} = 0x${screen.magic.toString(16)})`;
+  let knockspa = `(${lengthField} = ${screen.size + UDP_HEADER_SIZE} and ${firstByte} = 0x${screen.magic.toString(16)})`;
+  // The filter is set at start: SSH keys added on reload may be of any type, so any SSH length passes.
+  if (screen.ssh !== null)
+    knockspa = `(${knockspa} or (${lengthField} >= ${SSH_MIN_PACKET + UDP_HEADER_SIZE} and ${lengthField} <= ${SSH_MAX_PACKET + UDP_HEADER_SIZE} and ${firstByte} = 0x${screen.ssh.magic.toString(16)}))`;
   if (screen.fwknop === null) return [knockspa];
   const { min, max } = screen.fwknop;
   return [`(${knockspa} or (${lengthField} >= ${min + UDP_HEADER_SIZE} and ${lengthField} <= ${max + UDP_HEADER_SIZE}))`];
