@@ -5,7 +5,10 @@
  */
 import { strict as assert } from 'node:assert';
 import { createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, verify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { REPO_ROOT } from '../vectors-load.js';
 import { fixedEd25519, knock, makeSshVerifier, NOW, OPEN_22, SERVER_PRIVATE, SERVER_PUBLIC } from './fixtures.js';
 
 const VECTORS = {
@@ -74,3 +77,8 @@ for (const [type, vector] of Object.entries(VECTORS)) {
     assert.equal(typeof result, 'object');
   });
 }
+
+test('docs/protocol.md §9.7 lists both packets', () => {
+  const docs = readFileSync(join(REPO_ROOT, 'docs', 'protocol.md'), 'utf8').replace(/\s+/g, '');
+  for (const [type, vector] of Object.entries(VECTORS)) assert.ok(docs.includes(vector.packet), `${type} packet missing from the docs`);
+});
