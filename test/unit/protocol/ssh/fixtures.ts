@@ -123,6 +123,7 @@ export const KEYS: readonly TestSshKey[] = (
   ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ssh-rsa', 'sk-ssh-ed25519@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com'] as const
 ).map((t) => newKey(t));
 
+/** A fixed ephemeral private key per `n` (n < 64: X25519 clamps the top bits of the last byte). */
 export function ephemeralOf(n: number): Uint8Array {
   const e = new Uint8Array(32).fill(0x5a);
   new DataView(e.buffer).setUint32(28, n >>> 0);
@@ -131,12 +132,19 @@ export function ephemeralOf(n: number): Uint8Array {
 
 export function knock(
   key: TestSshKey,
-  opts: { fields?: KnockFields; n?: number; serverPublic?: Uint8Array; flags?: number; rsaHash?: 'sha256' | 'sha512' } = {},
+  opts: {
+    fields?: KnockFields;
+    n?: number;
+    ephemeral?: Uint8Array;
+    serverPublic?: Uint8Array;
+    flags?: number;
+    rsaHash?: 'sha256' | 'sha512';
+  } = {},
 ): Uint8Array {
   const unsigned = sshUnsignedPacket({
     fields: opts.fields ?? OPEN_22,
     serverPublic: opts.serverPublic ?? SERVER_PUBLIC,
-    ephemeralPrivate: ephemeralOf(opts.n ?? 1),
+    ephemeralPrivate: opts.ephemeral ?? ephemeralOf(opts.n ?? 1),
     keyBlob: key.pub.blob,
   });
   return sshFinishPacket(unsigned, key.pub, key.sign(sshDataToSign(unsigned), { flags: opts.flags, rsaHash: opts.rsaHash }));
