@@ -198,4 +198,37 @@ test('SSH-key knocks through ssh-agent (real OpenSSH)', { timeout: 300_000 }, as
       await daemon.waitEvent('knock', { format: 'ssh' }, { since: m });
     });
   });
+  await t.test('nftables with the kernel screen: SSH knocks pass it; an unknown candidate id is dropped in the kernel', async () => {
+    await daemon.stop();
+    site.writeConfig({ firewall: 'nftables', sweep_interval: 2 });
+    const nftDaemon = await startDaemon(net, site.configPath);
+    t.after(() => nftDaemon.stop());
+    await withLog({ daemons: [nftDaemon] }, async () => {
+      const ruleset = (await runOk(net.srv, ['nft', 'list', 'chain', 'inet', 'knockspa', 'screen'])).stdout;
+      assert.match(ruleset, /udp length 210 @th,64,8 != 0xcc/, `the screen knows the SSH length\n${ruleset}`);
+      let m = nftDaemon.mark();
+      const r = await open(`${keys.ed25519}.pub`);
+      assert.equal(r.code, 0, r.stderr);
+      const knock = await nftDaemon.waitEvent('knock', { format: 'ssh' }, { since: m });
+      assert.equal(knock.sshKey, await fingerprint(`${keys.ed25519}.pub`));
+      await nftDaemon.waitEvent('open', { ip: net.clientV4, port: SSH_PORT }, { since: m });
+
+      const keyIdDrops = async (): Promise<number> => {
+        const out = (await runOk(net.srv, ['nft', 'list', 'counter', 'inet', 'knockspa', 'screen_key_id'])).stdout;
+        return Number(/packets (\d+)/.exec(out)?.[1] ?? NaN);
+      };
+      const before = await keyIdDrops();
+      const dump = join(dir, 'nft-packet.bin');
+      m = nftDaemon.mark();
+      assert.equal((await open(`${keys.ed25519}.pub`, ['--dump-packet', dump])).code, 0);
+      await nftDaemon.waitEvent('knock', { format: 'ssh' }, { since: m });
+      const stranger = new Uint8Array(readFileSync(dump));
+      stranger.set([1, 2, 3, 4, 5, 6, 7, 8], 2);
+      m = nftDaemon.mark();
+      await sendUdp(net, net.cli, host, SPA_PORT, stranger);
+      assert.ok(await eventually(async () => (await keyIdDrops()) === before + 1, 5_000), 'counted by screen_key_id');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.deepEqual(nftDaemon.events('reject', m), [], 'never reached the daemon');
+    });
+  });
 });
