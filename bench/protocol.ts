@@ -1,5 +1,6 @@
 /**
- * Protocol throughput: sealPacket, and Verifier.verify on valid packets, unknown key ids and bad tags.
+ * Protocol throughput: sealPacket, and Verifier.verify on valid packets, unknown key ids and bad tags;
+ * for the SSH-key format, packets verified per key type, junk and unknown candidates.
  *   node dist/bench/protocol.js [seconds per case, default 3]
  * Figures are printed beside orientation targets; nothing is asserted.
  * @module
@@ -7,6 +8,8 @@
 import { randomFillSync } from 'node:crypto';
 import { cpus } from 'node:os';
 import { Keyring, ReplayGuard, Verifier, sealPacket, type KnockFields, type UserKey, type VerifyResult } from '../src/protocol/index.js';
+import { SshKeyring, SshVerifier, sshUnsignedPacket } from '../src/protocol/ssh/index.js';
+import { KEYS as SSH_KEYS, NOW as SSH_NOW, SERVER_PRIVATE, SERVER_PUBLIC, knock, newKey } from '../test/unit/protocol/ssh/fixtures.js';
 
 const SECONDS = Number(process.argv[2] ?? process.env['BENCH_SECONDS'] ?? 3);
 const WARMUP_SECONDS = Math.min(1, SECONDS / 3);
@@ -139,8 +142,62 @@ function main(): void {
   const short = pool[2]!.subarray(0, 100);
   results.push(measure('verify: bad length', () => rejecter.verify(short, NOW) === 'bad-length'));
 
+  sshCases(results);
+
   console.log('');
   printTable(results);
+}
+
+/** The SSH-key format: Node's crypto verifies (signature, X25519); 1,000 keys in the keyring. */
+function sshCases(results: Result[]): void {
+  const SSH_POOL = 1_000;
+  const keyring = new SshKeyring(SERVER_PUBLIC);
+  for (const [i, key] of SSH_KEYS.entries()) keyring.add(`ssh${i}`, key.pub, false);
+  for (let i = SSH_KEYS.length; i < 1_000; i++) keyring.add(`filler${i}`, newKey('ssh-ed25519').pub);
+  const newVerifier = (): SshVerifier =>
+    new SshVerifier({ keyring, serverPrivate: SERVER_PRIVATE, maxSkewMs: SKEW, replay: new ReplayGuard(16 * SSH_POOL) }); // one user sends them all: its quota is a sixteenth
+  const eph = Array.from({ length: 256 }, () => random(32));
+  results.push(
+    measure(
+      'ssh: seal body (unsigned)',
+      (i) =>
+        sshUnsignedPacket({ fields: FIELDS, serverPublic: SERVER_PUBLIC, ephemeralPrivate: eph[i & 255]!, keyBlob: SSH_KEYS[0]!.pub.blob })
+          .length === 138,
+      { note: "X25519 + HKDF + ChaCha20-Poly1305; the signing is the agent's" },
+    ),
+  );
+  for (const key of SSH_KEYS) {
+    const pool = Array.from({ length: SSH_POOL }, () => knock(key, { ephemeral: random(32), flags: 1 }));
+    let verifier = newVerifier();
+    const label = key.type === 'ssh-rsa' ? `ssh-rsa ${key.pub.bits}` : key.type;
+    results.push(
+      measure(
+        `ssh verify: ${label}`,
+        (i) => {
+          const at = i % SSH_POOL;
+          if (at === 0) verifier = newVerifier();
+          return typeof verifier.verify(pool[at]!, SSH_NOW) === 'object';
+        },
+        { note: `${pool[0]!.length} bytes; signature, then X25519 and decryption` },
+      ),
+    );
+  }
+  const rejecter = newVerifier();
+  const unknown = knock(SSH_KEYS[0]!, { n: 1 });
+  unknown.set(random(8), 2);
+  results.push(
+    measure('ssh verify: unknown candidate', () => rejecter.verify(unknown, SSH_NOW) === 'unknown-key', { note: 'hash lookup' }),
+  );
+  const junk = random(202);
+  junk[0] = 0x00;
+  results.push(measure('ssh verify: junk (202 random bytes)', () => rejecter.verify(junk, SSH_NOW) === 'bad-magic'));
+  const forged = knock(SSH_KEYS[0]!, { n: 2 });
+  forged[150]! ^= 1;
+  results.push(
+    measure('ssh verify: known candidate, bad signature', () => rejecter.verify(forged, SSH_NOW) === 'bad-signature', {
+      note: 'Ed25519; what a sniffer who copies a candidate id can make the server do, within its budget',
+    }),
+  );
 }
 
 main();

@@ -34,6 +34,10 @@ export interface Profile {
   readonly fwknopKeyBase64: string | undefined;
   readonly fwknopHmacKeyBase64: string | undefined;
   readonly fwknopUser: string | undefined;
+  /** SSH-key knocks: "agent", or the absolute path of a .pub or private key file. */
+  readonly sshKey: string | undefined;
+  /** The server's public key (what `knockspa keygen --server` printed there). */
+  readonly serverKey: string | undefined;
 }
 
 /**
@@ -52,6 +56,8 @@ const PROFILE_KEYS = [
   'fwknop_key_base64',
   'fwknop_hmac_key_base64',
   'fwknop_user',
+  'ssh_key',
+  'server_key',
 ] as const;
 
 type Table = Record<string, unknown>;
@@ -134,6 +140,24 @@ function readProfile(file: string, name: string, table: Table, home: string): Pr
   } else if (fwknopFields) {
     throw new ConfigError(file, at('format'), 'format = "fwknop" when fwknop_key_base64, fwknop_hmac_key_base64 or fwknop_user is set');
   }
+  const { ssh_key: sshKey, server_key: serverKey } = table;
+  if (sshKey !== undefined && (typeof sshKey !== 'string' || sshKey === ''))
+    fail('ssh_key', '"agent" or the path of an SSH key, e.g. "~/.ssh/id_ed25519.pub" (signs through ssh-agent)');
+  if (serverKey !== undefined && (typeof serverKey !== 'string' || !/^[A-Za-z0-9+/]{43}=$/.test(serverKey)))
+    fail('server_key', "the server's public key, as knockspa keygen --server printed it (44 base64 characters)");
+  if (sshKey !== undefined && key !== undefined)
+    throw new ConfigError(file, at('ssh_key'), 'one of key (a knockspa key file) and ssh_key (an SSH key); both are set');
+  if (sshKey !== undefined && format === 'fwknop') throw new ConfigError(file, at('ssh_key'), 'not with format = "fwknop"');
+  if (sshKey !== undefined && serverKey === undefined)
+    throw new ConfigError(file, at('server_key'), "expected the server's public key beside ssh_key (knockspa keygen --server printed it)");
+  let sshKeyPath: string | undefined;
+  if (typeof sshKey === 'string')
+    sshKeyPath =
+      sshKey === 'agent'
+        ? sshKey
+        : sshKey === '~' || sshKey.startsWith('~/')
+          ? join(home, sshKey.slice(1))
+          : resolve(dirname(file), sshKey);
   return {
     name,
     file,
@@ -146,6 +170,8 @@ function readProfile(file: string, name: string, table: Table, home: string): Pr
     fwknopKeyBase64,
     fwknopHmacKeyBase64,
     fwknopUser: fwUser as string | undefined,
+    sshKey: sshKeyPath,
+    serverKey: serverKey as string | undefined,
   };
 }
 

@@ -18,6 +18,10 @@ export interface ServerFlags {
   readonly spaPort?: string;
   readonly allowIp?: string;
   readonly serverId?: string;
+  /** An SSH key to sign with: "agent", a .pub (its key in ssh-agent) or a private key file. */
+  readonly sshKey?: string;
+  /** The server's public key for SSH-key knocks (what `keygen --server` printed). */
+  readonly serverKey?: string;
 }
 
 export interface ServerTarget {

@@ -13,14 +13,13 @@ import { Command, Option } from 'commander';
 import { MAX_DURATION_SEC } from '../protocol/body.js';
 import { UsageError } from '../shared/errors.js';
 import { counted } from '../shared/plural.js';
-import { loadKeyFile } from '../client/key-file.js';
-import { sendKnock } from '../client/knock.js';
+import { openKnocker } from '../client/knocker.js';
 import { KnockWatch } from '../client/knock-watch.js';
 import { resolveFailure } from '../client/net-words.js';
 import { probePort, type ProbeResult } from '../client/probe.js';
 import { explainProbe } from '../client/probe-report.js';
 import { getProfile, loadProfiles, type Profile } from '../client/profiles.js';
-import { intOption, resolveTarget, type ServerFlags } from '../client/target.js';
+import { intOption, resolveServer, type ServerFlags } from '../client/target.js';
 
 export interface ConnectOptions extends Omit<ServerFlags, 'host'> {
   readonly profile?: string;
@@ -118,8 +117,8 @@ export async function runConnect(host: string, portArg: string, opts: ConnectOpt
   const timeoutSec = intOption(opts.timeout, '--timeout', 1, 600) ?? 3;
   const profile = findProfile(host, opts.profile);
   const connectHost = profile !== undefined && profile.name === host ? profile.host : host;
-  const target = resolveTarget({ ...opts, host: connectHost }, profile);
-  const key = loadKeyFile(target.keyFile);
+  const target = resolveServer({ ...opts, host: connectHost }, profile);
+  const key = await openKnocker(opts, profile);
   let last: { result: Exclude<ProbeResult, { kind: 'open' }>; address: string } | undefined;
   try {
     for (const { address, family } of await candidates(target.host, target.allowIp)) {
@@ -127,18 +126,16 @@ export async function runConnect(host: string, portArg: string, opts: ConnectOpt
       const watch = new KnockWatch();
       try {
         for (let attempt = 1; attempt <= attempts; attempt++) {
-          await sendKnock(
-            key,
+          await key.knock(
             { action: 'open', ports: [{ proto: 'tcp', port }], allowIp: target.allowIp, durationSec: duration },
             { host: address, spaPort: target.spaPort, family },
-            target.serverId,
             watch.send,
           );
           if (opts.verbose === true)
-            io.log(`knocked udp/${target.spaPort} at ${address} as ${key.user} (attempt ${attempt}); connecting to tcp/${port}`);
+            io.log(`knocked udp/${target.spaPort} at ${address} as ${key.who} (attempt ${attempt}); connecting to tcp/${port}`);
           const result = await probePort(address, port, timeoutSec * 1000, watch.refused);
           if (result.kind === 'open') {
-            key.secret.fill(0);
+            key.close();
             watch.close();
             if (opts.verbose === true) io.log(`connected to ${address} port ${port} after ${result.ms} ms`);
             return await relay(result.socket, io);
@@ -157,7 +154,7 @@ export async function runConnect(host: string, portArg: string, opts: ConnectOpt
         for (const line of explainProbe(last.result, { address, spaPort: target.spaPort, port, waitedSec: timeoutSec })) io.log(line);
     }
   } finally {
-    key.secret.fill(0);
+    key.close();
   }
   if (last === undefined || last.result.kind !== 'timeout') return 1;
   io.log('gave up.');
@@ -180,6 +177,11 @@ export function command(): Command {
     .option('--spa-port <n>', "the server's SPA port (default: the profile's, or 62201)")
     .option('--allow-ip <ip>', 'open for this address instead of the one the packet comes from (connects over its address family)')
     .option('--server-id <id>', "server identity to name in the packet (default: the key file's)")
+    .option(
+      '--ssh-key <file>',
+      'knock with an SSH key: KEY.pub signs through ssh-agent, a private key file itself, "agent" the agent\'s first key',
+    )
+    .option('--server-key <key>', "with --ssh-key: the server's public key (what knockspa keygen --server printed there)")
     .option('--duration <s>', "seconds the port stays open for new connections (default: the server's); the session outlives it")
     .addOption(new Option('--attempts <n>', 'knocks to send per address before giving up').default('3', '3'))
     .addOption(new Option('--timeout <s>', 'seconds to wait for the port after each knock').default('3', '3'))

@@ -1,21 +1,24 @@
 /**
  * `knockspa keygen`: makes a user's key file and says where it goes on each side; with --rotate,
- * a further key beside the user's existing ones (never replacing one) and the steps of a rotation.
+ * a further key beside the user's existing ones (never replacing one) and the steps of a rotation;
+ * with --server, the server's key for SSH-key knocks (DIR/server.key), printing its public key.
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { Command } from 'commander';
 import { isKeyFileNameFor } from '../protocol/keyfile.js';
 import { newUserKey, SERVER_ID, USER_NAME, type UserKey } from '../protocol/keys.js';
+import { formatServerKeyFile, formatServerPublicKey, newServerKey } from '../protocol/ssh/server-key.js';
 import { UsageError } from '../shared/errors.js';
 import { loadKeyFile, writeKeyFile } from '../client/key-file.js';
 
 export interface KeygenOptions {
-  readonly user: string;
+  readonly user?: string;
+  readonly server?: boolean;
   readonly out?: string;
   readonly serverId?: string;
   readonly force?: boolean;
@@ -63,7 +66,7 @@ function newKey(user: string, serverId: string, now: Date): UserKey {
   return newUserKey({ user, serverId, created: now.toISOString(), random: (n) => new Uint8Array(randomBytes(n)) });
 }
 
-function checkNames(opts: KeygenOptions): void {
+function checkNames(opts: KeygenOptions & { user: string }): void {
   if (!USER_NAME.test(opts.user))
     throw new UsageError(
       `--user: expected a name like "alice" (lowercase letters, digits, _ . -; at most 32), got ${JSON.stringify(opts.user)}`,
@@ -72,7 +75,49 @@ function checkNames(opts: KeygenOptions): void {
     throw new UsageError(`--server-id: expected a host-name-like identity, got ${JSON.stringify(opts.serverId)}`);
 }
 
-export function runKeygen(opts: KeygenOptions, print: (line: string) => void = console.log): number {
+/**
+ * DIR/server.key (0600): the server's X25519 key pair for SSH-key knocks. Prints the public key alone
+ * on stdout (one line, for scripts and for clients' --server-key), the next steps on `note` (stderr).
+ */
+export function runServerKeygen(opts: KeygenOptions, print: (line: string) => void, note: (line: string) => void): number {
+  if (opts.user !== undefined || opts.rotate === true || opts.serverId !== undefined)
+    throw new UsageError('--server makes the server key; --user, --rotate and --server-id are for user key files');
+  const dir = opts.out ?? '.';
+  const file = join(dir, 'server.key');
+  const key = newServerKey(new Uint8Array(randomBytes(32)), new Date().toISOString());
+  const text = formatServerKeyFile(key);
+  key.privateKey.fill(0);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    if (opts.force === true) {
+      const tmp = `${file}.tmp-${process.pid}`;
+      writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
+      renameSync(tmp, file);
+    } else writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new UsageError(`${file} already exists; use --force to replace it (every client then needs the new public key)`);
+    throw err;
+  }
+  print(formatServerPublicKey(key.publicKey));
+  note(`wrote ${resolve(file)} (mode 0600): the server key for SSH-key knocks; keep it on this server only.`);
+  note('Give the line above to clients:  knockspa open 22 --host SERVER --ssh-key ~/.ssh/id_ed25519.pub --server-key PUBLIC');
+  note('In server.toml:  server_key = "server.key"  (relative to the config), and per user  ssh_keys = ["ssh-ed25519 AAAA..."]');
+  return 0;
+}
+
+export function runKeygen(
+  opts: KeygenOptions,
+  print: (line: string) => void = console.log,
+  note: (line: string) => void = console.error,
+): number {
+  if (opts.server === true) return runServerKeygen(opts, print, note);
+  if (opts.user === undefined)
+    throw new UsageError('keygen: pass --user NAME (a user key file) or --server (the server key for SSH-key knocks)');
+  return runUserKeygen({ ...opts, user: opts.user }, print);
+}
+
+function runUserKeygen(opts: KeygenOptions & { user: string }, print: (line: string) => void): number {
   checkNames(opts);
   if (opts.rotate === true) return rotate(opts, print);
   const serverId = opts.serverId ?? hostname();
@@ -100,7 +145,7 @@ export function runKeygen(opts: KeygenOptions, print: (line: string) => void = c
   return 0;
 }
 
-function rotate(opts: KeygenOptions, print: (line: string) => void): number {
+function rotate(opts: KeygenOptions & { user: string }, print: (line: string) => void): number {
   if (opts.force === true) throw new UsageError('--rotate never replaces a key, it adds one; drop --force');
   const { user } = opts;
   const dir = opts.out ?? 'keys';
@@ -136,15 +181,16 @@ function rotate(opts: KeygenOptions, print: (line: string) => void): number {
 
 export function command(): Command {
   return new Command('keygen')
-    .summary('make a key file for a user')
-    .requiredOption('--user <name>', 'the user the key is for')
-    .option('--out <dir>', 'directory to write NAME.key into', 'keys')
+    .summary('make a key file for a user, or the server key for SSH-key knocks')
+    .option('--user <name>', 'the user the key is for')
+    .option('--server', 'make DIR/server.key (the server key for SSH-key knocks) and print its public key')
+    .option('--out <dir>', 'directory to write NAME.key (default ./keys) or server.key (default .) into')
     .option('--server-id <id>', 'the server identity the key is bound to (default: this host name)')
     .option('--force', 'replace an existing key file')
     .option('--rotate', "add a new key beside the user's existing ones (NAME.YYYY-MM-DD.key); both work until the old file is removed")
     .addHelpText(
       'after',
-      '\nExamples:\n  knockspa keygen --user alice --server-id ssh.example.com --out keys\n  knockspa keygen --user alice --rotate --out /etc/knockspa/keys',
+      '\nExamples:\n  knockspa keygen --server --out /etc/knockspa\n  knockspa keygen --user alice --server-id ssh.example.com --out keys\n  knockspa keygen --user alice --rotate --out /etc/knockspa/keys',
     )
     .action((opts: KeygenOptions) => {
       process.exitCode = runKeygen(opts);

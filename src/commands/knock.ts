@@ -9,15 +9,14 @@ import { MAX_DURATION_SEC, type Action } from '../protocol/body.js';
 import { MAX_PORTS } from '../protocol/constants.js';
 import { formatPortSpec, parsePortSpec, type PortSpec } from '../protocol/ports.js';
 import { UsageError } from '../shared/errors.js';
-import { loadKeyFile } from '../client/key-file.js';
 import { knockFormat } from '../client/knock-format.js';
-import { sendKnock } from '../client/knock.js';
+import { openKnocker } from '../client/knocker.js';
 import { KnockWatch } from '../client/knock-watch.js';
 import { probePort } from '../client/probe.js';
 import { explainProbe } from '../client/probe-report.js';
 import { exitAfterOutput, printLine } from '../client/stdout.js';
 import { getProfile } from '../client/profiles.js';
-import { intOption, resolveServer, resolveTarget, splitProfileArg, type ServerFlags } from '../client/target.js';
+import { intOption, resolveServer, splitProfileArg, type ServerFlags } from '../client/target.js';
 
 export interface KnockOptions extends ServerFlags {
   readonly duration?: string;
@@ -81,20 +80,17 @@ export async function runKnock(
     const { sendFwknopKnock } = await import('../client/fwknop-knock.js');
     sent = await sendFwknopKnock(action, { ports, allowIp, durationSec: duration ?? 0 }, { host: server.host, spaPort }, fwOpts);
   } else {
-    const target = resolveTarget(opts, profile);
-    const key = loadKeyFile(target.keyFile);
-    ({ allowIp, spaPort } = target);
-    sent = {
-      ...(await sendKnock(
-        key,
-        { action, ports, allowIp, durationSec: duration ?? 0 },
-        { host: target.host, spaPort },
-        target.serverId,
-        watch?.send,
-      )),
-      user: key.user,
-    };
-    key.secret.fill(0);
+    const server = resolveServer(opts, profile);
+    ({ allowIp, spaPort } = server);
+    const knocker = await openKnocker(opts, profile);
+    try {
+      sent = {
+        ...(await knocker.knock({ action, ports, allowIp, durationSec: duration ?? 0 }, { host: server.host, spaPort }, watch?.send)),
+        user: knocker.who,
+      };
+    } finally {
+      knocker.close();
+    }
   }
   if (opts.dumpPacket !== undefined) writeFileSync(opts.dumpPacket, sent.packet, { mode: 0o600 });
   const what = ports.map(formatPortSpec).join(' ');
@@ -123,7 +119,7 @@ export function command(name: Action): Command {
   const summary = name === 'open' ? 'open ports on a server for you' : 'close ports you opened, before their time is up';
   const example =
     name === 'open'
-      ? 'knockspa open 22 --host ssh.example.com --key keys/alice.key --wait'
+      ? 'knockspa open 22 --host ssh.example.com --ssh-key ~/.ssh/id_ed25519.pub --server-key PUBLIC --wait\n  knockspa open 22 --host ssh.example.com --key keys/alice.key --wait'
       : 'knockspa close 22 --host ssh.example.com --key keys/alice.key';
   const cmd = new Command(name)
     .summary(summary)
@@ -143,6 +139,11 @@ export function command(name: Action): Command {
         : 'close what was opened for this address (open --allow-ip)',
     )
     .option('--server-id <id>', "server identity to name in the packet (default: the key file's)")
+    .option(
+      '--ssh-key <file>',
+      'knock with an SSH key instead: KEY.pub signs through ssh-agent, a private key file signs itself, "agent" takes the agent\'s first key',
+    )
+    .option('--server-key <key>', "with --ssh-key: the server's public key (what knockspa keygen --server printed there)")
     .addOption(new Option('--dump-packet <file>', 'also write the exact bytes sent to this file').hideHelp())
     .addHelpText(
       'after',

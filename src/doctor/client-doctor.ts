@@ -1,6 +1,7 @@
 /**
  * `knockspa doctor --client`: the profile file is valid, each key file is readable, private (0600)
- * and well-formed, each server name resolves, and the clock is kept. Client code only.
+ * and well-formed (an SSH key: the agent holds it, or the file signs), each server name resolves,
+ * and the clock is kept. Client code only.
  * @module
  */
 import { readFileSync, statSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { tomlKey } from '../shared/toml-key.js';
 import { findKeyFile } from '../client/key-file.js';
 import { loadProfiles, profilesFile, type Profile } from '../client/profiles.js';
 import { KeyFileError, parseKeyFile } from '../protocol/keyfile.js';
+import { openSshSigner } from '../client/ssh-knock.js';
 import { clockFindings } from './clock.js';
 import { fail, ok, warn, type Finding } from './finding.js';
 
@@ -66,8 +68,27 @@ async function hostFindings(host: string, via: string): Promise<Finding[]> {
   }
 }
 
+/** An SSH-key profile: the key can sign (in the agent, or a readable unencrypted file). */
+async function sshKeyFindings(profile: Profile, spec: string, env: NodeJS.ProcessEnv): Promise<Finding[]> {
+  const via = `profile ${profile.name}`;
+  try {
+    const signer = await openSshSigner(spec, env);
+    signer.close();
+    return [
+      ok(
+        `${via} knocks with SSH key ${signer.key.fingerprint} (${signer.key.type}), signed via ${signer.via}; server key ${profile.serverKey ?? '?'}`,
+      ),
+    ];
+  } catch (err) {
+    if (!(err instanceof Error) || (err.name !== 'UsageError' && err.name !== 'AgentError')) throw err;
+    return [fail(`${via}: ${err.message}`, `fix ssh_key in [servers.${tomlKey(profile.name)}] or the agent (ssh-add -l lists its keys)`)];
+  }
+}
+
 async function profileFindings(profile: Profile, env: NodeJS.ProcessEnv): Promise<Finding[]> {
   const via = `profile ${profile.name}`;
+  if (profile.sshKey !== undefined)
+    return [...(await sshKeyFindings(profile, profile.sshKey, env)), ...(await hostFindings(profile.host, via))];
   let keyFile: string;
   try {
     keyFile = findKeyFile(profile.key, env);

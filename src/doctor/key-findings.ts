@@ -44,6 +44,7 @@ function userKeyFindings(config: ServerConfig): Finding[] {
   const findings: Finding[] = [];
   for (const [user, files] of userKeyFiles(config)) {
     if (files.length === 0) {
+      if (config.sshUsers.has(user)) continue; // SSH keys instead (ssh-findings.ts)
       findings.push(
         fail(
           `user ${user} has no key file in ${config.keysDir}`,
@@ -105,7 +106,10 @@ function userKeyFindings(config: ServerConfig): Finding[] {
 }
 
 export function keyFindings(config: ServerConfig): Finding[] {
-  if (userKeyFiles(config).size === 0) return []; // only users with format = "fwknop": no key files
+  const byUser = userKeyFiles(config);
+  if (byUser.size === 0) return []; // only users with format = "fwknop": no key files
+  // Users who all knock with SSH keys need no keys_dir.
+  if ([...byUser.keys()].every((u) => config.sshUsers.has(u)) && !existsSync(config.keysDir)) return [];
   const dir = keyDirFindings(config);
   return dir.some((f) => f.status === 'fail') ? dir : [...dir, ...userKeyFindings(config)];
 }

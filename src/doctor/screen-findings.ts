@@ -6,6 +6,7 @@
 import { pino } from 'pino';
 import type { ServerConfig } from '../server/config/config.js';
 import { loadKeys } from '../server/config/keystore.js';
+import { loadSshKeys } from '../server/config/ssh-users.js';
 import { makeFirewall } from '../server/firewall/registry.js';
 import { readScreenCounters } from '../server/firewall/screen-counters.js';
 import { SCREEN_REASONS, type ScreenCounters } from '../server/firewall/screen.js';
@@ -30,7 +31,11 @@ export async function screenFindings(config: ServerConfig): Promise<Finding[]> {
     return [...pcap, warn('kernel screen not in place (the daemon puts it in at start, takes it out at stop)', 'start the daemon')];
   let expected: string[];
   try {
-    expected = [...loadKeys(config, { missing: 'revoke' }).keyring.entries()].map((e) => e.keyIdHex).sort();
+    const ssh = loadSshKeys(config, { missing: 'revoke' });
+    expected = [
+      ...[...loadKeys(config, { missing: 'revoke' }).keyring.entries()].map((e) => e.keyIdHex),
+      ...(ssh === null ? [] : [...ssh.keyring.entries()].map((e) => e.candidateHex)),
+    ].sort();
   } catch {
     return [...pcap, warn('kernel screen in place; the keys cannot be read to compare (see the key findings)', 'fix the keys')];
   }

@@ -19,6 +19,7 @@ import { clusterFindings } from './cluster-findings.js';
 import { fail, ok, warn, type Finding } from './finding.js';
 import { fwknopFindings } from './fwknop-findings.js';
 import { keyFindings, stateFindings } from './key-findings.js';
+import { sshFindings } from './ssh-findings.js';
 import { oneLine } from './read-ruleset.js';
 import { rulesetFindings } from './ruleset-findings.js';
 import { screenFindings } from './screen-findings.js';
@@ -158,6 +159,7 @@ export async function serverDoctor(configPath: string = DEFAULT_CONFIG_PATH): Pr
     ...(await guard('listener check', () => listenerFindings(config))),
     ...(await guard('daemon check', () => daemonFindings(config))),
     ...(await guard('key check', () => keyFindings(config))),
+    ...(await guard('SSH key check', () => sshFindings(config))),
     ...(await guard('fwknop check', () => fwknopFindings(config))),
     ...(await guard('state_dir check', () => stateFindings(config))),
     ...clockFindings(config.maxSkewSec),

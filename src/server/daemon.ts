@@ -23,6 +23,7 @@ import { kernelScreen, type KernelScreen } from './firewall/screen.js';
 import { packetFormats } from './intake/formats.js';
 import { Applier, type Grant } from './grants/applier.js';
 import { loadKeys } from './config/keystore.js';
+import { loadSshKeys } from './config/ssh-users.js';
 import type { Listener } from './listen/listener.js';
 import { PcapListener } from './listen/pcap.js';
 import { checkListener } from './listen/check-listener.js';
@@ -85,14 +86,20 @@ function addressPolicy(config: ServerConfig): AddressPolicy {
   return new AddressPolicy({ loopback, linkLocal: config.allowLinkLocal });
 }
 
-/** The kernel screen a config asks for, with these key ids; null where it is off. */
-function screenOf(config: ServerConfig, keyIds: Iterable<string>): KernelScreen | null {
-  return config.kernelScreen ? kernelScreen(config.port, keyIds, config.fwknopKeys.size > 0) : null;
+/** The kernel screen a config asks for, with these key ids (and SSH packet sizes); null where it is off. */
+function screenOf(config: ServerConfig, keyIds: Iterable<string>, sshSizes: readonly number[] | 'any'): KernelScreen | null {
+  if (!config.kernelScreen) return null;
+  return kernelScreen(config.port, keyIds, config.fwknopKeys.size > 0, config.sshUsers.size > 0 ? sshSizes : null);
+}
+
+/** pcap's capture filter is set at start: SSH keys added on reload may be of any type. */
+function captureScreen(config: ServerConfig): KernelScreen | null {
+  return screenOf(config, [], 'any');
 }
 
 export function makeListener(config: ServerConfig, log?: Logger, onFatal?: (err: Error) => void): Listener {
   if (config.listen === 'pcap')
-    return new PcapListener({ interface: config.interface as string, port: config.port, screen: screenOf(config, []), log, onFatal });
+    return new PcapListener({ interface: config.interface as string, port: config.port, screen: captureScreen(config), log, onFatal });
   return new UdpListener({ address: config.address, port: config.port });
 }
 
@@ -106,13 +113,22 @@ function buildPolicy(
   notBeforeMs: number,
   log: Logger,
   missingKeys: 'error' | 'revoke' = 'error',
-): { policy: PipelinePolicy; keyUsers: ReadonlySet<string>; keyIds: readonly string[] } {
+): { policy: PipelinePolicy; keyUsers: ReadonlySet<string>; keyIds: readonly string[]; sshSizes: readonly number[] } {
   const { keyring, warnings } = loadKeys(config, { missing: missingKeys });
-  for (const warning of warnings) log.warn({ event: 'key-warning', message: warning }, warning);
-  const formats = packetFormats(config, keyring, replay);
-  const keyUsers = new Set([...keyring.entries()].map((entry) => entry.user));
-  const keyIds = [...keyring.entries()].map((entry) => entry.keyIdHex);
-  return { policy: { formats, users: config.users, defaultDurationSec: config.defaultDurationSec, notBeforeMs }, keyUsers, keyIds };
+  const ssh = loadSshKeys(config, { missing: missingKeys });
+  for (const warning of [...warnings, ...(ssh?.warnings ?? [])]) log.warn({ event: 'key-warning', message: warning }, warning);
+  const formats = packetFormats(config, keyring, replay, ssh);
+  const sshEntries = ssh === null ? [] : [...ssh.keyring.entries()];
+  const keyUsers = new Set([...[...keyring.entries()].map((entry) => entry.user), ...sshEntries.map((entry) => entry.user)]);
+  // SSH candidate ids sit where v1 key ids do: one set serves both in the kernel screen.
+  const keyIds = [...[...keyring.entries()].map((entry) => entry.keyIdHex), ...sshEntries.map((entry) => entry.candidateHex)];
+  const sshSizes = [...new Set(sshEntries.map((entry) => entry.packetSize))].sort((a, b) => a - b);
+  return {
+    policy: { formats, users: config.users, defaultDurationSec: config.defaultDurationSec, notBeforeMs },
+    keyUsers,
+    keyIds,
+    sshSizes,
+  };
 }
 
 /** Checks config, keys, listener and firewall access without starting or changing anything; throws on the first problem. */
@@ -193,7 +209,7 @@ async function startLocked(
   onSetup: (firewall: Firewall) => void,
 ): Promise<RunningDaemon> {
   const { replay, window } = replayAtStart(loaded, config, bootId, now(), log);
-  const { policy, keyUsers, keyIds } = buildPolicy(config, replay, window.notBeforeMs, log);
+  const { policy, keyUsers, keyIds, sshSizes } = buildPolicy(config, replay, window.notBeforeMs, log);
 
   // Before the firewall runs anything: the tools come from the system directories, and the log says which.
   const tools = resolveTools();
@@ -203,7 +219,7 @@ async function startLocked(
   await firewall.setup(protect).catch(asConfigError(config.file));
   // The kernel screen, where the backend has one; off in the config takes a leftover out.
   const screensSpaPort = config.firewallSettings.backend.capabilities.screensSpaPort === true;
-  let screen = screensSpaPort ? screenOf(config, keyIds) : null;
+  let screen = screensSpaPort ? screenOf(config, keyIds, sshSizes) : null;
   if (screensSpaPort) {
     await firewall.screen?.(screen);
     // Read at scrape time: a reload may turn the screen on or off, the reading follows the kernel.
@@ -354,13 +370,13 @@ async function startLocked(
       const nextProtect = protectedBy(next);
       if (JSON.stringify(nextProtect) !== JSON.stringify(protect)) void applier.setProtected((protect = nextProtect));
       // The running port: a new one needs a restart (below).
-      const nextScreen = screensSpaPort ? screenOf({ ...next, port: config.port }, built.keyIds) : null;
+      const nextScreen = screensSpaPort ? screenOf({ ...next, port: config.port }, built.keyIds, built.sshSizes) : null;
       if (screensSpaPort && JSON.stringify(nextScreen) !== JSON.stringify(screen))
         void firewall
           .screen?.((screen = nextScreen))
           .then(() => log.info({ event: 'screen-updated', keyIds: nextScreen?.keyIds.length ?? null }, 'kernel screen updated'))
           .catch((err: unknown) => log.error({ event: 'firewall-error', op: 'screen', stderr: String(err) }, 'firewall command failed'));
-      const changed = restartNeeded(config, next, (c) => screenOf(c, []));
+      const changed = restartNeeded(config, next, captureScreen);
       log.info(
         { event: 'reload', users: next.users.size, needsRestart: changed },
         changed.length > 0 ? `reloaded; restart to apply ${changed.join(', ')}` : 'reloaded',

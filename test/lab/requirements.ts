@@ -30,6 +30,8 @@ export const TOOL_PACKAGES = {
   sshd: 'openssh-server',
   ssh: 'openssh-client',
   'ssh-keygen': 'openssh-client',
+  'ssh-agent': 'openssh-client',
+  'ssh-add': 'openssh-client',
   fwknop: 'fwknop-client',
   fwknopd: 'fwknop-server',
   python3: 'python3',

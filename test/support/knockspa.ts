@@ -39,6 +39,9 @@ export interface UserConfig {
   format?: 'knockspa' | 'fwknop';
   fwknop_key_base64?: string;
   fwknop_hmac_key_base64?: string;
+  ssh_keys?: string[];
+  ssh_keys_file?: string;
+  require_touch?: boolean;
 }
 
 export interface ServerConfigInput {
@@ -58,6 +61,7 @@ export interface ServerConfigInput {
   max_skew?: number;
   replay_capacity?: number;
   kernel_screen?: boolean;
+  server_key?: string;
   default_duration?: number;
   users?: Record<string, UserConfig>;
   metrics?: { listen?: string; textfile?: string; textfile_interval?: number };

@@ -21,6 +21,7 @@ import { checkFwknopUsers, FWKNOP_USER_KEYS, readUserFormat, type UserFormat } f
 import { readConfigFile } from './read-config-file.js';
 import { readMetricsConfig, type MetricsConfig } from '../metrics/metrics-config.js';
 import { readClusterSettings, type ClusterSettings } from '../cluster/settings.js';
+import { readSshUser, SSH_USER_KEYS, type SshUserKeys } from './ssh-users.js';
 
 export type ListenMode = 'udp' | 'pcap';
 
@@ -56,6 +57,10 @@ export interface ServerConfig {
   readonly users: ReadonlyMap<string, UserPolicy>;
   /** The keys of the users with format = "fwknop". Secret: never logged. */
   readonly fwknopKeys: ReadonlyMap<string, FwknopKeys>;
+  /** The server's X25519 key file (server_key), read only when a user has SSH keys. */
+  readonly serverKeyFile: string;
+  /** Users who knock with SSH keys, and their keys. */
+  readonly sshUsers: ReadonlyMap<string, SshUserKeys>;
   /** Where the metrics go; undefined: metrics off. */
   readonly metrics?: MetricsConfig;
   /** [cluster]: the Redis a group of gateways shares; undefined: this gateway alone. */
@@ -78,15 +83,26 @@ const TOP_KEYS = [
   'replay_capacity',
   'allow_link_local',
   'kernel_screen',
+  'server_key',
   'users',
   'metrics',
   'cluster',
 ] as const;
-const USER_KEYS = ['ports', 'max_duration', 'require_ip', ...FWKNOP_USER_KEYS] as const;
+const USER_KEYS = ['ports', 'max_duration', 'require_ip', ...FWKNOP_USER_KEYS, ...SSH_USER_KEYS] as const;
 
-function readUser(file: string, name: string, table: Table, defaultMax: number, fwknopKeys: Map<string, FwknopKeys>): UserPolicy {
+function readUser(
+  file: string,
+  name: string,
+  table: Table,
+  defaultMax: number,
+  fwknopKeys: Map<string, FwknopKeys>,
+  sshUsers: Map<string, SshUserKeys>,
+  base: string,
+): UserPolicy {
   const r: TableReader = new TableReader(file, `users.${name}`, table, USER_KEYS);
   if (!USER_NAME.test(name)) throw new ConfigError(file, `users.${name}`, `expected a user name matching ${USER_NAME}`);
+  const ssh = readSshUser(file, name, table, base);
+  if (ssh !== undefined) sshUsers.set(name, ssh);
   const { format, fwknopKeys: keys } = readUserFormat(file, name, table);
   if (keys !== undefined) fwknopKeys.set(name, keys);
   return {
@@ -117,10 +133,11 @@ export function validateConfig(file: string, doc: Table, backends: readonly Back
   const usersTable = r.table_('users') ?? {};
   const users = new Map<string, UserPolicy>();
   const fwknopKeys = new Map<string, FwknopKeys>();
+  const sshUsers = new Map<string, SshUserKeys>();
   for (const [name, value] of Object.entries(usersTable)) {
     if (typeof value !== 'object' || value === null || Array.isArray(value))
       throw new ConfigError(file, `users.${name}`, `expected a table, got ${shown(value)}`);
-    users.set(name, readUser(file, name, value as Table, 300, fwknopKeys));
+    users.set(name, readUser(file, name, value as Table, 300, fwknopKeys, sshUsers, base));
   }
   checkFwknopUsers(file, fwknopKeys);
   const firewallSettings = readFirewallSettings(r, backends, DEFAULT_BACKEND);
@@ -143,6 +160,8 @@ export function validateConfig(file: string, doc: Table, backends: readonly Back
     kernelScreen: r.bool('kernel_screen', true),
     users,
     fwknopKeys,
+    serverKeyFile: resolve(base, r.string('server_key', 'server.key') as string),
+    sshUsers,
     ...(metrics === undefined ? {} : { metrics }),
     cluster: readClusterSettings(file, base, r.table_('cluster')),
   };

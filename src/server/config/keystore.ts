@@ -5,7 +5,7 @@
  * files, and files naming another user, with the fix to run.
  * @module
  */
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { isKeyFileNameFor, KeyFileError, parseKeyFile } from '../../protocol/keyfile.js';
@@ -53,9 +53,14 @@ export function listKeyFiles(config: Pick<ServerConfig, 'file' | 'keysDir'>): st
  * Each knockspa user's key file paths (possibly none), in file-name order. Users with
  * format = "fwknop" have their keys in the config instead; with only those, keys_dir is not read.
  */
-export function userKeyFiles(config: Pick<ServerConfig, 'file' | 'keysDir' | 'users'>): Map<string, string[]> {
+export function userKeyFiles(
+  config: Pick<ServerConfig, 'file' | 'keysDir' | 'users'> & Partial<Pick<ServerConfig, 'sshUsers'>>,
+): Map<string, string[]> {
   const byUser = new Map<string, string[]>([...config.users.values()].filter((u) => u.format !== 'fwknop').map((u) => [u.name, []]));
   if (byUser.size === 0) return byUser;
+  // Users who all knock with SSH keys need no keys_dir.
+  const sshOnly = [...byUser.keys()].every((u) => config.sshUsers?.has(u) === true);
+  if (sshOnly && !existsSync(config.keysDir)) return byUser;
   for (const name of listKeyFiles(config)) {
     const owner = keyFileOwner(name, config.users.keys());
     if (owner !== undefined) byUser.get(owner)?.push(join(config.keysDir, name));
@@ -123,6 +128,8 @@ export function loadKeys(config: ServerConfig, opts: LoadKeysOptions = {}): Load
   for (const [user, files] of userKeyFiles(config)) {
     const configKey = `users.${user}`;
     if (files.length === 0) {
+      // SSH-key users need no key file (their keys are in ssh-users.ts).
+      if (config.sshUsers.has(user)) continue;
       const expected = keyFilePath(config.keysDir, user);
       if (opts.missing !== 'revoke')
         throw new ConfigError(

@@ -6,7 +6,7 @@
  * @module
  */
 import {
-  keyIdTestable,
+  keyIdTests,
   magicTests,
   SCREEN_REASONS,
   udpLengths,
@@ -39,7 +39,6 @@ function payloadField(offset: number, bytes: number): string {
 export function screenScript(screen: KernelScreen): string {
   const t = OWN_TABLE;
   const keyId = payloadField(screen.keyIdOffset, screen.keyIdSize);
-  const knockLength = screen.size + UDP_HEADER_SIZE;
   const range = (r: UdpLengths): string => (r.min === r.max ? `${r.min}` : `${r.min}-${r.max}`);
   const anyOf = (items: readonly string[]): string => (items.length === 1 ? (items[0] as string) : `{ ${items.join(', ')} }`);
   const hex = (b: number): string => `0x${b.toString(16)}`;
@@ -57,9 +56,12 @@ export function screenScript(screen: KernelScreen): string {
         `add rule ${on} udp length ${range(m.lengths)} ${firstByte} != ${anyOf(m.magics.map(hex))} counter name "${counterName('magic')}" drop`,
     ),
   );
-  if (keyIdTestable(screen))
+  // One key id rule per magic, over every length a format with that magic has.
+  const byMagic = new Map<number, string[]>();
+  for (const k of keyIdTests(screen)) byMagic.set(k.magic, [...(byMagic.get(k.magic) ?? []), range(k.lengths)]);
+  for (const [magic, lengths] of byMagic)
     lines.push(
-      `add rule ${on} udp length ${knockLength} ${firstByte} ${hex(screen.magic)} ${keyId} != @${KEY_ID_SET} counter name "${counterName('key_id')}" drop`,
+      `add rule ${on} udp length ${anyOf(lengths)} ${firstByte} ${hex(magic)} ${keyId} != @${KEY_ID_SET} counter name "${counterName('key_id')}" drop`,
     );
   return `${lines.join('\n')}\n`;
 }

@@ -7,6 +7,8 @@
  */
 import { KEY_ID_SIZE, MAGIC, OFF_KEY_ID, PACKET_SIZE } from '../../protocol/constants.js';
 import { MAX_PACKET_LENGTH as FWKNOP_MAX, MIN_PACKET_LENGTH as FWKNOP_MIN } from '../../protocol/fwknop/constants.js';
+import { SSH_MAGIC } from '../../protocol/ssh/constants.js';
+import { SSH_MAX_PACKET, SSH_MIN_PACKET } from '../../protocol/ssh/packet.js';
 
 /** UDP header: the UDP length field counts it, payload offsets start after it. */
 export const UDP_HEADER_SIZE = 8;
@@ -22,13 +24,15 @@ export interface ScreenShape {
   readonly max: number;
   /** Its first byte; null: any (fwknop's base64 text). */
   readonly magic: number | null;
+  /** Whether it carries a key id (at keyIdOffset) that must be one of keyIds. */
+  readonly keyed: boolean;
 }
 
 export interface KernelScreen {
   readonly port: number;
   /** The packet formats of this config: what any datagram that may be a knock looks like. */
   readonly shapes: readonly ScreenShape[];
-  /** knockspa's own format, whose key id the nft screen checks: its payload length and magic. */
+  /** knockspa's own format: its payload length and magic. */
   readonly size: number;
   readonly magic: number;
   /** Where the key id is in the payload, and how long it is (bytes). */
@@ -44,17 +48,25 @@ export type ScreenReason = (typeof SCREEN_REASONS)[number];
 /** Datagrams dropped per reason since the screen was put in place. */
 export type ScreenCounters = Readonly<Record<ScreenReason, number>>;
 
+/**
+ * SSH-key knocks of a config: null without SSH users; the payload sizes of the key types in use
+ * (a screen rebuilt on reload); or 'any' size an SSH key can give (pcap's filter, set at start).
+ */
+export type SshShapes = readonly number[] | 'any' | null;
+
 /** The packet formats a config accepts, as the kernel tells them (a new format is one entry here). */
-export function screenShapes(fwknopUsers: boolean): ScreenShape[] {
-  const shapes: ScreenShape[] = [{ format: 'knockspa', min: PACKET_SIZE, max: PACKET_SIZE, magic: MAGIC }];
-  if (fwknopUsers) shapes.push({ format: 'fwknop', min: FWKNOP_MIN, max: FWKNOP_MAX, magic: null });
+export function screenShapes(fwknopUsers: boolean, ssh: SshShapes = null): ScreenShape[] {
+  const shapes: ScreenShape[] = [{ format: 'knockspa', min: PACKET_SIZE, max: PACKET_SIZE, magic: MAGIC, keyed: true }];
+  if (ssh === 'any') shapes.push({ format: 'ssh', min: SSH_MIN_PACKET, max: SSH_MAX_PACKET, magic: SSH_MAGIC, keyed: true });
+  else for (const size of new Set(ssh ?? [])) shapes.push({ format: 'ssh', min: size, max: size, magic: SSH_MAGIC, keyed: true });
+  if (fwknopUsers) shapes.push({ format: 'fwknop', min: FWKNOP_MIN, max: FWKNOP_MAX, magic: null, keyed: false });
   return shapes;
 }
 
-export function kernelScreen(port: number, keyIds: Iterable<string>, fwknopUsers: boolean): KernelScreen {
+export function kernelScreen(port: number, keyIds: Iterable<string>, fwknopUsers: boolean, ssh: SshShapes = null): KernelScreen {
   return {
     port,
-    shapes: screenShapes(fwknopUsers),
+    shapes: screenShapes(fwknopUsers, ssh),
     size: PACKET_SIZE,
     magic: MAGIC,
     keyIdOffset: OFF_KEY_ID,
@@ -100,9 +112,20 @@ export function magicTests(screen: KernelScreen): { readonly lengths: UdpLengths
   return [...tests.values()].map((t) => ({ lengths: t.lengths, magics: t.magics.sort((a, b) => a - b) }));
 }
 
-/** Whether the key id test applies: knockspa's length and magic pin its format. */
-export function keyIdTestable(screen: KernelScreen): boolean {
-  return magicTests(screen).some((t) => t.lengths.min === screen.size + UDP_HEADER_SIZE && t.magics.includes(screen.magic));
+/**
+ * The key id tests: per format with a key id, its UDP lengths and magic. The test matches the
+ * magic as well, so it never sees a fwknop packet of the same length: fwknop's base64 text never
+ * starts with a byte above 0x7f, and every magic here is one.
+ */
+export function keyIdTests(screen: KernelScreen): { readonly lengths: UdpLengths; readonly magic: number }[] {
+  const tests = new Map<string, { lengths: UdpLengths; magic: number }>();
+  for (const shape of screen.shapes)
+    if (shape.keyed && shape.magic !== null)
+      tests.set(`${shape.min}-${shape.max}-${shape.magic}`, {
+        lengths: { min: shape.min + UDP_HEADER_SIZE, max: shape.max + UDP_HEADER_SIZE },
+        magic: shape.magic,
+      });
+  return [...tests.values()];
 }
 
 /**

@@ -71,6 +71,7 @@ export class Pipeline {
       return rejects.reject('stale', source, {
         user: knock.user,
         ...(knock.keyIdHex === undefined ? {} : { keyId: knock.keyIdHex }),
+        ...(knock.fingerprint === undefined ? {} : { sshKey: knock.fingerprint }),
         note: 'stamped before the replay cache can vouch for it (state lost, or max_skew raised)',
       });
     }
@@ -87,6 +88,7 @@ export class Pipeline {
       action,
       user,
       keyId: knock.keyIdHex,
+      sshKey: knock.fingerprint,
       ip,
       ports: ports.map(formatPortSpec),
       duration: durationSec,

@@ -54,6 +54,8 @@ allow_ip = "2001:DB8::0:7"
     fwknopKeyBase64: undefined,
     fwknopHmacKeyBase64: undefined,
     fwknopUser: undefined,
+    sshKey: undefined,
+    serverKey: undefined,
   });
   const office = profiles.get('office');
   assert.equal(office?.key, '/home/alice/.config/knockspa/keys/office.key', 'relative to the profile file');
@@ -172,4 +174,26 @@ test("flags override the profile; the profile's key comes before KNOCKSPA_KEY", 
   assert.equal(resolveTarget({ host: 'h' }, undefined, env).spaPort, 62201);
   assert.equal(resolveTarget({ host: 'h' }, undefined, env).allowIp, null);
   assert.throws(() => resolveTarget({}, undefined, env), /which server\? pass --host HOST, or name a profile first/);
+});
+
+test('SSH-key profiles: ssh_key ("agent" or a path, ~ expanded) needs server_key; not with key or fwknop', () => {
+  const pub = 'eaYx7t4b+cmPEgMs3q3Q56B5OY/HhriMyEbsia+FpRo=';
+  const p = parseProfiles(
+    FILE,
+    `[servers.a]\nhost = "h"\nssh_key = "~/.ssh/id_ed25519.pub"\nserver_key = "${pub}"\n[servers.b]\nhost = "h"\nssh_key = "agent"\nserver_key = "${pub}"\n`,
+    HOME,
+  );
+  assert.equal(p.get('a')?.sshKey, '/home/alice/.ssh/id_ed25519.pub');
+  assert.equal(p.get('a')?.serverKey, pub);
+  assert.equal(p.get('b')?.sshKey, 'agent');
+  const cases: Array<[string, RegExp]> = [
+    ['ssh_key = "agent"', /servers\.a\.server_key: expected the server's public key beside ssh_key/],
+    [
+      `ssh_key = "agent"\nserver_key = "short"`,
+      /servers\.a\.server_key: expected the server's public key, as knockspa keygen --server printed it/,
+    ],
+    [`ssh_key = "agent"\nserver_key = "${pub}"\nkey = "a.key"`, /servers\.a\.ssh_key: one of key .* and ssh_key/],
+    [`ssh_key = 3`, /servers\.a\.ssh_key: expected "agent" or the path of an SSH key/],
+  ];
+  for (const [body, pattern] of cases) assert.throws(() => parseProfiles(FILE, `[servers.a]\nhost = "h"\n${body}\n`, HOME), pattern);
 });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseKeyIdSet, parseScreenCounters, removeScreenScript, screenScript } from '../../../src/server/firewall/nft-screen.js';
-import { captureFilter, kernelScreen, keyIdTestable, magicTests, udpLengths } from '../../../src/server/firewall/screen.js';
+import { captureFilter, kernelScreen, keyIdTests, magicTests, udpLengths } from '../../../src/server/firewall/screen.js';
 import {
   parseScreenCounters as parseIptablesCounters,
   parseScreenRule,
@@ -21,8 +21,8 @@ test('kernelScreen: v1 size, magic and key id place; ids lower-case, sorted, onc
   assert.equal(s.keyIdOffset, 2);
   assert.equal(s.keyIdSize, 8);
   assert.deepEqual(s.keyIds, ['0102030405060708', '0a0b0c0d0e0f1011']);
-  assert.deepEqual(s.shapes, [{ format: 'knockspa', min: 146, max: 146, magic: 0xcb }]);
-  assert.deepEqual(kernelScreen(62201, [], true).shapes[1], { format: 'fwknop', min: 161, max: 640, magic: null });
+  assert.deepEqual(s.shapes, [{ format: 'knockspa', min: 146, max: 146, magic: 0xcb, keyed: true }]);
+  assert.deepEqual(kernelScreen(62201, [], true).shapes[1], { format: 'fwknop', min: 161, max: 640, magic: null, keyed: false });
 });
 
 test('screenScript: length, magic and key id rules on the port, one named counter each', () => {
@@ -91,7 +91,7 @@ test('captureFilter: port only when off; with the screen length and magic for IP
 });
 
 test('one list of shapes: a format with its own length and magic gets its length and magic test; one overlapping fwknop gets none', () => {
-  const ssh = { format: 'ssh', min: 300, max: 300, magic: 0xcc };
+  const ssh = { format: 'ssh', min: 300, max: 300, magic: 0xcc, keyed: true };
   const plain = kernelScreen(62201, IDS, false);
   const withSsh = { ...plain, shapes: [...plain.shapes, ssh] };
   assert.deepEqual(udpLengths(withSsh), [
@@ -112,7 +112,15 @@ test('one list of shapes: a format with its own length and magic gets its length
     { min: 169, max: 648 },
   ]);
   assert.deepEqual(magicTests(fwSsh), [{ lengths: { min: 154, max: 154 }, magics: [0xcb] }], 'fwknop may have length 300: no magic test');
-  assert.ok(keyIdTestable(fwSsh));
+  assert.deepEqual(
+    keyIdTests(fwSsh),
+    [
+      { lengths: { min: 154, max: 154 }, magic: 0xcb },
+      { lengths: { min: 308, max: 308 }, magic: 0xcc },
+    ],
+    'the key id test matches the magic too, so inside fwknop lengths it still applies',
+  );
+  assert.match(screenScript(fwSsh), /udp length 308 @th,64,8 0xcc @th,80,64 != @key_ids counter name "screen_key_id" drop/);
   assert.match(captureFilter(62201, withSsh), /\(\(udp\[4:2\] = 154 and udp\[8\] = 0xcb\) or \(udp\[4:2\] = 308 and udp\[8\] = 0xcc\)\)/);
 });
 

@@ -29,6 +29,7 @@ function config(keyServerId: string | null): ServerConfig {
     keysDir,
     users: new Map([['alice', { name: 'alice', ports: [], maxDurationSec: 300, requireIp: false, format: 'knockspa' }]]),
     fwknopKeys: new Map(),
+    sshUsers: new Map(),
   } as unknown as ServerConfig;
 }
 

@@ -47,6 +47,8 @@ function setup(users: string[], keys: Record<string, { key: UserKey; mode?: numb
     replayCapacity: 1000,
     allowLinkLocal: false,
     kernelScreen: true,
+    serverKeyFile: join(dir, 'server.key'),
+    sshUsers: new Map(),
     users: new Map(users.map((u) => [u, policy(u)])),
     fwknopKeys: new Map(),
   };

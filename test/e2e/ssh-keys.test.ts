@@ -1,0 +1,234 @@
+/**
+ * Knocking with SSH keys (issue #20), with the real OpenSSH tools in the namespaces: ssh-keygen
+ * makes an Ed25519 (passphrase-protected), an ECDSA P-256 and an RSA key; ssh-agent holds them
+ * (ssh-add, the passphrase given through SSH_ASKPASS); the server has only their public keys and
+ * its own server.key. The client knocks through the agent, the port opens, a real ssh gets in;
+ * a replayed packet, a packet for another server's key, a key removed before a SIGHUP and a
+ * flipped bit are refused, each with its reason in the log.
+ */
+import { strict as assert } from 'node:assert';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { canConnect, sendUdp } from '../lab/probes.js';
+import { NODE, run, runOk } from '../lab/process.js';
+import { baseRuleset } from '../lab/ruleset.js';
+import { OPENSSH_NEEDS, sshArgv, sshEnv, startSshd } from '../lab/sshd.js';
+import { DROP_TIMEOUT_MS, e2eNet, withLog } from '../support/e2e.js';
+import { CLI, eventually, makeSite, SPA_PORT, startDaemon } from '../support/knockspa.js';
+
+const SSH_PORT = 2222;
+const PASSPHRASE = 'correct horse battery staple';
+
+test('SSH-key knocks through ssh-agent (real OpenSSH)', { timeout: 300_000 }, async (t) => {
+  const net = await e2eNet(t, [...OPENSSH_NEEDS, 'ssh-agent', 'ssh-add']);
+  if (net === null) return;
+  const dir = mkdtempSync(join(tmpdir(), `knockspa-sshkeys-${net.id}-`));
+  net.onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+
+  // The user's keys, made by ssh-keygen; the Ed25519 one has a passphrase.
+  const keys = { ed25519: join(dir, 'id_ed25519'), ecdsa: join(dir, 'id_ecdsa'), rsa: join(dir, 'id_rsa') };
+  await runOk(null, ['ssh-keygen', '-q', '-t', 'ed25519', '-N', PASSPHRASE, '-C', 'alice-ed25519', '-f', keys.ed25519]);
+  await runOk(null, ['ssh-keygen', '-q', '-t', 'ecdsa', '-b', '256', '-N', '', '-C', 'alice-ecdsa', '-f', keys.ecdsa]);
+  await runOk(null, ['ssh-keygen', '-q', '-t', 'rsa', '-b', '3072', '-N', '', '-C', 'alice-rsa', '-f', keys.rsa]);
+  const fingerprint = async (pub: string): Promise<string> =>
+    (await runOk(null, ['ssh-keygen', '-l', '-E', 'sha256', '-f', pub])).stdout.split(' ')[1] as string;
+  const pubLine = (key: string): string => readFileSync(`${key}.pub`, 'utf8').trim();
+
+  // ssh-agent with all three; the passphrase through SSH_ASKPASS, as a desktop would ask for it.
+  const sock = join(dir, 'agent.sock');
+  const agent = net.spawnIn(net.cli, ['ssh-agent', '-D', '-a', sock]);
+  net.onCleanup(() => void agent.stop());
+  assert.ok(await eventually(() => Promise.resolve(existsSync(sock)), 10_000), `ssh-agent socket\n${agent.describe()}`);
+  const askpass = join(dir, 'askpass');
+  writeFileSync(askpass, `#!/bin/sh\necho '${PASSPHRASE}'\n`);
+  chmodSync(askpass, 0o700);
+  const agentEnv = { ...process.env, SSH_AUTH_SOCK: sock, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' };
+  for (const key of [keys.ed25519, keys.ecdsa, keys.rsa]) await runOk(null, ['ssh-add', key], { env: agentEnv, input: '' });
+  const listed = await runOk(null, ['ssh-add', '-l'], { env: agentEnv });
+  assert.equal(listed.stdout.trim().split('\n').length, 3, `the agent holds the three keys\n${listed.stdout}`);
+
+  // The server: base ruleset dropping ssh, sshd, server.key, alice's public keys (two inline, RSA in a file).
+  await baseRuleset(net, SSH_PORT, { spaPort: SPA_PORT, udpMode: true });
+  const sshd = await startSshd(net, SSH_PORT);
+  const site = await makeSite(net, { users: { alice: { ports: [`tcp/${SSH_PORT}`], max_duration: 300 } }, keyUsers: [] });
+  const keygen = await runOk(null, [NODE, CLI, 'keygen', '--server', '--out', site.dir]);
+  const serverPub = keygen.stdout.trim();
+  assert.match(serverPub, /^[A-Za-z0-9+/]{43}=$/, 'keygen --server prints the public key as one line');
+  assert.equal(readFileSync(join(site.dir, 'server.key'), 'utf8').includes(serverPub), true);
+  const otherDir = mkdtempSync(join(dir, 'other-'));
+  const otherPub = (await runOk(null, [NODE, CLI, 'keygen', '--server', '--out', otherDir])).stdout.trim();
+  const rsaKeysFile = join(site.dir, 'alice_rsa_keys');
+  writeFileSync(rsaKeysFile, `# alice's RSA key\n${pubLine(keys.rsa)}\n`);
+  site.writeConfig({
+    server_key: 'server.key',
+    users: {
+      alice: {
+        ports: [`tcp/${SSH_PORT}`],
+        max_duration: 300,
+        ssh_keys: [pubLine(keys.ed25519), pubLine(keys.ecdsa)],
+        ssh_keys_file: rsaKeysFile,
+      },
+    },
+  });
+  const daemon = await startDaemon(net, site.configPath);
+  t.after(() => daemon.stop());
+  const s = { daemons: [daemon] };
+  const host = net.serverV4;
+  const open = (sshKey: string, extra: string[] = [], env: NodeJS.ProcessEnv = agentEnv) =>
+    run(
+      net.cli,
+      [NODE, CLI, 'open', String(SSH_PORT), '--host', host, '--ssh-key', sshKey, '--server-key', serverPub, '--duration', '5', ...extra],
+      { env, timeoutMs: 30_000 },
+    );
+  const closeAll = async (): Promise<void> => {
+    // Each test starts shut: wait out the 5 s grants.
+    const shut = await eventually(
+      async () => !(await canConnect(net, net.cli, host, SSH_PORT, { timeoutMs: DROP_TIMEOUT_MS })),
+      20_000,
+      500,
+    );
+    assert.ok(shut, 'the ssh port shut again');
+  };
+
+  await t.test('each key type through the agent: the port opens; the knock names format ssh and the key', async () => {
+    await withLog(s, async () => {
+      for (const key of [keys.ed25519, keys.ecdsa, keys.rsa]) {
+        await closeAll();
+        const m = daemon.mark();
+        const r = await open(`${key}.pub`, ['--wait']);
+        assert.equal(r.code, 0, `${key}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+        assert.match(r.stdout, new RegExp(`tcp/${SSH_PORT} open after`));
+        const knock = await daemon.waitEvent('knock', { action: 'open', user: 'alice' }, { since: m });
+        assert.equal(knock.format, 'ssh');
+        assert.equal(knock.sshKey, await fingerprint(`${key}.pub`), 'the fingerprint as ssh-keygen -l prints it');
+        assert.equal(knock.ip, net.clientV4);
+      }
+    });
+  });
+
+  await t.test(
+    'a real ssh gets in with ProxyCommand knockspa connect, signing with the passphrase-protected key in the agent',
+    async () => {
+      await withLog(s, async () => {
+        await closeAll();
+        const m = daemon.mark();
+        const proxy = `env SSH_AUTH_SOCK=${sock} ${NODE} ${CLI} connect %h %p --duration 5 --ssh-key ${keys.ed25519}.pub --server-key ${serverPub}`;
+        const r = await net.run(net.cli, sshArgv(sshd, host, { ProxyCommand: proxy }, ['echo', 'ssh-key-ok']), {
+          env: sshEnv(),
+          timeoutMs: 60_000,
+        });
+        assert.equal(r.code, 0, `stdout: ${r.stdout}\nstderr: ${r.stderr}\nsshd: ${sshd.proc.stderr}`);
+        assert.equal(r.stdout, 'ssh-key-ok\n');
+        const knock = await daemon.waitEvent('knock', { action: 'open', format: 'ssh' }, { since: m });
+        assert.equal(knock.sshKey, await fingerprint(`${keys.ed25519}.pub`));
+        assert.equal(sshd.acceptedFrom().at(-1), net.clientV4);
+      });
+    },
+  );
+
+  await t.test('without an agent: an unencrypted private key file signs; an encrypted one is refused with the fix', async () => {
+    await withLog(s, async () => {
+      await closeAll();
+      const noAgent = { ...process.env };
+      delete noAgent.SSH_AUTH_SOCK;
+      const m = daemon.mark();
+      const r = await open(keys.rsa, [], noAgent);
+      assert.equal(r.code, 0, r.stderr);
+      const knock = await daemon.waitEvent('knock', { action: 'open', format: 'ssh' }, { since: m });
+      assert.equal(knock.sshKey, await fingerprint(`${keys.rsa}.pub`));
+      const enc = await open(keys.ed25519, [], noAgent);
+      assert.equal(enc.code, 2);
+      assert.match(enc.stderr, /encrypted with a passphrase; add it to ssh-agent \(ssh-add KEY\)/);
+    });
+  });
+
+  await t.test("refused with reasons: replay, bit flip, another server's key", async () => {
+    await withLog(s, async () => {
+      await closeAll();
+      const dump = join(dir, 'packet.bin');
+      let m = daemon.mark();
+      const r = await open(`${keys.ecdsa}.pub`, ['--dump-packet', dump]);
+      assert.equal(r.code, 0, r.stderr);
+      await daemon.waitEvent('knock', { format: 'ssh' }, { since: m });
+      const packet = new Uint8Array(readFileSync(dump));
+      assert.equal(packet.length, 202, 'an ECDSA knock is 202 bytes');
+
+      m = daemon.mark();
+      await sendUdp(net, net.cli, host, SPA_PORT, packet);
+      const replay = await daemon.waitEvent('reject', {}, { since: m });
+      assert.equal(replay.reason, 'replay');
+      assert.equal(replay.user, 'alice');
+      assert.equal(replay.sshKey, await fingerprint(`${keys.ecdsa}.pub`));
+
+      m = daemon.mark();
+      const flipped = packet.slice();
+      flipped[100]! ^= 0x10;
+      await sendUdp(net, net.cli, host, SPA_PORT, flipped);
+      assert.equal((await daemon.waitEvent('reject', {}, { since: m })).reason, 'bad-signature');
+
+      m = daemon.mark();
+      const other = await run(
+        net.cli,
+        [NODE, CLI, 'open', String(SSH_PORT), '--host', host, '--ssh-key', `${keys.ed25519}.pub`, '--server-key', otherPub],
+        { env: agentEnv, timeoutMs: 30_000 },
+      );
+      assert.equal(other.code, 0, other.stderr);
+      assert.equal((await daemon.waitEvent('reject', {}, { since: m })).reason, 'unknown-key', "a packet sealed to another server's key");
+      assert.deepEqual(daemon.events('knock', m), [], 'nothing accepted');
+    });
+  });
+
+  await t.test('a key removed from ssh_keys_file before SIGHUP is refused after the reload; the others still work', async () => {
+    await withLog(s, async () => {
+      await closeAll();
+      writeFileSync(rsaKeysFile, '# alice has no RSA key any more\n');
+      let m = daemon.mark();
+      daemon.proc.kill('SIGHUP');
+      await daemon.waitEvent('reload', {}, { since: m });
+      m = daemon.mark();
+      const r = await open(`${keys.rsa}.pub`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await daemon.waitEvent('reject', {}, { since: m })).reason, 'unknown-key');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.deepEqual(daemon.events('knock', m), [], 'the removed key opens nothing');
+      m = daemon.mark();
+      assert.equal((await open(`${keys.ecdsa}.pub`, ['--wait'])).code, 0);
+      await daemon.waitEvent('knock', { format: 'ssh' }, { since: m });
+    });
+  });
+  await t.test('nftables with the kernel screen: SSH knocks pass it; an unknown candidate id is dropped in the kernel', async () => {
+    await daemon.stop();
+    site.writeConfig({ firewall: 'nftables', sweep_interval: 2 });
+    const nftDaemon = await startDaemon(net, site.configPath);
+    t.after(() => nftDaemon.stop());
+    await withLog({ daemons: [nftDaemon] }, async () => {
+      const ruleset = (await runOk(net.srv, ['nft', 'list', 'chain', 'inet', 'knockspa', 'screen'])).stdout;
+      assert.match(ruleset, /udp length 210 @th,64,8 != 0xcc/, `the screen knows the SSH length\n${ruleset}`);
+      let m = nftDaemon.mark();
+      const r = await open(`${keys.ed25519}.pub`);
+      assert.equal(r.code, 0, r.stderr);
+      const knock = await nftDaemon.waitEvent('knock', { format: 'ssh' }, { since: m });
+      assert.equal(knock.sshKey, await fingerprint(`${keys.ed25519}.pub`));
+      await nftDaemon.waitEvent('open', { ip: net.clientV4, port: SSH_PORT }, { since: m });
+
+      const keyIdDrops = async (): Promise<number> => {
+        const out = (await runOk(net.srv, ['nft', 'list', 'counter', 'inet', 'knockspa', 'screen_key_id'])).stdout;
+        return Number(/packets (\d+)/.exec(out)?.[1] ?? NaN);
+      };
+      const before = await keyIdDrops();
+      const dump = join(dir, 'nft-packet.bin');
+      m = nftDaemon.mark();
+      assert.equal((await open(`${keys.ed25519}.pub`, ['--dump-packet', dump])).code, 0);
+      await nftDaemon.waitEvent('knock', { format: 'ssh' }, { since: m });
+      const stranger = new Uint8Array(readFileSync(dump));
+      stranger.set([1, 2, 3, 4, 5, 6, 7, 8], 2);
+      m = nftDaemon.mark();
+      await sendUdp(net, net.cli, host, SPA_PORT, stranger);
+      assert.ok(await eventually(async () => (await keyIdDrops()) === before + 1, 5_000), 'counted by screen_key_id');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.deepEqual(nftDaemon.events('reject', m), [], 'never reached the daemon');
+    });
+  });
+});
