@@ -5,23 +5,16 @@
  */
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { KEY_ID_SIZE, SECRET_SIZE } from './constants.js';
+import { ISO_TIME, readFieldLines } from './field-lines.js';
+import { KeyFileError } from './keyfile-error.js';
 import { SERVER_ID, USER_NAME, type UserKey } from './keys.js';
 
 export const KEY_FILE_HEADER = 'knockspa-key: 1';
 
-export class KeyFileError extends Error {
-  constructor(
-    readonly line: number,
-    message: string,
-  ) {
-    super(line > 0 ? `line ${line}: ${message}` : message);
-    this.name = 'KeyFileError';
-  }
-}
+export { KeyFileError };
 
 type Field = 'user' | 'key-id' | 'server-id' | 'created' | 'secret';
 const FIELDS: readonly Field[] = ['user', 'key-id', 'server-id', 'created', 'secret'];
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?Z$/;
 
 /**
  * Whether a file name in a key directory holds one of `user`'s keys: NAME.key, or NAME.LABEL.key
@@ -81,35 +74,14 @@ function checkField(field: Field, value: string, line: number): void {
 }
 
 export function parseKeyFile(text: string): UserKey {
-  const seen = new Map<Field, { value: string; line: number }>();
-  let headerSeen = false;
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const lineNo = i + 1;
-    const line = (lines[i] as string).replace(/\r$/, '').trim();
-    if (line === '' || line.startsWith('#')) continue;
-    if (!headerSeen) {
-      if (line !== KEY_FILE_HEADER) throw new KeyFileError(lineNo, `expected "${KEY_FILE_HEADER}" (this is not a knockspa v1 key file)`);
-      headerSeen = true;
-      continue;
-    }
-    const colon = line.indexOf(':');
-    if (colon < 0) throw new KeyFileError(lineNo, 'expected "field: value"');
-    const name = line.slice(0, colon).trim();
-    const value = line.slice(colon + 1).trim();
-    if (!(FIELDS as readonly string[]).includes(name))
-      throw new KeyFileError(lineNo, `unknown field ${shown(name)}; expected one of ${FIELDS.join(', ')}`);
-    const field = name as Field;
-    if (seen.has(field)) throw new KeyFileError(lineNo, `${field}: given twice (first on line ${seen.get(field)?.line})`);
-    checkField(field, value, lineNo);
-    seen.set(field, { value, line: lineNo });
-  }
-  if (!headerSeen) throw new KeyFileError(0, `empty key file: expected "${KEY_FILE_HEADER}" and the fields ${FIELDS.join(', ')}`);
-  const get = (field: Field): string => {
-    const entry = seen.get(field);
-    if (entry === undefined) throw new KeyFileError(0, `missing field "${field}"`);
-    return entry.value;
-  };
+  const fields = readFieldLines(text, {
+    header: KEY_FILE_HEADER,
+    name: 'key file',
+    what: 'a knockspa v1 key file',
+    fields: FIELDS,
+    check: checkField,
+  });
+  const get = (field: Field): string => fields.get(field) as string;
   return {
     user: get('user'),
     keyId: hexToBytes(get('key-id')),

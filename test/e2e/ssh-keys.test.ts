@@ -183,7 +183,11 @@ test('SSH-key knocks through ssh-agent (real OpenSSH)', { timeout: 300_000 }, as
   await t.test('a key removed from ssh_keys_file before SIGHUP is refused after the reload; the others still work', async () => {
     await withLog(s, async () => {
       await closeAll();
-      writeFileSync(rsaKeysFile, '# alice has no RSA key any more\n');
+      // Replaced by another RSA-3072 key, so its length stays in the kernel screen (iptables, which
+      // checks no key id): the removed key's packet reaches the daemon, which must refuse it.
+      const newRsa = join(dir, 'id_rsa_new');
+      await runOk(null, ['ssh-keygen', '-q', '-t', 'rsa', '-b', '3072', '-N', '', '-C', 'alice-rsa-new', '-f', newRsa]);
+      writeFileSync(rsaKeysFile, `# alice's new RSA key\n${pubLine(newRsa)}\n`);
       let m = daemon.mark();
       daemon.proc.kill('SIGHUP');
       await daemon.waitEvent('reload', {}, { since: m });

@@ -5,7 +5,8 @@
  * @module
  */
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
-import { KeyFileError } from '../keyfile.js';
+import { ISO_TIME, readFieldLines } from '../field-lines.js';
+import { KeyFileError } from '../keyfile-error.js';
 import { X25519_KEY_SIZE } from './constants.js';
 import { x25519PublicOf } from './x25519.js';
 
@@ -17,7 +18,6 @@ export interface ServerKey {
   readonly created: string;
 }
 
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?Z$/;
 const PUBLIC_TEXT = /^[A-Za-z0-9+/]{43}=$/;
 
 export function formatServerPublicKey(publicKey: Uint8Array): string {
@@ -50,39 +50,22 @@ export function formatServerKeyFile(key: ServerKey): string {
 type Field = 'created' | 'public-key' | 'private-key';
 const FIELDS: readonly Field[] = ['created', 'public-key', 'private-key'];
 
+/** Checks one field's value where it stands; never shows the private key. */
+function checkField(field: Field, value: string, line: number): void {
+  if (field === 'created' && !ISO_TIME.test(value)) throw new KeyFileError(line, 'created: expected an ISO 8601 UTC time');
+  if (field === 'private-key' && !new RegExp(`^[0-9a-f]{${2 * X25519_KEY_SIZE}}$`).test(value))
+    throw new KeyFileError(line, `private-key: expected ${2 * X25519_KEY_SIZE} lowercase hex digits, got ${value.length} characters`);
+  if (field === 'public-key' && !PUBLIC_TEXT.test(value)) throw new KeyFileError(line, 'public-key: expected 44 base64 characters');
+}
+
 export function parseServerKeyFile(text: string): ServerKey {
-  const seen = new Map<Field, string>();
-  let headerSeen = false;
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const lineNo = i + 1;
-    const line = (lines[i] as string).replace(/\r$/, '').trim();
-    if (line === '' || line.startsWith('#')) continue;
-    if (!headerSeen) {
-      if (line !== SERVER_KEY_HEADER)
-        throw new KeyFileError(lineNo, `expected "${SERVER_KEY_HEADER}" (this is not a knockspa server key file)`);
-      headerSeen = true;
-      continue;
-    }
-    const colon = line.indexOf(':');
-    if (colon < 0) throw new KeyFileError(lineNo, 'expected "field: value"');
-    const name = line.slice(0, colon).trim();
-    const value = line.slice(colon + 1).trim();
-    if (!(FIELDS as readonly string[]).includes(name))
-      throw new KeyFileError(
-        lineNo,
-        `unknown field ${name.length <= 32 ? JSON.stringify(name) : `of ${name.length} characters`}; expected one of ${FIELDS.join(', ')}`,
-      );
-    const field = name as Field;
-    if (seen.has(field)) throw new KeyFileError(lineNo, `${field}: given twice`);
-    if (field === 'created' && !ISO_TIME.test(value)) throw new KeyFileError(lineNo, 'created: expected an ISO 8601 UTC time');
-    if (field === 'private-key' && !new RegExp(`^[0-9a-f]{${2 * X25519_KEY_SIZE}}$`).test(value))
-      throw new KeyFileError(lineNo, `private-key: expected ${2 * X25519_KEY_SIZE} lowercase hex digits, got ${value.length} characters`);
-    if (field === 'public-key' && !PUBLIC_TEXT.test(value)) throw new KeyFileError(lineNo, 'public-key: expected 44 base64 characters');
-    seen.set(field, value);
-  }
-  if (!headerSeen) throw new KeyFileError(0, `empty server key file: expected "${SERVER_KEY_HEADER}" and the fields ${FIELDS.join(', ')}`);
-  for (const field of FIELDS) if (!seen.has(field)) throw new KeyFileError(0, `missing field "${field}"`);
+  const seen = readFieldLines(text, {
+    header: SERVER_KEY_HEADER,
+    name: 'server key file',
+    what: 'a knockspa server key file',
+    fields: FIELDS,
+    check: checkField,
+  });
   const key = newServerKey(hexToBytes(seen.get('private-key') as string), seen.get('created') as string);
   if (formatServerPublicKey(key.publicKey) !== seen.get('public-key')) {
     key.privateKey.fill(0);
