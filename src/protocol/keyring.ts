@@ -6,7 +6,7 @@
 import { hmac, type _HMAC } from '@noble/hashes/hmac.js';
 import { sha256, type _SHA256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { KEY_ID_SIZE } from './constants.js';
+import { IdIndex } from './id-index.js';
 import { deriveKeys, type UserKey } from './keys.js';
 
 export interface KeyringEntry {
@@ -20,14 +20,8 @@ export interface KeyringEntry {
   readonly mac: _HMAC<_SHA256>;
 }
 
-function readU32(bytes: Uint8Array, at: number): number {
-  return (
-    (((bytes[at] as number) << 24) | ((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number)) >>> 0
-  );
-}
-
 export class Keyring {
-  private readonly byPrefix = new Map<number, KeyringEntry[]>();
+  private readonly index = new IdIndex<KeyringEntry>((entry) => entry.keyId);
 
   /** Adds a key; throws if another key already has its id. */
   add(key: UserKey): KeyringEntry {
@@ -43,26 +37,16 @@ export class Keyring {
       mac: hmac.create(sha256, macKey),
     };
     macKey.fill(0);
-    const prefix = readU32(entry.keyId, 0);
-    const bucket = this.byPrefix.get(prefix);
-    if (bucket === undefined) this.byPrefix.set(prefix, [entry]);
-    else bucket.push(entry);
+    this.index.add(entry);
     return entry;
   }
 
   /** The entry whose key id is bytes[at..at+8), or undefined. */
   find(bytes: Uint8Array, at: number): KeyringEntry | undefined {
-    const bucket = this.byPrefix.get(readU32(bytes, at));
-    if (bucket === undefined) return undefined;
-    for (const entry of bucket) {
-      let same = true;
-      for (let i = 4; i < KEY_ID_SIZE; i++) if (entry.keyId[i] !== bytes[at + i]) same = false;
-      if (same) return entry;
-    }
-    return undefined;
+    return this.index.find(bytes, at);
   }
 
-  *entries(): IterableIterator<KeyringEntry> {
-    for (const bucket of this.byPrefix.values()) yield* bucket;
+  entries(): IterableIterator<KeyringEntry> {
+    return this.index.entries();
   }
 }

@@ -4,7 +4,8 @@
  * @module
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { CANDIDATE_ID_SIZE, SSH_OFF_SIGNATURE } from './constants.js';
+import { IdIndex } from '../id-index.js';
+import { SSH_OFF_SIGNATURE } from './constants.js';
 import { candidateId } from './keys.js';
 import type { SshPublicKey } from './public-key.js';
 import { compactSignatureSize } from './signature.js';
@@ -20,12 +21,8 @@ export interface SshKeyringEntry {
   readonly requireTouch: boolean;
 }
 
-const readU32 = (b: Uint8Array, at: number): number =>
-  (((b[at] as number) << 24) | ((b[at + 1] as number) << 16) | ((b[at + 2] as number) << 8) | (b[at + 3] as number)) >>> 0;
-
 export class SshKeyring {
-  private readonly byPrefix = new Map<number, SshKeyringEntry[]>();
-  private count = 0;
+  private readonly index = new IdIndex<SshKeyringEntry>((entry) => entry.candidate);
 
   constructor(readonly serverPublic: Uint8Array) {}
 
@@ -42,31 +39,19 @@ export class SshKeyring {
       packetSize: SSH_OFF_SIGNATURE + compactSignatureSize(key),
       requireTouch,
     };
-    const prefix = readU32(candidate, 0);
-    const bucket = this.byPrefix.get(prefix);
-    if (bucket === undefined) this.byPrefix.set(prefix, [entry]);
-    else bucket.push(entry);
-    this.count++;
+    this.index.add(entry);
     return entry;
   }
 
   find(bytes: Uint8Array, at: number): SshKeyringEntry | undefined {
-    if (bytes.length < at + CANDIDATE_ID_SIZE) return undefined;
-    const bucket = this.byPrefix.get(readU32(bytes, at));
-    if (bucket === undefined) return undefined;
-    for (const entry of bucket) {
-      let same = true;
-      for (let i = 4; i < CANDIDATE_ID_SIZE; i++) if (entry.candidate[i] !== bytes[at + i]) same = false;
-      if (same) return entry;
-    }
-    return undefined;
+    return this.index.find(bytes, at);
   }
 
   get size(): number {
-    return this.count;
+    return this.index.size;
   }
 
-  *entries(): IterableIterator<SshKeyringEntry> {
-    for (const bucket of this.byPrefix.values()) yield* bucket;
+  entries(): IterableIterator<SshKeyringEntry> {
+    return this.index.entries();
   }
 }
