@@ -80,6 +80,22 @@ async function udpCounter(net: TestNet, name: string): Promise<number> {
   return Number((lines[1] ?? '').split(/\s+/)[names.indexOf(name)]);
 }
 
+/**
+ * The contender's count of packets that reached it, once it stops moving: fwknopd's comes from its
+ * log, which trails the packets by up to seconds (it had counted a previous cell's junk in the next).
+ */
+async function settledReached(c: Contender): Promise<number | undefined> {
+  if (c.reached === undefined) return undefined;
+  let last = await c.reached.count();
+  for (let i = 0; i < 20; i++) {
+    await sleep(300);
+    const now = await c.reached.count();
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
+}
+
 async function measureCell(c: Contender, o: RateOptions, kind: JunkKind, rate: number, nextSource: () => string): Promise<RateCell> {
   const junk = c.junk(kind, 256);
   const file = writePayloads(join(o.dir, `rate-${kind}.hex`), junk.payloads);
@@ -88,11 +104,11 @@ async function measureCell(c: Contender, o: RateOptions, kind: JunkKind, rate: n
 
   await waitIdle(c.pid);
   const cpuBefore = cpuSeconds(c.pid);
-  const reachedBefore = await c.reached?.count();
+  const reachedBefore = await settledReached(c);
   const alone = await startFastFlood(o.net, o.net.cli, o.sender, flood).result;
   await waitIdle(c.pid);
   const cpuPer100k = ((cpuSeconds(c.pid) - cpuBefore) * 100_000) / Math.max(1, alone.sent);
-  const reached = reachedBefore === undefined ? NaN : ((await c.reached?.count()) ?? NaN) - reachedBefore;
+  const reached = reachedBefore === undefined ? NaN : ((await settledReached(c)) ?? NaN) - reachedBefore;
 
   const rcvbufBefore = await udpCounter(o.net, 'RcvbufErrors');
   const used: string[] = [];
