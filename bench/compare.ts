@@ -13,16 +13,20 @@
  * redis-server): activation through a gateway alone and in a group, propagation to the second
  * gateway, and the knocks/s one Redis takes with 2 and 8 gateways reading (--rounds rounds each,
  * CLUSTER_LOAD_SECONDS per load figure: about a minute in all).
+ * Then (--figures rates, bench/rate-table.ts) the rate table: for each contender, rate (--rates) and
+ * junk kind, the daemon's CPU per 100,000 junk packets and its valid knocks under that junk, all
+ * from the fast sender, --rate-seconds per phase.
  * Prints a table with ratios to the anchors and adds a dated entry to bench/README.md.
  * Everything it starts and every namespace is removed at the end, also on Ctrl-C.
  *
  *   node dist/bench/compare.js [--rounds 30] [--flood-rate 50000] [--flood-seconds 20] [--cpu-rate 25000]
- *                              [--fast-rate 0] [--probe-rounds 100] [--only NAME]... [--figures LIST] [--keep] [--no-readme]
+ *                              [--fast-rate 0] [--probe-rounds 100] [--rates 10000,50000,200000,0] [--rate-seconds 3]
+ *                              [--only NAME]... [--figures LIST] [--keep] [--no-readme]
  * The nftables rows (with and without the kernel screen) take their junk, for the CPU figures and
  * the flood, from the fast C sender (bench/junk-sender.c, built with cc into the temp directory) at
  * --fast-rate packets/s (0: as fast as it goes), still bounded by 100,000 packets / --flood-seconds.
  * --only runs some contenders ("knockspa udp", "fwknopd", ...); --figures some measurements
- * (startup,connect,activation,cpu,flood,probe,cluster; all by default; a partial run adds nothing to the README);
+ * (startup,connect,activation,cpu,flood,probe,rates,cluster; all by default; a partial run adds nothing to the README);
  * --keep leaves the daemons' logs and configs in the temp directory and prints where.
  * @module
  */
@@ -42,6 +46,7 @@ import { comm, cpuSeconds, peakRssMb, waitIdle } from './procfs.js';
 import { buildFastSender, startFastFlood } from './fast-sender.js';
 import { addResults, fmt, markdownTable, percentile, ratio, textTable, type Table } from './report.js';
 import { CLUSTER_HEADER, clusterRows, measureCluster, REDIS_HEADER, redisRows, type ClusterFigures } from './cluster-figures.js';
+import { KNOCK_SOURCES, measureRates, RATE_HEADER, rateRows, type RateCell } from './rate-table.js';
 
 const PACKAGES = ['fwknop-server', 'fwknop-client', 'knockd'];
 /** For the cluster rows. */
@@ -73,7 +78,7 @@ const CLIENT_ENV: Readonly<Record<string, string>> = Object.fromEntries(
 );
 /** Variables of the bench's own environment that change how Node starts (shown beside the clean figure). */
 const NODE_START_VARS = ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'NODE_COMPILE_CACHE'].filter((k) => process.env[k] !== undefined);
-const FIGURES = ['startup', 'connect', 'activation', 'cpu', 'flood', 'probe', 'cluster'] as const;
+const FIGURES = ['startup', 'connect', 'activation', 'cpu', 'flood', 'probe', 'rates', 'cluster'] as const;
 /** Probe spacing for activation (bench/agent.ts sleeps between probes); knock-to-connect probes every 1 ms. */
 const ACTIVATION_PROBE_MS = 0.25;
 type FigureName = (typeof FIGURES)[number];
@@ -87,6 +92,9 @@ interface Options {
   readonly cpuRate: number;
   /** The fast sender's rate (0: unpaced). */
   readonly fastRate: number;
+  /** The rate table's rates (0: the fast sender flat out) and the length of each of a cell's two phases. */
+  readonly rates: readonly number[];
+  readonly rateSeconds: number;
   readonly readme: boolean;
   readonly only: readonly string[];
   readonly figures: ReadonlySet<FigureName>;
@@ -118,6 +126,8 @@ interface Figures {
   /** The same with one connect left to the kernel's SYN retransmit (1 s, then 3 s). */
   probeSingle: number[];
   probeFailed: number;
+  /** The rate table's cells (--figures rates). */
+  rates: RateCell[];
 }
 
 function options(): Options {
@@ -129,6 +139,8 @@ function options(): Options {
       'flood-seconds': { type: 'string', default: '20' },
       'cpu-rate': { type: 'string', default: '25000' },
       'fast-rate': { type: 'string', default: '0' },
+      rates: { type: 'string', default: '10000,50000,200000,0' },
+      'rate-seconds': { type: 'string', default: '3' },
       'no-readme': { type: 'boolean', default: false },
       only: { type: 'string', multiple: true, default: [] },
       figures: { type: 'string', default: FIGURES.join(',') },
@@ -151,6 +163,8 @@ function options(): Options {
     floodSeconds: num(values['flood-seconds'], 'flood-seconds'),
     cpuRate: num(values['cpu-rate'], 'cpu-rate'),
     fastRate: values['fast-rate'] === '0' ? 0 : num(values['fast-rate'], 'fast-rate'),
+    rates: values.rates.split(',').map((r) => (r.trim() === '0' ? 0 : num(r.trim(), 'rates'))),
+    rateSeconds: num(values['rate-seconds'], 'rate-seconds'),
     readme: !values['no-readme'] && figures.length === FIGURES.length,
     only: values.only,
     keep: values.keep,
@@ -242,6 +256,7 @@ async function measure(
     probeShort: [],
     probeSingle: [],
     probeFailed: 0,
+    rates: [],
   };
   const client = net.clientV4;
   const activate = async (from: string, timeoutMs: number): Promise<RaceAnswer> =>
@@ -343,10 +358,26 @@ async function measure(
     );
   }
 
-  if (!o.figures.has('flood')) {
-    await c.stop();
-    return f;
+  if (o.figures.has('flood')) await underFlood(c, net, dir, o, f, flooder, activate);
+  if (o.figures.has('rates')) {
+    if (fastSender === undefined) throw new Error('the rate table needs the fast sender');
+    const rates = { rates: o.rates, seconds: o.rateSeconds, sources: FLOOD_SOURCES };
+    f.rates = await measureRates(c, { net, dir, sender: fastSender, activate, ...rates });
   }
+  await c.stop();
+  return f;
+}
+
+/** Valid knocks under a mixed junk flood (figure 4). */
+async function underFlood(
+  c: Contender,
+  net: TestNet,
+  dir: string,
+  o: Options,
+  f: Figures,
+  flooder: (opts: FloodOptions) => ReturnType<typeof startFlood>,
+  activate: (from: string, timeoutMs: number) => Promise<RaceAnswer>,
+): Promise<void> {
   const mixed = JUNK_KINDS.map((kind) => c.junk(kind, 100));
   const floodFile = writePayloads(
     join(dir, 'flood.hex'),
@@ -385,8 +416,6 @@ async function measure(
   progress(
     `flood ${sent.pps} pps: ${f.floodOk}/${f.floodKnocks} knocks ok, p50 ${fmt(percentile(f.floodLatency, 50), 2)} ms, peak RSS ${fmt(f.peakRssMb)} MB`,
   );
-  await c.stop();
-  return f;
 }
 
 async function startupTimes(net: TestNet, agent: Agent, contenders: readonly Contender[]): Promise<Table> {
@@ -447,6 +476,13 @@ function resultsTable(names: readonly string[], all: ReadonlyMap<string, Figures
   return { header, rows };
 }
 
+/** The rate table in the README entry (bench/rate-table.ts), with what its columns are. */
+function rateSection(cells: readonly RateCell[], o: Options): string {
+  if (cells.length === 0) return '';
+  const what = `Rate table (bench/rate-table.ts): every cell from the fast sender (sendmmsg, ${FLOOD_SOURCES.length} source addresses), ${o.rateSeconds} s of junk alone for the daemon's CPU, then ${o.rateSeconds} s more while valid knocks go one after another from other addresses; socket-buffer drops are the server namespace's Udp RcvbufErrors in that second phase, idle CPU the whole machine's:`;
+  return `${what}\n\n${markdownTable(RATE_HEADER, rateRows(cells))}\n\n`;
+}
+
 /** The cluster rows in the README entry (two gateways, Redis in a third namespace). */
 function clusterSection(f: ClusterFigures | undefined): string {
   if (f === undefined) return '';
@@ -470,7 +506,8 @@ async function main(): Promise<void> {
   let agent: Agent | undefined;
   const clusterNotes: string[] = [];
   try {
-    for (const a of FLOOD_SOURCES) await net.runOk(net.cli, ['ip', 'addr', 'add', `${a}/32`, 'dev', net.cliIf]);
+    const knockSources = o.figures.has('rates') ? KNOCK_SOURCES : [];
+    for (const a of [...FLOOD_SOURCES, ...knockSources]) await net.runOk(net.cli, ['ip', 'addr', 'add', `${a}/32`, 'dev', net.cliIf]);
     await startTcpService(net, PORT);
     agent = Agent.start(net);
     const contenders = [
@@ -491,7 +528,7 @@ async function main(): Promise<void> {
     }
 
     const all = new Map<string, Figures>();
-    const fastSender = contenders.some((c) => c.fastJunk === true) ? await buildFastSender(dir) : undefined;
+    const fastSender = o.figures.has('rates') || contenders.some((c) => c.fastJunk === true) ? await buildFastSender(dir) : undefined;
     for (const c of contenders) all.set(c.name, await measure(c, net, agent, dir, o, fastSender));
 
     let cluster: ClusterFigures | undefined;
@@ -520,7 +557,7 @@ async function main(): Promise<void> {
       );
     for (const c of contenders) {
       const { reached, floodSent } = all.get(c.name) as Figures;
-      if (c.reached === undefined) continue;
+      if (c.reached === undefined || !(o.figures.has('cpu') || o.figures.has('flood'))) continue;
       const kinds = JUNK_KINDS.map((k) => `${k} ${fmt(reached[k], 0)}`).join(', ');
       notes.push(
         `- ${c.name}: packets ${c.reached.what}: of each 100,000 sent, ${kinds}; of the flood's ${fmt(floodSent, 0)}, ${fmt(reached.flood, 0)}`,
@@ -530,15 +567,19 @@ async function main(): Promise<void> {
     notes.push(...clusterNotes);
 
     console.log(`\n${machine}\n${settings}\n`);
-    console.log(textTable(header, rows));
+    // A run of the rate table (or the cluster rows) alone has nothing in the main table.
+    if (['connect', 'activation', 'cpu', 'flood', 'probe'].some((x) => o.figures.has(x as FigureName)))
+      console.log(textTable(header, rows));
     if (cluster !== undefined)
       console.log(`\n${textTable(CLUSTER_HEADER, clusterRows(cluster))}\n\n${textTable(REDIS_HEADER, redisRows(cluster))}`);
+    const rateCells = names.flatMap((n) => (all.get(n) as Figures).rates);
+    if (rateCells.length > 0) console.log(`\n${textTable(RATE_HEADER, rateRows(rateCells))}`);
     console.log(`\n${notes.join('\n')}`);
     if (o.readme) {
       const date = new Date().toISOString().slice(0, 10);
       addResults(
         README,
-        `### ${date}: ${machine}\n\n${settings}.\n\n${markdownTable(header, rows)}\n\nClient start-up, wall time (${STARTUP_RUNS} runs):\n\n${markdownTable(['command', 'p50 (ms)', 'p90 (ms)'], startup)}\n\n${clusterSection(cluster)}${notes.join('\n')}\n`,
+        `### ${date}: ${machine}\n\n${settings}.\n\n${markdownTable(header, rows)}\n\nClient start-up, wall time (${STARTUP_RUNS} runs):\n\n${markdownTable(['command', 'p50 (ms)', 'p90 (ms)'], startup)}\n\n${rateSection(rateCells, o)}${clusterSection(cluster)}${notes.join('\n')}\n`,
       );
       console.log(`\nresults added to ${README}`);
     }
