@@ -17,6 +17,7 @@ packages=(
   debootstrap systemd-container dbus debian-archive-keyring util-linux # the package test: Debian 13 booted under systemd-nspawn
   lintian                       # checks the Debian package (npm run package:deb)
   redis-server                  # the cluster tests and benchmark: a group's shared Redis
+  gcc libc6-dev libssl-dev      # to build OpenSSH's software security key, sk-dummy (scripts/sk-dummy.sh)
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -53,3 +54,7 @@ if [ -d node_modules/pcap ] && ! node -e "require('pcap')" >/dev/null 2>&1; then
   echo "test-deps: npm rebuild pcap"
   npm rebuild pcap
 fi
+
+# OpenSSH's software security key for the security-key knock tests, built once per openssh-client
+# version from Debian's source package (a few minutes the first time; cached).
+bash scripts/sk-dummy.sh

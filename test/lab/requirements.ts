@@ -3,7 +3,7 @@
  * needs it: root and network namespaces, system tools, the optional pcap module.
  *
  * When something is missing, outside CI the test skips with one line naming what is missing and the
- * Debian package that brings it; with CI=true the same absence fails the test, since a skip there
+ * Debian package that brings it (or the script that builds it); with CI=true the same absence fails the test, since a skip there
  * would hide that nothing was tested. `npm run test:deps` (scripts/test-deps.sh) installs them all.
  * @module
  */
@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, join } from 'node:path';
+import { labCacheDir } from './nspawn.js';
 
 /** Executables the lab runs, and the Debian package that brings each. */
 export const TOOL_PACKAGES = {
@@ -44,15 +45,25 @@ export type Tool = keyof typeof TOOL_PACKAGES;
  * - 'root': root on Linux (raw captures, firewall tools);
  * - 'netns': root, and `ip netns` works (every namespace test);
  * - 'pcap': the optional pcap module loads (its native part built against libpcap);
+ * - 'sk-dummy': OpenSSH's software security key is built ({@link skDummyPath});
  * - a {@link Tool}: that executable is on PATH.
  */
-export type Need = 'root' | 'netns' | 'pcap' | Tool;
+export type Need = 'root' | 'netns' | 'pcap' | 'sk-dummy' | Tool;
 
 /** The tools every test in a {@link TestNet} uses: namespaces, the base ruleset, `nft flush ruleset`. */
 export const NETNS_TOOLS: readonly Tool[] = ['ip', 'iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'nft'];
 
 export const SKIP_MESSAGE = 'e2e tests need root and ip netns; run: sudo npm test';
 export const PCAP_HINT = 'libpcap-dev and a compiler (g++ make python3), then npm rebuild pcap';
+export const SK_DUMMY_HINT = 'build it: sudo bash scripts/sk-dummy.sh (or sudo npm run test:deps)';
+
+/**
+ * Where scripts/sk-dummy.sh puts OpenSSH's regress sk-dummy middleware (SSH_SK_PROVIDER), built
+ * from Debian's openssh source: $KNOCKSPA_LAB_CACHE/sk-dummy/sk-dummy.so.
+ */
+export function skDummyPath(): string {
+  return join(labCacheDir(), 'sk-dummy', 'sk-dummy.so');
+}
 
 /** What the checks look at; tests of this module pass a fake one. */
 export interface Machine {
@@ -66,6 +77,8 @@ export interface Machine {
   loadModule(name: string): unknown;
   /** Whether `ip netns list` works. */
   netnsWorks(): boolean;
+  /** Where OpenSSH's sk-dummy middleware should be ({@link skDummyPath} on this machine). */
+  readonly skDummy: string;
 }
 
 const requireHere = createRequire(import.meta.url);
@@ -85,6 +98,7 @@ export function thisMachine(): Machine {
         return false;
       }
     },
+    skDummy: skDummyPath(),
   };
 }
 
@@ -161,6 +175,15 @@ export function unmetNeeds(needs: readonly Need[], machine: Machine = thisMachin
     } catch (err) {
       problems.push(`missing the pcap module (${(err as Error).message.split('\n')[0]}): install ${PCAP_HINT}`);
     }
+  }
+  if (wanted.has('sk-dummy')) {
+    let built = false;
+    try {
+      built = statSync(machine.skDummy).isFile();
+    } catch {
+      // not built
+    }
+    if (!built) problems.push(`missing OpenSSH's sk-dummy middleware (${machine.skDummy}): ${SK_DUMMY_HINT}`);
   }
   return problems.length === 0 ? null : problems.join('; ');
 }

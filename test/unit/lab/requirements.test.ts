@@ -7,7 +7,16 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { findTool, netnsUnavailableReason, PCAP_HINT, requires, SKIP_MESSAGE, unmetNeeds, type Machine } from '../../lab/requirements.js';
+import {
+  findTool,
+  netnsUnavailableReason,
+  PCAP_HINT,
+  requires,
+  SK_DUMMY_HINT,
+  SKIP_MESSAGE,
+  unmetNeeds,
+  type Machine,
+} from '../../lab/requirements.js';
 
 const root = mkdtempSync(join(tmpdir(), 'knockspa-requirements-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -35,6 +44,7 @@ function machine(over: Partial<Machine> = {}): Machine {
     ci: false,
     loadModule: () => ({}),
     netnsWorks: () => true,
+    skDummy: join(root, 'no-sk-dummy.so'),
     ...over,
   };
 }
@@ -89,6 +99,20 @@ describe('unmetNeeds', () => {
     );
     assert.equal(line, `missing the pcap module (Cannot find package 'pcap' imported from /x/y.js): install ${PCAP_HINT}`);
     assert.match(PCAP_HINT, /^libpcap-dev and a compiler \(g\+\+ make python3\), then npm rebuild pcap$/);
+  });
+
+  test("OpenSSH's sk-dummy: missing until the file is there (a directory of that name is not it), with the script that builds it", () => {
+    const missing = join(root, 'sk', 'sk-dummy.so');
+    assert.equal(
+      unmetNeeds(['sk-dummy'], machine({ skDummy: missing })),
+      `missing OpenSSH's sk-dummy middleware (${missing}): ${SK_DUMMY_HINT}`,
+    );
+    mkdirSync(missing, { recursive: true });
+    assert.match(unmetNeeds(['sk-dummy'], machine({ skDummy: missing })) ?? '', /^missing OpenSSH's sk-dummy middleware/);
+    const built = join(root, 'sk-dummy.so');
+    writeFileSync(built, 'ELF');
+    assert.equal(unmetNeeds(['sk-dummy'], machine({ skDummy: built })), null);
+    assert.match(SK_DUMMY_HINT, /scripts\/sk-dummy\.sh/);
   });
 
   test('root and namespaces: not root, not Linux, no ip, ip netns broken', () => {
