@@ -56,5 +56,8 @@ if [ -d node_modules/pcap ] && ! node -e "require('pcap')" >/dev/null 2>&1; then
 fi
 
 # OpenSSH's software security key for the security-key knock tests, built once per openssh-client
-# version from Debian's source package (a few minutes the first time; cached).
-bash scripts/sk-dummy.sh
+# version from Debian's source package (a few minutes the first time; cached). SK_DUMMY=later leaves
+# it to the caller (.ci/run builds it beside its other steps).
+if [ "${SK_DUMMY:-now}" != later ]; then
+  bash scripts/sk-dummy.sh
+fi
