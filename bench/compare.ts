@@ -8,7 +8,11 @@
  *   3. daemon CPU seconds per 100,000 invalid packets of three kinds (bounded-rate sender);
  *   4. valid knocks under a junk flood: success rate, latency, and the daemon's peak RSS;
  *   5. (knockspa) the client's wait for the port after a pre-built knock: its probe's short retry
- *      schedule against one connect left to the kernel's SYN retransmit (the client before).
+ *      schedule against one connect left to the kernel's SYN retransmit (the client before);
+ *   6. (knockspa) SSH-key knocks: with an SSH-key user configured beside the key-file user (bench/ssh-user.ts,
+ *      a real ssh-agent signs), CPU per 100,000 invalid SSH-shaped packets (unknown candidate id; known
+ *      candidate id, bad signature) and valid SSH-key knocks under a flood of random, unknown-candidate
+ *      and bad-signature packets, all paced at --cpu-rate / --flood-rate (the fast sender too).
  * Then the cluster rows (bench/cluster-figures.ts, on a net of their own with Debian's
  * redis-server): activation through a gateway alone and in a group, propagation to the second
  * gateway, and the knocks/s one Redis takes with 2 and 8 gateways reading (--rounds rounds each,
@@ -26,7 +30,7 @@
  * the flood, from the fast C sender (bench/junk-sender.c, built with cc into the temp directory) at
  * --fast-rate packets/s (0: as fast as it goes), still bounded by 100,000 packets / --flood-seconds.
  * --only runs some contenders ("knockspa udp", "fwknopd", ...); --figures some measurements
- * (startup,connect,activation,cpu,flood,probe,rates,cluster; all by default; a partial run adds nothing to the README);
+ * (startup,connect,activation,cpu,flood,probe,ssh,rates,cluster; all by default; a partial run adds nothing to the README);
  * --keep leaves the daemons' logs and configs in the temp directory and prints where.
  * @module
  */
@@ -37,9 +41,9 @@ import { parseArgs } from 'node:util';
 import { TestNet } from '../test/lab/netns.js';
 import { startTcpService } from '../test/lab/probes.js';
 import { NODE, run, runOk, sleep, type NsProcess } from '../test/lab/process.js';
-import { NETNS_TOOLS, netnsUnavailableReason, unmetNeeds } from '../test/lab/requirements.js';
+import { NETNS_TOOLS, netnsUnavailableReason, unmetNeeds, type Need } from '../test/lab/requirements.js';
 import { startFlood, writePayloads, type FloodOptions } from '../test/support/junk.js';
-import { REPO_ROOT } from '../test/support/knockspa.js';
+import { REPO_ROOT, SPA_PORT } from '../test/support/knockspa.js';
 import type { ProbeAnswer, ProbeCommand, RaceAnswer, RaceCommand, RunAnswer } from './agent.js';
 import { fwknopd, JUNK_KINDS, knockd, knockspa, knockspaNft, PORT, type Contender, type JunkKind } from './contenders.js';
 import { comm, cpuSeconds, peakRssMb, waitIdle } from './procfs.js';
@@ -47,6 +51,8 @@ import { buildFastSender, startFastFlood } from './fast-sender.js';
 import { addResults, fmt, markdownTable, percentile, ratio, textTable, type Table } from './report.js';
 import { CLUSTER_HEADER, clusterRows, measureCluster, REDIS_HEADER, redisRows, type ClusterFigures } from './cluster-figures.js';
 import { KNOCK_SOURCES, measureRates, RATE_HEADER, rateRows, type RateCell } from './rate-table.js';
+import type { Datagram } from './agent.js';
+import { makeSshUser, SSH_JUNK_KINDS, type SshJunkKind, type SshUser } from './ssh-user.js';
 
 const PACKAGES = ['fwknop-server', 'fwknop-client', 'knockd'];
 /** For the cluster rows. */
@@ -78,7 +84,9 @@ const CLIENT_ENV: Readonly<Record<string, string>> = Object.fromEntries(
 );
 /** Variables of the bench's own environment that change how Node starts (shown beside the clean figure). */
 const NODE_START_VARS = ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'NODE_COMPILE_CACHE'].filter((k) => process.env[k] !== undefined);
-const FIGURES = ['startup', 'connect', 'activation', 'cpu', 'flood', 'probe', 'rates', 'cluster'] as const;
+const FIGURES = ['startup', 'connect', 'activation', 'cpu', 'flood', 'probe', 'ssh', 'rates', 'cluster'] as const;
+/** Tools the ssh figure runs (OpenSSH's client side). */
+const SSH_TOOLS: readonly Need[] = ['ssh-keygen', 'ssh-agent', 'ssh-add'];
 /** Probe spacing for activation (bench/agent.ts sleeps between probes); knock-to-connect probes every 1 ms. */
 const ACTIVATION_PROBE_MS = 0.25;
 type FigureName = (typeof FIGURES)[number];
@@ -128,6 +136,26 @@ interface Figures {
   probeFailed: number;
   /** The rate table's cells (--figures rates). */
   rates: RateCell[];
+  /** The ssh figure (knockspa with an SSH-key user). */
+  ssh: SshFigures | undefined;
+}
+
+interface FloodFigures {
+  pps: number;
+  sent: number;
+  knocks: number;
+  ok: number;
+  latency: number[];
+  /** Packets that reached the daemon during the flood (when the contender can tell). */
+  reached: number | undefined;
+}
+
+interface SshFigures {
+  cpuPer100k: Partial<Record<SshJunkKind, number>>;
+  reached: Partial<Record<SshJunkKind, number>>;
+  /** The rate the sender reached for each kind. */
+  pps: Partial<Record<SshJunkKind, number>>;
+  flood: FloodFigures;
 }
 
 function options(): Options {
@@ -246,8 +274,8 @@ async function measure(
     activationFailed: 0,
     cpuPer100k: {},
     reached: {},
-    floodPps: 0,
-    floodSent: 0,
+    floodPps: NaN, // NaN: not measured (a dash in the table)
+    floodSent: NaN,
     floodKnocks: 0,
     floodOk: 0,
     floodLatency: [],
@@ -256,21 +284,11 @@ async function measure(
     probeShort: [],
     probeSingle: [],
     probeFailed: 0,
+    ssh: undefined,
     rates: [],
   };
   const client = net.clientV4;
-  const activate = async (from: string, timeoutMs: number): Promise<RaceAnswer> =>
-    // Probes every 0.25 ms, the agent sleeping between them: 1 ms timers added ~0.6 ms (half the
-    // spacing and the timers' lateness) to a figure of ~5; a busy loop took one of this machine's
-    // two cores from the daemon and its firewall tool and added ~2 ms.
-    agent.race({
-      host: net.serverV4,
-      port: PORT,
-      localAddress: from,
-      send: await c.knock(from),
-      timeoutMs,
-      probeEveryMs: ACTIVATION_PROBE_MS,
-    });
+  const activate = async (from: string, timeoutMs: number): Promise<RaceAnswer> => race(agent, net, from, await c.knock(from), timeoutMs);
 
   // Ready when a knock opens: daemons report readiness differently, a working knock is the same for all.
   let ready = false;
@@ -339,26 +357,44 @@ async function measure(
   for (const kind of o.figures.has('cpu') ? JUNK_KINDS : []) {
     const junk = c.junk(kind, 256);
     const file = writePayloads(join(dir, `junk-${kind}.hex`), junk.payloads);
-    await waitIdle(c.pid);
-    const before = cpuSeconds(c.pid);
-    const reachedBefore = await c.reached?.count();
-    const sent = await flooder({
-      host: net.serverV4,
-      port: junk.port,
-      payloads: file,
-      rate: o.cpuRate,
-      count: 100_000,
-      sources: FLOOD_SOURCES,
-    }).result;
-    await waitIdle(c.pid);
-    f.cpuPer100k[kind] = ((cpuSeconds(c.pid) - before) * 100_000) / sent.sent;
-    if (reachedBefore !== undefined) f.reached[kind] = ((await c.reached?.count()) ?? NaN) - reachedBefore;
+    const r = await cpuFigure(c, flooder, { host: net.serverV4, port: junk.port, payloads: file, rate: o.cpuRate });
+    f.cpuPer100k[kind] = r.cpuPer100k;
+    if (r.reached !== undefined) f.reached[kind] = r.reached;
     progress(
-      `${kind}: ${fmt(f.cpuPer100k[kind], 3)} CPU s per 100k (sent ${sent.sent} at ${sent.pps} pps${reachedBefore === undefined ? '' : `, ${f.reached[kind]} reached it`})`,
+      `${kind}: ${fmt(r.cpuPer100k, 3)} CPU s per 100k (sent ${r.sent} at ${r.pps} pps${r.reached === undefined ? '' : `, ${r.reached} reached it`})`,
     );
   }
 
-  if (o.figures.has('flood')) await underFlood(c, net, dir, o, f, flooder, activate);
+  // SSH-key knocks: every sender paced at the rates asked (the issue's 50,000/s flood), the fast one too.
+  if (o.figures.has('ssh') && c.ssh !== undefined) {
+    const paced = (opts: FloodOptions): ReturnType<typeof startFlood> =>
+      c.fastJunk === true && fastSender !== undefined ? startFastFlood(net, net.cli, fastSender, opts) : startFlood(net, net.cli, opts);
+    f.ssh = await measureSsh(c, c.ssh, net, agent, dir, o, paced);
+  }
+
+  if (o.figures.has('flood')) {
+    const mixed = JUNK_KINDS.map((kind) => c.junk(kind, 100));
+    const floodFile = writePayloads(
+      join(dir, 'flood.hex'),
+      mixed.flatMap((j) => j.payloads),
+    );
+    const flood = await floodFigure(c, net, agent, flooder, {
+      junk: { host: net.serverV4, port: (mixed[0] as { port: number }).port, payloads: floodFile, rate: o.floodRate },
+      seconds: o.floodSeconds,
+      knock: (ip) => c.knock(ip),
+      close: (ip) => c.close(ip),
+    });
+    f.floodPps = flood.pps;
+    f.floodSent = flood.sent;
+    f.floodKnocks = flood.knocks;
+    f.floodOk = flood.ok;
+    f.floodLatency = flood.latency;
+    if (flood.reached !== undefined) f.reached.flood = flood.reached;
+    f.peakRssMb = peakRssMb(c.pid);
+    progress(
+      `flood ${flood.pps} pps: ${f.floodOk}/${f.floodKnocks} knocks ok, p50 ${fmt(percentile(f.floodLatency, 50), 2)} ms, peak RSS ${fmt(f.peakRssMb)} MB`,
+    );
+  }
   if (o.figures.has('rates')) {
     if (fastSender === undefined) throw new Error('the rate table needs the fast sender');
     const rates = { rates: o.rates, seconds: o.rateSeconds, sources: FLOOD_SOURCES };
@@ -368,54 +404,120 @@ async function measure(
   return f;
 }
 
-/** Valid knocks under a mixed junk flood (figure 4). */
-async function underFlood(
+type Flooder = (opts: FloodOptions) => ReturnType<typeof startFlood>;
+
+/**
+ * One pre-built knock sent from `from`, then a connect probe every 0.25 ms, the agent sleeping
+ * between them: 1 ms timers added ~0.6 ms (half the spacing and the timers' lateness) to a figure
+ * of ~5; a busy loop took one of this machine's two cores from the daemon and its firewall tool
+ * and added ~2 ms.
+ */
+function race(agent: Agent, net: TestNet, from: string, send: readonly Datagram[], timeoutMs: number): Promise<RaceAnswer> {
+  return agent.race({ host: net.serverV4, port: PORT, localAddress: from, send, timeoutMs, probeEveryMs: ACTIVATION_PROBE_MS });
+}
+
+/** The daemon's CPU seconds for 100,000 packets of one file, sent at `rate` from the 64 sources. */
+async function cpuFigure(
+  c: Contender,
+  flooder: Flooder,
+  junk: Omit<FloodOptions, 'count' | 'seconds' | 'sources'>,
+): Promise<{ cpuPer100k: number; reached: number | undefined; sent: number; pps: number }> {
+  await waitIdle(c.pid);
+  const before = cpuSeconds(c.pid);
+  const reachedBefore = await c.reached?.count();
+  const sent = await flooder({ ...junk, count: 100_000, sources: FLOOD_SOURCES }).result;
+  await waitIdle(c.pid);
+  const cpuPer100k = ((cpuSeconds(c.pid) - before) * 100_000) / sent.sent;
+  const reached = reachedBefore === undefined ? undefined : ((await c.reached?.count()) ?? NaN) - reachedBefore;
+  return { cpuPer100k, reached, sent: sent.sent, pps: sent.pps };
+}
+
+/**
+ * A junk flood from the 64 sources for `seconds`, and meanwhile valid knocks from another address,
+ * one after the other (each must connect within 3 s, then is closed).
+ */
+async function floodFigure(
   c: Contender,
   net: TestNet,
-  dir: string,
-  o: Options,
-  f: Figures,
-  flooder: (opts: FloodOptions) => ReturnType<typeof startFlood>,
-  activate: (from: string, timeoutMs: number) => Promise<RaceAnswer>,
-): Promise<void> {
-  const mixed = JUNK_KINDS.map((kind) => c.junk(kind, 100));
-  const floodFile = writePayloads(
-    join(dir, 'flood.hex'),
-    mixed.flatMap((j) => j.payloads),
-  );
-  const floodPort = (mixed[0] as { port: number }).port;
-  const floodReachedBefore = await c.reached?.count();
-  const flood = flooder({
-    host: net.serverV4,
-    port: floodPort,
-    payloads: floodFile,
-    rate: o.floodRate,
-    seconds: o.floodSeconds,
-    sources: FLOOD_SOURCES,
-  });
+  agent: Agent,
+  flooder: Flooder,
+  o: {
+    readonly junk: Omit<FloodOptions, 'count' | 'seconds' | 'sources'>;
+    readonly seconds: number;
+    readonly knock: (ip: string) => Promise<Datagram[]>;
+    readonly close: (ip: string) => Promise<void>;
+  },
+): Promise<FloodFigures> {
+  const reachedBefore = await c.reached?.count();
+  const flood = flooder({ ...o.junk, seconds: o.seconds, sources: FLOOD_SOURCES });
   let floodDone = false;
   void flood.result.finally(() => (floodDone = true)).catch(() => undefined);
+  const f: FloodFigures = { pps: 0, sent: 0, knocks: 0, ok: 0, latency: [], reached: undefined };
   const started = Date.now();
   await sleep(1_000);
-  while (!floodDone && Date.now() - started < (o.floodSeconds - 1.5) * 1_000) {
-    f.floodKnocks++;
-    const r = await activate(net.client2V4, 3_000);
+  while (!floodDone && Date.now() - started < (o.seconds - 1.5) * 1_000) {
+    f.knocks++;
+    const r = await race(agent, net, net.client2V4, await o.knock(net.client2V4), 3_000);
     if (r.ok && r.ms !== null) {
-      f.floodOk++;
-      f.floodLatency.push(r.ms);
+      f.ok++;
+      f.latency.push(r.ms);
     }
-    await c.close(net.client2V4);
+    await o.close(net.client2V4);
     await sleep(100);
   }
   const sent = await flood.result;
-  f.floodPps = sent.pps;
-  f.floodSent = sent.sent;
+  f.pps = sent.pps;
+  f.sent = sent.sent;
   await waitIdle(c.pid);
-  if (floodReachedBefore !== undefined) f.reached.flood = ((await c.reached?.count()) ?? NaN) - floodReachedBefore;
-  f.peakRssMb = peakRssMb(c.pid);
+  if (reachedBefore !== undefined) f.reached = ((await c.reached?.count()) ?? NaN) - reachedBefore;
+  return f;
+}
+
+/** The ssh figure: CPU per 100,000 invalid SSH-shaped packets of each kind, then SSH-key knocks under the flood. */
+async function measureSsh(
+  c: Contender,
+  ssh: NonNullable<Contender['ssh']>,
+  net: TestNet,
+  agent: Agent,
+  dir: string,
+  o: Options,
+  paced: Flooder,
+): Promise<SshFigures> {
+  // The SSH-key user's knock works before anything is timed.
+  let ready = false;
+  for (let i = 0; i < 10 && !ready; i++) ready = (await race(agent, net, net.clientV4, await ssh.knock(net.clientV4), 1_000)).ok;
+  if (!ready) throw new Error(`${c.name} did not open port ${PORT} for a valid SSH-key knock (run with --keep for its log)`);
+  await ssh.close(net.clientV4);
+
+  const f: SshFigures = {
+    cpuPer100k: {},
+    reached: {},
+    pps: {},
+    flood: { pps: 0, sent: 0, knocks: 0, ok: 0, latency: [], reached: undefined },
+  };
+  for (const kind of SSH_JUNK_KINDS) {
+    const file = writePayloads(join(dir, `junk-${kind}.hex`), ssh.user.junk(kind, 256));
+    const r = await cpuFigure(c, paced, { host: net.serverV4, port: SPA_PORT, payloads: file, rate: o.cpuRate });
+    f.cpuPer100k[kind] = r.cpuPer100k;
+    f.pps[kind] = r.pps;
+    if (r.reached !== undefined) f.reached[kind] = r.reached;
+    progress(
+      `${kind}: ${fmt(r.cpuPer100k, 3)} CPU s per 100k (sent ${r.sent} at ${r.pps} pps${r.reached === undefined ? '' : `, ${r.reached} reached it`})`,
+    );
+  }
+  // The flood: random bytes, unknown candidate ids and bad signatures, a third each.
+  const mixed = [...c.junk('random', 100).payloads, ...ssh.user.junk('ssh-unknown', 100), ...ssh.user.junk('ssh-bad-sig', 100)];
+  const file = writePayloads(join(dir, 'flood-ssh.hex'), mixed);
+  f.flood = await floodFigure(c, net, agent, paced, {
+    junk: { host: net.serverV4, port: SPA_PORT, payloads: file, rate: o.floodRate },
+    seconds: o.floodSeconds,
+    knock: (ip) => ssh.knock(ip),
+    close: (ip) => ssh.close(ip),
+  });
   progress(
-    `flood ${sent.pps} pps: ${f.floodOk}/${f.floodKnocks} knocks ok, p50 ${fmt(percentile(f.floodLatency, 50), 2)} ms, peak RSS ${fmt(f.peakRssMb)} MB`,
+    `ssh flood ${f.flood.pps} pps: ${f.flood.ok}/${f.flood.knocks} SSH-key knocks ok, p50 ${fmt(percentile(f.flood.latency, 50), 2)} ms${f.flood.reached === undefined ? '' : `, ${f.flood.reached} of ${f.flood.sent} reached it`}`,
   );
+  return f;
 }
 
 async function startupTimes(net: TestNet, agent: Agent, contenders: readonly Contender[]): Promise<Table> {
@@ -464,7 +566,7 @@ function resultsTable(names: readonly string[], all: ReadonlyMap<string, Figures
     row('server activation p90 (ms)', (f) => percentile(f.activation, 90), 2),
     ...JUNK_KINDS.map((k) => row(`CPU s / 100k invalid: ${k}`, (f) => f.cpuPer100k[k] ?? NaN, 3)),
     row('flood: junk sent (packets/s)', (f) => f.floodPps, 0),
-    row('flood: valid knocks ok (%)', (f) => (100 * f.floodOk) / Math.max(1, f.floodKnocks)),
+    row('flood: valid knocks ok (%)', (f) => (f.floodKnocks === 0 ? NaN : (100 * f.floodOk) / f.floodKnocks)),
     row('flood: activation p50 (ms)', (f) => percentile(f.floodLatency, 50), 2),
     row('flood: activation p90 (ms)', (f) => percentile(f.floodLatency, 90), 2),
     row('peak RSS (MB, VmHWM)', (f) => f.peakRssMb),
@@ -472,6 +574,17 @@ function resultsTable(names: readonly string[], all: ReadonlyMap<string, Figures
     row('client probe, knock -> connect p99 (ms): new connect every 100 ms', (f) => percentile(f.probeShort, 99), 1, false),
     row('client probe, knock -> connect p50 (ms): one connect, kernel SYN retransmit', (f) => percentile(f.probeSingle, 50), 1, false),
     row('client probe, knock -> connect p99 (ms): one connect, kernel SYN retransmit', (f) => percentile(f.probeSingle, 99), 1, false),
+    row('SSH key: CPU s / 100k invalid: unknown candidate id', (f) => f.ssh?.cpuPer100k['ssh-unknown'] ?? NaN, 3, false),
+    row('SSH key: CPU s / 100k invalid: known candidate id, bad signature', (f) => f.ssh?.cpuPer100k['ssh-bad-sig'] ?? NaN, 3, false),
+    row('SSH flood: junk sent (packets/s)', (f) => f.ssh?.flood.pps ?? NaN, 0, false),
+    row(
+      'SSH flood: valid SSH-key knocks ok (%)',
+      (f) => (f.ssh === undefined ? NaN : (100 * f.ssh.flood.ok) / Math.max(1, f.ssh.flood.knocks)),
+      1,
+      false,
+    ),
+    row('SSH flood: activation p50 (ms)', (f) => percentile(f.ssh?.flood.latency ?? [], 50), 2, false),
+    row('SSH flood: activation p90 (ms)', (f) => percentile(f.ssh?.flood.latency ?? [], 90), 2, false),
   ];
   return { header, rows };
 }
@@ -497,6 +610,10 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const o = options();
+  if (o.figures.has('ssh')) {
+    const missing = unmetNeeds(SSH_TOOLS);
+    if (missing !== null) throw new Error(`--figures ssh: ${missing}`);
+  }
   await ensurePackages(o.figures.has('cluster') ? [...PACKAGES, ...CLUSTER_PACKAGES] : PACKAGES);
   const loadBefore = loadavg()[0] as number;
   const net = await TestNet.create();
@@ -510,13 +627,15 @@ async function main(): Promise<void> {
     for (const a of [...FLOOD_SOURCES, ...knockSources]) await net.runOk(net.cli, ['ip', 'addr', 'add', `${a}/32`, 'dev', net.cliIf]);
     await startTcpService(net, PORT);
     agent = Agent.start(net);
+    // The knockspa contenders get an SSH-key user beside the key-file user only for the ssh figure.
+    const sshUser: SshUser | undefined = o.figures.has('ssh') ? await makeSshUser(net, dir, PORT) : undefined;
     const contenders = [
-      knockspa(net, 'udp', dir),
-      knockspa(net, 'pcap', dir),
+      knockspa(net, 'udp', dir, sshUser),
+      knockspa(net, 'pcap', dir, sshUser),
       fwknopd(net, dir),
       knockd(net, dir),
-      knockspaNft(net, true, dir),
-      knockspaNft(net, false, dir),
+      knockspaNft(net, true, dir, sshUser),
+      knockspaNft(net, false, dir, sshUser),
     ].filter((c) => o.only.length === 0 || o.only.includes(c.name));
     if (contenders.length === 0) throw new Error(`--only: none of ${o.only.join(', ')} is a contender`);
 
@@ -563,12 +682,22 @@ async function main(): Promise<void> {
         `- ${c.name}: packets ${c.reached.what}: of each 100,000 sent, ${kinds}; of the flood's ${fmt(floodSent, 0)}, ${fmt(reached.flood, 0)}`,
       );
     }
+    for (const c of contenders) {
+      const ssh = (all.get(c.name) as Figures).ssh;
+      if (ssh === undefined) continue;
+      const rates = SSH_JUNK_KINDS.map((k) => `${k} ${fmt(ssh.pps[k], 0)}/s`).join(', ');
+      const reached =
+        c.reached === undefined
+          ? ''
+          : `; ${c.reached.what}: of each 100,000 sent, ${SSH_JUNK_KINDS.map((k) => `${k} ${fmt(ssh.reached[k], 0)}`).join(', ')}; of the SSH flood's ${fmt(ssh.flood.sent, 0)}, ${fmt(ssh.flood.reached, 0)}`;
+      notes.push(`- ${c.name}, SSH key (${sshUser?.fingerprint ?? '?'}, Ed25519 through ssh-agent): junk sent at ${rates}${reached}`);
+    }
     for (const n of names) notes.push(`- ${n} measured as ${(all.get(n) as Figures).process}`);
     notes.push(...clusterNotes);
 
     console.log(`\n${machine}\n${settings}\n`);
     // A run of the rate table (or the cluster rows) alone has nothing in the main table.
-    if (['connect', 'activation', 'cpu', 'flood', 'probe'].some((x) => o.figures.has(x as FigureName)))
+    if (['connect', 'activation', 'cpu', 'flood', 'probe', 'ssh'].some((x) => o.figures.has(x as FigureName)))
       console.log(textTable(header, rows));
     if (cluster !== undefined)
       console.log(`\n${textTable(CLUSTER_HEADER, clusterRows(cluster))}\n\n${textTable(REDIS_HEADER, redisRows(cluster))}`);

@@ -18,8 +18,9 @@ import { sendUdp } from '../test/lab/probes.js';
 import { NODE, run, runOk, sleep } from '../test/lab/process.js';
 import { baseRuleset } from '../test/lab/ruleset.js';
 import { junkPayloads, type JunkKind as AnyJunk } from '../test/support/junk.js';
-import { CLI, craftPacket, makeSite, SPA_PORT } from '../test/support/knockspa.js';
+import { CLI, craftPacket, makeSite, SPA_PORT, type ServerConfigInput, type UserConfig } from '../test/support/knockspa.js';
 import type { Datagram } from './agent.js';
+import { SSH_USER, type SshUser } from './ssh-user.js';
 
 export const PORT = 22;
 /** What each contender is asked to do: the rule every one of them inserts. */
@@ -55,6 +56,12 @@ export interface Contender {
   /** Takes the grant for `ip` away; resolves once the ACCEPT rule is gone. */
   close(ip: string): Promise<void>;
   junk(kind: JunkKind, count: number): Junk;
+  /** knockspa with an SSH-key user configured (bench/ssh-user.ts): that user's knocks and closes. */
+  readonly ssh?: {
+    readonly user: SshUser;
+    knock(ip: string): Promise<Datagram[]>;
+    close(ip: string): Promise<void>;
+  };
   /**
    * A running count of packets that reached the daemon, where there is a way to know: for knockspa
    * udp the datagrams the kernel delivered to sockets, for fwknopd the packets it logs as examined
@@ -126,9 +133,61 @@ async function dropUdp(net: TestNet, ports: readonly number[]): Promise<void> {
   for (const port of ports) await runOk(net.srv, ['iptables', '-w', '-A', 'INPUT', '-p', 'udp', '--dport', String(port), '-j', 'DROP']);
 }
 
-export function knockspa(net: TestNet, listen: 'udp' | 'pcap', dir: string): Contender {
+/** The users of a knockspa site: alice (key file), and bob with his SSH key when the bench has one. */
+function siteUsers(ssh: SshUser | undefined): { users: Record<string, UserConfig>; keyUsers: string[]; extra: ServerConfigInput } {
+  const user: UserConfig = { ports: [`tcp/${PORT}`], max_duration: 300, require_ip: false };
+  if (ssh === undefined) return { users: { alice: user }, keyUsers: ['alice'], extra: {} };
+  return {
+    users: { alice: user, [SSH_USER]: { ...user, ssh_keys: [ssh.publicLine] } },
+    keyUsers: ['alice'],
+    extra: { server_key: ssh.serverKeyFile },
+  };
+}
+
+/**
+ * Closes the daemon's grant for `ip` with close knocks (`packet` makes one): the daemon owns its
+ * grant, so not a rule deletion, or its next open would only extend. Under a flood a knock can be
+ * lost like any datagram: try again.
+ */
+async function closeByKnock(
+  net: TestNet,
+  ip: string,
+  hasGrant: (ip: string) => Promise<boolean>,
+  packet: () => Promise<Uint8Array>,
+  log: () => string,
+): Promise<void> {
+  for (let attempt = 0; attempt < 5 && (await hasGrant(ip)); attempt++) {
+    await sendUdp(net, net.cli, net.serverV4, SPA_PORT, await packet(), { localAddress: ip });
+    for (let i = 0; i < 50 && (await hasGrant(ip)); i++) await sleep(20);
+  }
+  if (await hasGrant(ip)) throw new Error(`knockspa did not close the grant for ${ip}:\n${log().slice(-2_000)}`);
+}
+
+/** The SSH-key user's side of a knockspa contender. */
+function sshSide(
+  net: TestNet,
+  user: SshUser | undefined,
+  hasGrant: (ip: string) => Promise<boolean>,
+  log: () => string,
+): Pick<Contender, 'ssh'> {
+  if (user === undefined) return {};
+  const datagram = async (action: 'open' | 'close'): Promise<Datagram[]> => [
+    { host: net.serverV4, port: SPA_PORT, hex: Buffer.from(await user.knock(action, PORT)).toString('hex') },
+  ];
+  return {
+    ssh: {
+      user,
+      knock: () => datagram('open'),
+      close: (ip) => closeByKnock(net, ip, hasGrant, () => user.knock('close', PORT), log),
+    },
+  };
+}
+
+export function knockspa(net: TestNet, listen: 'udp' | 'pcap', dir: string, sshUser?: SshUser): Contender {
   let daemon: LoggedProcess | undefined;
   let keyFile = '';
+  const hasGrant = (ip: string): Promise<boolean> => hasKnockspaGrant(net, ip);
+  const log = (): string => daemon?.log() ?? '';
   return {
     name: `knockspa ${listen}`,
     client: 'knockspa open',
@@ -136,7 +195,8 @@ export function knockspa(net: TestNet, listen: 'udp' | 'pcap', dir: string): Con
     junkNote: listen === 'udp' ? 'iptables kernel screen on (the default): random bytes are dropped by -m u32 before the socket' : '',
     async start() {
       await baseRuleset(net, PORT, { spaPort: SPA_PORT, udpMode: listen === 'udp' });
-      const site = await makeSite(net, { listen });
+      const { users, keyUsers, extra } = siteUsers(sshUser);
+      const site = await makeSite(net, { listen, users, keyUsers, extra });
       keyFile = site.keyPath('alice');
       daemon = new LoggedProcess(net, net.srv, [NODE, CLI, 'server', '--config', site.configPath], join(dir, `knockspa-${listen}.log`));
     },
@@ -146,17 +206,10 @@ export function knockspa(net: TestNet, listen: 'udp' | 'pcap', dir: string): Con
     stop: async () => daemon?.stop(),
     clientArgv: () => [NODE, CLI, 'open', String(PORT), '--host', net.serverV4, '--key', keyFile],
     knock: async () => [{ host: net.serverV4, port: SPA_PORT, hex: Buffer.from(craftPacket({ keyFile })).toString('hex') }],
-    async close(ip) {
-      // The daemon owns its grant: a close knock, not a rule deletion, or its next open would only
-      // extend. Under a flood a knock can be lost like any datagram: try again.
-      for (let attempt = 0; attempt < 5 && (await hasKnockspaGrant(net, ip)); attempt++) {
-        await sendUdp(net, net.cli, net.serverV4, SPA_PORT, craftPacket({ keyFile, action: 'close' }), { localAddress: ip });
-        for (let i = 0; i < 50 && (await hasKnockspaGrant(net, ip)); i++) await sleep(20);
-      }
-      if (await hasKnockspaGrant(net, ip)) throw new Error(`knockspa did not close the grant for ${ip}:\n${daemon?.log().slice(-2_000)}`);
-    },
+    close: (ip) => closeByKnock(net, ip, hasGrant, () => Promise.resolve(craftPacket({ keyFile, action: 'close' })), log),
     junk: (kind, count) => ({ port: SPA_PORT, payloads: junkPayloads(kind, count, keyFile) }),
     ...(listen === 'udp' ? { reached: { what: 'delivered to its socket', count: () => udpDelivered(net) } } : {}),
+    ...sshSide(net, sshUser, hasGrant, log),
   };
 }
 
@@ -169,9 +222,11 @@ async function hasNftGrant(net: TestNet, ip: string): Promise<boolean> {
  * knockspa udp with firewall = "nftables" (its own table protects port 22; no iptables rules), with
  * or without the kernel screen of the SPA port: what the screen spares the daemon.
  */
-export function knockspaNft(net: TestNet, screen: boolean, dir: string): Contender {
+export function knockspaNft(net: TestNet, screen: boolean, dir: string, sshUser?: SshUser): Contender {
   let daemon: LoggedProcess | undefined;
   let keyFile = '';
+  const hasGrant = (ip: string): Promise<boolean> => hasNftGrant(net, ip);
+  const log = (): string => daemon?.log() ?? '';
   const name = `knockspa udp nft${screen ? '+screen' : ''}`;
   return {
     name,
@@ -181,7 +236,13 @@ export function knockspaNft(net: TestNet, screen: boolean, dir: string): Contend
     async start() {
       for (const argv of [['-F'], ['-X'], ['-P', 'INPUT', 'ACCEPT']]) await runOk(net.srv, ['iptables', '-w', ...argv]);
       await run(net.srv, ['nft', 'delete', 'table', 'inet', 'knockspa']);
-      const site = await makeSite(net, { listen: 'udp', extra: { firewall: 'nftables', kernel_screen: screen } });
+      const { users, keyUsers, extra } = siteUsers(sshUser);
+      const site = await makeSite(net, {
+        listen: 'udp',
+        users,
+        keyUsers,
+        extra: { ...extra, firewall: 'nftables', kernel_screen: screen },
+      });
       keyFile = site.keyPath('alice');
       const log = join(dir, `${name.replace(/\W+/g, '-')}.log`);
       daemon = new LoggedProcess(net, net.srv, [NODE, CLI, 'server', '--config', site.configPath], log);
@@ -196,15 +257,10 @@ export function knockspaNft(net: TestNet, screen: boolean, dir: string): Contend
     },
     clientArgv: () => [NODE, CLI, 'open', String(PORT), '--host', net.serverV4, '--key', keyFile],
     knock: async () => [{ host: net.serverV4, port: SPA_PORT, hex: Buffer.from(craftPacket({ keyFile })).toString('hex') }],
-    async close(ip) {
-      for (let attempt = 0; attempt < 5 && (await hasNftGrant(net, ip)); attempt++) {
-        await sendUdp(net, net.cli, net.serverV4, SPA_PORT, craftPacket({ keyFile, action: 'close' }), { localAddress: ip });
-        for (let i = 0; i < 50 && (await hasNftGrant(net, ip)); i++) await sleep(20);
-      }
-      if (await hasNftGrant(net, ip)) throw new Error(`knockspa did not close the grant for ${ip}:\n${daemon?.log().slice(-2_000)}`);
-    },
+    close: (ip) => closeByKnock(net, ip, hasGrant, () => Promise.resolve(craftPacket({ keyFile, action: 'close' })), log),
     junk: (kind, count) => ({ port: SPA_PORT, payloads: junkPayloads(kind, count, keyFile) }),
     reached: { what: 'delivered to its socket', count: () => udpDelivered(net) },
+    ...sshSide(net, sshUser, hasGrant, log),
   };
 }
 

@@ -1,17 +1,31 @@
 /**
  * Protocol throughput: sealPacket, and Verifier.verify on valid packets, unknown key ids and bad tags;
- * for the SSH-key format, packets verified per key type, junk and unknown candidates.
- *   node dist/bench/protocol.js [seconds per case, default 3]
+ * for the SSH-key format, packets verified per key type, junk and unknown candidates; and the SSH
+ * format's public-key primitives through Node's crypto and through @noble/curves (a devDependency,
+ * here only to compare: the runtime uses Node's), on the same inputs.
+ *   node dist/bench/protocol.js [seconds per case, default 3] [crypto: only the Node / noble rows]
  * Figures are printed beside orientation targets; nothing is asserted.
  * @module
  */
-import { randomFillSync } from 'node:crypto';
+import { randomFillSync, verify as nodeVerify } from 'node:crypto';
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { p256 } from '@noble/curves/nist.js';
 import { cpus } from 'node:os';
 import { Keyring, ReplayGuard, Verifier, sealPacket, type KnockFields, type UserKey, type VerifyResult } from '../src/protocol/index.js';
-import { SshKeyring, SshVerifier, sshUnsignedPacket } from '../src/protocol/ssh/index.js';
+import {
+  SSH_OFF_EPHEMERAL,
+  SSH_OFF_SIGNATURE,
+  SshKeyring,
+  SshVerifier,
+  sshsigSignedData,
+  sshUnsignedPacket,
+  x25519PrivateKey,
+  x25519Shared,
+} from '../src/protocol/ssh/index.js';
 import { KEYS as SSH_KEYS, NOW as SSH_NOW, SERVER_PRIVATE, SERVER_PUBLIC, knock, newKey } from '../test/unit/protocol/ssh/fixtures.js';
 
 const SECONDS = Number(process.argv[2] ?? process.env['BENCH_SECONDS'] ?? 3);
+const ONLY_CRYPTO = process.argv[3] === 'crypto';
 const WARMUP_SECONDS = Math.min(1, SECONDS / 3);
 const KEYS = 1_000; // users in the server's keyring
 const POOL = 50_000; // distinct valid packets; verified in passes, each pass with a fresh replay guard
@@ -48,8 +62,9 @@ interface Result {
  * Runs `op` in batches for about `seconds`, after a warm-up of the same kind. `op(i)` gets a running
  * counter so it can walk a pool; it returns false if a result was not what the case expects.
  */
-function measure(name: string, op: (i: number) => boolean, opts: { target?: number; note?: string } = {}): Result {
-  const BATCH = 1_000;
+function measure(name: string, op: (i: number) => boolean, opts: { target?: number; note?: string; batch?: number } = {}): Result {
+  // Slow cases (milliseconds a call) take smaller batches, so a case stays near its seconds.
+  const BATCH = opts.batch ?? 1_000;
   let i = 0;
   const run = (seconds: number): { ops: number; ns: bigint } => {
     const budget = BigInt(Math.round(seconds * 1e9));
@@ -65,7 +80,7 @@ function measure(name: string, op: (i: number) => boolean, opts: { target?: numb
   };
   run(WARMUP_SECONDS);
   const { ops, ns } = run(SECONDS);
-  return { name, ops, ns, ...opts };
+  return { name, ops, ns, target: opts.target, note: opts.note };
 }
 
 function rate(r: Result): number {
@@ -97,6 +112,12 @@ function printTable(results: readonly Result[]): void {
 
 function main(): void {
   console.log(`knockspa protocol benchmark: node ${process.version}, ${cpus()[0]?.model ?? 'unknown cpu'}, ${SECONDS}s per case`);
+  if (ONLY_CRYPTO) {
+    const results: Result[] = [];
+    curveCases(results);
+    printTable(results);
+    return;
+  }
   const keys = Array.from({ length: KEYS }, (_, i) => makeKey(i));
   const keyring = new Keyring();
   for (const key of keys) keyring.add(key);
@@ -143,6 +164,7 @@ function main(): void {
   results.push(measure('verify: bad length', () => rejecter.verify(short, NOW) === 'bad-length'));
 
   sshCases(results);
+  curveCases(results);
 
   console.log('');
   printTable(results);
@@ -197,6 +219,61 @@ function sshCases(results: Result[]): void {
     measure('ssh verify: known candidate, bad signature', () => rejecter.verify(forged, SSH_NOW) === 'bad-signature', {
       note: 'Ed25519; what a sniffer who copies a candidate id can make the server do, within its budget',
     }),
+  );
+}
+
+/**
+ * The public-key work of one SSH-key knock, Node's crypto (OpenSSL) against @noble/curves, each
+ * from what the server has: the key as parsed at config load (a KeyObject for Node, raw bytes for
+ * noble), the 32 raw bytes of the client's ephemeral key from the packet, the signed data. Every
+ * call's result is checked: a valid signature must verify, a forged one must not.
+ */
+function curveCases(results: Result[]): void {
+  const raw = (b64url: string | undefined): Uint8Array => new Uint8Array(Buffer.from(b64url ?? '', 'base64url'));
+  const by = (type: string): (typeof SSH_KEYS)[number] => SSH_KEYS.find((k) => k.type === type)!;
+  const cases = (['ssh-ed25519', 'ecdsa-sha2-nistp256'] as const).map((type) => {
+    const key = by(type);
+    const packet = knock(key, { ephemeral: random(32), flags: 1 });
+    const signed = sshsigSignedData(packet.subarray(0, SSH_OFF_SIGNATURE));
+    const sig = packet.subarray(SSH_OFF_SIGNATURE);
+    const forged = sig.slice();
+    forged[40]! ^= 1; // inside s (ECDSA) or S (Ed25519), still in range: a full verification that fails
+    const jwk = key.pub.key.export({ format: 'jwk' });
+    const pub = type === 'ssh-ed25519' ? raw(jwk.x) : new Uint8Array([4, ...raw(jwk.x), ...raw(jwk.y)]);
+    return { type, key, signed, sig, forged, pub };
+  });
+  for (const { type, key, signed, sig, forged, pub } of cases) {
+    const node = (s: Uint8Array): boolean =>
+      type === 'ssh-ed25519'
+        ? nodeVerify(null, signed, key.pub.key, s)
+        : nodeVerify('sha256', signed, { key: key.pub.key, dsaEncoding: 'ieee-p1363' }, s);
+    // RFC 8032 / SEC 1 as OpenSSL checks them: no ZIP-215 leniency; OpenSSH does not normalise ECDSA s (no low-S rule).
+    const noble = (s: Uint8Array): boolean =>
+      type === 'ssh-ed25519' ? ed25519.verify(s, signed, pub, { zip215: false }) : p256.verify(s, signed, pub, { lowS: false });
+    results.push(measure(`crypto: ${type} verify, node:crypto`, () => node(sig), { note: 'OpenSSL; KeyObject made at load', batch: 100 }));
+    results.push(measure(`crypto: ${type} verify, @noble/curves`, () => noble(sig), { note: 'raw public key', batch: 10 }));
+    results.push(measure(`crypto: ${type} bad signature, node:crypto`, () => !node(forged), { batch: 100 }));
+    results.push(measure(`crypto: ${type} bad signature, @noble/curves`, () => !noble(forged), { batch: 10 }));
+  }
+  // X25519 as the server does it per packet: its own key (loaded once) with the packet's ephemeral key.
+  const serverKey = x25519PrivateKey(SERVER_PRIVATE);
+  const ephemerals = Array.from({ length: 256 }, () =>
+    knock(SSH_KEYS[0]!, { ephemeral: random(32) }).slice(SSH_OFF_EPHEMERAL, SSH_OFF_EPHEMERAL + 32),
+  );
+  const expected = ephemerals.map((e) => Buffer.from(x25519.getSharedSecret(SERVER_PRIVATE, e)).toString('hex'));
+  results.push(
+    measure(
+      'crypto: X25519 shared, node:crypto',
+      (i) => Buffer.from(x25519Shared(serverKey, ephemerals[i & 255]!)!).toString('hex') === expected[i & 255],
+      { note: 'a KeyObject from the 32 raw bytes, then diffieHellman', batch: 100 },
+    ),
+  );
+  results.push(
+    measure(
+      'crypto: X25519 shared, @noble/curves',
+      (i) => Buffer.from(x25519.getSharedSecret(SERVER_PRIVATE, ephemerals[i & 255]!)).toString('hex') === expected[i & 255],
+      { batch: 10 },
+    ),
   );
 }
 

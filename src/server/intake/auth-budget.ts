@@ -32,6 +32,12 @@ export const SOURCE_REFILL_PER_SEC = 2;
 export const MAX_SOURCES = 16_384;
 /** Authentications per second, daemon-wide, beyond which sources that failed recently are refused. */
 export const GLOBAL_PER_SEC = 2_000;
+/**
+ * Daemon-wide tokens one public-key verification takes (an SSH-key knock): a signature check costs
+ * about as much as 20 HMACs (bench/README.md, "SSH-key knocks"), so failing sources get at most
+ * GLOBAL_PER_SEC / 20 = 100 of them a second instead of 2,000.
+ */
+export const PUBLIC_KEY_COST = 20;
 
 export interface AuthBudgetOptions {
   readonly now: () => number;
@@ -65,10 +71,13 @@ export class AuthBudget implements AuthGate {
     return this.failures.size;
   }
 
-  /** Before the HMAC: may a packet from `source` be authenticated? Allocates nothing. */
-  admit(source: string): boolean {
+  /**
+   * Before the HMAC (or signature): may a packet from `source` be authenticated? `cost` is the
+   * daemon-wide tokens its check takes (PUBLIC_KEY_COST for a signature). Allocates nothing.
+   */
+  admit(source: string, cost = 1): boolean {
     // Clean sources spend the daemon-wide budget too, but are never refused.
-    return this.global.take('') || this.isClean(source);
+    return this.global.take('', cost) || this.isClean(source);
   }
 
   /** No failed authentication from `source` recently (forgiven at SOURCE_REFILL_PER_SEC). */

@@ -11,7 +11,7 @@ import { formatPortSpec } from '../../protocol/ports.js';
 import type { UserPolicy } from '../config/config.js';
 import type { Applier, BookEvent } from '../grants/applier.js';
 import type { Datagram } from '../listen/listener.js';
-import { OVER_BUDGET, RESERVE_FAILURE_MEMORY_MS, type AuthBudget, type TrialBudget } from './auth-budget.js';
+import { OVER_BUDGET, PUBLIC_KEY_COST, RESERVE_FAILURE_MEMORY_MS, type AuthBudget, type TrialBudget } from './auth-budget.js';
 import type { AddressPolicy } from './address-policy.js';
 import type { PacketFormats } from './formats.js';
 import { authorize } from './policy.js';
@@ -56,7 +56,7 @@ export class Pipeline {
     if (typeof screened === 'string') return rejects.reject(screened, source);
     // A corrupt frame (pcap) is dropped unlogged and uncounted, as the kernel drops it.
     if (datagram.intact?.() === false) return;
-    if (!budget.admit(source)) return rejects.tally(OVER_BUDGET);
+    if (!budget.admit(source, screened.format === 'ssh' ? PUBLIC_KEY_COST : 1)) return rejects.tally(OVER_BUDGET);
     // Refused daemon-wide, not for anything this source did: not counted against it.
     if (screened.format === 'fwknop' && !this.opts.trials.take(screened.trials, !budget.failedWithin(source, RESERVE_FAILURE_MEMORY_MS))) {
       return rejects.reject('fwknop-rate-limited', source);

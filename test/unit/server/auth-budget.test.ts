@@ -3,7 +3,13 @@
 // forgiven within seconds; memory is capped.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AuthBudget, GLOBAL_PER_SEC, SOURCE_FAILURES, SOURCE_REFILL_PER_SEC } from '../../../src/server/intake/auth-budget.js';
+import {
+  AuthBudget,
+  GLOBAL_PER_SEC,
+  PUBLIC_KEY_COST,
+  SOURCE_FAILURES,
+  SOURCE_REFILL_PER_SEC,
+} from '../../../src/server/intake/auth-budget.js';
 
 function setup(opts: { globalPerSec?: number; maxSources?: number } = {}) {
   let now = 1_800_000_000_000;
@@ -54,6 +60,31 @@ test('one failure (a typo, a skewed clock) is forgiven within 1 / SOURCE_REFILL_
   advance(1_000 / SOURCE_REFILL_PER_SEC);
   for (let i = 0; i < 20; i++) budget.admit(`203.0.113.${i}`);
   assert.equal(budget.admit('198.18.0.2'), true, 'clean again: admitted with the cap spent');
+});
+
+test('a signature check takes PUBLIC_KEY_COST daemon-wide tokens: failing sources get that many times fewer; clean ones still pass', () => {
+  let now = 1_800_000_000_000;
+  const budget = new AuthBudget({ now: () => now });
+  const signatures = (): number => {
+    let admitted = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const source = `198.18.0.${100 + (i % 64)}`;
+      if (!budget.admit(source, PUBLIC_KEY_COST)) continue;
+      admitted++;
+      budget.failed(source);
+    }
+    return admitted;
+  };
+  // First second: each of the 64 sources' first packet is clean, the rest share the cap.
+  const first = signatures();
+  assert.ok(first <= 64 + GLOBAL_PER_SEC / PUBLIC_KEY_COST, `first second: ${first}`);
+  assert.ok(first >= GLOBAL_PER_SEC / PUBLIC_KEY_COST, `first second, the cap is used: ${first}`);
+  now += 1_000;
+  const next = signatures();
+  // A second later the failing sources are forgiven SOURCE_REFILL_PER_SEC each, and the cap refilled once.
+  assert.ok(next <= 64 * SOURCE_REFILL_PER_SEC + GLOBAL_PER_SEC / PUBLIC_KEY_COST, `a second later: ${next}`);
+  assert.ok(next >= GLOBAL_PER_SEC / PUBLIC_KEY_COST, `the refilled cap is used: ${next}`);
+  assert.equal(budget.admit('198.18.0.2', PUBLIC_KEY_COST), true, "a clean source's signature is checked with the cap spent");
 });
 
 test('many failing sources share the daemon-wide cap; a clean source is never refused', () => {
