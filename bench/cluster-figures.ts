@@ -26,6 +26,8 @@ export interface ClusterOptions {
   /** How many other gateways read the stream, one Redis load figure each. */
   readonly readers: readonly number[];
   readonly loadSeconds: number;
+  /** Redis's appendfsync: always (docs/operations.md's advice, an fsync per write) or everysec. */
+  readonly appendfsync?: 'always' | 'everysec';
 }
 
 export interface RedisLoad {
@@ -129,7 +131,7 @@ export async function measureCluster(o: ClusterOptions): Promise<ClusterFigures>
   const cleanups: Array<() => Promise<void>> = [];
   const net = await GroupNet.create({ after: (fn) => void cleanups.push(async () => fn()) });
   try {
-    await startRedis(net);
+    await startRedis(net, o.appendfsync ?? 'always');
     const keys = await groupKeys(net, ['alice']);
     for (const ns of [net.ns.gwa, net.ns.gwb]) {
       await net.tcpService(ns, 22);
