@@ -16,7 +16,9 @@ export const REDIS_PORT = 6379;
 export const REDIS_PASSWORD = 'lab-redis-secret-4b1d';
 
 export interface ClusterTable {
-  redis: string;
+  redis?: string;
+  sentinels?: string[];
+  sentinel_name?: string;
   password_file?: string;
   name?: string;
   gateway?: string;
