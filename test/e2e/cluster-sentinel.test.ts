@@ -2,9 +2,11 @@
  * A group through Sentinel (issue 21): a primary and a replica (Debian's redis-server) and one
  * Sentinel (the same binary, --sentinel) in the hub namespace; gateways A and B given the
  * Sentinel's address and the primary's name instead of redis = "...".
- * - a knock to A opens A and B (the stream through the primary Sentinel named);
+ * - a wrong password is a config error at start, as with redis = "...";
+ * - a knock to A opens A and B (the stream through the primary Sentinel named); doctor connects;
  * - Sentinel fails over (SENTINEL FAILOVER: the replica promoted): a new knock to A still opens A
- *   and B, with the claims and the stream on the new primary, and A's packet replayed at B is a replay.
+ *   and B, with the claims and the stream on the new primary, A's packet replayed at B is a
+ *   replay, and doctor finds a primary.
  */
 import { strict as assert } from 'node:assert';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,7 +17,7 @@ import { GATEWAY_A_V4, GATEWAY_B_V4, GROUP_CLIENT2_V4, GROUP_CLIENT_V4, GroupNet
 import { NODE, run } from '../lab/process.js';
 import { requires } from '../lab/requirements.js';
 import { gatewaySite, groupKeys, REDIS_PASSWORD, REDIS_PORT, setCluster, startGateway, startRedis } from '../support/cluster.js';
-import { CLI, SPA_PORT, type Daemon } from '../support/knockspa.js';
+import { CLI, SPA_PORT, type Site } from '../support/knockspa.js';
 
 const REPLICA_PORT = 6380;
 const SENTINEL_PORT = 26379;
@@ -85,17 +87,31 @@ test('a group of gateways through Sentinel, and a failover', { timeout: 240_000 
     await net.tcpService(ns, 22);
     await net.run(ns, ['iptables', '-w', '-A', 'INPUT', '-p', 'tcp', '--dport', '22', '-j', 'DROP']);
   }
-  const daemons: Daemon[] = [];
-  for (const [gateway, ns] of [
-    ['a', net.ns.gwa],
-    ['b', net.ns.gwb],
-  ] as const) {
+  const sentinelSite = (gateway: string): Site => {
     const site = gatewaySite(net, keys, gateway, {});
     const { redis: _, ...cluster } = (site.config as { cluster: Record<string, unknown> }).cluster;
     setCluster(site, { ...cluster, sentinels: [`${HUB_V4}:${SENTINEL_PORT}`], sentinel_name: MASTER, timeout_ms: 500 });
-    daemons.push(await startGateway(net, ns, site));
-  }
-  const [a, b] = daemons as [Daemon, Daemon];
+    return site;
+  };
+
+  await t.test('through Sentinel, a wrong password is a config error at start', async () => {
+    const site = sentinelSite('a');
+    writeFileSync(join(site.dir, 'redis.pass'), 'not-the-password\n', { mode: 0o600 });
+    const proc = net.spawnIn(net.ns.gwa, [NODE, CLI, 'server', '--config', site.configPath]);
+    const { code } = await proc.done;
+    const output = `${proc.stderr}\n${proc.lines.join('\n')}`;
+    assert.equal(code, 2, output);
+    assert.match(
+      output,
+      /server\.toml: cluster\.password_file: credentials Redis accepts; Redis said: (Master Client \(198\.18\.1\.1:6379\): )?WRONGPASS/,
+    );
+  });
+
+  const siteA = sentinelSite('a');
+  const a = await startGateway(net, net.ns.gwa, siteA);
+  const b = await startGateway(net, net.ns.gwb, sentinelSite('b'));
+  const doctor = async (): Promise<string> =>
+    (await run(net.ns.gwa, [NODE, CLI, 'doctor', '--config', siteA.configPath], { timeoutMs: 30_000 })).stdout;
   t.after(async () => {
     await a.stop();
     await b.stop();
@@ -116,6 +132,13 @@ test('a group of gateways through Sentinel, and a failover', { timeout: 240_000 
     await b.waitEvent('cluster-applied', { from: 'a', ip: GROUP_CLIENT_V4, port: 22 }, { since: mb });
     await b.waitEvent('open', { ip: GROUP_CLIENT_V4, port: 22 }, { since: mb });
     assert.equal(await net.connect(net.ns.cli, GATEWAY_B_V4, 22), 'connected');
+    const out = await doctor();
+    assert.match(
+      out,
+      new RegExp(`^ok +cluster: connected to Redis at sentinel://198\\.18\\.1\\.1:${SENTINEL_PORT}/${MASTER}, credentials accepted$`, 'm'),
+      out,
+    );
+    assert.doesNotMatch(out, /cluster: .* is a /, out);
   });
 
   await t.test('after a failover (the replica promoted) knocks still work and replays are still refused', async () => {
@@ -155,5 +178,8 @@ test('a group of gateways through Sentinel, and a failover', { timeout: 240_000 
     const m = b.mark();
     await net.sendUdp(net.ns.cli, GATEWAY_B_V4, SPA_PORT, readFileSync(dump), GROUP_CLIENT2_V4);
     await b.waitEvent('reject', { reason: 'replay', source: GROUP_CLIENT2_V4 }, { since: m });
+    const out = await doctor();
+    assert.match(out, /^ok +cluster: connected to Redis at sentinel:/m, out);
+    assert.doesNotMatch(out, /cluster: .* is a /, out);
   });
 });
