@@ -2,6 +2,7 @@
  * A group through Sentinel (issue 21): a primary and a replica (Debian's redis-server) and one
  * Sentinel (the same binary, --sentinel) in the hub namespace; gateways A and B given the
  * Sentinel's address and the primary's name instead of redis = "...".
+ * - no Sentinel answering at start: the gateway starts (in an outage: knocks refused) and keeps trying;
  * - a wrong password is a config error at start, as with redis = "...";
  * - a knock to A opens A and B (the stream through the primary Sentinel named); doctor connects;
  * - Sentinel fails over (SENTINEL FAILOVER: the replica promoted): a new knock to A still opens A
@@ -16,7 +17,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GATEWAY_A_V4, GATEWAY_B_V4, GROUP_CLIENT2_V4, GROUP_CLIENT_V4, GroupNet, HUB_V4 } from '../lab/group-net.js';
 import { NODE, run } from '../lab/process.js';
 import { requires } from '../lab/requirements.js';
-import { gatewaySite, groupKeys, REDIS_PASSWORD, REDIS_PORT, setCluster, startGateway, startRedis } from '../support/cluster.js';
+import {
+  gatewaySite,
+  groupKeys,
+  REDIS_PASSWORD,
+  REDIS_PORT,
+  setCluster,
+  startGateway,
+  startRedis,
+  type ClusterTable,
+} from '../support/cluster.js';
 import { CLI, SPA_PORT, type Site } from '../support/knockspa.js';
 
 const REPLICA_PORT = 6380;
@@ -87,12 +97,34 @@ test('a group of gateways through Sentinel, and a failover', { timeout: 240_000 
     await net.tcpService(ns, 22);
     await net.run(ns, ['iptables', '-w', '-A', 'INPUT', '-p', 'tcp', '--dport', '22', '-j', 'DROP']);
   }
+  const knock = async (port: string, dump: string): Promise<void> => {
+    const argv = [NODE, CLI, 'open', port, '--host', GATEWAY_A_V4, '--key', key, '--spa-port', String(SPA_PORT), '--duration', '120'];
+    const r = await run(net.ns.cli, [...argv, '--dump-packet', dump], { timeoutMs: 20_000 });
+    assert.equal(r.code, 0, r.stderr);
+  };
   const sentinelSite = (gateway: string): Site => {
     const site = gatewaySite(net, keys, gateway, {});
     const { redis: _, ...cluster } = (site.config as { cluster: Record<string, unknown> }).cluster;
     setCluster(site, { ...cluster, sentinels: [`${HUB_V4}:${SENTINEL_PORT}`], sentinel_name: MASTER, timeout_ms: 500 });
     return site;
   };
+
+  await t.test('no Sentinel answering at start: the gateway starts in an outage and keeps trying', async () => {
+    const site = sentinelSite('a');
+    setCluster(site, { ...(site.config as { cluster: ClusterTable }).cluster, sentinels: [`${HUB_V4}:${SENTINEL_PORT + 11}`] });
+    const gw = await startGateway(net, net.ns.gwa, site);
+    try {
+      await gw.waitEvent('cluster-unreachable', {}, { since: 0 });
+      // node-redis gives up its first connect after its rediscovery attempts (~16 s); the gateway then starts over.
+      await sleep(20_000);
+      assert.equal(gw.proc.exited, false, 'still running');
+      const m = gw.mark();
+      await knock('22', join(primary.dir, 'refused.bin'));
+      await gw.waitEvent('reject', { reason: 'cluster-unavailable' }, { since: m });
+    } finally {
+      await gw.stop();
+    }
+  });
 
   await t.test('through Sentinel, a wrong password is a config error at start', async () => {
     const site = sentinelSite('a');
@@ -118,11 +150,6 @@ test('a group of gateways through Sentinel, and a failover', { timeout: 240_000 
     await sentinel.stop('SIGTERM', 5_000);
     await replica.stop('SIGTERM', 5_000);
   });
-  const knock = async (port: string, dump: string): Promise<void> => {
-    const argv = [NODE, CLI, 'open', port, '--host', GATEWAY_A_V4, '--key', key, '--spa-port', String(SPA_PORT), '--duration', '120'];
-    const r = await run(net.ns.cli, [...argv, '--dump-packet', dump], { timeoutMs: 20_000 });
-    assert.equal(r.code, 0, r.stderr);
-  };
 
   await t.test('through Sentinel: a knock to A opens A and B', async () => {
     assert.equal(a.start.event, 'start');
