@@ -4,12 +4,12 @@
  * and the cluster rows of `npm run bench` (bench/compare.ts):
  *   1. server activation, pre-built knock sent -> first TCP connect through gateway A, with A
  *      alone (no [cluster]) and with A in a group (the claim's round trip to Redis in the hub
- *      namespace on the path);
+ *      namespace on the path), B stopped; then again with B running (B's work shares the cores);
  *   2. propagation: A's "knock accepted" log line -> B's "grant open" line (both daemons' clocks
  *      are the host's; pino's times are whole milliseconds);
  *   3. the load one Redis takes (bench/cluster-load.ts in the hub): knocks/s with N other
  *      gateways reading the stream, for a few small N.
- * Bounded: `rounds` rounds of at most ~3.5 s each per activation figure, `loadSeconds` per N.
+ * Bounded: `rounds` rounds of at most ~3.5 s each per activation figure (three of them), `loadSeconds` per N.
  * @module
  */
 import { writeFileSync } from 'node:fs';
@@ -26,6 +26,8 @@ export interface ClusterOptions {
   /** How many other gateways read the stream, one Redis load figure each. */
   readonly readers: readonly number[];
   readonly loadSeconds: number;
+  /** Redis's appendfsync: always (docs/operations.md's advice, an fsync per write) or everysec. */
+  readonly appendfsync?: 'always' | 'everysec';
 }
 
 export interface RedisLoad {
@@ -37,8 +39,10 @@ export interface RedisLoad {
 export interface ClusterFigures {
   /** Activation through A alone, ms per round that connected. */
   readonly single: number[];
-  /** Activation through A in a group. */
+  /** Activation through A in a group, B stopped. */
   readonly grouped: number[];
+  /** The same with B running on the same machine (the propagation rounds). */
+  readonly groupedWithB: number[];
   /** A accepted -> B grant open, ms. */
   readonly spread: number[];
   readonly loads: RedisLoad[];
@@ -129,7 +133,7 @@ export async function measureCluster(o: ClusterOptions): Promise<ClusterFigures>
   const cleanups: Array<() => Promise<void>> = [];
   const net = await GroupNet.create({ after: (fn) => void cleanups.push(async () => fn()) });
   try {
-    await startRedis(net);
+    await startRedis(net, o.appendfsync ?? 'always');
     const keys = await groupKeys(net, ['alice']);
     for (const ns of [net.ns.gwa, net.ns.gwb]) {
       await net.tcpService(ns, 22);
@@ -147,10 +151,13 @@ export async function measureCluster(o: ClusterOptions): Promise<ClusterFigures>
 
     const siteA = gatewaySite(net, keys, 'a', { grants: 'everywhere', on_redis_down: 'refuse' }, extra);
     const siteB = gatewaySite(net, keys, 'b', { grants: 'everywhere', on_redis_down: 'refuse' }, extra);
+    // A's activation in the group with B stopped: on this one machine B's firewall work would
+    // share A's two cores, which gateways on machines of their own do not. Then both, for propagation.
     a = await startGateway(net, net.ns.gwa, siteA);
+    const grouped = await activation(net, siteA, 'group', o.rounds);
     const b = await startGateway(net, net.ns.gwb, siteB);
     const [ma, mb] = [a.mark(), b.mark()];
-    const grouped = await activation(net, siteA, 'group', o.rounds);
+    const both = await activation(net, siteA, 'spread', o.rounds);
     const spread = propagation(a, b, ma, mb);
     await a.stop();
     await b.stop();
@@ -163,7 +170,14 @@ export async function measureCluster(o: ClusterOptions): Promise<ClusterFigures>
       const j = JSON.parse(r.stdout.trim()) as { knocksPerSec: number; deliveredPerSec: number };
       loads.push({ readers: n, knocksPerSec: j.knocksPerSec, deliveredPerSec: j.deliveredPerSec });
     }
-    return { single: single.ok, grouped: grouped.ok, spread, loads, failed: { single: single.failed, grouped: grouped.failed } };
+    return {
+      single: single.ok,
+      grouped: grouped.ok,
+      groupedWithB: both.ok,
+      spread,
+      loads,
+      failed: { single: single.failed, grouped: grouped.failed + both.failed },
+    };
   } finally {
     for (const fn of cleanups.reverse()) await fn();
   }
@@ -179,9 +193,10 @@ export function clusterRows(f: ClusterFigures): Table {
   ];
   return [
     row('server activation, gateway alone', f.single),
-    row('server activation, gateway in a group', f.grouped),
+    row('server activation, gateway in a group (B stopped)', f.grouped),
     // p90s of two small samples differ by noise more than by the claim: the p50s only.
     ['added by the group (difference of the p50s)', fmt(percentile(f.grouped, 50) - percentile(f.single, 50), 2), '-', '-'],
+    row('server activation, in a group, B on the same cores', f.groupedWithB),
     row('propagation, A accepted -> B grant open', f.spread),
   ];
 }

@@ -3,7 +3,7 @@
  * more rounds than `npm run bench` takes. Prints the figures; they go into bench/README.md by hand,
  * with the machine's load.
  *
- *   node dist/bench/cluster.js [--rounds 40] [--readers 2,8,32] [--load-seconds 5]
+ *   node dist/bench/cluster.js [--rounds 40] [--readers 2,8,32] [--load-seconds 5] [--appendfsync always|everysec]
  * @module
  */
 import { cpus, loadavg } from 'node:os';
@@ -16,19 +16,23 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '40' },
     readers: { type: 'string', default: '2,8,32' },
     'load-seconds': { type: 'string', default: '5' },
+    appendfsync: { type: 'string', default: 'always' },
   },
 });
 
 const load0 = loadavg()[0] ?? 0;
 const rounds = Number(values.rounds);
+const appendfsync = values.appendfsync;
+if (appendfsync !== 'always' && appendfsync !== 'everysec') throw new Error('--appendfsync: always or everysec');
 const figures = await measureCluster({
   rounds,
   readers: values.readers.split(',').map(Number),
   loadSeconds: Number(values['load-seconds']),
+  appendfsync,
 });
 const load1 = loadavg()[0] ?? 0;
 process.stdout.write(
-  `cluster bench: ${cpus().length} CPUs, node ${process.version}, load average ${load0.toFixed(2)} before, ${load1.toFixed(2)} after; ${rounds} rounds\n`,
+  `cluster bench: ${cpus().length} CPUs, node ${process.version}, load average ${load0.toFixed(2)} before, ${load1.toFixed(2)} after; ${rounds} rounds; Redis appendfsync ${appendfsync}\n`,
 );
 process.stdout.write(`${textTable(CLUSTER_HEADER, clusterRows(figures))}\n\n${textTable(REDIS_HEADER, redisRows(figures))}\n`);
 const { single, grouped } = figures.failed;

@@ -17,6 +17,7 @@ packages=(
   debootstrap systemd-container dbus debian-archive-keyring util-linux # the package test: Debian 13 booted under systemd-nspawn
   lintian                       # checks the Debian package (npm run package:deb)
   redis-server                  # the cluster tests and benchmark: a group's shared Redis
+                                # (also its Sentinel: cluster-sentinel.test.ts runs redis-server --sentinel)
   gcc libc6-dev libssl-dev      # to build OpenSSH's software security key, sk-dummy (scripts/sk-dummy.sh)
 )
 

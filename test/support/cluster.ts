@@ -16,7 +16,9 @@ export const REDIS_PORT = 6379;
 export const REDIS_PASSWORD = 'lab-redis-secret-4b1d';
 
 export interface ClusterTable {
-  redis: string;
+  redis?: string;
+  sentinels?: string[];
+  sentinel_name?: string;
   password_file?: string;
   name?: string;
   gateway?: string;
@@ -31,11 +33,13 @@ export class RedisServer {
   constructor(
     private readonly net: GroupNet,
     readonly dir: string,
+    /** always (what docs/operations.md advises) or everysec (Redis's default with appendonly). */
+    readonly appendfsync: 'always' | 'everysec' = 'always',
   ) {}
 
   async start(): Promise<void> {
     const argv = ['redis-server', '--bind', HUB_V4, '--port', String(REDIS_PORT), '--protected-mode', 'no', '--save', ''];
-    argv.push('--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.dir, '--requirepass', REDIS_PASSWORD);
+    argv.push('--appendonly', 'yes', '--appendfsync', this.appendfsync, '--dir', this.dir, '--requirepass', REDIS_PASSWORD);
     this.proc = this.net.spawnIn(this.net.ns.hub, argv);
     await this.proc.waitForLine((l) => /Ready to accept connections/.test(l), 15_000);
   }
@@ -46,10 +50,10 @@ export class RedisServer {
   }
 }
 
-export async function startRedis(net: GroupNet): Promise<RedisServer> {
+export async function startRedis(net: GroupNet, appendfsync: 'always' | 'everysec' = 'always'): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), `knockspa-redis-${net.id}-`));
   net.onCleanup(() => rmSync(dir, { recursive: true, force: true }));
-  const redis = new RedisServer(net, dir);
+  const redis = new RedisServer(net, dir, appendfsync);
   await redis.start();
   return redis;
 }

@@ -21,8 +21,10 @@ export interface ClusterStep {
   /** The knock's opens with their deadline fixed now, so every gateway gives the same one. */
   withDeadlines(events: readonly BookEvent[], nowMs: number): BookEvent[];
   /**
-   * After the applier answered: shares the events that took effect here (grants = "everywhere"):
-   * opens, close knocks and admin closes. Other closes (expiry, shutdown, a reload's) stay here.
+   * Shares the events that take effect here (grants = "everywhere"): a knock's opens and closes
+   * once this gateway accepted them (state saved, batch handed to its firewall: the others need
+   * not wait for this firewall's answer), admin closes once done. Other closes (expiry, shutdown,
+   * a reload's) stay here.
    */
   share(events: readonly BookEvent[], results: readonly boolean[]): void;
 }

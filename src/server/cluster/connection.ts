@@ -45,6 +45,76 @@ interface Client {
   destroy(): void;
 }
 
+interface ClientEvents {
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'ready', listener: () => void): unknown;
+  connect(): Promise<unknown>;
+}
+
+/** The part of node-redis's Sentinel client used here. */
+interface Sentinel {
+  readonly isReady: boolean;
+  sendCommand(isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'ready', listener: () => void): unknown;
+  connect(): Promise<unknown>;
+  destroy(): Promise<void>;
+}
+
+/**
+ * The primary Sentinel names, through node-redis's Sentinel client, which follows a failover on
+ * its own (Sentinel's switch-master). Its connect gives up when no Sentinel or primary answers at
+ * start; this one then starts over every 2 s, as a plain client reconnects, until destroyed.
+ */
+class SentinelClient implements Client, ClientEvents {
+  private current: Sentinel | undefined;
+  private closed = false;
+  private readonly errorListeners: Array<(err: Error) => void> = [];
+  private readonly readyListeners: Array<() => void> = [];
+
+  constructor(private readonly make: () => Sentinel) {}
+
+  get isReady(): boolean {
+    return this.current?.isReady ?? false;
+  }
+
+  sendCommand(args: readonly string[]): Promise<unknown> {
+    if (this.current === undefined) return Promise.reject(new Error('not connected to Redis'));
+    return this.current.sendCommand(false, [...args]);
+  }
+
+  on(event: 'error' | 'ready', listener: ((err: Error) => void) | (() => void)): this {
+    if (event === 'error') this.errorListeners.push(listener);
+    else this.readyListeners.push(listener as () => void);
+    return this;
+  }
+
+  /** Resolves when connected, rejects with the first attempt's error (later attempts go on unless it was the credentials). */
+  connect(): Promise<unknown> {
+    return this.attempt();
+  }
+
+  destroy(): void {
+    this.closed = true;
+    void this.current?.destroy().catch(() => undefined);
+  }
+
+  private async attempt(): Promise<void> {
+    if (this.closed) return;
+    const sentinel = this.make();
+    this.current = sentinel;
+    sentinel.on('error', (err) => this.errorListeners.forEach((l) => l(err)));
+    sentinel.on('ready', () => this.readyListeners.forEach((l) => l()));
+    try {
+      await sentinel.connect();
+    } catch (err) {
+      this.errorListeners.forEach((l) => l(err as Error));
+      if (!isAuthError(err) && !this.closed) setTimeout(() => void this.attempt().catch(() => undefined), 2000).unref();
+      throw err;
+    }
+  }
+}
+
 class NodeRedisLink implements RedisLink {
   constructor(
     private readonly client: Client,
@@ -71,27 +141,36 @@ class NodeRedisLink implements RedisLink {
   }
 }
 
+/** Back off up to 2 s between attempts, forever; a wrong password stops it. */
+const reconnectStrategy = (retries: number, cause: Error): number | false =>
+  isAuthError(cause) ? false : Math.min(2000, 50 * 2 ** Math.min(retries, 6));
+
 /**
  * Connects; throws ConfigError when Redis refuses the credentials. An unreachable Redis is not an
  * error here: the link is returned and node-redis keeps trying (the daemon starts in an outage).
  */
 export async function connect(settings: ClusterSettings, configFile: string, log: Logger): Promise<RedisLink> {
-  const { createClient } = await import('@redis/client');
+  const { createClient, createSentinel } = await import('@redis/client');
   // The secret is read at start, never logged; the URL is logged without its credentials.
   const password = settings.passwordFile === undefined ? undefined : readFileSync(settings.passwordFile, 'utf8').trim();
+  const socket = { connectTimeout: Math.max(1000, settings.timeoutMs), reconnectStrategy };
+  const newClient = (): Client & ClientEvents =>
+    settings.sentinels === undefined
+      ? createClient({ url: settings.url, ...(password === undefined ? {} : { password }), RESP: 2, disableOfflineQueue: true, socket })
+      : new SentinelClient(() =>
+          createSentinel({
+            name: settings.sentinelName as string,
+            sentinelRootNodes: settings.sentinels?.map((n) => ({ host: n.host, port: n.port })) ?? [],
+            RESP: 2,
+            // The password is the data nodes'; the Sentinels are asked without one.
+            nodeClientOptions: { ...(password === undefined ? {} : { password }), disableOfflineQueue: true, socket },
+            sentinelClientOptions: { socket: { connectTimeout: socket.connectTimeout } },
+            passthroughClientErrorEvents: true,
+          }),
+        );
   const open = async (first: boolean): Promise<RedisLink> => {
     let authError: unknown;
-    const client = createClient({
-      url: settings.url,
-      ...(password === undefined ? {} : { password }),
-      RESP: 2,
-      disableOfflineQueue: true,
-      socket: {
-        connectTimeout: Math.max(1000, settings.timeoutMs),
-        // Back off up to 2 s between attempts, forever; a wrong password stops it.
-        reconnectStrategy: (retries: number, cause: Error) => (isAuthError(cause) ? false : Math.min(2000, 50 * 2 ** Math.min(retries, 6))),
-      },
-    });
+    const client = newClient();
     let lastLogged = '';
     client.on('error', (err: Error) => {
       if (isAuthError(err)) authError = err;

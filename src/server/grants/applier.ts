@@ -45,6 +45,8 @@ interface Job {
   readonly knock: Record<string, unknown> | undefined;
   /** Per event: true if it took effect (an open went in, a close came out). */
   readonly done: (results: boolean[]) => void;
+  /** Once the batch is with the firewall (state saved): per event, whether it is to take effect. */
+  readonly onAccepted: ((taking: boolean[]) => void) | undefined;
 }
 
 function failedRules(failures: readonly ApplyFailure[]): Set<string> {
@@ -80,11 +82,13 @@ export class Applier {
 
   /**
    * Queues events (with `knock`, a knock's: logged as accepted once its batch is with the
-   * firewall); resolves, per event, whether it took effect.
+   * firewall); resolves, per event, whether it took effect. `onAccepted` is called at that same
+   * moment, before the firewall answered (never for a knock refused because the state could not
+   * be saved), with what each event is to do: a group shares it from there (cluster.ts).
    */
-  submit(events: readonly BookEvent[], knock?: Record<string, unknown>): Promise<boolean[]> {
+  submit(events: readonly BookEvent[], knock?: Record<string, unknown>, onAccepted?: (taking: boolean[]) => void): Promise<boolean[]> {
     return new Promise((done) => {
-      this.pending.push({ events, knock, done });
+      this.pending.push({ events, knock, done, onAccepted });
       if (this.flushQueued) return;
       this.flushQueued = true;
       void this.queue.run(async () => {
@@ -108,7 +112,7 @@ export class Applier {
       this.stopped = true;
       if (this.sweepTimer !== undefined) clearTimeout(this.sweepTimer);
       const events = this.book.all().map((grant): BookEvent => ({ kind: 'close', grant, why }));
-      await this.process([{ events, knock: undefined, done: () => {} }]);
+      await this.process([{ events, knock: undefined, done: () => {}, onAccepted: undefined }]);
     });
   }
 
@@ -191,6 +195,11 @@ export class Applier {
     const applying = plan.changes.length === 0 ? Promise.resolve([]) : this.opts.firewall.apply(plan.changes);
     // The log line once the batch is with the tool (a synchronous write would hold the rule back), not after it answers.
     for (const job of jobs) if (job.knock !== undefined) this.opts.log.info(job.knock, 'knock accepted');
+    let at = 0;
+    for (const job of jobs) {
+      const steps = plan.steps.slice(at, (at += job.events.length));
+      job.onAccepted?.(steps.map((step) => step.kind !== 'none' || !step.refused));
+    }
     const failed = await this.repair(await applying, plan);
     this.book.revert(plan, failed);
     let i = 0;

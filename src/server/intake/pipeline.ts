@@ -110,9 +110,10 @@ export class Pipeline {
   }
 
   private take(events: readonly BookEvent[], accepted: Record<string, unknown>, cluster?: ClusterStep): void {
+    // Shared once accepted here (state saved, batch with the firewall), not after this firewall answered.
+    const share = cluster === undefined ? undefined : (taking: boolean[]): void => cluster.share(events, taking);
     this.opts.applier
-      .submit(events, accepted)
-      .then((results) => cluster?.share(events, results))
+      .submit(events, accepted, share)
       .catch((err: unknown) => this.opts.log.error({ ...accepted, event: 'internal-error', error: String(err) }, 'knock not applied'));
   }
 }

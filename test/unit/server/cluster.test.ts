@@ -46,6 +46,18 @@ test('without [cluster] the config has none; with it, the defaults', () => {
   });
 });
 
+test('sentinels and sentinel_name instead of redis', () => {
+  const c = loadConfig(
+    configWith('sentinels = ["10.0.0.1:26379", "[fd00::2]:26380"]\nsentinel_name = "mymaster"\ngateway = "gw1"'),
+  ).cluster;
+  assert.deepEqual(c?.sentinels, [
+    { host: '10.0.0.1', port: 26379 },
+    { host: 'fd00::2', port: 26380 },
+  ]);
+  assert.equal(c?.sentinelName, 'mymaster');
+  assert.equal(c?.url, 'sentinel://10.0.0.1:26379,[fd00::2]:26380/mymaster');
+});
+
 test('bad [cluster] tables name the key and what was expected', () => {
   const cases: Array<[string, string, RegExp]> = [
     ['gateway = "a"', 'cluster.redis', /a URL like "redis:\/\/HOST:6379\/0"/],
@@ -56,6 +68,13 @@ test('bad [cluster] tables name the key and what was expected', () => {
     ['redis = "redis://x"\ntimeout_ms = 0', 'cluster.timeout_ms', /integer from 5 to 10000/],
     ['redis = "redis://x"\nsentinel = true', 'cluster.sentinel', /unknown key/],
     ['redis = "redis://x"\npassword_file = "missing.pass"', 'cluster.password_file', /readable file holding the Redis password/],
+    ['redis = "redis://x"\nsentinels = ["s1:26379"]\nsentinel_name = "m"', 'cluster.sentinels', /either redis or sentinels/],
+    ['sentinels = ["s1:26379"]', 'cluster.sentinel_name', /need the name Sentinel knows the primary by/],
+    ['sentinel_name = "m"', 'cluster.sentinels', /sentinel_name needs sentinels = \["HOST:26379", \.\.\.\]/],
+    ['sentinels = []\nsentinel_name = "m"', 'cluster.sentinels', /a list of 1 to 16 "HOST:PORT" strings/],
+    ['sentinels = ["s1"]\nsentinel_name = "m"', 'cluster.sentinels', /"HOST:PORT" strings .*got "s1"/],
+    ['sentinels = ["s1:70000"]\nsentinel_name = "m"', 'cluster.sentinels', /got "s1:70000"/],
+    ['sentinels = ["s1:26379"]\nsentinel_name = "a b"', 'cluster.sentinel_name', /the primary's name in Sentinel/],
   ];
   for (const [table, key, expected] of cases) {
     const file = configWith(table);
