@@ -225,11 +225,14 @@ async function startLocked(
     // Read at scrape time: a reload may turn the screen on or off, the reading follows the kernel.
     observers.onScrape(screenReading(() => readScreenCounters(firewall), log));
   }
+  // Loaded only with [cluster] (below): a lone gateway never loads the Redis client.
+  let cluster: import('./cluster/cluster.js').RunningCluster | undefined;
   const applier = new Applier({
     firewall,
     log,
     now,
     protect,
+    share: (events, taking) => cluster?.step.share(events, taking),
     sweepEveryMs: config.firewallSettings.sweepIntervalSec * 1000,
     save: (grants) => {
       try {
@@ -250,9 +253,7 @@ async function startLocked(
   await applier.restore(loaded.kind === 'ok' ? loaded.state.grants : [], restorable(config, keyUsers, now));
   live.grants = () => applier.size;
 
-  // Loaded only with [cluster]: a lone gateway never loads the Redis client.
   let onReload: (next: ServerConfig, keyUsers: ReadonlySet<string>) => void = () => {};
-  let cluster: import('./cluster/cluster.js').RunningCluster | undefined;
   if (config.cluster !== undefined) {
     const { startCluster } = await import('./cluster/cluster.js');
     let current = { config, keyUsers };

@@ -79,9 +79,9 @@ export class Observers {
   timed(applier: Submitter): Submitter {
     if (this.metrics === NO_METRICS) return applier;
     return {
-      submit: (events, knock, onAccepted) => {
+      submit: (events, knock, shared) => {
         const arrived = this.arrived; // the pipeline submits while handling the datagram
-        const answer = applier.submit(events, knock, onAccepted);
+        const answer = applier.submit(events, knock, shared);
         if (knock?.['action'] === 'open')
           void answer.then((done) => {
             if (done.some(Boolean)) this.metrics.observe('activationSeconds', (performance.now() - arrived) / 1000);

@@ -11,12 +11,12 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { canConnect, sendUdp } from '../lab/probes.js';
+import { sendUdp } from '../lab/probes.js';
 import { NODE, run, runOk } from '../lab/process.js';
-import { baseRuleset } from '../lab/ruleset.js';
-import { OPENSSH_NEEDS, sshArgv, sshEnv, startSshd } from '../lab/sshd.js';
-import { DROP_TIMEOUT_MS, e2eNet, withLog } from '../support/e2e.js';
-import { CLI, eventually, makeSite, SPA_PORT, startDaemon } from '../support/knockspa.js';
+import { OPENSSH_NEEDS, sshArgv, sshEnv } from '../lab/sshd.js';
+import { e2eNet, withLog } from '../support/e2e.js';
+import { CLI, eventually, SPA_PORT, startDaemon } from '../support/knockspa.js';
+import { sshRig } from '../support/ssh-rig.js';
 
 const SSH_PORT = 2222;
 const PASSPHRASE = 'correct horse battery staple';
@@ -50,48 +50,16 @@ test('SSH-key knocks through ssh-agent (real OpenSSH)', { timeout: 300_000 }, as
   assert.equal(listed.stdout.trim().split('\n').length, 3, `the agent holds the three keys\n${listed.stdout}`);
 
   // The server: base ruleset dropping ssh, sshd, server.key, alice's public keys (two inline, RSA in a file).
-  await baseRuleset(net, SSH_PORT, { spaPort: SPA_PORT, udpMode: true });
-  const sshd = await startSshd(net, SSH_PORT);
-  const site = await makeSite(net, { users: { alice: { ports: [`tcp/${SSH_PORT}`], max_duration: 300 } }, keyUsers: [] });
-  const keygen = await runOk(null, [NODE, CLI, 'keygen', '--server', '--out', site.dir]);
-  const serverPub = keygen.stdout.trim();
+  const rsaKeysFile = (siteDir: string): string => join(siteDir, 'alice_rsa_keys');
+  const rig = await sshRig(t, net, SSH_PORT, agentEnv, (siteDir) => {
+    writeFileSync(rsaKeysFile(siteDir), `# alice's RSA key\n${pubLine(keys.rsa)}\n`);
+    const ssh_keys = [pubLine(keys.ed25519), pubLine(keys.ecdsa)];
+    return { alice: { ports: [`tcp/${SSH_PORT}`], max_duration: 300, ssh_keys, ssh_keys_file: rsaKeysFile(siteDir) } };
+  });
+  const { site, sshd, daemon, s, host, serverPub, open, closeAll } = rig;
+  const otherPub = (await runOk(null, [NODE, CLI, 'keygen', '--server', '--out', mkdtempSync(join(dir, 'other-'))])).stdout.trim();
   assert.match(serverPub, /^[A-Za-z0-9+/]{43}=$/, 'keygen --server prints the public key as one line');
   assert.equal(readFileSync(join(site.dir, 'server.key'), 'utf8').includes(serverPub), true);
-  const otherDir = mkdtempSync(join(dir, 'other-'));
-  const otherPub = (await runOk(null, [NODE, CLI, 'keygen', '--server', '--out', otherDir])).stdout.trim();
-  const rsaKeysFile = join(site.dir, 'alice_rsa_keys');
-  writeFileSync(rsaKeysFile, `# alice's RSA key\n${pubLine(keys.rsa)}\n`);
-  site.writeConfig({
-    server_key: 'server.key',
-    users: {
-      alice: {
-        ports: [`tcp/${SSH_PORT}`],
-        max_duration: 300,
-        ssh_keys: [pubLine(keys.ed25519), pubLine(keys.ecdsa)],
-        ssh_keys_file: rsaKeysFile,
-      },
-    },
-  });
-  const daemon = await startDaemon(net, site.configPath);
-  t.after(() => daemon.stop());
-  const s = { daemons: [daemon] };
-  const host = net.serverV4;
-  const open = (sshKey: string, extra: string[] = [], env: NodeJS.ProcessEnv = agentEnv) =>
-    run(
-      net.cli,
-      [NODE, CLI, 'open', String(SSH_PORT), '--host', host, '--ssh-key', sshKey, '--server-key', serverPub, '--duration', '5', ...extra],
-      { env, timeoutMs: 30_000 },
-    );
-  const closeAll = async (): Promise<void> => {
-    // Each test starts shut: wait out the 5 s grants.
-    const shut = await eventually(
-      async () => !(await canConnect(net, net.cli, host, SSH_PORT, { timeoutMs: DROP_TIMEOUT_MS })),
-      20_000,
-      500,
-    );
-    assert.ok(shut, 'the ssh port shut again');
-  };
-
   await t.test('each key type through the agent: the port opens; the knock names format ssh and the key', async () => {
     await withLog(s, async () => {
       for (const key of [keys.ed25519, keys.ecdsa, keys.rsa]) {
@@ -187,7 +155,7 @@ test('SSH-key knocks through ssh-agent (real OpenSSH)', { timeout: 300_000 }, as
       // checks no key id): the removed key's packet reaches the daemon, which must refuse it.
       const newRsa = join(dir, 'id_rsa_new');
       await runOk(null, ['ssh-keygen', '-q', '-t', 'rsa', '-b', '3072', '-N', '', '-C', 'alice-rsa-new', '-f', newRsa]);
-      writeFileSync(rsaKeysFile, `# alice's new RSA key\n${pubLine(newRsa)}\n`);
+      writeFileSync(rsaKeysFile(site.dir), `# alice's new RSA key\n${pubLine(newRsa)}\n`);
       let m = daemon.mark();
       daemon.proc.kill('SIGHUP');
       await daemon.waitEvent('reload', {}, { since: m });

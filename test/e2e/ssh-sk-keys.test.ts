@@ -15,12 +15,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { SSH_OFF_SIGNATURE } from '../../src/protocol/ssh/constants.js';
 import { canConnect, sendUdp } from '../lab/probes.js';
-import { NODE, run, runOk } from '../lab/process.js';
+import { NODE, runOk } from '../lab/process.js';
 import { skDummyPath } from '../lab/requirements.js';
-import { baseRuleset } from '../lab/ruleset.js';
-import { OPENSSH_NEEDS, sshArgv, sshEnv, startSshd } from '../lab/sshd.js';
+import { OPENSSH_NEEDS, sshArgv, sshEnv } from '../lab/sshd.js';
 import { DROP_TIMEOUT_MS, e2eNet, withLog } from '../support/e2e.js';
-import { CLI, eventually, makeSite, SPA_PORT, startDaemon } from '../support/knockspa.js';
+import { CLI, eventually, SPA_PORT } from '../support/knockspa.js';
+import { sshRig } from '../support/ssh-rig.js';
 
 const SSH_PORT = 2222;
 /** The user-presence bit of a security key's flags: the first byte of the wire signature. */
@@ -60,31 +60,8 @@ test('security-key knocks through ssh-agent, with OpenSSH sk-dummy as the authen
   assert.match(listed.stdout, /\(ECDSA-SK\)/);
 
   // The server: base ruleset dropping ssh, sshd, server.key, alice's three public keys; require_touch left at its default.
-  await baseRuleset(net, SSH_PORT, { spaPort: SPA_PORT, udpMode: true });
-  const sshd = await startSshd(net, SSH_PORT);
-  const site = await makeSite(net, { users: { alice: { ports: [`tcp/${SSH_PORT}`], max_duration: 300 } }, keyUsers: [] });
-  const serverPub = (await runOk(null, [NODE, CLI, 'keygen', '--server', '--out', site.dir])).stdout.trim();
   const alice = { ports: [`tcp/${SSH_PORT}`], max_duration: 300, ssh_keys: Object.values(keys).map(pubLine) };
-  site.writeConfig({ server_key: 'server.key', users: { alice } });
-  const daemon = await startDaemon(net, site.configPath);
-  t.after(() => daemon.stop());
-  const s = { daemons: [daemon] };
-  const host = net.serverV4;
-  const open = (sshKey: string, extra: string[] = [], env: NodeJS.ProcessEnv = agentEnv) =>
-    run(
-      net.cli,
-      [NODE, CLI, 'open', String(SSH_PORT), '--host', host, '--ssh-key', sshKey, '--server-key', serverPub, '--duration', '5', ...extra],
-      { env, timeoutMs: 30_000 },
-    );
-  const closeAll = async (): Promise<void> => {
-    // Each test starts shut: wait out the 5 s grants.
-    const shut = await eventually(
-      async () => !(await canConnect(net, net.cli, host, SSH_PORT, { timeoutMs: DROP_TIMEOUT_MS })),
-      20_000,
-      500,
-    );
-    assert.ok(shut, 'the ssh port shut again');
-  };
+  const { site, sshd, daemon, s, host, serverPub, open, closeAll } = await sshRig(t, net, SSH_PORT, agentEnv, () => ({ alice }));
 
   await t.test('ed25519-sk and ecdsa-sk through the agent: the port opens; the knock names format ssh and the key', async () => {
     await withLog(s, async () => {

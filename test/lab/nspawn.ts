@@ -306,9 +306,12 @@ export class Machine {
       if (init !== undefined) this.leader = Number(init);
       else await sleep(50);
     }
-    // Until systemd has its private socket up, systemctl cannot connect at all.
+    // Until systemd has made /run/systemd/system, systemctl says "offline"; until its private socket
+    // is up, it cannot connect at all. Both are early boot, not a verdict.
+    const early = (res: RunResult): boolean =>
+      res.stdout.trim() === 'offline' || (res.stdout.trim() === '' && /Failed to connect/.test(res.stderr));
     let r = await this.exec(['systemctl', 'is-system-running', '--wait'], { timeoutMs: Math.max(1000, deadline - Date.now()) });
-    while (r.stdout.trim() === '' && /Failed to connect/.test(r.stderr) && Date.now() < deadline) {
+    while (early(r) && Date.now() < deadline) {
       await sleep(100);
       r = await this.exec(['systemctl', 'is-system-running', '--wait'], { timeoutMs: Math.max(1000, deadline - Date.now()) });
     }

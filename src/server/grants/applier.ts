@@ -37,6 +37,12 @@ export interface ApplierOptions {
   readonly protect?: readonly PortSpec[];
   /** Compare the firewall with the grants this often, once restored; never if undefined. */
   readonly sweepEveryMs?: number;
+  /**
+   * A group's stream ([cluster], grants = "everywhere"): a shared job's events, once its batch is
+   * with the firewall (state saved), with what each is to do. The others need not wait for this
+   * firewall's answer; a knock refused because the state could not be saved is never shared.
+   */
+  readonly share?: (events: readonly BookEvent[], taking: readonly boolean[]) => void;
 }
 
 interface Job {
@@ -45,8 +51,8 @@ interface Job {
   readonly knock: Record<string, unknown> | undefined;
   /** Per event: true if it took effect (an open went in, a close came out). */
   readonly done: (results: boolean[]) => void;
-  /** Once the batch is with the firewall (state saved): per event, whether it is to take effect. */
-  readonly onAccepted: ((taking: boolean[]) => void) | undefined;
+  /** Handed to `share` once its batch is with the firewall (a knock's events, in a group). */
+  readonly shared: boolean;
 }
 
 function failedRules(failures: readonly ApplyFailure[]): Set<string> {
@@ -82,13 +88,12 @@ export class Applier {
 
   /**
    * Queues events (with `knock`, a knock's: logged as accepted once its batch is with the
-   * firewall); resolves, per event, whether it took effect. `onAccepted` is called at that same
-   * moment, before the firewall answered (never for a knock refused because the state could not
-   * be saved), with what each event is to do: a group shares it from there (cluster.ts).
+   * firewall); resolves, per event, whether it took effect. `shared`: handed to the group's
+   * stream at that same moment (options.share).
    */
-  submit(events: readonly BookEvent[], knock?: Record<string, unknown>, onAccepted?: (taking: boolean[]) => void): Promise<boolean[]> {
+  submit(events: readonly BookEvent[], knock?: Record<string, unknown>, shared = false): Promise<boolean[]> {
     return new Promise((done) => {
-      this.pending.push({ events, knock, done, onAccepted });
+      this.pending.push({ events, knock, done, shared });
       if (this.flushQueued) return;
       this.flushQueued = true;
       void this.queue.run(async () => {
@@ -112,7 +117,7 @@ export class Applier {
       this.stopped = true;
       if (this.sweepTimer !== undefined) clearTimeout(this.sweepTimer);
       const events = this.book.all().map((grant): BookEvent => ({ kind: 'close', grant, why }));
-      await this.process([{ events, knock: undefined, done: () => {}, onAccepted: undefined }]);
+      await this.process([{ events, knock: undefined, done: () => {}, shared: false }]);
     });
   }
 
@@ -198,7 +203,11 @@ export class Applier {
     let at = 0;
     for (const job of jobs) {
       const steps = plan.steps.slice(at, (at += job.events.length));
-      job.onAccepted?.(steps.map((step) => step.kind !== 'none' || !step.refused));
+      if (job.shared)
+        this.opts.share?.(
+          job.events,
+          steps.map((step) => step.kind !== 'none' || !step.refused),
+        );
     }
     const failed = await this.repair(await applying, plan);
     this.book.revert(plan, failed);

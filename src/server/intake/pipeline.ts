@@ -100,7 +100,7 @@ export class Pipeline {
     // The group's replay cache, after the local one: one round trip, then the knock takes effect.
     const shared = cluster.withDeadlines(events, this.opts.now());
     void cluster.claim(knock.packetId, knock.timestampMs).then((claim) => {
-      if (claim === 'ok') return this.take(shared, accepted, cluster);
+      if (claim === 'ok') return this.take(shared, accepted, true);
       if (claim === 'replay') budget.failed(source);
       rejects.reject(claim === 'stale-outage' ? 'stale' : claim, source, {
         user,
@@ -109,11 +109,10 @@ export class Pipeline {
     });
   }
 
-  private take(events: readonly BookEvent[], accepted: Record<string, unknown>, cluster?: ClusterStep): void {
-    // Shared once accepted here (state saved, batch with the firewall), not after this firewall answered.
-    const share = cluster === undefined ? undefined : (taking: boolean[]): void => cluster.share(events, taking);
+  /** `shared`: in a group, the applier hands the knock to the group's stream once accepted here. */
+  private take(events: readonly BookEvent[], accepted: Record<string, unknown>, shared = false): void {
     this.opts.applier
-      .submit(events, accepted, share)
+      .submit(events, accepted, shared)
       .catch((err: unknown) => this.opts.log.error({ ...accepted, event: 'internal-error', error: String(err) }, 'knock not applied'));
   }
 }

@@ -4,36 +4,11 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { PACKET_SIZE, sealPacket, type KnockFields } from '../../../src/protocol/index.js';
 import { ALICE, BOB, NOW, makeVerifier, nonceOf, toHex, isRejectReason } from './fixtures.js';
+import { applyMutations, mutationArb } from '../../support/mutation.js';
 
 const RUNS = 10_000;
 
-type Mutation =
-  | { readonly kind: 'set'; readonly at: number; readonly value: number }
-  | { readonly kind: 'xor'; readonly at: number; readonly mask: number }
-  | { readonly kind: 'insert'; readonly at: number; readonly value: number }
-  | { readonly kind: 'delete'; readonly at: number };
-
-const position = fc.nat({ max: PACKET_SIZE + 8 });
-const byte = fc.integer({ min: 0, max: 255 });
-const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ kind: fc.constant('set' as const), at: position, value: byte }),
-  fc.record({ kind: fc.constant('xor' as const), at: position, mask: fc.integer({ min: 1, max: 255 }) }),
-  fc.record({ kind: fc.constant('insert' as const), at: position, value: byte }),
-  fc.record({ kind: fc.constant('delete' as const), at: position }),
-);
-
-function apply(packet: Uint8Array, mutations: readonly Mutation[]): Uint8Array {
-  const bytes = Array.from(packet);
-  for (const m of mutations) {
-    const at = m.kind === 'insert' ? Math.min(m.at, bytes.length) : bytes.length === 0 ? -1 : m.at % bytes.length;
-    if (at < 0) continue;
-    if (m.kind === 'set') bytes[at] = m.value;
-    else if (m.kind === 'xor') bytes[at] = bytes[at]! ^ m.mask;
-    else if (m.kind === 'insert') bytes.splice(at, 0, m.value);
-    else bytes.splice(at, 1);
-  }
-  return Uint8Array.from(bytes);
-}
+const mutation = mutationArb(PACKET_SIZE + 8);
 
 const BASES: ReadonlyArray<readonly [typeof ALICE, KnockFields]> = [
   [ALICE, { timestampMs: NOW, action: 'open', ports: [{ proto: 'tcp', port: 22 }], allowIp: null, durationSec: 0 }],
@@ -61,7 +36,7 @@ describe('mutated valid packets', () => {
     fc.assert(
       fc.property(fc.nat({ max: packets.length - 1 }), fc.array(mutation, { minLength: 1, maxLength: 8 }), (which, mutations) => {
         const original = packets[which]!;
-        const mutated = apply(original, mutations);
+        const mutated = applyMutations(original, mutations);
         // A fresh guard per run, so an unchanged packet is accepted rather than refused as a replay.
         const result = makeVerifier([ALICE, BOB]).verify(mutated, NOW);
         if (toHex(mutated) === toHex(original)) {

@@ -506,3 +506,29 @@ test('a knock whose state cannot be saved is refused (fail closed); closes still
   await grants.close(ALICE_SSH, 'timeout');
   assert.deepEqual([...fw.rules], [], 'a close needs no save to go through');
 });
+
+test("a group's share: a shared knock's events once its batch is with the firewall, before the firewall answers; never an unshared job or a knock whose state was not saved", async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const fw = new FakeFirewall();
+  let full = false;
+  const shared: { kinds: string[]; taking: readonly boolean[]; rulesThen: string[] }[] = [];
+  const applier = new Applier({
+    firewall: fw,
+    log: captureLog().log,
+    now: () => 1_800_000_000_000,
+    save: () => {
+      if (full) throw new Error('ENOSPC: no space left on device');
+    },
+    share: (events, taking) => shared.push({ kinds: events.map((e) => e.kind), taking, rulesThen: [...fw.rules] }),
+  });
+  const knock = { event: 'knock', user: 'alice' };
+  assert.deepEqual(await applier.submit([{ kind: 'open', grant: ALICE_SSH, durationSec: 30 }], knock, true), [true]);
+  assert.deepEqual(shared, [{ kinds: ['open'], taking: [true], rulesThen: [] }], 'shared before the firewall answered');
+  await applier.submit([{ kind: 'open', grant: { ...ALICE_SSH, ip: '198.18.0.3' }, durationSec: 30 }], knock);
+  assert.equal(shared.length, 1, 'an unshared job (a gateway applying what another shared) is not shared again');
+  full = true;
+  assert.deepEqual(await applier.submit([{ kind: 'open', grant: { ...ALICE_SSH, ip: '198.18.0.4' }, durationSec: 30 }], knock, true), [
+    false,
+  ]);
+  assert.equal(shared.length, 1, 'a knock refused for its state is never shared');
+});

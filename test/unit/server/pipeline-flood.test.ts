@@ -1,18 +1,13 @@
 // The pipeline under a junk flood, on a fake clock with the real verifier and a fake firewall:
 // HMAC work stays within the budget, over-budget drops are counted not logged, and a valid knock
 // from a source that sent no junk still opens.
-import { AddressPolicy } from '../../../src/server/intake/address-policy.js';
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { FwknopKeyring, FwknopVerifier } from '../../../src/protocol/fwknop/index.js';
 import { Keyring, PACKET_SIZE, ReplayGuard, sealPacket, Verifier } from '../../../src/protocol/index.js';
-import { AuthBudget, SOURCE_FAILURES, SOURCE_REFILL_PER_SEC, TrialBudget } from '../../../src/server/intake/auth-budget.js';
+import { SOURCE_FAILURES, SOURCE_REFILL_PER_SEC } from '../../../src/server/intake/auth-budget.js';
 import { PacketFormats } from '../../../src/server/intake/formats.js';
-import { Applier } from '../../../src/server/grants/applier.js';
-import { Pipeline } from '../../../src/server/intake/pipeline.js';
-import { RejectLog } from '../../../src/server/intake/reject-log.js';
-import { captureLog } from '../../support/capture-log.js';
-import { FakeFirewall } from '../../support/fake-firewall.js';
+import { pipelineRig } from '../../support/pipeline-rig.js';
 import { ALICE, nonceOf, OPEN_SSH, SERVER } from '../protocol/fixtures.js';
 
 function setup(t: TestContext, globalPerSec = 200) {
@@ -29,34 +24,14 @@ function setup(t: TestContext, globalPerSec = 200) {
     hmacs++;
     return authenticate(...args);
   };
-  const captured = captureLog();
-  const fw = new FakeFirewall();
-  const grants = new Applier({ firewall: fw, log: captured.log, now, save: () => {} });
-  const rejects = new RejectLog(captured.log, now);
-  const pipeline = new Pipeline(
-    {
-      log: captured.log,
-      rejects,
-      budget: new AuthBudget({ now, globalPerSec }),
-      trials: new TrialBudget(now),
-      applier: grants,
-      now,
-      addresses: new AddressPolicy({ loopback: false, linkLocal: false, interfaces: () => ({}) }),
-    },
-    {
-      formats: new PacketFormats(verifier, new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay })),
-      users: new Map([
-        ['alice', { name: 'alice', ports: OPEN_SSH.ports, maxDurationSec: 300, requireIp: false, format: 'knockspa' as const }],
-      ]),
-      defaultDurationSec: 30,
-      notBeforeMs: 0,
-    },
-  );
-  const send = (payload: Uint8Array, source: string): void => pipeline.handle({ payload, source, sourcePort: 40_000 });
-  const settle = async (): Promise<void> => {
-    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-    await grants.settled();
-  };
+  const { send, settle, fw, rejects, captured } = pipelineRig({
+    now,
+    globalPerSec,
+    formats: new PacketFormats(verifier, new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay })),
+    users: new Map([
+      ['alice', { name: 'alice', ports: OPEN_SSH.ports, maxDurationSec: 300, requireIp: false, format: 'knockspa' as const }],
+    ]),
+  });
   return { send, settle, fw, rejects, captured, hmacs: () => hmacs, advance: (ms: number) => void (clock += ms) };
 }
 

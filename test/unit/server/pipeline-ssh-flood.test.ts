@@ -6,14 +6,9 @@ import { test, type TestContext } from 'node:test';
 import { FwknopKeyring, FwknopVerifier } from '../../../src/protocol/fwknop/index.js';
 import { Keyring, ReplayGuard, Verifier } from '../../../src/protocol/index.js';
 import { SSH_OFF_BODY } from '../../../src/protocol/ssh/index.js';
-import { AddressPolicy } from '../../../src/server/intake/address-policy.js';
-import { AuthBudget, PUBLIC_KEY_COST, TrialBudget } from '../../../src/server/intake/auth-budget.js';
+import { PUBLIC_KEY_COST } from '../../../src/server/intake/auth-budget.js';
 import { PacketFormats } from '../../../src/server/intake/formats.js';
-import { Applier } from '../../../src/server/grants/applier.js';
-import { Pipeline } from '../../../src/server/intake/pipeline.js';
-import { RejectLog } from '../../../src/server/intake/reject-log.js';
-import { captureLog } from '../../support/capture-log.js';
-import { FakeFirewall } from '../../support/fake-firewall.js';
+import { pipelineRig } from '../../support/pipeline-rig.js';
 import { KEYS, NOW, knock, makeSshVerifier } from '../protocol/ssh/fixtures.js';
 
 const GLOBAL = 2_000;
@@ -31,40 +26,21 @@ function setup(t: TestContext) {
     return authenticate(...args);
   };
   const replay = new ReplayGuard(1024);
-  const captured = captureLog();
-  const fw = new FakeFirewall();
-  const grants = new Applier({ firewall: fw, log: captured.log, now, save: () => {} });
-  const pipeline = new Pipeline(
-    {
-      log: captured.log,
-      rejects: new RejectLog(captured.log, now),
-      budget: new AuthBudget({ now, globalPerSec: GLOBAL }),
-      trials: new TrialBudget(now),
-      applier: grants,
-      now,
-      addresses: new AddressPolicy({ loopback: false, linkLocal: false, interfaces: () => ({}) }),
-    },
-    {
-      formats: new PacketFormats(
-        new Verifier({ keyring: new Keyring(), serverId: 'srv.test', maxSkewMs: 30_000, replay }),
-        new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay }),
-        ssh,
-      ),
-      users: new Map([
-        [
-          'bob',
-          { name: 'bob', ports: [{ proto: 'tcp' as const, port: 22 }], maxDurationSec: 300, requireIp: false, format: 'knockspa' as const },
-        ],
-      ]),
-      defaultDurationSec: 30,
-      notBeforeMs: 0,
-    },
-  );
-  const send = (payload: Uint8Array, source: string): void => pipeline.handle({ payload, source, sourcePort: 40_000 });
-  const settle = async (): Promise<void> => {
-    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-    await grants.settled();
-  };
+  const { send, settle, fw } = pipelineRig({
+    now,
+    globalPerSec: GLOBAL,
+    formats: new PacketFormats(
+      new Verifier({ keyring: new Keyring(), serverId: 'srv.test', maxSkewMs: 30_000, replay }),
+      new FwknopVerifier({ keyring: new FwknopKeyring(), maxSkewMs: 30_000, replay }),
+      ssh,
+    ),
+    users: new Map([
+      [
+        'bob',
+        { name: 'bob', ports: [{ proto: 'tcp' as const, port: 22 }], maxDurationSec: 300, requireIp: false, format: 'knockspa' as const },
+      ],
+    ]),
+  });
   return { send, settle, fw, checks: () => checks };
 }
 
