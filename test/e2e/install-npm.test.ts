@@ -1,8 +1,10 @@
 /**
  * The npm install path: `npm pack` of the built checkout, then `npm install -g` of that tarball
  * into a fresh prefix with only node and npm on PATH (no compiler, no python, no make: the optional
- * pcap module may not build, and nothing else may need to), offline from npm's cache (which
- * `npm ci` filled). The installed command must run the client (keygen) and the server half
+ * pcap module may not build, and nothing else may need to), preferring npm's cache: `npm ci` filled
+ * it with tarballs only, and a global install also reads each dependency's registry metadata (its
+ * ranges are resolved anew: a tarball carries no lockfile), which a fresh machine has not cached.
+ * The installed command must run the client (keygen) and the server half
  * (`server --check` on a dry-run config), and the tarball must hold the build, not the sources.
  * Needs no root.
  */
@@ -46,12 +48,19 @@ test('npm pack, then npm install -g of the tarball with no compiler: the command
   symlinkSync(NODE, join(tools, 'node'));
   symlinkSync(realpathSync(npm), join(tools, 'npm'));
   const prefix = join(work, 'prefix');
+  // The registry is reached the way this machine reaches it (proxy, extra CA, npm's own settings).
+  const network = Object.entries(process.env).filter(([name]) =>
+    /^(NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR|(https?|no|all)_proxy|npm_config_(registry|cafile|ca|strict_ssl|proxy|https_proxy|noproxy))$/i.test(
+      name,
+    ),
+  );
   const env = {
+    ...Object.fromEntries(network),
     PATH: tools,
     HOME: process.env.HOME ?? '/root',
     npm_config_cache: process.env.npm_config_cache ?? join(process.env.HOME ?? '/root', '.npm'),
   };
-  const install = await run(null, ['npm', 'install', '-g', '--prefix', prefix, tarball, '--offline', '--no-audit', '--no-fund'], {
+  const install = await run(null, ['npm', 'install', '-g', '--prefix', prefix, tarball, '--prefer-offline', '--no-audit', '--no-fund'], {
     env,
     cwd: work,
     timeoutMs: 240_000,
