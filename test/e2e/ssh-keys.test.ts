@@ -7,16 +7,16 @@
  * flipped bit are refused, each with its reason in the log.
  */
 import { strict as assert } from 'node:assert';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { sendUdp } from '../lab/probes.js';
 import { NODE, run, runOk } from '../lab/process.js';
-import { OPENSSH_NEEDS, sshArgv, sshEnv } from '../lab/sshd.js';
+import { OPENSSH_NEEDS } from '../lab/sshd.js';
 import { e2eNet, withLog } from '../support/e2e.js';
 import { CLI, eventually, SPA_PORT, startDaemon } from '../support/knockspa.js';
-import { sshRig } from '../support/ssh-rig.js';
+import { sshFingerprint, sshRig, startAgent } from '../support/ssh-rig.js';
 
 const SSH_PORT = 2222;
 const PASSPHRASE = 'correct horse battery staple';
@@ -32,15 +32,10 @@ test('SSH-key knocks through ssh-agent (real OpenSSH)', { timeout: 300_000 }, as
   await runOk(null, ['ssh-keygen', '-q', '-t', 'ed25519', '-N', PASSPHRASE, '-C', 'alice-ed25519', '-f', keys.ed25519]);
   await runOk(null, ['ssh-keygen', '-q', '-t', 'ecdsa', '-b', '256', '-N', '', '-C', 'alice-ecdsa', '-f', keys.ecdsa]);
   await runOk(null, ['ssh-keygen', '-q', '-t', 'rsa', '-b', '3072', '-N', '', '-C', 'alice-rsa', '-f', keys.rsa]);
-  const fingerprint = async (pub: string): Promise<string> =>
-    (await runOk(null, ['ssh-keygen', '-l', '-E', 'sha256', '-f', pub])).stdout.split(' ')[1] as string;
   const pubLine = (key: string): string => readFileSync(`${key}.pub`, 'utf8').trim();
 
   // ssh-agent with all three; the passphrase through SSH_ASKPASS, as a desktop would ask for it.
-  const sock = join(dir, 'agent.sock');
-  const agent = net.spawnIn(net.cli, ['ssh-agent', '-D', '-a', sock]);
-  net.onCleanup(() => void agent.stop());
-  assert.ok(await eventually(() => Promise.resolve(existsSync(sock)), 10_000), `ssh-agent socket\n${agent.describe()}`);
+  const sock = await startAgent(net, dir);
   const askpass = join(dir, 'askpass');
   writeFileSync(askpass, `#!/bin/sh\necho '${PASSPHRASE}'\n`);
   chmodSync(askpass, 0o700);
@@ -56,23 +51,13 @@ test('SSH-key knocks through ssh-agent (real OpenSSH)', { timeout: 300_000 }, as
     const ssh_keys = [pubLine(keys.ed25519), pubLine(keys.ecdsa)];
     return { alice: { ports: [`tcp/${SSH_PORT}`], max_duration: 300, ssh_keys, ssh_keys_file: rsaKeysFile(siteDir) } };
   });
-  const { site, sshd, daemon, s, host, serverPub, open, closeAll } = rig;
+  const { site, daemon, s, host, serverPub, open, openWait, login, closeAll } = rig;
   const otherPub = (await runOk(null, [NODE, CLI, 'keygen', '--server', '--out', mkdtempSync(join(dir, 'other-'))])).stdout.trim();
   assert.match(serverPub, /^[A-Za-z0-9+/]{43}=$/, 'keygen --server prints the public key as one line');
   assert.equal(readFileSync(join(site.dir, 'server.key'), 'utf8').includes(serverPub), true);
   await t.test('each key type through the agent: the port opens; the knock names format ssh and the key', async () => {
     await withLog(s, async () => {
-      for (const key of [keys.ed25519, keys.ecdsa, keys.rsa]) {
-        await closeAll();
-        const m = daemon.mark();
-        const r = await open(`${key}.pub`, ['--wait']);
-        assert.equal(r.code, 0, `${key}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-        assert.match(r.stdout, new RegExp(`tcp/${SSH_PORT} open after`));
-        const knock = await daemon.waitEvent('knock', { action: 'open', user: 'alice' }, { since: m });
-        assert.equal(knock.format, 'ssh');
-        assert.equal(knock.sshKey, await fingerprint(`${key}.pub`), 'the fingerprint as ssh-keygen -l prints it');
-        assert.equal(knock.ip, net.clientV4);
-      }
+      for (const key of [keys.ed25519, keys.ecdsa, keys.rsa]) assert.equal((await openWait(`${key}.pub`)).user, 'alice');
     });
   });
 
@@ -81,17 +66,7 @@ test('SSH-key knocks through ssh-agent (real OpenSSH)', { timeout: 300_000 }, as
     async () => {
       await withLog(s, async () => {
         await closeAll();
-        const m = daemon.mark();
-        const proxy = `env SSH_AUTH_SOCK=${sock} ${NODE} ${CLI} connect %h %p --duration 5 --ssh-key ${keys.ed25519}.pub --server-key ${serverPub}`;
-        const r = await net.run(net.cli, sshArgv(sshd, host, { ProxyCommand: proxy }, ['echo', 'ssh-key-ok']), {
-          env: sshEnv(),
-          timeoutMs: 60_000,
-        });
-        assert.equal(r.code, 0, `stdout: ${r.stdout}\nstderr: ${r.stderr}\nsshd: ${sshd.proc.stderr}`);
-        assert.equal(r.stdout, 'ssh-key-ok\n');
-        const knock = await daemon.waitEvent('knock', { action: 'open', format: 'ssh' }, { since: m });
-        assert.equal(knock.sshKey, await fingerprint(`${keys.ed25519}.pub`));
-        assert.equal(sshd.acceptedFrom().at(-1), net.clientV4);
+        await login(`${keys.ed25519}.pub`, 'ssh-key-ok');
       });
     },
   );
@@ -105,7 +80,7 @@ test('SSH-key knocks through ssh-agent (real OpenSSH)', { timeout: 300_000 }, as
       const r = await open(keys.rsa, [], noAgent);
       assert.equal(r.code, 0, r.stderr);
       const knock = await daemon.waitEvent('knock', { action: 'open', format: 'ssh' }, { since: m });
-      assert.equal(knock.sshKey, await fingerprint(`${keys.rsa}.pub`));
+      assert.equal(knock.sshKey, await sshFingerprint(`${keys.rsa}.pub`));
       const enc = await open(keys.ed25519, [], noAgent);
       assert.equal(enc.code, 2);
       assert.match(enc.stderr, /encrypted with a passphrase; add it to ssh-agent \(ssh-add KEY\)/);
@@ -128,7 +103,7 @@ test('SSH-key knocks through ssh-agent (real OpenSSH)', { timeout: 300_000 }, as
       const replay = await daemon.waitEvent('reject', {}, { since: m });
       assert.equal(replay.reason, 'replay');
       assert.equal(replay.user, 'alice');
-      assert.equal(replay.sshKey, await fingerprint(`${keys.ecdsa}.pub`));
+      assert.equal(replay.sshKey, await sshFingerprint(`${keys.ecdsa}.pub`));
 
       m = daemon.mark();
       const flipped = packet.slice();
@@ -182,7 +157,7 @@ test('SSH-key knocks through ssh-agent (real OpenSSH)', { timeout: 300_000 }, as
       const r = await open(`${keys.ed25519}.pub`);
       assert.equal(r.code, 0, r.stderr);
       const knock = await nftDaemon.waitEvent('knock', { format: 'ssh' }, { since: m });
-      assert.equal(knock.sshKey, await fingerprint(`${keys.ed25519}.pub`));
+      assert.equal(knock.sshKey, await sshFingerprint(`${keys.ed25519}.pub`));
       await nftDaemon.waitEvent('open', { ip: net.clientV4, port: SSH_PORT }, { since: m });
 
       const keyIdDrops = async (): Promise<number> => {

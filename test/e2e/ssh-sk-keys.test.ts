@@ -9,18 +9,18 @@
  * after `require_touch = false` and a reload. No hardware: what a real key's firmware does is not tested here.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SSH_OFF_SIGNATURE } from '../../src/protocol/ssh/constants.js';
 import { canConnect, sendUdp } from '../lab/probes.js';
-import { NODE, runOk } from '../lab/process.js';
+import { runOk } from '../lab/process.js';
 import { skDummyPath } from '../lab/requirements.js';
-import { OPENSSH_NEEDS, sshArgv, sshEnv } from '../lab/sshd.js';
+import { OPENSSH_NEEDS } from '../lab/sshd.js';
 import { DROP_TIMEOUT_MS, e2eNet, withLog } from '../support/e2e.js';
-import { CLI, eventually, SPA_PORT } from '../support/knockspa.js';
-import { sshRig } from '../support/ssh-rig.js';
+import { SPA_PORT } from '../support/knockspa.js';
+import { sshFingerprint, sshRig, startAgent } from '../support/ssh-rig.js';
 
 const SSH_PORT = 2222;
 /** The user-presence bit of a security key's flags: the first byte of the wire signature. */
@@ -44,14 +44,9 @@ test('security-key knocks through ssh-agent, with OpenSSH sk-dummy as the authen
   const pubLine = (key: string): string => readFileSync(`${key}.pub`, 'utf8').trim();
   assert.match(pubLine(keys.ed25519), /^sk-ssh-ed25519@openssh\.com /);
   assert.match(pubLine(keys.ecdsa), /^sk-ecdsa-sha2-nistp256@openssh\.com /);
-  const fingerprint = async (pub: string): Promise<string> =>
-    (await runOk(null, ['ssh-keygen', '-l', '-E', 'sha256', '-f', pub])).stdout.split(' ')[1] as string;
 
   // ssh-agent may load only this middleware (-P); ssh-add records it with each key (-S).
-  const sock = join(dir, 'agent.sock');
-  const agent = net.spawnIn(net.cli, ['ssh-agent', '-D', '-a', sock, '-P', provider]);
-  net.onCleanup(() => void agent.stop());
-  assert.ok(await eventually(() => Promise.resolve(existsSync(sock)), 10_000), `ssh-agent socket\n${agent.describe()}`);
+  const sock = await startAgent(net, dir, ['-P', provider]);
   const agentEnv: NodeJS.ProcessEnv = { ...process.env, SSH_AUTH_SOCK: sock };
   for (const key of Object.values(keys)) await runOk(null, ['ssh-add', '-S', provider, key], { env: agentEnv, input: '' });
   const listed = await runOk(null, ['ssh-add', '-l'], { env: agentEnv });
@@ -61,21 +56,13 @@ test('security-key knocks through ssh-agent, with OpenSSH sk-dummy as the authen
 
   // The server: base ruleset dropping ssh, sshd, server.key, alice's three public keys; require_touch left at its default.
   const alice = { ports: [`tcp/${SSH_PORT}`], max_duration: 300, ssh_keys: Object.values(keys).map(pubLine) };
-  const { site, sshd, daemon, s, host, serverPub, open, closeAll } = await sshRig(t, net, SSH_PORT, agentEnv, () => ({ alice }));
+  const { site, daemon, s, host, open, openWait, login, closeAll } = await sshRig(t, net, SSH_PORT, agentEnv, () => ({ alice }));
 
   await t.test('ed25519-sk and ecdsa-sk through the agent: the port opens; the knock names format ssh and the key', async () => {
     await withLog(s, async () => {
       for (const key of [keys.ed25519, keys.ecdsa]) {
-        await closeAll();
-        const m = daemon.mark();
         const dump = join(dir, 'touched.bin');
-        const r = await open(`${key}.pub`, ['--wait', '--dump-packet', dump]);
-        assert.equal(r.code, 0, `${key}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-        assert.match(r.stdout, new RegExp(`tcp/${SSH_PORT} open after`));
-        const knock = await daemon.waitEvent('knock', { action: 'open', user: 'alice' }, { since: m });
-        assert.equal(knock.format, 'ssh');
-        assert.equal(knock.sshKey, await fingerprint(`${key}.pub`), 'the fingerprint as ssh-keygen -l prints it');
-        assert.equal(knock.ip, net.clientV4);
+        assert.equal((await openWait(`${key}.pub`, ['--dump-packet', dump])).user, 'alice');
         const flags = readFileSync(dump)[SSH_OFF_SIGNATURE] as number;
         assert.equal(flags & USER_PRESENCE, USER_PRESENCE, 'the authenticator reported a touch');
       }
@@ -85,17 +72,7 @@ test('security-key knocks through ssh-agent, with OpenSSH sk-dummy as the authen
   await t.test('a real ssh gets in with ProxyCommand knockspa connect, signing with the ecdsa-sk key in the agent', async () => {
     await withLog(s, async () => {
       await closeAll();
-      const m = daemon.mark();
-      const proxy = `env SSH_AUTH_SOCK=${sock} ${NODE} ${CLI} connect %h %p --duration 5 --ssh-key ${keys.ecdsa}.pub --server-key ${serverPub}`;
-      const r = await net.run(net.cli, sshArgv(sshd, host, { ProxyCommand: proxy }, ['echo', 'sk-key-ok']), {
-        env: sshEnv(),
-        timeoutMs: 60_000,
-      });
-      assert.equal(r.code, 0, `stdout: ${r.stdout}\nstderr: ${r.stderr}\nsshd: ${sshd.proc.stderr}`);
-      assert.equal(r.stdout, 'sk-key-ok\n');
-      const knock = await daemon.waitEvent('knock', { action: 'open', format: 'ssh' }, { since: m });
-      assert.equal(knock.sshKey, await fingerprint(`${keys.ecdsa}.pub`));
-      assert.equal(sshd.acceptedFrom().at(-1), net.clientV4);
+      await login(`${keys.ecdsa}.pub`, 'sk-key-ok');
     });
   });
 
@@ -119,7 +96,7 @@ test('security-key knocks through ssh-agent, with OpenSSH sk-dummy as the authen
       const refused = await daemon.waitEvent('reject', {}, { since: m });
       assert.equal(refused.reason, 'touch-required');
       assert.equal(refused.user, 'alice');
-      assert.equal(refused.sshKey, await fingerprint(`${keys.noTouch}.pub`));
+      assert.equal(refused.sshKey, await sshFingerprint(`${keys.noTouch}.pub`));
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.deepEqual(daemon.events('knock', m), [], 'nothing accepted');
       assert.equal(await canConnect(net, net.cli, host, SSH_PORT, { timeoutMs: DROP_TIMEOUT_MS }), false, 'the port stayed shut');
@@ -140,7 +117,7 @@ test('security-key knocks through ssh-agent, with OpenSSH sk-dummy as the authen
       const again = await open(`${keys.noTouch}.pub`, ['--wait']);
       assert.equal(again.code, 0, `stdout: ${again.stdout}\nstderr: ${again.stderr}`);
       const knock = await daemon.waitEvent('knock', { action: 'open', user: 'alice' }, { since: m });
-      assert.equal(knock.sshKey, await fingerprint(`${keys.noTouch}.pub`));
+      assert.equal(knock.sshKey, await sshFingerprint(`${keys.noTouch}.pub`));
       // The keys that touch still open with require_touch = false.
       await closeAll();
       m = daemon.mark();
